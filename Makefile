@@ -1,0 +1,76 @@
+# vidmesh: one entry point for setup, code generation, checks, running and benchmarks.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TOOLS := .tools/bin
+GRPCURL_VERSION := v1.9.4
+TUSD_VERSION := v2.9.1
+PROTOS = $(shell find proto/vidmesh -name '*.proto' | LC_ALL=C sort)
+
+.PHONY: install gen check-gen lint test test-fast run bench bench-upload ci clean
+
+## install: create .venv and install vidmesh with every tool it needs (safe to re-run)
+install: $(VENV)/.installed node_modules/.installed $(TOOLS)/grpcurl
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json
+	npm install --no-audit --no-fund --silent
+	touch $@
+
+$(TOOLS)/grpcurl:
+	mkdir -p $(TOOLS)
+	GOBIN=$(abspath $(TOOLS)) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+
+$(TOOLS)/tusd:
+	mkdir -p $(TOOLS)
+	GOBIN=$(abspath $(TOOLS)) go install github.com/tus/tusd/v2/cmd/tusd@$(TUSD_VERSION)
+
+## gen: regenerate gen/python (messages, stubs, type stubs) and the descriptor set
+gen: $(VENV)/.installed
+	$(call protoc,gen)
+
+# protoc into $(1): Python modules under $(1)/python, descriptor set for Envoy under $(1)/descriptor
+define protoc
+	rm -rf $(1)/python/vidmesh $(1)/descriptor
+	mkdir -p $(1)/python $(1)/descriptor
+	$(PY) -m grpc_tools.protoc -I proto -I "$$($(PY) -c 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))')" \
+	  --python_out=$(1)/python --pyi_out=$(1)/python --grpc_python_out=$(1)/python \
+	  --include_imports --include_source_info --descriptor_set_out=$(1)/descriptor/vidmesh.binpb \
+	  $(PROTOS)
+	rm -rf $(1)/python/google
+endef
+
+## check-gen: fail if gen/ differs from what `make gen` would write
+check-gen: $(VENV)/.installed
+	rm -rf build/gen-check
+	$(call protoc,build/gen-check)
+	diff -r gen build/gen-check > /dev/null || { diff -r gen build/gen-check | head -20; echo "gen/ is stale: run 'make gen' and commit"; exit 1; }
+
+## lint: buf lint (STANDARD) on proto/
+lint: node_modules/.installed
+	node_modules/.bin/buf lint
+
+## test: every check and the whole suite against real Valkey and Envoy
+test: install lint check-gen
+	$(PY) -m pytest -q
+
+## run: start the whole platform on embedded defaults (Ctrl-C stops it)
+run: install
+	$(VENV)/bin/vidmesh up
+
+## bench-upload: 1 GiB through Envoy vs tusd, figures for docs/benchmarks.md
+bench-upload: install $(TOOLS)/tusd
+	$(PY) bench/upload.py
+
+bench: bench-upload
+
+ci: test
+
+clean:
+	rm -rf $(VENV) node_modules .tools build

@@ -1,0 +1,94 @@
+"""VidmeshClient: the typed entry point to a vidmesh gateway."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import grpc
+from google.protobuf import field_mask_pb2
+from vidmesh.catalog.v1 import catalog_service_pb2 as catalog_pb2
+from vidmesh.catalog.v1 import catalog_service_pb2_grpc as catalog_grpc
+from vidmesh.catalog.v1 import resources_pb2
+from vidmesh.upload.v1 import upload_service_pb2_grpc as upload_grpc
+
+from ._errors import wrap
+from ._ledger import UploadLedger
+from ._upload import ProgressFn, Uploader
+
+DEFAULT_URL = "localhost:8080"
+MAX_MESSAGE_BYTES = 65 * 1024 * 1024
+
+
+def _target(url: str) -> str:
+    for scheme in ("http://", "grpc://"):
+        if url.startswith(scheme):
+            return url[len(scheme):].rstrip("/")
+    return url.rstrip("/")
+
+
+class VidmeshClient:
+    """A connection to a vidmesh gateway, optionally authenticated with an API key."""
+
+    def __init__(self, url: str = DEFAULT_URL, api_key: str | None = None, *, ledger: UploadLedger | None = None):
+        self.target = _target(url)
+        self._channel = grpc.insecure_channel(
+            self.target,
+            options=[
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ],
+        )
+        self._metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {api_key}"),) if api_key else ()
+        self._catalog = catalog_grpc.CatalogServiceStub(self._channel)
+        self._uploader = Uploader(upload_grpc.UploadServiceStub(self._channel), self._metadata, ledger or UploadLedger(), self.target)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> "VidmeshClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- uploads ----------------------------------------------------------------------------
+
+    def upload(self, path: str | Path, *, title: str, description: str = "", tags: list[str] | None = None,
+               visibility: int = 0, chunk_size: int = 0, sha256: bool = False, progress: ProgressFn | None = None) -> str:
+        """Uploads a file (resuming an earlier attempt at the same file) and returns the video id."""
+        return self._uploader.upload(Path(path), title=title, description=description, tags=tags, visibility=visibility,
+                                     chunk_size=chunk_size, sha256=sha256, progress=progress)
+
+    # -- videos -----------------------------------------------------------------------------
+
+    def _call(self, method: grpc.UnaryUnaryMultiCallable, request: object) -> object:
+        return wrap(lambda: method(request, metadata=self._metadata, timeout=30))
+
+    def get_video(self, video_id: str) -> resources_pb2.Video:
+        response: catalog_pb2.GetVideoResponse = self._call(self._catalog.GetVideo, catalog_pb2.GetVideoRequest(name=f"videos/{video_id}"))  # type: ignore[assignment]
+        return response.video
+
+    def list_videos(self, owner: str = "", page_size: int = 0, page_token: str = "") -> catalog_pb2.ListVideosResponse:
+        return self._call(  # type: ignore[return-value]
+            self._catalog.ListVideos, catalog_pb2.ListVideosRequest(owner=owner, page_size=page_size, page_token=page_token)
+        )
+
+    def iter_videos(self, owner: str = "", page_size: int = 50) -> Iterator[resources_pb2.Video]:
+        token = ""
+        while True:
+            page = self.list_videos(owner, page_size, token)
+            yield from page.videos
+            if not page.next_page_token:
+                return
+            token = page.next_page_token
+
+    def update_video(self, video_id: str, **fields: object) -> resources_pb2.Video:
+        """Changes the given fields (title, description, tags, visibility) and nothing else."""
+        video = resources_pb2.Video(name=f"videos/{video_id}", **fields)  # type: ignore[arg-type]
+        request = catalog_pb2.UpdateVideoRequest(video=video, update_mask=field_mask_pb2.FieldMask(paths=sorted(fields)))
+        response: catalog_pb2.UpdateVideoResponse = self._call(self._catalog.UpdateVideo, request)  # type: ignore[assignment]
+        return response.video
+
+    def delete_video(self, video_id: str) -> None:
+        self._call(self._catalog.DeleteVideo, catalog_pb2.DeleteVideoRequest(name=f"videos/{video_id}"))

@@ -1,0 +1,186 @@
+"""Resumable uploads from the client side.
+
+The file is cut into the chunk size the server returns; after any interruption the client
+asks which chunks arrived and sends only the missing ones. Transient failures (a dropped
+connection, a restarting server) are retried here with backoff; a second run of the same
+upload picks up from the ledger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import google_crc32c
+import grpc
+from vidmesh.upload.v1 import upload_service_pb2 as pb2
+from vidmesh.upload.v1 import upload_service_pb2_grpc as pb2_grpc
+
+from ._errors import VidmeshError
+from ._ledger import UploadLedger
+
+RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.DATA_LOSS,
+             grpc.StatusCode.ABORTED, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
+MAX_ATTEMPTS = 8
+
+
+@dataclass
+class UploadProgress:
+    """What a progress display needs. sent_bytes counts bytes the server already had, too."""
+
+    upload_name: str
+    total_bytes: int
+    sent_bytes: int
+    resumed_bytes: int
+
+
+ProgressFn = Callable[[UploadProgress], None]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(8 * 1024 * 1024):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Uploader:
+    def __init__(self, stub: pb2_grpc.UploadServiceStub, metadata: tuple[tuple[str, str], ...], ledger: UploadLedger, gateway: str):
+        self._stub = stub
+        self._metadata = metadata
+        self._ledger = ledger
+        self._gateway = gateway
+
+    def _unary(self, method: Callable[..., object], request: object, timeout: float = 60.0) -> object:
+        try:
+            return method(request, metadata=self._metadata, timeout=timeout)
+        except grpc.RpcError as error:
+            raise VidmeshError.from_rpc_error(error) from None
+
+    def upload(
+        self,
+        path: Path,
+        *,
+        title: str,
+        description: str = "",
+        tags: list[str] | None = None,
+        visibility: int = 0,
+        chunk_size: int = 0,
+        sha256: bool = False,
+        progress: ProgressFn | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> str:
+        """Uploads (or resumes uploading) path and returns the new video's id."""
+        path = Path(path)
+        size = path.stat().st_size
+        key = self._ledger.key(self._gateway, path, str(self._metadata))
+        name, chunk_size, chunk_count, received = self._resume(key)
+        if name is None:
+            init: pb2.InitUploadResponse = self._unary(  # type: ignore[assignment]
+                self._stub.InitUpload,
+                pb2.InitUploadRequest(
+                    filename=path.name, size_bytes=size, content_type=_guess_type(path),
+                    sha256=file_sha256(path) if sha256 else "", chunk_size_bytes=chunk_size,
+                    title=title, description=description, tags=tags or [], visibility=visibility,  # type: ignore[arg-type]
+                ),
+            )
+            name, chunk_size, chunk_count, received = init.name, init.chunk_size_bytes, init.chunk_count, set()
+            self._ledger.put(key, name)
+        state = UploadProgress(name, size, 0, 0)
+        state.resumed_bytes = state.sent_bytes = sum(min(chunk_size, size - i * chunk_size) for i in received)
+        if progress:
+            progress(state)
+        attempt = 0
+        while True:
+            missing = [i for i in range(chunk_count) if i not in received]
+            if not missing:
+                break
+            try:
+                self._send(path, name, chunk_size, size, missing, state, progress)
+                break
+            except VidmeshError as error:
+                attempt += 1
+                if error.code not in RETRYABLE or attempt >= MAX_ATTEMPTS:
+                    raise
+                sleep(min(0.5 * 2 ** (attempt - 1), 10.0))
+                received = self._received(name)
+                state.sent_bytes = sum(min(chunk_size, size - i * chunk_size) for i in received)
+        video_id = self._complete(name, sleep)
+        self._ledger.drop(key)
+        return video_id
+
+    def _resume(self, key: str) -> tuple[str | None, int, int, set[int]]:
+        name = self._ledger.get(key)
+        if name is None:
+            return None, 0, 0, set()
+        try:
+            status: pb2.GetUploadStatusResponse = self._unary(self._stub.GetUploadStatus, pb2.GetUploadStatusRequest(name=name))  # type: ignore[assignment]
+        except VidmeshError as error:
+            if error.code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED):
+                self._ledger.drop(key)  # expired or aborted: start afresh
+                return None, 0, 0, set()
+            raise
+        return name, status.chunk_size_bytes, status.chunk_count, set(status.received_indexes)
+
+    def _received(self, name: str) -> set[int]:
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                status: pb2.GetUploadStatusResponse = self._unary(self._stub.GetUploadStatus, pb2.GetUploadStatusRequest(name=name), 10.0)  # type: ignore[assignment]
+                return set(status.received_indexes)
+            except VidmeshError as error:
+                if error.code not in RETRYABLE or attempt == MAX_ATTEMPTS - 1:
+                    raise
+                time.sleep(min(0.5 * 2**attempt, 10.0))
+        raise AssertionError("unreachable")
+
+    def _send(self, path: Path, name: str, chunk_size: int, size: int, indexes: list[int],
+              state: UploadProgress, progress: ProgressFn | None) -> None:
+        def messages() -> Iterator[pb2.UploadChunksRequest]:
+            with open(path, "rb") as handle:
+                fd = handle.fileno()
+                for index in indexes:
+                    data = os.pread(fd, min(chunk_size, size - index * chunk_size), index * chunk_size)
+                    yield pb2.UploadChunksRequest(name=name, index=index, data=data, crc32c=google_crc32c.value(data))
+                    # grpc asks for the next message once this one is on its way.
+                    state.sent_bytes += len(data)
+                    if progress:
+                        progress(state)
+
+        future = self._stub.UploadChunks.future(messages(), metadata=self._metadata)
+        try:
+            while True:
+                try:
+                    future.result(timeout=0.5)  # short waits keep Ctrl-C responsive
+                    return
+                except grpc.FutureTimeoutError:
+                    continue
+        except grpc.RpcError as error:
+            raise VidmeshError.from_rpc_error(error) from None
+        except BaseException:
+            future.cancel()
+            raise
+
+    def _complete(self, name: str, sleep: Callable[[float], None]) -> str:
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                done: pb2.CompleteUploadResponse = self._unary(self._stub.CompleteUpload, pb2.CompleteUploadRequest(name=name), 600.0)  # type: ignore[assignment]
+                return done.video_id
+            except VidmeshError as error:
+                transient = error.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) or error.reason == "COMPLETE_IN_PROGRESS"
+                if not transient or attempt == MAX_ATTEMPTS - 1:
+                    raise
+                sleep(min(0.5 * 2**attempt, 10.0))
+        raise AssertionError("unreachable")
+
+    def abort(self, name: str) -> None:
+        self._unary(self._stub.AbortUpload, pb2.AbortUploadRequest(name=name))
+
+
+def _guess_type(path: Path) -> str:
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"

@@ -1,0 +1,233 @@
+"""The `vidmesh` command line.
+
+Server side: `vidmesh up`, `vidmesh keys create`. Client side: `vidmesh upload`, `vidmesh videos ...`,
+talking to the gateway at --url / VIDMESH_URL with the key in --api-key / VIDMESH_API_KEY.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from google.protobuf import json_format
+from vidmesh.catalog.v1 import resources_pb2
+from vidmesh.type.v1 import media_pb2
+
+from ._client import DEFAULT_URL, VidmeshClient
+from ._errors import VidmeshError
+from ._upload import UploadProgress
+
+VISIBILITIES = {
+    "public": media_pb2.VISIBILITY_PUBLIC,
+    "unlisted": media_pb2.VISIBILITY_UNLISTED,
+    "private": media_pb2.VISIBILITY_PRIVATE,
+}
+
+
+def _server_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from vidmesh_services.runtime.config import load_config
+
+    config = load_config(getattr(args, "config", None))
+    if getattr(args, "home", None):
+        config = config.replace(home=Path(args.home))
+    if getattr(args, "http_port", None):
+        config = config.replace(ports=config.ports.__class__(**{**config.ports.__dict__, "http": args.http_port}))
+    return config
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from vidmesh_services.platform.supervisor import Supervisor
+
+    config = _server_config(args)
+    return asyncio.run(Supervisor(config, say=lambda line: print(line, flush=True)).run())
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from vidmesh_services.runtime.auth import create_api_key
+    from vidmesh_services.runtime.sqlite_store import SqliteMetadataStore
+
+    config = _server_config(args)
+
+    async def create() -> str:
+        store = SqliteMetadataStore(config.sqlite_path)
+        try:
+            return await create_api_key(store, args.owner)
+        finally:
+            await store.close()
+
+    key = asyncio.run(create())
+    print(f"API key for owner {args.owner!r} (shown once; only its hash is stored):", file=sys.stderr)
+    print(key)
+    return 0
+
+
+def _client(args: argparse.Namespace, need_key: bool = False) -> VidmeshClient:
+    key = args.api_key or os.environ.get("VIDMESH_API_KEY")
+    if need_key and not key:
+        raise SystemExit("error: this command needs an API key: --api-key or VIDMESH_API_KEY (create one with 'vidmesh keys create')")
+    return VidmeshClient(args.url or os.environ.get("VIDMESH_URL") or DEFAULT_URL, key)
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    path = Path(args.path)
+    if not path.is_file():
+        raise SystemExit(f"error: {path} is not a file")
+    bar: tqdm | None = None
+
+    def show(state: UploadProgress) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=state.total_bytes, initial=state.resumed_bytes, unit="B", unit_scale=True, unit_divisor=1024,
+                       desc=path.name[:30], file=sys.stderr, disable=args.quiet, dynamic_ncols=True)
+            if state.resumed_bytes:
+                bar.write(f"resuming {state.upload_name}: {state.resumed_bytes} bytes already on the server", file=sys.stderr)
+        bar.update(state.sent_bytes - bar.n)
+
+    with _client(args, need_key=True) as client:
+        try:
+            video_id = client.upload(path, title=args.title, description=args.description, tags=args.tag,
+                                     visibility=VISIBILITIES[args.visibility], chunk_size=args.chunk_size_mib * 1024 * 1024,
+                                     sha256=args.sha256, progress=show)
+        except KeyboardInterrupt:
+            if bar:
+                bar.close()
+            print("\ninterrupted: run the same command again to resume", file=sys.stderr)
+            return 130
+        finally:
+            if bar:
+                bar.close()
+    print(video_id)
+    return 0
+
+
+def _print_video(video: resources_pb2.Video, as_json: bool) -> None:
+    if as_json:
+        print(json_format.MessageToJson(video))
+        return
+    status = resources_pb2.VideoStatus.Name(video.status).removeprefix("VIDEO_STATUS_").lower()
+    visibility = media_pb2.Visibility.Name(video.visibility).removeprefix("VISIBILITY_").lower()
+    created = video.create_time.ToDatetime().strftime("%Y-%m-%d %H:%M")
+    print(f"{video.id:<12} {status:<10} {visibility:<9} {created}  {video.owner:<12} {video.title}")
+
+
+def cmd_videos_list(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        shown = 0
+        for video in client.iter_videos(owner=args.owner or ""):
+            _print_video(video, args.json)
+            shown += 1
+            if args.limit and shown >= args.limit:
+                break
+    return 0
+
+
+def cmd_videos_get(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        _print_video(client.get_video(args.id), args.json)
+    return 0
+
+
+def cmd_videos_update(args: argparse.Namespace) -> int:
+    fields: dict[str, object] = {}
+    if args.title is not None:
+        fields["title"] = args.title
+    if args.description is not None:
+        fields["description"] = args.description
+    if args.tag is not None:
+        fields["tags"] = args.tag
+    if args.visibility is not None:
+        fields["visibility"] = VISIBILITIES[args.visibility]
+    if not fields:
+        raise SystemExit("error: name at least one of --title, --description, --tag, --visibility")
+    with _client(args, need_key=True) as client:
+        _print_video(client.update_video(args.id, **fields), args.json)
+    return 0
+
+
+def cmd_videos_delete(args: argparse.Namespace) -> int:
+    with _client(args, need_key=True) as client:
+        client.delete_video(args.id)
+    print(f"deleted {args.id}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vidmesh", description="vidmesh: a video platform backend")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def server_opts(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--home", help="data folder (default: VIDMESH_HOME or ./var)")
+        p.add_argument("--config", help="YAML config file (default: VIDMESH_CONFIG)")
+
+    def client_opts(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--url", help=f"gateway address (default: VIDMESH_URL or {DEFAULT_URL})")
+        p.add_argument("--api-key", help="API key (default: VIDMESH_API_KEY)")
+
+    up = commands.add_parser("up", help="start the whole platform in the foreground")
+    server_opts(up)
+    up.add_argument("--http-port", type=int, help="gateway port (default 8080)")
+    up.set_defaults(run=cmd_up)
+
+    keys = commands.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
+    create = keys.add_parser("create", help="create an API key and print it once")
+    server_opts(create)
+    create.add_argument("--owner", required=True, help="owner name the key acts as")
+    create.set_defaults(run=cmd_keys_create)
+
+    upload = commands.add_parser("upload", help="upload a video (re-run to resume an interrupted upload)")
+    client_opts(upload)
+    upload.add_argument("path")
+    upload.add_argument("--title", required=True)
+    upload.add_argument("--description", default="")
+    upload.add_argument("--tag", action="append", default=[], help="repeat for several tags")
+    upload.add_argument("--visibility", choices=sorted(VISIBILITIES), default="private")
+    upload.add_argument("--chunk-size-mib", type=int, default=0, help="1-64 (default: the server's, 10)")
+    upload.add_argument("--sha256", action="store_true", help="hash the file first; the server verifies it on completion")
+    upload.add_argument("--quiet", action="store_true", help="no progress bar")
+    upload.set_defaults(run=cmd_upload)
+
+    videos = commands.add_parser("videos", help="list, show, change and delete videos").add_subparsers(dest="videos_command", required=True)
+    vlist = videos.add_parser("list", help="newest first; public videos, or one owner's")
+    client_opts(vlist)
+    vlist.add_argument("--owner")
+    vlist.add_argument("--limit", type=int, default=0)
+    vlist.add_argument("--json", action="store_true")
+    vlist.set_defaults(run=cmd_videos_list)
+    vget = videos.add_parser("get", help="show one video")
+    client_opts(vget)
+    vget.add_argument("id")
+    vget.add_argument("--json", action="store_true", help="print the protobuf JSON mapping")
+    vget.set_defaults(run=cmd_videos_get)
+    vupdate = videos.add_parser("update", help="change title, description, tags or visibility")
+    client_opts(vupdate)
+    vupdate.add_argument("id")
+    vupdate.add_argument("--title")
+    vupdate.add_argument("--description")
+    vupdate.add_argument("--tag", action="append", help="repeat for several tags; replaces all tags")
+    vupdate.add_argument("--visibility", choices=sorted(VISIBILITIES))
+    vupdate.add_argument("--json", action="store_true")
+    vupdate.set_defaults(run=cmd_videos_update)
+    vdelete = videos.add_parser("delete", help="delete a video and its media")
+    client_opts(vdelete)
+    vdelete.add_argument("id")
+    vdelete.set_defaults(run=cmd_videos_delete)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        code = args.run(args)
+    except VidmeshError as error:
+        print(f"error: {error.describe()}", file=sys.stderr)
+        code = 1
+    sys.exit(code)

@@ -1,0 +1,1 @@
+"""vidmesh services: one package per service plus the shared runtime."""

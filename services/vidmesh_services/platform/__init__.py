@@ -1,0 +1,1 @@
+"""Running the whole platform on one machine: which processes, on which ports, supervised."""

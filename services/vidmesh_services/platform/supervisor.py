@@ -1,0 +1,222 @@
+"""`vidmesh up`: start every process of the platform, restart what crashes, stop everything cleanly.
+
+Children run in their own sessions (a terminal's Ctrl-C reaches only the supervisor, which
+then stops them in reverse order) and are bound to the supervisor's life with
+PR_SET_PDEATHSIG, so even a SIGKILLed supervisor leaves no orphans.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import json
+import os
+import secrets
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from vidmesh_envoy import envoy_binary
+from vidmesh_envoy.topologies import Cluster, Route, render, single_gateway
+
+from ..runtime.config import Config
+from .topology import MESH, gateway_routes
+from .valkey import valkey_argv
+
+PR_SET_PDEATHSIG = 1
+RESTART_BACKOFF_MAX = 30.0
+READY_TIMEOUT = 60.0
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    port: int
+    log_path: Path
+    process: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    stopping: bool = False
+    watcher: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+class Supervisor:
+    def __init__(self, config: Config, say: Callable[[str], None] = print):
+        token = config.service_token or secrets.token_urlsafe(32)
+        self.config = config.replace(home=config.home.resolve(), service_token=token)
+        self._say = say
+        self._children: list[Child] = []
+        self._stop = asyncio.Event()
+
+    # -- the processes ----------------------------------------------------------------------
+
+    def _child_env(self) -> dict[str, str]:
+        cfg = self.config
+        env = dict(os.environ)
+        env.update(
+            VIDMESH_HOME=str(cfg.home),
+            VIDMESH_SERVICE_TOKEN=cfg.service_token,
+            VIDMESH_REDIS_URL=cfg.effective_redis_url,
+            PYTHONUNBUFFERED="1",
+        )
+        for name in ("http", "envoy_admin", "valkey", *(s.name for s in MESH)):
+            env[f"VIDMESH_PORTS_{name.upper()}"] = str(getattr(cfg.ports, name))
+        return env
+
+    def _plan(self) -> list[Child]:
+        cfg = self.config
+        logs = cfg.home / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        children = []
+        if not cfg.redis_url:
+            children.append(Child("valkey", valkey_argv(cfg.ports.valkey, cfg.data_dir / "valkey", cfg.host), cfg.ports.valkey, logs / "valkey.log"))
+        for service in MESH:
+            children.append(Child(service.name, [sys.executable, "-m", service.module], getattr(cfg.ports, service.name), logs / f"{service.name}.log"))
+        envoy_yaml = cfg.run_dir / "envoy.yaml"
+        envoy_yaml.write_text(render(self.gateway_config()))
+        children.append(
+            Child(
+                "envoy",
+                [envoy_binary(), "-c", str(envoy_yaml), "--base-id", str(cfg.ports.http), "--log-level", "warn"],
+                cfg.ports.http,
+                logs / "envoy.log",
+            )
+        )
+        return children
+
+    def gateway_config(self) -> dict[str, object]:
+        cfg = self.config
+        return single_gateway(
+            host=cfg.host,
+            http_port=cfg.ports.http,
+            admin_port=cfg.ports.envoy_admin,
+            clusters=[Cluster(s.name, cfg.host, getattr(cfg.ports, s.name)) for s in MESH],
+            routes=[Route(prefix, cluster) for prefix, cluster in gateway_routes()],
+        )
+
+    async def _spawn(self, child: Child) -> None:
+        log = open(child.log_path, "ab")
+        try:
+            child.process = await asyncio.create_subprocess_exec(
+                *child.argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=self._child_env(),
+                start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+        finally:
+            log.close()
+        child.started_at = time.monotonic()
+        self._write_pids()
+        await self._wait_ready(child)
+
+    async def _wait_ready(self, child: Child) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            assert child.process is not None
+            if child.process.returncode is not None:
+                raise RuntimeError(f"{child.name} exited with {child.process.returncode} while starting; see {child.log_path}")
+            with contextlib.suppress(OSError):
+                _, writer = await asyncio.open_connection(self.config.host, child.port)
+                writer.close()
+                await writer.wait_closed()
+                return
+            await asyncio.sleep(0.05)
+        raise RuntimeError(f"{child.name} did not listen on port {child.port} within {READY_TIMEOUT:.0f}s; see {child.log_path}")
+
+    def _write_pids(self) -> None:
+        pids = {c.name: c.process.pid for c in self._children if c.process and c.process.returncode is None}
+        pids["supervisor"] = os.getpid()
+        (self.config.run_dir / "pids.json").write_text(json.dumps(pids))
+
+    async def _watch(self, child: Child) -> None:
+        """Restarts a child that exits unasked, with backoff so a crash loop does not spin."""
+        backoff = 0.5
+        while True:
+            assert child.process is not None
+            code = await child.process.wait()
+            if child.stopping or self._stop.is_set():
+                return
+            child.restarts += 1
+            lived = time.monotonic() - child.started_at
+            backoff = 0.5 if lived > 30 else min(backoff * 2, RESTART_BACKOFF_MAX)
+            self._say(f"vidmesh: {child.name} exited with {code}; restarting in {backoff:.1f}s (restart #{child.restarts})")
+            await asyncio.sleep(backoff)
+            if self._stop.is_set():
+                return
+            try:
+                await self._spawn(child)
+                self._say(f"vidmesh: {child.name} is back (pid {child.process.pid})")
+            except RuntimeError as exc:
+                self._say(f"vidmesh: {exc}")
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._stop.set)
+        self.config.run_dir.mkdir(parents=True, exist_ok=True)
+        self._children = self._plan()
+        try:
+            for child in self._children:
+                await self._spawn(child)
+                child.watcher = asyncio.create_task(self._watch(child))
+                if self._stop.is_set():
+                    break
+            else:
+                self._announce()
+                await self._stop.wait()
+        except RuntimeError as exc:
+            self._say(f"vidmesh: {exc}")
+            return 1
+        finally:
+            await self._shutdown()
+        return 0
+
+    def _announce(self) -> None:
+        cfg = self.config
+        lines = [
+            f"vidmesh is up (home {cfg.home})",
+            f"  gateway   http://{cfg.host}:{cfg.ports.http}  (gRPC; try: grpcurl -plaintext {cfg.host}:{cfg.ports.http} list)",
+            f"  envoy     admin http://{cfg.host}:{cfg.ports.envoy_admin}",
+            f"  redis     {cfg.effective_redis_url}",
+        ]
+        lines += [f"  {c.name:<9} {cfg.host}:{c.port}  pid {c.process.pid}" for c in self._children if c.process]
+        lines.append("Ctrl-C stops everything.")
+        self._say("\n".join(lines))
+
+    async def _shutdown(self) -> None:
+        self._say("vidmesh: stopping")
+        for child in reversed(self._children):
+            child.stopping = True
+            await self._stop_child(child)
+            if child.watcher:
+                child.watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await child.watcher
+        (self.config.run_dir / "pids.json").unlink(missing_ok=True)
+        self._say("vidmesh: stopped")
+
+    async def _stop_child(self, child: Child) -> None:
+        process = child.process
+        if process is None or process.returncode is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), self.config.shutdown_grace_seconds + 5)
+        except asyncio.TimeoutError:
+            process.kill()
+            await process.wait()

@@ -1,0 +1,51 @@
+"""The mesh: which service processes exist, what each serves, and what the gateway routes.
+
+Adding a service means adding one MeshService here (see docs/adding-a-service.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MeshService:
+    # Process name; also its port field in Config.ports and its Envoy cluster name.
+    name: str
+    # Module run as `python -m <module>`.
+    module: str
+    # gRPC services the gateway routes to this process.
+    public: tuple[str, ...]
+    # gRPC services only other vidmesh processes may call; the gateway never routes them.
+    internal: tuple[str, ...] = ()
+
+
+MESH: tuple[MeshService, ...] = (
+    MeshService(
+        name="catalog",
+        module="vidmesh_services.catalog",
+        public=("vidmesh.catalog.v1.CatalogService",),
+        internal=("vidmesh.catalog.v1.CatalogInternalService",),
+    ),
+    MeshService(
+        name="upload",
+        module="vidmesh_services.upload",
+        public=("vidmesh.upload.v1.UploadService",),
+    ),
+)
+
+# The process that answers reflection and health at the gateway; it describes the whole mesh.
+INFRA_SERVICE = "catalog"
+INFRA_PREFIXES = ("/grpc.reflection.", "/grpc.health.v1.")
+
+
+def mesh_service_names() -> list[str]:
+    """Public gRPC services of the mesh, as reflection at the gateway lists them."""
+    return [name for service in MESH for name in service.public]
+
+
+def gateway_routes() -> list[tuple[str, str]]:
+    """(path prefix, cluster) pairs for the gateway, most specific first."""
+    routes = [(f"/{name}/", service.name) for service in MESH for name in service.public]
+    routes += [(prefix, INFRA_SERVICE) for prefix in INFRA_PREFIXES]
+    return routes

@@ -1,0 +1,1 @@
+"""What every vidmesh service shares: config, server bootstrap, interceptors, errors, storage ports."""

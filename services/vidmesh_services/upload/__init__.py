@@ -1,0 +1,1 @@
+"""Upload: resumable, chunked uploads that end as a video waiting to be transcoded."""

@@ -1,0 +1,98 @@
+"""gRPC adapter of uploads: proto in, Uploads call, proto out."""
+
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+import grpc
+from google.protobuf import timestamp_pb2
+from vidmesh.catalog.v1 import catalog_internal_service_pb2 as catalog_internal_pb2
+from vidmesh.catalog.v1 import catalog_internal_service_pb2_grpc as catalog_internal_grpc
+from vidmesh.catalog.v1 import resources_pb2
+from vidmesh.upload.v1 import upload_service_pb2 as pb2
+from vidmesh.upload.v1 import upload_service_pb2_grpc as pb2_grpc
+
+from ..runtime.auth import require_caller
+from ..runtime.channels import InternalCaller
+from ..runtime.errors import Unavailable
+from .uploads import Chunk, Uploads
+
+
+def _timestamp(epoch: float) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromNanoseconds(int(epoch * 1e9))
+    return stamp
+
+
+class CatalogVideoRegistry:
+    """Creates videos through the catalog's internal service."""
+
+    def __init__(self, caller: InternalCaller):
+        self._caller = caller
+        self._stub = catalog_internal_grpc.CatalogInternalServiceStub(caller.channel("catalog"))
+
+    async def create_video(self, video: resources_pb2.Video) -> None:
+        try:
+            await self._stub.CreateVideo(catalog_internal_pb2.CreateVideoRequest(video=video), **self._caller.call_options())
+        except grpc.aio.AioRpcError as exc:
+            # The upload stays complete-able: the caller retries CompleteUpload once the catalog is back.
+            raise Unavailable(f"the catalog could not store the video ({exc.code().name}); retry", reason="CATALOG_UNAVAILABLE") from None
+
+
+class UploadServicer(pb2_grpc.UploadServiceServicer):
+    def __init__(self, uploads: Uploads):
+        self._uploads = uploads
+
+    async def InitUpload(self, request: pb2.InitUploadRequest, context: grpc.aio.ServicerContext) -> pb2.InitUploadResponse:
+        upload, expires = await self._uploads.init(
+            require_caller(),
+            filename=request.filename,
+            size_bytes=request.size_bytes,
+            content_type=request.content_type,
+            sha256=request.sha256,
+            chunk_size=request.chunk_size_bytes,
+            title=request.title,
+            description=request.description,
+            tags=list(request.tags),
+            visibility=request.visibility,
+        )
+        return pb2.InitUploadResponse(
+            name=f"uploads/{upload.upload_id}",
+            chunk_size_bytes=upload.chunk_size,
+            chunk_count=upload.chunk_count,
+            expire_time=_timestamp(expires),
+            video_id=upload.video_id,
+        )
+
+    async def UploadChunks(
+        self, request_iterator: AsyncIterator[pb2.UploadChunksRequest], context: grpc.aio.ServicerContext
+    ) -> pb2.UploadChunksResponse:
+        async def chunks() -> AsyncIterator[Chunk]:
+            async for message in request_iterator:
+                yield Chunk(upload_name=message.name, index=message.index, data=message.data, crc32c=message.crc32c)
+
+        report = await self._uploads.receive(require_caller(), chunks())
+        return pb2.UploadChunksResponse(
+            recorded_indexes=report.recorded, received_count=report.received_count, chunk_count=report.chunk_count
+        )
+
+    async def GetUploadStatus(self, request: pb2.GetUploadStatusRequest, context: grpc.aio.ServicerContext) -> pb2.GetUploadStatusResponse:
+        status = await self._uploads.status(require_caller(), request.name)
+        upload = status.upload
+        return pb2.GetUploadStatusResponse(
+            name=request.name,
+            received_indexes=status.received,
+            chunk_count=upload.chunk_count,
+            chunk_size_bytes=upload.chunk_size,
+            size_bytes=upload.size_bytes,
+            expire_time=_timestamp(status.expire_time),
+            video_id=upload.video_id,
+        )
+
+    async def CompleteUpload(self, request: pb2.CompleteUploadRequest, context: grpc.aio.ServicerContext) -> pb2.CompleteUploadResponse:
+        video_id = await self._uploads.complete(require_caller(), request.name)
+        return pb2.CompleteUploadResponse(video_id=video_id, video_name=f"videos/{video_id}")
+
+    async def AbortUpload(self, request: pb2.AbortUploadRequest, context: grpc.aio.ServicerContext) -> pb2.AbortUploadResponse:
+        await self._uploads.abort(require_caller(), request.name)
+        return pb2.AbortUploadResponse()

@@ -1,0 +1,293 @@
+"""Resumable uploads: the rules, independent of gRPC.
+
+A chunk is recorded in Redis only after its bytes are durably in the blob store, so the set
+of recorded chunks never claims more than the store holds; re-sending a chunk is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import AsyncIterator, Protocol
+
+import google_crc32c
+from vidmesh.catalog.v1 import resources_pb2
+from vidmesh.type.v1 import media_pb2
+
+from ..runtime.auth import Identity
+from ..runtime.config import UploadLimits
+from ..runtime.errors import DataLoss, FailedPrecondition, FieldViolation, InvalidArgument, NotFound, PermissionDenied, VidmeshError
+from ..runtime.layout import chunk_key, source_key, upload_prefix
+from ..runtime.ports import BlobStore
+from ..runtime.validation import metadata_violations, parse_name
+from .probe import ProbeError, Prober
+from .state import Upload, UploadState
+
+log = logging.getLogger("vidmesh.upload")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+MAX_LISTED_MISSING = 50
+
+
+class VideoRegistry(Protocol):
+    """Where completed uploads become videos (the catalog, over gRPC)."""
+
+    async def create_video(self, video: resources_pb2.Video) -> None: ...
+
+
+class JobQueue(Protocol):
+    """Where transcode jobs go (a Redis Stream)."""
+
+    async def publish(self, video_id: str, source_key: str, owner: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class Chunk:
+    upload_name: str
+    index: int
+    data: bytes
+    crc32c: int
+
+
+@dataclass(frozen=True)
+class ChunkReport:
+    recorded: list[int]
+    received_count: int
+    chunk_count: int
+
+
+@dataclass(frozen=True)
+class Status:
+    upload: Upload
+    received: list[int]
+    expire_time: float
+
+
+class Uploads:
+    def __init__(
+        self,
+        state: UploadState,
+        blobs: BlobStore,
+        prober: Prober,
+        videos: VideoRegistry,
+        jobs: JobQueue,
+        limits: UploadLimits,
+    ):
+        self._state = state
+        self._blobs = blobs
+        self._prober = prober
+        self._videos = videos
+        self._jobs = jobs
+        self._limits = limits
+
+    # -- starting ---------------------------------------------------------------------------
+
+    async def init(
+        self,
+        caller: Identity,
+        *,
+        filename: str,
+        size_bytes: int,
+        content_type: str,
+        sha256: str,
+        chunk_size: int,
+        title: str,
+        description: str,
+        tags: list[str],
+        visibility: int,
+    ) -> tuple[Upload, float]:
+        limits = self._limits
+        chunk_size = chunk_size or limits.default_chunk_size
+        violations = metadata_violations(title, description, tags)
+        if not filename or len(filename) > 255 or "/" in filename or "\0" in filename:
+            violations.append(FieldViolation("filename", "1-255 characters, no '/'"))
+        if size_bytes < 1:
+            violations.append(FieldViolation("size_bytes", "must be at least 1"))
+        elif size_bytes > limits.max_file_size:
+            violations.append(FieldViolation("size_bytes", f"at most {limits.max_file_size} bytes on this server"))
+        if not limits.min_chunk_size <= chunk_size <= limits.max_chunk_size:
+            violations.append(
+                FieldViolation("chunk_size_bytes", f"between {limits.min_chunk_size} and {limits.max_chunk_size}, or 0")
+            )
+        if sha256 and not _SHA256.match(sha256):
+            violations.append(FieldViolation("sha256", "64 lowercase hex digits"))
+        if visibility not in media_pb2.Visibility.values():
+            violations.append(FieldViolation("visibility", "unknown value"))
+        if violations:
+            raise InvalidArgument(violations)
+        upload = Upload(
+            upload_id=secrets.token_urlsafe(16),
+            owner=caller.owner,
+            video_id=secrets.token_urlsafe(8),
+            filename=filename,
+            size_bytes=size_bytes,
+            chunk_size=chunk_size,
+            chunk_count=math.ceil(size_bytes / chunk_size),
+            content_type=content_type,
+            sha256=sha256,
+            title=title,
+            description=description,
+            tags=list(tags),
+            visibility=visibility or media_pb2.VISIBILITY_PRIVATE,
+            created_at=time.time(),
+        )
+        expires = await self._state.create(upload)
+        log.info("upload started", extra={"fields": {"upload": upload.upload_id, "size": size_bytes, "owner": caller.owner}})
+        return upload, expires
+
+    # -- receiving --------------------------------------------------------------------------
+
+    async def _owned(self, name: str, caller: Identity) -> Upload:
+        upload_id = parse_name(name, "uploads")
+        upload = await self._state.get(upload_id)
+        if upload is None:
+            raise NotFound("upload", name, reason="UPLOAD_NOT_FOUND")
+        if upload.owner != caller.owner:
+            raise PermissionDenied("upload", name, "this upload belongs to another owner", owner=upload.owner)
+        return upload
+
+    async def receive(self, caller: Identity, chunks: AsyncIterator[Chunk]) -> ChunkReport:
+        upload: Upload | None = None
+        recorded: list[int] = []
+        received: set[int] = set()
+        async for chunk in chunks:
+            if upload is None:
+                upload = await self._owned(chunk.upload_name, caller)
+                received = await self._state.received(upload.upload_id)
+            elif chunk.upload_name != f"uploads/{upload.upload_id}":
+                raise InvalidArgument(FieldViolation("name", "every message of one call must name the same upload"))
+            self._check_chunk(upload, chunk)
+            if chunk.index not in received:
+                await asyncio.to_thread(self._blobs.write, chunk_key(upload.upload_id, chunk.index), chunk.data)
+                await self._state.record_chunk(upload.upload_id, chunk.index)
+                received.add(chunk.index)
+            recorded.append(chunk.index)
+        if upload is None:
+            raise InvalidArgument(FieldViolation("name", "the call carried no chunk"))
+        return ChunkReport(recorded=recorded, received_count=len(received), chunk_count=upload.chunk_count)
+
+    @staticmethod
+    def _check_chunk(upload: Upload, chunk: Chunk) -> None:
+        if not 0 <= chunk.index < upload.chunk_count:
+            raise InvalidArgument(FieldViolation("index", f"must be in [0, {upload.chunk_count}), got {chunk.index}"))
+        expected = upload.chunk_length(chunk.index)
+        if len(chunk.data) != expected:
+            raise InvalidArgument(
+                FieldViolation("data", f"chunk {chunk.index} must be {expected} bytes, got {len(chunk.data)}"),
+                reason="CHUNK_SIZE_MISMATCH",
+            )
+        actual = google_crc32c.value(chunk.data)
+        if actual != chunk.crc32c:
+            raise DataLoss(
+                f"chunk {chunk.index} arrived damaged: crc32c {actual:08x}, expected {chunk.crc32c:08x}; send it again",
+                metadata={"index": str(chunk.index)},
+            )
+
+    async def status(self, caller: Identity, name: str) -> Status:
+        upload = await self._owned(name, caller)
+        received = sorted(await self._state.received(upload.upload_id))
+        return Status(upload=upload, received=received, expire_time=await self._state.expiry(upload.upload_id))
+
+    # -- finishing --------------------------------------------------------------------------
+
+    async def complete(self, caller: Identity, name: str) -> str:
+        """Returns the video id. Safe to retry: a completed upload answers with its video."""
+        upload_id = parse_name(name, "uploads")
+        upload = await self._state.get(upload_id)
+        if upload is None:
+            done = await self._state.done(upload_id)
+            if done is None:
+                raise NotFound("upload", name, reason="UPLOAD_NOT_FOUND")
+            owner, video_id = done
+            if owner != caller.owner:
+                raise PermissionDenied("upload", name, "this upload belongs to another owner", owner=owner)
+            return video_id
+        if upload.owner != caller.owner:
+            raise PermissionDenied("upload", name, "this upload belongs to another owner", owner=upload.owner)
+        if not await self._state.lock(upload_id):
+            raise FailedPrecondition("this upload is being completed by another call; retry shortly", reason="COMPLETE_IN_PROGRESS")
+        try:
+            return await self._complete_locked(upload)
+        finally:
+            await self._state.unlock(upload_id)
+
+    async def _complete_locked(self, upload: Upload) -> str:
+        received = await self._state.received(upload.upload_id)
+        missing = [i for i in range(upload.chunk_count) if i not in received]
+        if missing:
+            listed = ",".join(map(str, missing[:MAX_LISTED_MISSING]))
+            raise FailedPrecondition(
+                f"{len(missing)} of {upload.chunk_count} chunks are missing: {listed}{'...' if len(missing) > MAX_LISTED_MISSING else ''}",
+                reason="CHUNKS_MISSING",
+                metadata={"missing_count": str(len(missing)), "missing_indexes": listed},
+            )
+        source = source_key(upload.video_id)
+        parts = [chunk_key(upload.upload_id, i) for i in range(upload.chunk_count)]
+        digest = await asyncio.to_thread(self._blobs.compose, source, parts, sha256=bool(upload.sha256))
+        if upload.sha256 and digest != upload.sha256:
+            await asyncio.to_thread(self._blobs.delete, source)
+            raise DataLoss(
+                f"the assembled file's sha256 is {digest}, not the {upload.sha256} given at init",
+                reason="SHA256_MISMATCH",
+            )
+        try:
+            media = await self._prober.probe(source)
+        except ProbeError as exc:
+            await self._discard(upload)
+            raise InvalidArgument(FieldViolation("file", str(exc)), reason=exc.reason) from None
+        media.size_bytes = upload.size_bytes
+        await self._videos.create_video(
+            resources_pb2.Video(
+                id=upload.video_id,
+                owner=upload.owner,
+                title=upload.title,
+                description=upload.description,
+                tags=upload.tags,
+                visibility=upload.visibility,
+                status=resources_pb2.VIDEO_STATUS_PROCESSING,
+                source=media,
+            )
+        )
+        await self._jobs.publish(upload.video_id, source, upload.owner)
+        await self._state.mark_done(upload)
+        await asyncio.to_thread(self._blobs.delete_prefix, upload_prefix(upload.upload_id))
+        log.info("upload completed", extra={"fields": {"upload": upload.upload_id, "video": upload.video_id}})
+        return upload.video_id
+
+    async def _discard(self, upload: Upload) -> None:
+        await self._state.forget(upload.upload_id)
+        await asyncio.to_thread(self._blobs.delete_prefix, upload_prefix(upload.upload_id))
+        await asyncio.to_thread(self._blobs.delete_prefix, f"raw/{upload.video_id}")
+
+    async def abort(self, caller: Identity, name: str) -> None:
+        upload_id = parse_name(name, "uploads")
+        upload = await self._state.get(upload_id)
+        if upload is None:
+            return  # already gone (aborted, expired or completed): abort is idempotent
+        if upload.owner != caller.owner:
+            raise PermissionDenied("upload", name, "this upload belongs to another owner", owner=upload.owner)
+        await self._discard(upload)
+
+    # -- expiry -----------------------------------------------------------------------------
+
+    async def sweep_expired(self, now: float | None = None) -> int:
+        """Removes the parts and state of uploads past their expiry. Returns how many."""
+        ids = await self._state.expired(time.time() if now is None else now)
+        for upload_id in ids:
+            await self._state.forget(upload_id)
+            await asyncio.to_thread(self._blobs.delete_prefix, upload_prefix(upload_id))
+        if ids:
+            log.info("expired uploads removed", extra={"fields": {"count": len(ids)}})
+        return len(ids)
+
+    async def run_janitor(self, interval: float) -> None:
+        while True:
+            try:
+                await self.sweep_expired()
+            except (VidmeshError, OSError, ConnectionError) as exc:
+                log.warning("janitor pass failed: %s", exc)
+            await asyncio.sleep(interval)
