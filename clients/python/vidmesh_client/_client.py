@@ -14,7 +14,7 @@ from vidmesh.upload.v1 import upload_service_pb2_grpc as upload_grpc
 
 from ._errors import wrap
 from ._ledger import UploadLedger
-from ._upload import ProgressFn, Uploader
+from ._upload import MAX_ATTEMPTS, ProgressFn, Uploader
 
 DEFAULT_URL = "localhost:8080"
 MAX_MESSAGE_BYTES = 65 * 1024 * 1024
@@ -30,7 +30,9 @@ def _target(url: str) -> str:
 class VidmeshClient:
     """A connection to a vidmesh gateway, optionally authenticated with an API key."""
 
-    def __init__(self, url: str = DEFAULT_URL, api_key: str | None = None, *, ledger: UploadLedger | None = None):
+    def __init__(self, url: str = DEFAULT_URL, api_key: str | None = None, *, ledger: UploadLedger | None = None,
+                 max_attempts: int = MAX_ATTEMPTS):
+        """max_attempts bounds retries of transient upload failures (1: fail at the first)."""
         self.target = _target(url)
         self._channel = grpc.insecure_channel(
             self.target,
@@ -41,7 +43,9 @@ class VidmeshClient:
         )
         self._metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {api_key}"),) if api_key else ()
         self._catalog = catalog_grpc.CatalogServiceStub(self._channel)
-        self._uploader = Uploader(upload_grpc.UploadServiceStub(self._channel), self._metadata, ledger or UploadLedger(), self.target)
+        self._uploader = Uploader(
+            upload_grpc.UploadServiceStub(self._channel), self._metadata, ledger or UploadLedger(), max_attempts
+        )
 
     def close(self) -> None:
         self._channel.close()

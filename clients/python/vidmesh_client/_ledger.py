@@ -16,15 +16,20 @@ def default_ledger_path() -> Path:
 
 
 class UploadLedger:
-    """A small JSON file: (gateway, file identity) -> upload resource name."""
+    """A small JSON file: (file identity, credentials) -> upload resource name.
+
+    The gateway is not part of the key: the same upload resumes whether it is reached as
+    localhost or 127.0.0.1, and a server that does not know the upload answers NOT_FOUND,
+    which starts a fresh one.
+    """
 
     def __init__(self, path: Path | None = None):
         self.path = path or default_ledger_path()
 
     @staticmethod
-    def key(gateway: str, path: Path, owner_hint: str) -> str:
+    def key(path: Path, credentials: str) -> str:
         stat = path.stat()
-        ident = f"{gateway}|{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{owner_hint}"
+        ident = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{credentials}"
         return hashlib.sha256(ident.encode()).hexdigest()
 
     def _load(self) -> dict[str, str]:

@@ -51,11 +51,12 @@ def file_sha256(path: Path) -> str:
 
 
 class Uploader:
-    def __init__(self, stub: pb2_grpc.UploadServiceStub, metadata: tuple[tuple[str, str], ...], ledger: UploadLedger, gateway: str):
+    def __init__(self, stub: pb2_grpc.UploadServiceStub, metadata: tuple[tuple[str, str], ...], ledger: UploadLedger,
+                 max_attempts: int = MAX_ATTEMPTS):
+        self._max_attempts = max_attempts
         self._stub = stub
         self._metadata = metadata
         self._ledger = ledger
-        self._gateway = gateway
 
     def _unary(self, method: Callable[..., object], request: object, timeout: float = 60.0) -> object:
         try:
@@ -79,7 +80,7 @@ class Uploader:
         """Uploads (or resumes uploading) path and returns the new video's id."""
         path = Path(path)
         size = path.stat().st_size
-        key = self._ledger.key(self._gateway, path, str(self._metadata))
+        key = self._ledger.key(path, str(self._metadata))
         name, chunk_size, chunk_count, received = self._resume(key)
         if name is None:
             init: pb2.InitUploadResponse = self._unary(  # type: ignore[assignment]
@@ -106,7 +107,7 @@ class Uploader:
                 break
             except VidmeshError as error:
                 attempt += 1
-                if error.code not in RETRYABLE or attempt >= MAX_ATTEMPTS:
+                if error.code not in RETRYABLE or attempt >= self._max_attempts:
                     raise
                 sleep(min(0.5 * 2 ** (attempt - 1), 10.0))
                 received = self._received(name)
@@ -129,28 +130,28 @@ class Uploader:
         return name, status.chunk_size_bytes, status.chunk_count, set(status.received_indexes)
 
     def _received(self, name: str) -> set[int]:
-        for attempt in range(MAX_ATTEMPTS):
+        for attempt in range(self._max_attempts):
             try:
                 status: pb2.GetUploadStatusResponse = self._unary(self._stub.GetUploadStatus, pb2.GetUploadStatusRequest(name=name), 10.0)  # type: ignore[assignment]
                 return set(status.received_indexes)
             except VidmeshError as error:
-                if error.code not in RETRYABLE or attempt == MAX_ATTEMPTS - 1:
+                if error.code not in RETRYABLE or attempt == self._max_attempts - 1:
                     raise
                 time.sleep(min(0.5 * 2**attempt, 10.0))
         raise AssertionError("unreachable")
 
     def _send(self, path: Path, name: str, chunk_size: int, size: int, indexes: list[int],
               state: UploadProgress, progress: ProgressFn | None) -> None:
+        handle = open(path, "rb")  # closed below even when the call is cut short
+
         def messages() -> Iterator[pb2.UploadChunksRequest]:
-            with open(path, "rb") as handle:
-                fd = handle.fileno()
-                for index in indexes:
-                    data = os.pread(fd, min(chunk_size, size - index * chunk_size), index * chunk_size)
-                    yield pb2.UploadChunksRequest(name=name, index=index, data=data, crc32c=google_crc32c.value(data))
-                    # grpc asks for the next message once this one is on its way.
-                    state.sent_bytes += len(data)
-                    if progress:
-                        progress(state)
+            for index in indexes:
+                data = os.pread(handle.fileno(), min(chunk_size, size - index * chunk_size), index * chunk_size)
+                yield pb2.UploadChunksRequest(name=name, index=index, data=data, crc32c=google_crc32c.value(data))
+                # grpc asks for the next message once this one is on its way.
+                state.sent_bytes += len(data)
+                if progress:
+                    progress(state)
 
         future = self._stub.UploadChunks.future(messages(), metadata=self._metadata)
         try:
@@ -165,15 +166,17 @@ class Uploader:
         except BaseException:
             future.cancel()
             raise
+        finally:
+            handle.close()
 
     def _complete(self, name: str, sleep: Callable[[float], None]) -> str:
-        for attempt in range(MAX_ATTEMPTS):
+        for attempt in range(self._max_attempts):
             try:
                 done: pb2.CompleteUploadResponse = self._unary(self._stub.CompleteUpload, pb2.CompleteUploadRequest(name=name), 600.0)  # type: ignore[assignment]
                 return done.video_id
             except VidmeshError as error:
                 transient = error.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) or error.reason == "COMPLETE_IN_PROGRESS"
-                if not transient or attempt == MAX_ATTEMPTS - 1:
+                if not transient or attempt == self._max_attempts - 1:
                     raise
                 sleep(min(0.5 * 2**attempt, 10.0))
         raise AssertionError("unreachable")

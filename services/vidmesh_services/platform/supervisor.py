@@ -32,7 +32,8 @@ RESTART_BACKOFF_MAX = 30.0
 READY_TIMEOUT = 60.0
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """preexec_fn: the child gets SIGTERM when its parent dies (Linux)."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
@@ -114,7 +115,7 @@ class Supervisor:
                 stderr=log,
                 env=self._child_env(),
                 start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                preexec_fn=die_with_parent if sys.platform == "linux" else None,
             )
         finally:
             log.close()

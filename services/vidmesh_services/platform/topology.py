@@ -5,6 +5,7 @@ Adding a service means adding one MeshService here (see docs/adding-a-service.md
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 
@@ -18,6 +19,8 @@ class MeshService:
     public: tuple[str, ...]
     # gRPC services only other vidmesh processes may call; the gateway never routes them.
     internal: tuple[str, ...] = ()
+    # Generated modules that define the public services (loaded for reflection at the gateway).
+    descriptor_modules: tuple[str, ...] = ()
 
 
 MESH: tuple[MeshService, ...] = (
@@ -26,11 +29,13 @@ MESH: tuple[MeshService, ...] = (
         module="vidmesh_services.catalog",
         public=("vidmesh.catalog.v1.CatalogService",),
         internal=("vidmesh.catalog.v1.CatalogInternalService",),
+        descriptor_modules=("vidmesh.catalog.v1.catalog_service_pb2",),
     ),
     MeshService(
         name="upload",
         module="vidmesh_services.upload",
         public=("vidmesh.upload.v1.UploadService",),
+        descriptor_modules=("vidmesh.upload.v1.upload_service_pb2",),
     ),
 )
 
@@ -40,7 +45,14 @@ INFRA_PREFIXES = ("/grpc.reflection.", "/grpc.health.v1.")
 
 
 def mesh_service_names() -> list[str]:
-    """Public gRPC services of the mesh, as reflection at the gateway lists them."""
+    """Public gRPC services of the mesh, as reflection at the gateway lists them.
+
+    Importing their generated modules puts their descriptors in the default pool, which is
+    what reflection answers symbol and file questions from.
+    """
+    for service in MESH:
+        for module in service.descriptor_modules:
+            importlib.import_module(module)
     return [name for service in MESH for name in service.public]
 
 

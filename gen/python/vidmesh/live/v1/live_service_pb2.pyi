@@ -1,0 +1,174 @@
+from google.api import annotations_pb2 as _annotations_pb2
+from google.api import field_behavior_pb2 as _field_behavior_pb2
+from vidmesh.live.v1 import resources_pb2 as _resources_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ChatRejectionReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CHAT_REJECTION_REASON_UNSPECIFIED: _ClassVar[ChatRejectionReason]
+    CHAT_REJECTION_REASON_INVALID_TEXT: _ClassVar[ChatRejectionReason]
+    CHAT_REJECTION_REASON_RATE_LIMITED: _ClassVar[ChatRejectionReason]
+    CHAT_REJECTION_REASON_UNAUTHENTICATED: _ClassVar[ChatRejectionReason]
+    CHAT_REJECTION_REASON_STREAM_ENDED: _ClassVar[ChatRejectionReason]
+CHAT_REJECTION_REASON_UNSPECIFIED: ChatRejectionReason
+CHAT_REJECTION_REASON_INVALID_TEXT: ChatRejectionReason
+CHAT_REJECTION_REASON_RATE_LIMITED: ChatRejectionReason
+CHAT_REJECTION_REASON_UNAUTHENTICATED: ChatRejectionReason
+CHAT_REJECTION_REASON_STREAM_ENDED: ChatRejectionReason
+
+class CreateStreamRequest(_message.Message):
+    __slots__ = ("stream", "request_id")
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    stream: _resources_pb2.LiveStream
+    request_id: str
+    def __init__(self, stream: _Optional[_Union[_resources_pb2.LiveStream, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class CreateStreamResponse(_message.Message):
+    __slots__ = ("stream",)
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    stream: _resources_pb2.LiveStream
+    def __init__(self, stream: _Optional[_Union[_resources_pb2.LiveStream, _Mapping]] = ...) -> None: ...
+
+class GetStreamRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetStreamResponse(_message.Message):
+    __slots__ = ("stream",)
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    stream: _resources_pb2.LiveStream
+    def __init__(self, stream: _Optional[_Union[_resources_pb2.LiveStream, _Mapping]] = ...) -> None: ...
+
+class ListStreamsRequest(_message.Message):
+    __slots__ = ("owner", "state", "page_size", "page_token")
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    owner: str
+    state: _resources_pb2.LiveStreamState
+    page_size: int
+    page_token: str
+    def __init__(self, owner: _Optional[str] = ..., state: _Optional[_Union[_resources_pb2.LiveStreamState, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListStreamsResponse(_message.Message):
+    __slots__ = ("streams", "next_page_token")
+    STREAMS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    streams: _containers.RepeatedCompositeFieldContainer[_resources_pb2.LiveStream]
+    next_page_token: str
+    def __init__(self, streams: _Optional[_Iterable[_Union[_resources_pb2.LiveStream, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class EndStreamRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class EndStreamResponse(_message.Message):
+    __slots__ = ("stream",)
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    stream: _resources_pb2.LiveStream
+    def __init__(self, stream: _Optional[_Union[_resources_pb2.LiveStream, _Mapping]] = ...) -> None: ...
+
+class RotateStreamKeyRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class RotateStreamKeyResponse(_message.Message):
+    __slots__ = ("stream",)
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    stream: _resources_pb2.LiveStream
+    def __init__(self, stream: _Optional[_Union[_resources_pb2.LiveStream, _Mapping]] = ...) -> None: ...
+
+class CreateWebrtcSessionRequest(_message.Message):
+    __slots__ = ("parent", "offer_sdp", "token")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    OFFER_SDP_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    offer_sdp: str
+    token: str
+    def __init__(self, parent: _Optional[str] = ..., offer_sdp: _Optional[str] = ..., token: _Optional[str] = ...) -> None: ...
+
+class CreateWebrtcSessionResponse(_message.Message):
+    __slots__ = ("name", "answer_sdp")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_SDP_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    answer_sdp: str
+    def __init__(self, name: _Optional[str] = ..., answer_sdp: _Optional[str] = ...) -> None: ...
+
+class DeleteWebrtcSessionRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteWebrtcSessionResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ChatRequest(_message.Message):
+    __slots__ = ("parent", "text", "request_id", "history_size")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_SIZE_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    text: str
+    request_id: str
+    history_size: int
+    def __init__(self, parent: _Optional[str] = ..., text: _Optional[str] = ..., request_id: _Optional[str] = ..., history_size: _Optional[int] = ...) -> None: ...
+
+class ChatResponse(_message.Message):
+    __slots__ = ("message", "rejection", "request_id")
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    REJECTION_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    message: _resources_pb2.ChatMessage
+    rejection: ChatRejectionReason
+    request_id: str
+    def __init__(self, message: _Optional[_Union[_resources_pb2.ChatMessage, _Mapping]] = ..., rejection: _Optional[_Union[ChatRejectionReason, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class WatchChatRequest(_message.Message):
+    __slots__ = ("parent", "history_size")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_SIZE_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    history_size: int
+    def __init__(self, parent: _Optional[str] = ..., history_size: _Optional[int] = ...) -> None: ...
+
+class WatchChatResponse(_message.Message):
+    __slots__ = ("message",)
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    message: _resources_pb2.ChatMessage
+    def __init__(self, message: _Optional[_Union[_resources_pb2.ChatMessage, _Mapping]] = ...) -> None: ...
+
+class PostChatMessageRequest(_message.Message):
+    __slots__ = ("parent", "text", "request_id")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    text: str
+    request_id: str
+    def __init__(self, parent: _Optional[str] = ..., text: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class PostChatMessageResponse(_message.Message):
+    __slots__ = ("message",)
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    message: _resources_pb2.ChatMessage
+    def __init__(self, message: _Optional[_Union[_resources_pb2.ChatMessage, _Mapping]] = ...) -> None: ...

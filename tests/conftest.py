@@ -1,0 +1,54 @@
+"""Shared fixtures: one real mesh (Valkey, services, Envoy) per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import grpc
+import pytest
+
+from tests.support.processes import Mesh, start_mesh, stop_mesh
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture(scope="session")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    home = tmp_path_factory.mktemp("mesh")
+    running = start_mesh(
+        home,
+        VIDMESH_UPLOAD_MAX_FILE_SIZE=str(512 * MiB),
+        VIDMESH_UPLOAD_MIN_CHUNK_SIZE=str(64 * 1024),
+    )
+    yield running
+    assert stop_mesh(running) == 0, "".join(running.output)
+
+
+@pytest.fixture(scope="session")
+def alice_key(mesh: Mesh) -> str:
+    return mesh.create_key("alice")
+
+
+@pytest.fixture(scope="session")
+def bob_key(mesh: Mesh) -> str:
+    return mesh.create_key("bob")
+
+
+@pytest.fixture(scope="session")
+def gateway(mesh: Mesh) -> Iterator[grpc.Channel]:
+    channel = grpc.insecure_channel(
+        mesh.gateway,
+        options=[("grpc.max_send_message_length", 65 * MiB), ("grpc.max_receive_message_length", 65 * MiB)],
+    )
+    yield channel
+    channel.close()
+
+
+def bearer(key: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {key}"),)
+
+
+@pytest.fixture
+def ledger_path(tmp_path: Path) -> Path:
+    return tmp_path / "ledger.json"

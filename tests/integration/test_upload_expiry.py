@@ -1,0 +1,78 @@
+"""Abandoned uploads expire and their parts are removed (real Valkey, real blob store)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import AsyncIterator
+
+import google_crc32c
+import pytest
+import redis.asyncio as redis
+
+from tests.support.processes import valkey_server
+from vidmesh_services.runtime.auth import Identity
+from vidmesh_services.runtime.blob_fs import FilesystemBlobStore
+from vidmesh_services.runtime.config import UploadLimits
+from vidmesh_services.runtime.errors import NotFound
+from vidmesh_services.upload.probe import Prober
+from vidmesh_services.upload.state import UploadState
+from vidmesh_services.upload.uploads import Chunk, Uploads
+
+KiB = 1024
+ALICE = Identity("alice")
+
+
+class NoVideos:
+    async def create_video(self, video: object) -> None:
+        raise AssertionError("nothing completes in these tests")
+
+
+class NoJobs:
+    async def publish(self, video_id: str, source_key: str, owner: str) -> str:
+        raise AssertionError("nothing completes in these tests")
+
+
+@pytest.fixture
+async def uploads(tmp_path: Path) -> AsyncIterator[tuple[Uploads, FilesystemBlobStore]]:
+    with valkey_server(tmp_path / "valkey") as url:
+        client = redis.Redis.from_url(url)
+        blobs = FilesystemBlobStore(tmp_path / "blobs")
+        limits = UploadLimits(min_chunk_size=KiB, ttl_seconds=2)
+        prober = Prober(tmp_path / "blobs", workers=1)
+        yield Uploads(UploadState(client, limits.ttl_seconds, 60), blobs, prober, NoVideos(), NoJobs(), limits), blobs
+        prober.close()
+        await client.aclose()
+
+
+async def _chunks(name: str, count: int) -> AsyncIterator[Chunk]:
+    for index in range(count):
+        data = bytes([index]) * KiB
+        yield Chunk(name, index, data, google_crc32c.value(data))
+
+
+async def test_abandoned_upload_expires_and_its_parts_are_removed(uploads: tuple[Uploads, FilesystemBlobStore]) -> None:
+    manager, blobs = uploads
+    upload, _ = await manager.init(ALICE, filename="a.mp4", size_bytes=4 * KiB, content_type="", sha256="",
+                                   chunk_size=KiB, title="t", description="", tags=[], visibility=0)
+    name = f"uploads/{upload.upload_id}"
+    await manager.receive(ALICE, _chunks(name, 2))
+    assert len(list(blobs.list(f"uploads/{upload.upload_id}"))) > 0
+    assert await manager.sweep_expired() == 0  # still fresh
+    await asyncio.sleep(2.2)
+    with pytest.raises(NotFound):
+        await manager.status(ALICE, name)
+    assert await manager.sweep_expired() == 1
+    assert list(blobs.list(f"uploads/{upload.upload_id}")) == []
+
+
+async def test_each_chunk_extends_the_expiry(uploads: tuple[Uploads, FilesystemBlobStore]) -> None:
+    manager, _ = uploads
+    upload, first_expiry = await manager.init(ALICE, filename="a.mp4", size_bytes=4 * KiB, content_type="", sha256="",
+                                              chunk_size=KiB, title="t", description="", tags=[], visibility=0)
+    await asyncio.sleep(1.2)
+    await manager.receive(ALICE, _chunks(f"uploads/{upload.upload_id}", 1))
+    status = await manager.status(ALICE, f"uploads/{upload.upload_id}")
+    assert status.expire_time > first_expiry + 1
+    assert status.expire_time > time.time() + 1.5

@@ -1,0 +1,177 @@
+"""Uploads through the Envoy gateway, the way a creator's CLI or SDK does them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from vidmesh.catalog.v1 import resources_pb2
+from vidmesh.upload.v1 import upload_service_pb2 as upload_pb2
+from vidmesh.upload.v1 import upload_service_pb2_grpc as upload_grpc
+
+from tests.conftest import bearer
+from tests.support.media import make_video
+from tests.support.processes import Mesh
+from tests.support.proxy import CuttableProxy
+from vidmesh_client import UploadProgress, VidmeshClient, VidmeshError
+from vidmesh_client._ledger import UploadLedger
+
+MiB = 1024 * 1024
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def padded_video(path: Path, size: int) -> Path:
+    """A real MPEG-TS video repeated up to about size bytes (repeated TS is still valid TS)."""
+    clip = make_video(path.with_suffix(".clip.ts"), seconds=1.0, width=320, height=240)
+    data = clip.read_bytes()
+    with open(path, "wb") as out:
+        while out.tell() < size:
+            out.write(data)
+    return path
+
+
+def wait_until_settled(mesh: Mesh, key: str, upload_name: str | None) -> None:
+    assert upload_name
+    with grpc.insecure_channel(mesh.gateway) as channel:
+        stub = upload_grpc.UploadServiceStub(channel)
+        last, stable_since = -1, time.monotonic()
+        while time.monotonic() - stable_since < 0.5:
+            status = stub.GetUploadStatus(upload_pb2.GetUploadStatusRequest(name=upload_name), metadata=bearer(key))
+            if len(status.received_indexes) != last:
+                last, stable_since = len(status.received_indexes), time.monotonic()
+            time.sleep(0.05)
+
+
+def source_blob(mesh: Mesh, video_id: str) -> Path:
+    return mesh.home / "data" / "blobs" / "raw" / video_id / "source"
+
+
+def test_cli_upload_prints_video_id_and_video_is_processing(mesh: Mesh, alice_key: str, tmp_path: Path) -> None:
+    video = make_video(tmp_path / "holiday.mp4")
+    result = mesh.cli("upload", str(video), "--title", "Holiday", "--tag", "beach", "--tag", "sun",
+                      "--visibility", "public", "--url", mesh.gateway, env={"VIDMESH_API_KEY": alice_key})
+    assert result.returncode == 0, result.stderr
+    video_id = result.stdout.strip().splitlines()[-1]
+    assert "100%" in result.stderr  # the progress bar ran to the end
+
+    shown = mesh.cli("videos", "get", video_id, "--json", "--url", mesh.gateway)
+    assert shown.returncode == 0, shown.stderr
+    body = json.loads(shown.stdout)
+    assert body["status"] == "VIDEO_STATUS_PROCESSING"
+    assert body["owner"] == "alice" and body["tags"] == ["beach", "sun"]
+    assert body["source"]["width"] == 320 and body["source"]["videoCodec"] == "h264"
+    assert body["source"]["audioCodec"] == "aac"
+    assert body["source"]["duration"] == "2s"
+    assert sha256(source_blob(mesh, video_id)) == sha256(video)
+
+    listed = mesh.cli("videos", "list", "--owner", "alice", "--url", mesh.gateway)
+    assert video_id in listed.stdout and "processing" in listed.stdout
+
+
+def test_completed_upload_queues_a_transcode_job(mesh: Mesh, alice_key: str, tmp_path: Path) -> None:
+    import redis
+
+    with VidmeshClient(mesh.gateway, alice_key, ledger=UploadLedger(tmp_path / "l.json")) as client:
+        video_id = client.upload(make_video(tmp_path / "a.mp4"), title="queued")
+    r = redis.Redis(port=mesh.ports["valkey"])
+    jobs = [fields for _, fields in r.xrange("vidmesh:transcode:jobs")]
+    r.close()
+    mine = [j for j in jobs if j[b"video_id"] == video_id.encode()]
+    assert len(mine) == 1
+    assert mine[0][b"source_key"] == f"raw/{video_id}/source".encode()
+
+
+def received_count(mesh: Mesh, key: str, upload_name: str) -> int:
+    with grpc.insecure_channel(mesh.gateway) as channel:
+        status = upload_grpc.UploadServiceStub(channel).GetUploadStatus(
+            upload_pb2.GetUploadStatusRequest(name=upload_name), metadata=bearer(key)
+        )
+    return len(status.received_indexes)
+
+
+def test_resume_after_the_network_is_cut_sends_only_missing_chunks(mesh: Mesh, alice_key: str, tmp_path: Path) -> None:
+    video = padded_video(tmp_path / "big.ts", 48 * MiB)
+    ledger = UploadLedger(tmp_path / "ledger.json")
+    # The line stalls halfway through the file, then drops once the server has stored what it got.
+    proxy = CuttableProxy(mesh.ports["http"], upload_limit=24 * MiB)
+
+    def cut_once_the_server_holds_some_chunks() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            name = ledger.get(ledger.key(video, str(bearer(alice_key))))
+            if name and proxy.stalled and received_count(mesh, alice_key, name) >= 1:
+                wait_until_settled(mesh, alice_key, name)
+                proxy.cut()
+                return
+            time.sleep(0.01)
+
+    cutter = threading.Thread(target=cut_once_the_server_holds_some_chunks)
+    cutter.start()
+    with VidmeshClient(f"127.0.0.1:{proxy.port}", alice_key, ledger=ledger, max_attempts=1) as client:
+        with pytest.raises(VidmeshError) as failed:
+            client.upload(video, title="cut", chunk_size=1 * MiB)
+    cutter.join()
+    assert failed.value.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.INTERNAL)
+    # The server may still be storing chunks that were in flight when the line dropped.
+    wait_until_settled(mesh, alice_key, ledger.get(ledger.key(video, str(bearer(alice_key)))))
+
+    resumed: list[UploadProgress] = []
+    with VidmeshClient(mesh.gateway, alice_key, ledger=ledger) as client:
+        video_id = client.upload(video, title="cut", chunk_size=1 * MiB,
+                                 progress=lambda s: resumed.append(UploadProgress(**vars(s))))
+    first = resumed[0]
+    assert 0 < first.resumed_bytes < first.total_bytes, "the second run must start from what the server kept"
+    sent_again = resumed[-1].sent_bytes - first.resumed_bytes
+    assert sent_again == first.total_bytes - first.resumed_bytes, "only the missing chunks are sent"
+    assert sha256(source_blob(mesh, video_id)) == sha256(video)
+
+
+def test_upload_survives_upload_service_sigkill(mesh: Mesh, alice_key: str, tmp_path: Path) -> None:
+    video = padded_video(tmp_path / "crash.ts", 40 * MiB)
+    killed = threading.Event()
+    victim = mesh.pids()["upload"]
+
+    def kill_midway(state: UploadProgress) -> None:
+        if state.sent_bytes >= 12 * MiB and not killed.is_set():
+            killed.set()
+            os.kill(victim, signal.SIGKILL)
+
+    with VidmeshClient(mesh.gateway, alice_key, ledger=UploadLedger(tmp_path / "l.json")) as client:
+        video_id = client.upload(video, title="crash-test", chunk_size=1 * MiB, progress=kill_midway)
+        assert killed.is_set()
+        assert mesh.pids()["upload"] != victim, "the supervisor restarted the upload service"
+        # Nothing lost: byte-identical source. Nothing duplicated: exactly one video for this upload.
+        assert sha256(source_blob(mesh, video_id)) == sha256(video)
+        mine = [v for v in client.iter_videos(owner="alice") if v.title == "crash-test"]
+        assert [v.id for v in mine] == [video_id]
+        assert mine[0].status == resources_pb2.VIDEO_STATUS_PROCESSING
+    leftovers = list((mesh.home / "data" / "blobs" / "uploads").glob("*/*.part"))
+    assert not [p for p in leftovers if "crash" in str(p)]
+
+
+def test_sha256_given_at_init_is_verified(mesh: Mesh, alice_key: str, tmp_path: Path) -> None:
+    video = make_video(tmp_path / "v.mp4")
+    with VidmeshClient(mesh.gateway, alice_key, ledger=UploadLedger(tmp_path / "l.json")) as client:
+        video_id = client.upload(video, title="verified", sha256=True)
+    assert sha256(source_blob(mesh, video_id)) == sha256(video)
+
+
+def test_upload_memory_stays_bounded(mesh: Mesh, alice_key: str, tmp_path: Path) -> None:
+    """Peak RSS of the Upload service grows by far less than the file it received."""
+    video = padded_video(tmp_path / "mem.ts", 300 * MiB)
+    pid = mesh.pids()["upload"]
+    with VidmeshClient(mesh.gateway, alice_key, ledger=UploadLedger(tmp_path / "l.json")) as client:
+        client.upload(video, title="memory", chunk_size=4 * MiB)
+    status = Path(f"/proc/{pid}/status").read_text()
+    peak_kib = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
+    assert peak_kib * 1024 < 200 * MiB, f"upload service peaked at {peak_kib // 1024} MiB"

@@ -1,0 +1,157 @@
+"""Real components for tests, on loopback, stopped by PID."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from vidmesh_services.platform.supervisor import die_with_parent
+from vidmesh_services.platform.valkey import valkey_argv
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def stop_pid(process: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped) counts as gone.
+    with contextlib.suppress(FileNotFoundError):
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    return False
+
+
+@contextlib.contextmanager
+def valkey_server(data_dir: Path) -> Iterator[str]:
+    (port,) = free_ports(1)
+    process = subprocess.Popen(
+        valkey_argv(port, data_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent
+    )
+    try:
+        wait_for_port(port)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop_pid(process)
+
+
+@dataclass
+class Mesh:
+    """A running `vidmesh up`: the real supervisor with Valkey, every service and Envoy."""
+
+    home: Path
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+    ports: dict[str, int]
+    service_token: str
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def gateway(self) -> str:
+        return f"127.0.0.1:{self.ports['http']}"
+
+    def address(self, service: str) -> str:
+        return f"127.0.0.1:{self.ports[service]}"
+
+    def pids(self) -> dict[str, int]:
+        return json.loads((self.home / "run" / "pids.json").read_text())
+
+    def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "vidmesh_client", *args],
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def close_output(self) -> None:
+        if self.process.stdout and not self.process.stdout.closed:
+            self.output.append(self.process.stdout.read().decode())
+            self.process.stdout.close()
+
+    def create_key(self, owner: str) -> str:
+        result = self.cli("keys", "create", "--owner", owner)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip().splitlines()[-1]
+
+
+def mesh_env(home: Path, token: str, **overrides: str) -> tuple[dict[str, str], dict[str, int]]:
+    names = ["http", "envoy_admin", "valkey", "upload", "catalog"]
+    ports = dict(zip(names, free_ports(len(names))))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIDMESH_")}
+    env.update({f"VIDMESH_PORTS_{n.upper()}": str(p) for n, p in ports.items()})
+    env.update(VIDMESH_HOME=str(home), VIDMESH_SERVICE_TOKEN=token, VIDMESH_CLIENT_STATE=str(home / "client-ledger.json"))
+    env.update(overrides)
+    return env, ports
+
+
+def start_mesh(home: Path, **overrides: str) -> Mesh:
+    token = secrets.token_urlsafe(24)
+    env, ports = mesh_env(home, token, **overrides)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vidmesh_client", "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        preexec_fn=die_with_parent,  # a killed test run leaves no platform behind
+    )
+    mesh = Mesh(home=home, env=env, process=process, ports=ports, service_token=token)
+    assert process.stdout is not None
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        line = process.stdout.readline().decode()
+        if not line and process.poll() is not None:
+            raise RuntimeError("vidmesh up exited while starting:\n" + "".join(mesh.output))
+        mesh.output.append(line)
+        if line.startswith("Ctrl-C stops everything"):
+            return mesh
+    stop_pid(process)
+    raise TimeoutError("vidmesh up did not come up:\n" + "".join(mesh.output))
+
+
+def stop_mesh(mesh: Mesh) -> int:
+    pids = mesh.pids() if (mesh.home / "run" / "pids.json").exists() else {}
+    code = stop_pid(mesh.process, timeout=60)
+    mesh.close_output()
+    leftovers = [name for name, pid in pids.items() if pid_alive(pid)]
+    assert not leftovers, f"processes left running after vidmesh stopped: {leftovers}"
+    return code
