@@ -25,28 +25,23 @@ def make_video(path: Path, *, seconds: float = 2.0, width: int = 320, height: in
             out.mux(video.encode(frame))
         out.mux(video.encode(None))
         if sound is not None:
-            samples = 1024
-            for i in range(int(seconds * 44100 / samples)):
-                chunk = av.AudioFrame(format="fltp", layout="stereo", samples=samples)
-                for plane in chunk.planes:
-                    plane.update(bytes(plane.buffer_size))
-                chunk.sample_rate = 44100
-                chunk.pts = i * samples
-                out.mux(sound.encode(chunk))
-            out.mux(sound.encode(None))
+            _write_silence(out, sound, seconds)
     return path
 
 
 def make_audio_only(path: Path, seconds: float = 1.0) -> Path:
     with av.open(str(path), "w", format="mp4") as out:
-        sound = out.add_stream("aac", rate=44100)
-        samples = 1024
-        for i in range(int(seconds * 44100 / samples)):
-            chunk = av.AudioFrame(format="fltp", layout="stereo", samples=samples)
-            for plane in chunk.planes:
-                plane.update(bytes(plane.buffer_size))
-            chunk.sample_rate = 44100
-            chunk.pts = i * samples
-            out.mux(sound.encode(chunk))
-        out.mux(sound.encode(None))
+        _write_silence(out, out.add_stream("aac", rate=44100), seconds)
     return path
+
+
+def _write_silence(out: av.container.OutputContainer, sound: av.audio.stream.AudioStream, seconds: float) -> None:
+    samples = 1024
+    for i in range(int(seconds * 44100 / samples)):
+        chunk = av.AudioFrame(format="fltp", layout="stereo", samples=samples)
+        for plane in chunk.planes:
+            plane.update(bytes(plane.buffer_size))
+        chunk.sample_rate = 44100
+        chunk.pts = i * samples
+        out.mux(sound.encode(chunk))
+    out.mux(sound.encode(None))
