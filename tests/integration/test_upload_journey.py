@@ -175,3 +175,34 @@ def test_upload_memory_stays_bounded(mesh: Mesh, alice_key: str, tmp_path: Path)
     status = Path(f"/proc/{pid}/status").read_text()
     peak_kib = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
     assert peak_kib * 1024 < 200 * MiB, f"upload service peaked at {peak_kib // 1024} MiB"
+
+
+def test_cli_ctrl_c_then_same_command_resumes(mesh: Mesh, alice_key: str, tmp_path: Path) -> None:
+    """The README's journey: interrupt `vidmesh upload` with Ctrl-C, run it again, it resumes."""
+    import subprocess
+    import sys
+
+    video = padded_video(tmp_path / "journey.ts", 128 * MiB)
+    argv = [sys.executable, "-m", "vidmesh_client", "upload", str(video), "--title", "journey",
+            "--chunk-size-mib", "1", "--url", mesh.gateway]
+    env = {**mesh.env, "VIDMESH_API_KEY": alice_key, "VIDMESH_CLIENT_STATE": str(tmp_path / "ledger.json")}
+    first = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ledger = UploadLedger(tmp_path / "ledger.json")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        name = ledger.get(ledger.key(video, str(bearer(alice_key))))
+        if name and received_count(mesh, alice_key, name) >= 1:
+            break
+        time.sleep(0.01)
+    first.send_signal(signal.SIGINT)
+    out, err = first.communicate(timeout=30)
+    assert first.returncode == 130, err
+    assert "run the same command again to resume" in err
+    assert out.strip() == ""  # no video id: it did not finish
+
+    wait_until_settled(mesh, alice_key, name)
+    second = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert "resuming" in second.stderr
+    video_id = second.stdout.strip().splitlines()[-1]
+    assert sha256(source_blob(mesh, video_id)) == sha256(video)
