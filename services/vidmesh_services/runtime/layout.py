@@ -4,11 +4,8 @@ from __future__ import annotations
 
 
 def upload_prefix(upload_id: str) -> str:
+    """An unfinished upload's multipart write (its name), and everything the blob store keeps for it."""
     return f"uploads/{upload_id}"
-
-
-def chunk_key(upload_id: str, index: int) -> str:
-    return f"uploads/{upload_id}/{index:06d}.part"
 
 
 def video_prefixes(video_id: str) -> tuple[str, ...]:

@@ -23,6 +23,13 @@ log = logging.getLogger("vidmesh.server")
 
 # Chunks travel as single messages, so the limit is the largest chunk plus framing.
 MAX_MESSAGE_BYTES = 65 * 1024 * 1024
+# Receive window per stream, fixed (BDP probing off). With probing on, grpc-core widens the window
+# to about twice its bandwidth-delay estimate and reads that far ahead of the handler into
+# memory: 16+ MiB per upload stream on loopback. Every vidmesh server sits behind Envoy or other
+# vidmesh processes on the same host or LAN, where 4 MiB keeps the line full (the message being
+# read is always admitted whole on top of it). Measured on uploads: same throughput, lower and
+# steadier peak RSS.
+STREAM_WINDOW_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,8 @@ async def create_server(
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 0),
+            ("grpc.http2.bdp_probe", 0),
+            ("grpc.http2.lookahead_bytes", STREAM_WINDOW_BYTES),
         ],
     )
     health_servicer = health.aio.HealthServicer()

@@ -2,6 +2,7 @@
 
 FFmpeg parses untrusted bytes here, so it runs outside the server process: a file that
 crashes the demuxer takes down a worker, not the Upload service, and the GIL stays free.
+PyAV (and so FFmpeg's libraries) is imported in the workers only, never in the server process.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import av
 from google.protobuf import duration_pb2
 from vidmesh.type.v1 import media_pb2
 
 from ..runtime.blob_fs import FilesystemBlobStore
+
+if TYPE_CHECKING:
+    import av
 
 
 class ProbeError(Exception):
@@ -33,6 +37,7 @@ class ProbeError(Exception):
 
 def probe_blob(blob_root: str, key: str) -> bytes:
     """Reads container and stream facts and decodes one video frame. Returns a serialized MediaInfo."""
+    import av  # here, in the worker process: the server process never loads FFmpeg
     store = FilesystemBlobStore(Path(blob_root))
     size = store.size(key) or 0
     with store.open_read(key) as handle:
@@ -65,6 +70,7 @@ def probe_blob(blob_root: str, key: str) -> bytes:
 
 
 def _first_frame(container: av.container.InputContainer, video: av.video.stream.VideoStream) -> av.VideoFrame:
+    import av
     try:
         for frame in container.decode(video):
             return frame
@@ -74,6 +80,7 @@ def _first_frame(container: av.container.InputContainer, video: av.video.stream.
 
 
 def _duration_seconds(container: av.container.InputContainer, video: av.video.stream.VideoStream) -> float:
+    import av
     if container.duration:
         return container.duration / av.time_base
     if video.duration and video.time_base:

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 
 import redis.asyncio as redis
-from vidmesh.upload.v1 import upload_service_pb2_grpc as pb2_grpc
 
 from ..runtime.auth import Authenticator
 from ..runtime.blob_fs import FilesystemBlobStore
@@ -19,11 +18,10 @@ from ..runtime.ports import MetadataStore
 from ..runtime.server import RunningServer, ServiceBinding, create_server, serve
 from ..runtime.sqlite_store import SqliteMetadataStore
 from .probe import Prober
-from .servicer import CatalogVideoRegistry, UploadServicer
+from .servicer import SERVICE, CatalogVideoRegistry, UploadServicer, add_to_server
 from .state import UploadState
 from .uploads import Uploads
 
-SERVICE = "vidmesh.upload.v1.UploadService"
 POLICY = AccessPolicy()  # every upload call needs an API key
 
 
@@ -42,7 +40,7 @@ def build_uploads(config: Config, client: redis.Redis, caller: InternalCaller, p
 async def create_upload_server(config: Config, address: str, uploads: Uploads, store: MetadataStore) -> RunningServer:
     return await create_server(
         address,
-        [ServiceBinding(SERVICE, lambda s: pb2_grpc.add_UploadServiceServicer_to_server(UploadServicer(uploads), s))],
+        [ServiceBinding(SERVICE, lambda s: add_to_server(UploadServicer(uploads), s))],
         authenticator=Authenticator(store, config.service_token),
         policy=POLICY,
     )

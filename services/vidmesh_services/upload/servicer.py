@@ -16,6 +16,9 @@ from ..runtime.auth import require_caller
 from ..runtime.channels import InternalCaller
 from ..runtime.errors import Unavailable
 from .uploads import Chunk, Uploads
+from .wire import ChunkRequest, parse_chunk_request
+
+SERVICE = "vidmesh.upload.v1.UploadService"
 
 
 def _timestamp(epoch: float) -> timestamp_pb2.Timestamp:
@@ -65,7 +68,7 @@ class UploadServicer(pb2_grpc.UploadServiceServicer):
         )
 
     async def UploadChunks(
-        self, request_iterator: AsyncIterator[pb2.UploadChunksRequest], context: grpc.aio.ServicerContext
+        self, request_iterator: AsyncIterator[ChunkRequest], context: grpc.aio.ServicerContext
     ) -> pb2.UploadChunksResponse:
         async def chunks() -> AsyncIterator[Chunk]:
             async for message in request_iterator:
@@ -96,3 +99,26 @@ class UploadServicer(pb2_grpc.UploadServiceServicer):
     async def AbortUpload(self, request: pb2.AbortUploadRequest, context: grpc.aio.ServicerContext) -> pb2.AbortUploadResponse:
         await self._uploads.abort(require_caller(), request.name)
         return pb2.AbortUploadResponse()
+
+
+def add_to_server(servicer: UploadServicer, server: grpc.aio.Server) -> None:
+    """pb2_grpc.add_UploadServiceServicer_to_server, except that UploadChunks requests are read by
+    wire.parse_chunk_request, which leaves each chunk inside the received buffer (no copies)."""
+    generated = _HandlerCapture()
+    pb2_grpc.add_UploadServiceServicer_to_server(servicer, generated)
+    handlers = dict(generated.handlers)
+    handlers["UploadChunks"] = handlers["UploadChunks"]._replace(request_deserializer=parse_chunk_request)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+    server.add_registered_method_handlers(SERVICE, handlers)
+
+
+class _HandlerCapture:
+    """Stands in for a server to collect the method handlers the generated code registers."""
+
+    handlers: dict[str, grpc.RpcMethodHandler]
+
+    def add_generic_rpc_handlers(self, generic_handlers: object) -> None:
+        pass
+
+    def add_registered_method_handlers(self, service_name: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
+        self.handlers = handlers

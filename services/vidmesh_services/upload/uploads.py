@@ -2,6 +2,10 @@
 
 A chunk is recorded in Redis only after its bytes are durably in the blob store, so the set
 of recorded chunks never claims more than the store holds; re-sending a chunk is harmless.
+
+An upload is one multipart write in the blob store, begun at init: every chunk is written in
+place as part `index` (the filesystem store pwrites it into one preallocated file), and
+CompleteUpload publishes the whole as the video's source without copying it.
 """
 
 from __future__ import annotations
@@ -15,16 +19,16 @@ import time
 from dataclasses import dataclass
 from typing import AsyncIterator, Protocol
 
-import google_crc32c
 from vidmesh.catalog.v1 import resources_pb2
 from vidmesh.type.v1 import media_pb2
 
 from ..runtime.auth import Identity
 from ..runtime.config import UploadLimits
 from ..runtime.errors import DataLoss, FailedPrecondition, FieldViolation, InvalidArgument, NotFound, PermissionDenied, VidmeshError
-from ..runtime.layout import chunk_key, source_key, upload_prefix
-from ..runtime.ports import BlobStore
+from ..runtime.layout import source_key, upload_prefix
+from ..runtime.ports import BlobChecksumMismatch, BlobStore
 from ..runtime.validation import metadata_violations, parse_name
+from .checksum import Window, crc32c, matches
 from .probe import ProbeError, Prober
 from .state import Upload, UploadState
 
@@ -49,7 +53,7 @@ class JobQueue(Protocol):
 class Chunk:
     upload_name: str
     index: int
-    data: bytes
+    data: bytes | Window  # a Window: the chunk still inside the message that carried it
     crc32c: int
 
 
@@ -136,6 +140,15 @@ class Uploads:
             created_at=time.time(),
         )
         expires = await self._state.create(upload)
+        try:
+            await asyncio.to_thread(
+                self._blobs.begin_multipart, upload_prefix(upload.upload_id), source_key(upload.video_id),
+                size=upload.size_bytes, part_size=upload.chunk_size,
+            )
+        except BaseException:
+            await self._state.forget(upload.upload_id)
+            await asyncio.to_thread(self._blobs.abort_multipart, upload_prefix(upload.upload_id))
+            raise
         log.info("upload started", extra={"fields": {"upload": upload.upload_id, "size": size_bytes, "owner": caller.owner}})
         return upload, expires
 
@@ -154,24 +167,59 @@ class Uploads:
         upload: Upload | None = None
         recorded: list[int] = []
         received: set[int] = set()
-        async for chunk in chunks:
-            if upload is None:
-                upload = await self._owned(chunk.upload_name, caller)
-                received = await self._state.received(upload.upload_id)
-            elif chunk.upload_name != f"uploads/{upload.upload_id}":
-                raise InvalidArgument(FieldViolation("name", "every message of one call must name the same upload"))
-            self._check_chunk(upload, chunk)
-            if chunk.index not in received:
-                await asyncio.to_thread(self._blobs.write, chunk_key(upload.upload_id, chunk.index), chunk.data)
-                await self._state.record_chunk(upload.upload_id, chunk.index)
-                received.add(chunk.index)
-            recorded.append(chunk.index)
+        # The previous chunk's check, write and record run while the next chunk arrives: at most
+        # one chunk is being stored and one held, so memory stays bounded. They finish in order,
+        # so an error names the first bad chunk and every chunk before it is recorded.
+        storing: asyncio.Future[None] | None = None
+        try:
+            async for chunk in chunks:
+                if upload is None:
+                    upload = await self._owned(chunk.upload_name, caller)
+                    received = await self._state.received(upload.upload_id)
+                elif chunk.upload_name != f"uploads/{upload.upload_id}":
+                    raise InvalidArgument(FieldViolation("name", "every message of one call must name the same upload"))
+                self._check_shape(upload, chunk)
+                if storing is not None:
+                    await storing
+                    storing = None
+                if chunk.index in received:
+                    recorded.append(chunk.index)
+                    continue
+                storing = asyncio.ensure_future(self._store(upload, chunk, received, recorded))
+            if storing is not None:
+                await storing
+                storing = None
+        except BaseException:
+            if storing is not None:
+                await storing  # the earlier chunk is intact: it is recorded, or its own error wins
+            raise
         if upload is None:
             raise InvalidArgument(FieldViolation("name", "the call carried no chunk"))
         return ChunkReport(recorded=recorded, received_count=len(received), chunk_count=upload.chunk_count)
 
+    async def _store(self, upload: Upload, chunk: Chunk, received: set[int], recorded: list[int]) -> None:
+        await asyncio.to_thread(self._verify_and_write, upload, chunk)
+        await self._state.record_chunk(upload.upload_id, chunk.index)
+        received.add(chunk.index)
+        recorded.append(chunk.index)
+
+    def _verify_and_write(self, upload: Upload, chunk: Chunk) -> None:
+        """In a worker thread: the CRC32C (checked before writing, so a damaged re-send never
+        overwrites good bytes), then the durable write of the part."""
+        if not matches(chunk.data, chunk.crc32c):
+            actual = crc32c(chunk.data)
+            raise DataLoss(
+                f"chunk {chunk.index} arrived damaged: crc32c {actual:08x}, expected {chunk.crc32c:08x}; send it again",
+                metadata={"index": str(chunk.index)},
+            )
+        data = chunk.data.view() if isinstance(chunk.data, Window) else chunk.data
+        try:
+            self._blobs.write_part(upload_prefix(upload.upload_id), chunk.index, data)
+        except FileNotFoundError:  # aborted, expired or completed meanwhile
+            raise NotFound("upload", f"uploads/{upload.upload_id}", reason="UPLOAD_NOT_FOUND") from None
+
     @staticmethod
-    def _check_chunk(upload: Upload, chunk: Chunk) -> None:
+    def _check_shape(upload: Upload, chunk: Chunk) -> None:
         if not 0 <= chunk.index < upload.chunk_count:
             raise InvalidArgument(FieldViolation("index", f"must be in [0, {upload.chunk_count}), got {chunk.index}"))
         expected = upload.chunk_length(chunk.index)
@@ -179,12 +227,6 @@ class Uploads:
             raise InvalidArgument(
                 FieldViolation("data", f"chunk {chunk.index} must be {expected} bytes, got {len(chunk.data)}"),
                 reason="CHUNK_SIZE_MISMATCH",
-            )
-        actual = google_crc32c.value(chunk.data)
-        if actual != chunk.crc32c:
-            raise DataLoss(
-                f"chunk {chunk.index} arrived damaged: crc32c {actual:08x}, expected {chunk.crc32c:08x}; send it again",
-                metadata={"index": str(chunk.index)},
             )
 
     async def status(self, caller: Identity, name: str) -> Status:
@@ -226,14 +268,15 @@ class Uploads:
                 metadata={"missing_count": str(len(missing)), "missing_indexes": listed},
             )
         source = source_key(upload.video_id)
-        parts = [chunk_key(upload.upload_id, i) for i in range(upload.chunk_count)]
-        digest = await asyncio.to_thread(self._blobs.compose, source, parts, sha256=bool(upload.sha256))
-        if upload.sha256 and digest != upload.sha256:
-            await asyncio.to_thread(self._blobs.delete, source)
+        try:
+            # No copy: the parts already sit in place; this checks the sha256 if one was given,
+            # then publishes them as the source (a rename on the filesystem store).
+            await asyncio.to_thread(self._blobs.complete_multipart, upload_prefix(upload.upload_id), sha256=upload.sha256)
+        except BlobChecksumMismatch as exc:
             raise DataLoss(
-                f"the assembled file's sha256 is {digest}, not the {upload.sha256} given at init",
+                f"the assembled file's sha256 is {exc.actual}, not the {upload.sha256} given at init",
                 reason="SHA256_MISMATCH",
-            )
+            ) from None
         try:
             media = await self._prober.probe(source)
         except ProbeError as exc:
@@ -254,13 +297,13 @@ class Uploads:
         )
         await self._jobs.publish(upload.video_id, source, upload.owner)
         await self._state.mark_done(upload)
-        await asyncio.to_thread(self._blobs.delete_prefix, upload_prefix(upload.upload_id))
+        await asyncio.to_thread(self._blobs.abort_multipart, upload_prefix(upload.upload_id))  # bookkeeping only now
         log.info("upload completed", extra={"fields": {"upload": upload.upload_id, "video": upload.video_id}})
         return upload.video_id
 
     async def _discard(self, upload: Upload) -> None:
         await self._state.forget(upload.upload_id)
-        await asyncio.to_thread(self._blobs.delete_prefix, upload_prefix(upload.upload_id))
+        await asyncio.to_thread(self._blobs.abort_multipart, upload_prefix(upload.upload_id))
         await asyncio.to_thread(self._blobs.delete_prefix, f"raw/{upload.video_id}")
 
     async def abort(self, caller: Identity, name: str) -> None:
@@ -279,7 +322,7 @@ class Uploads:
         ids = await self._state.expired(time.time() if now is None else now)
         for upload_id in ids:
             await self._state.forget(upload_id)
-            await asyncio.to_thread(self._blobs.delete_prefix, upload_prefix(upload_id))
+            await asyncio.to_thread(self._blobs.abort_multipart, upload_prefix(upload_id))
         if ids:
             log.info("expired uploads removed", extra={"fields": {"count": len(ids)}})
         return len(ids)
