@@ -68,7 +68,17 @@ run: install
 bench-upload: install $(TOOLS)/tusd
 	$(PY) bench/upload.py
 
-bench: bench-upload
+## bench-transcode: a 1080p 60 s source to HLS ladders, vidmesh's pipeline vs the ffmpeg CLI, figures for docs/benchmarks.md
+# Installs Debian's ffmpeg (the reference it is measured against) if it is missing; the tests never need it.
+.PHONY: bench-transcode
+bench-transcode: install
+	command -v ffmpeg >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y ffmpeg)
+	$(PY) bench/transcode.py
+
+# One after the other, even under make -j: on a 2-core machine each benchmark needs the whole machine.
+bench:
+	$(MAKE) bench-upload
+	$(MAKE) bench-transcode
 
 ci: test
 

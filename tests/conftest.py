@@ -20,6 +20,9 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         home,
         VIDMESH_UPLOAD_MAX_FILE_SIZE=str(512 * MiB),
         VIDMESH_UPLOAD_MIN_CHUNK_SIZE=str(64 * 1024),
+        VIDMESH_TRANSCODE_WORKERS="1",
+        VIDMESH_TRANSCODE_VISIBILITY_TIMEOUT_SECONDS="3",
+        VIDMESH_TRANSCODE_RETRY_BASE_SECONDS="0.5",
     )
     yield running
     assert stop_mesh(running) == 0, "".join(running.output)

@@ -118,7 +118,7 @@ class Mesh:
 
 
 def mesh_env(home: Path, token: str, **overrides: str) -> tuple[dict[str, str], dict[str, int]]:
-    names = ["http", "envoy_admin", "valkey", "upload", "catalog"]
+    names = ["http", "envoy_admin", "valkey", "upload", "catalog", "transcode"]
     ports = dict(zip(names, free_ports(len(names))))
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIDMESH_")}
     env.update({f"VIDMESH_PORTS_{n.upper()}": str(p) for n, p in ports.items()})

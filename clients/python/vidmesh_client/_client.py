@@ -10,9 +10,12 @@ from google.protobuf import field_mask_pb2
 from vidmesh.catalog.v1 import catalog_service_pb2 as catalog_pb2
 from vidmesh.catalog.v1 import catalog_service_pb2_grpc as catalog_grpc
 from vidmesh.catalog.v1 import resources_pb2
+from vidmesh.transcode.v1 import resources_pb2 as transcode_resources_pb2
+from vidmesh.transcode.v1 import transcode_service_pb2 as transcode_pb2
+from vidmesh.transcode.v1 import transcode_service_pb2_grpc as transcode_grpc
 from vidmesh.upload.v1 import upload_service_pb2_grpc as upload_grpc
 
-from ._errors import wrap
+from ._errors import VidmeshError, wrap
 from ._ledger import UploadLedger
 from ._upload import MAX_ATTEMPTS, ProgressFn, Uploader
 
@@ -43,6 +46,7 @@ class VidmeshClient:
         )
         self._metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {api_key}"),) if api_key else ()
         self._catalog = catalog_grpc.CatalogServiceStub(self._channel)
+        self._transcode = transcode_grpc.TranscodeServiceStub(self._channel)
         self._uploader = Uploader(
             upload_grpc.UploadServiceStub(self._channel), self._metadata, ledger or UploadLedger(), max_attempts
         )
@@ -96,3 +100,21 @@ class VidmeshClient:
 
     def delete_video(self, video_id: str) -> None:
         self._call(self._catalog.DeleteVideo, catalog_pb2.DeleteVideoRequest(name=f"videos/{video_id}"))
+
+    # -- transcoding ------------------------------------------------------------------------
+
+    def jobs_for_video(self, video_id: str) -> list[transcode_resources_pb2.Job]:
+        """The video's transcode jobs, newest first (owner only)."""
+        response: transcode_pb2.ListJobsResponse = self._call(  # type: ignore[assignment]
+            self._transcode.ListJobs, transcode_pb2.ListJobsRequest(video=f"videos/{video_id}")
+        )
+        return list(response.jobs)
+
+    def watch_job(self, job_name: str) -> Iterator[transcode_resources_pb2.Job]:
+        """The job now, then every change, ending with its final state."""
+        stream = self._transcode.WatchJob(transcode_pb2.WatchJobRequest(name=job_name), metadata=self._metadata)
+        try:
+            for message in stream:
+                yield message.job
+        except grpc.RpcError as error:
+            raise VidmeshError.from_rpc_error(error) from None

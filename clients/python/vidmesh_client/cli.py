@@ -105,8 +105,33 @@ def cmd_upload(args: argparse.Namespace) -> int:
         finally:
             if bar:
                 bar.close()
+        if args.wait and not _wait_for_transcode(client, video_id, args.quiet):
+            print(video_id)
+            return 1
     print(video_id)
     return 0
+
+
+def _wait_for_transcode(client: VidmeshClient, video_id: str, quiet: bool) -> bool:
+    """Shows transcode progress until the job ends; True when the video is ready."""
+    from tqdm import tqdm
+    from vidmesh.transcode.v1 import resources_pb2 as jobs_pb2
+
+    jobs = client.jobs_for_video(video_id)
+    if not jobs:
+        print(f"error: no transcode job found for {video_id}", file=sys.stderr)
+        return False
+    job = jobs[0]
+    with tqdm(total=100, desc="transcoding", unit="%", file=sys.stderr, disable=quiet, dynamic_ncols=True) as bar:
+        for job in client.watch_job(job.name):
+            stage = jobs_pb2.JobStage.Name(job.stage).removeprefix("JOB_STAGE_").lower()
+            bar.set_postfix_str(f"{stage}, attempt {job.attempt}" if job.attempt > 1 else stage)
+            bar.update(job.percent - bar.n)
+    if job.state == jobs_pb2.JOB_STATE_SUCCEEDED:
+        print(f"ready: {len(job.output.renditions)} renditions, {job.output.master_playlist_path}", file=sys.stderr)
+        return True
+    print(f"error: transcoding failed: {job.failure_reason}", file=sys.stderr)
+    return False
 
 
 def _print_video(video: resources_pb2.Video, as_json: bool) -> None:
@@ -193,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     upload.add_argument("--chunk-size-mib", type=int, default=0, help="1-64 (default: the server's, 10)")
     upload.add_argument("--sha256", action="store_true", help="hash the file first; the server verifies it on completion")
     upload.add_argument("--quiet", action="store_true", help="no progress bar")
+    upload.add_argument("--wait", action="store_true", help="then show transcode progress until the video is ready")
     upload.set_defaults(run=cmd_upload)
 
     videos = commands.add_parser("videos", help="list, show, change and delete videos").add_subparsers(dest="videos_command", required=True)

@@ -37,7 +37,16 @@ MESH: tuple[MeshService, ...] = (
         public=("vidmesh.upload.v1.UploadService",),
         descriptor_modules=("vidmesh.upload.v1.upload_service_pb2",),
     ),
+    MeshService(
+        name="transcode",
+        module="vidmesh_services.transcode",
+        public=("vidmesh.transcode.v1.TranscodeService",),
+        descriptor_modules=("vidmesh.transcode.v1.transcode_service_pb2",),
+    ),
 )
+
+# Background workers: no port, several processes each. (name, module)
+WORKERS: tuple[tuple[str, str], ...] = (("transcode-worker", "vidmesh_services.transcode.worker"),)
 
 # The process that answers reflection and health at the gateway; it describes the whole mesh.
 INFRA_SERVICE = "catalog"

@@ -26,6 +26,7 @@ class Ports:
     valkey: int = 6390
     upload: int = 50051
     catalog: int = 50052
+    transcode: int = 50053
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,24 @@ class UploadLimits:
 
 
 @dataclass(frozen=True)
+class TranscodeSettings:
+    """Transcode workers and their job queue."""
+
+    # Worker processes `vidmesh up` starts; 0 sizes them to the machine (one per two cores).
+    workers: int = 0
+    # A job whose worker stops heart-beating for this long is claimed by another worker.
+    visibility_timeout_seconds: float = 60.0
+    # Attempts before a job is failed for good and dead-lettered.
+    max_attempts: int = 3
+    # First retry delay; each further retry waits four times longer (capped at 10 minutes).
+    retry_base_seconds: float = 5.0
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or max(1, (os.cpu_count() or 2) // 2)
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a vidmesh process needs to know about its deployment."""
 
@@ -52,6 +71,7 @@ class Config:
     host: str = "127.0.0.1"
     ports: Ports = field(default_factory=Ports)
     upload: UploadLimits = field(default_factory=UploadLimits)
+    transcode: TranscodeSettings = field(default_factory=TranscodeSettings)
     # Empty: vidmesh starts its own Valkey under home. Set: use that Redis/Valkey.
     redis_url: str = ""
     # Secret shared by vidmesh's own processes; clients never see it. Empty: made at start-up.

@@ -1,0 +1,1 @@
+"""Transcode: every uploaded source becomes an adaptive HLS ladder."""

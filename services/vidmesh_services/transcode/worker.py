@@ -1,0 +1,302 @@
+"""Transcode workers: consume the job stream, run the ladder, publish it all at once.
+
+Delivery is at-least-once and nothing gets stuck:
+- a worker reads jobs through the 'transcoders' consumer group and heart-beats the entry it
+  holds (XCLAIM ... JUSTID resets its idle time); a worker that dies stops heart-beating, and
+  after the visibility timeout another worker takes the entry over with XAUTOCLAIM;
+- a failed attempt is acknowledged and re-queued after a backoff (retry zset); after the last
+  attempt, or at once for media that can never transcode, the video is marked FAILED with the
+  reason and the job goes to the dead-letter stream;
+- outputs are idempotent: an attempt encodes into a private staging folder that replaces any
+  earlier partial attempt, and the finished ladder becomes visible with one rename under its
+  versioned path, so a player never sees half a ladder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import grpc
+import redis.asyncio as redis
+from redis.exceptions import ResponseError
+from vidmesh.catalog.v1 import catalog_internal_service_pb2 as catalog_internal_pb2
+from vidmesh.catalog.v1 import catalog_internal_service_pb2_grpc as catalog_internal_grpc
+from vidmesh.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc as catalog_service_grpc
+from vidmesh.catalog.v1 import resources_pb2 as catalog_pb2
+from vidmesh.transcode.v1 import resources_pb2
+from vidmesh.type.v1 import media_pb2
+
+from ..runtime.channels import InternalCaller
+from ..runtime.config import Config, load_config
+from ..runtime.jobs import DEAD_LETTERS, FINAL_STATES, GROUP, RETRIES, TRANSCODE_JOBS, Job, JobStore, now, retry_delay
+from ..runtime.logs import setup_logging
+from .encode import EncodedLadder, MediaRejected, Progress, encode_ladder
+
+log = logging.getLogger("vidmesh.transcode.worker")
+
+
+class Abandoned(Exception):
+    """The worker is stopping mid-job; the job is left for another worker to take over."""
+
+
+class VideoDeleted(Exception):
+    """The video was deleted while it was being transcoded; the work is thrown away."""
+
+
+class Encoder(Protocol):
+    def __call__(self, source: Path, out_dir: Path, progress: Progress) -> EncodedLadder: ...
+
+
+@dataclass(frozen=True)
+class Delivery:
+    entry_id: str
+    job_id: str
+    video_id: str
+    source_key: str
+
+
+class Worker:
+    def __init__(self, config: Config, client: redis.Redis, catalog: catalog_internal_grpc.CatalogInternalServiceStub,
+                 caller: InternalCaller, encode: Encoder, name: str):
+        self._config = config
+        self._redis = client
+        self._jobs = JobStore(client, config.transcode.max_attempts)
+        self._catalog = catalog
+        self._catalog_reader = catalog_service_grpc.CatalogServiceStub(caller.channel("catalog"))
+        self._caller = caller
+        self._encode = encode
+        self.name = name
+        self._settings = config.transcode
+        self._stop = asyncio.Event()
+        self._deleted = asyncio.Event()
+
+    async def ensure_group(self) -> None:
+        with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
+            await self._redis.xgroup_create(TRANSCODE_JOBS, GROUP, id="0", mkstream=True)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._stop = stop
+        await self.ensure_group()
+        while not stop.is_set():
+            await self.requeue_due_retries()
+            delivery = await self.next_delivery(block_ms=1000)
+            if delivery is not None:
+                await self.handle(delivery)
+
+    async def requeue_due_retries(self) -> None:
+        loop_time = now().ToMilliseconds() / 1000
+        for raw in await self._redis.zrangebyscore(RETRIES, "-inf", loop_time, start=0, num=10):
+            if await self._redis.zrem(RETRIES, raw):  # only the worker that removes it re-queues it
+                job_id, video_id, source_key = raw.decode().split("|", 2)
+                await self._redis.xadd(TRANSCODE_JOBS, {"job": job_id, "video_id": video_id, "source_key": source_key})
+
+    async def next_delivery(self, block_ms: int) -> Delivery | None:
+        """An entry abandoned by a dead worker first, else a new one."""
+        idle_ms = int(self._settings.visibility_timeout_seconds * 1000)
+        _, claimed, *_ = await self._redis.xautoclaim(TRANSCODE_JOBS, GROUP, self.name, idle_ms, "0-0", count=1)
+        if claimed:
+            entry_id, fields = claimed[0]
+            log.warning("took over an abandoned job", extra={"fields": {"entry": entry_id.decode()}})
+        else:
+            read = await self._redis.xreadgroup(GROUP, self.name, {TRANSCODE_JOBS: ">"}, count=1, block=block_ms)
+            if not read:
+                return None
+            entry_id, fields = read[0][1][0]
+        text = {k.decode(): v.decode() for k, v in fields.items()}
+        return Delivery(entry_id.decode(), text.get("job", ""), text.get("video_id", ""), text.get("source_key", ""))
+
+    async def handle(self, delivery: Delivery) -> None:
+        job = await self._jobs.get(delivery.job_id)
+        if job is None or job.state in FINAL_STATES:
+            await self._ack(delivery)  # a duplicate delivery of finished work
+            return
+        if not await self._video_exists(delivery.video_id):
+            await self._drop_deleted(job, delivery)
+            return
+        job.attempt += 1
+        job.state = resources_pb2.JOB_STATE_RUNNING
+        job.stage = resources_pb2.JOB_STAGE_PROBING
+        job.percent = 0
+        if not job.HasField("start_time"):
+            job.start_time.CopyFrom(now())
+        await self._jobs.save(job)
+        heartbeat = asyncio.create_task(self._heartbeat(delivery))
+        try:
+            ladder, version = await self._transcode(job, delivery)
+            await self._mark_ready(job, delivery, ladder, version)
+        except Abandoned:
+            log.info("stopping: %s is left for another worker", job.name)
+        except VideoDeleted:
+            await self._drop_deleted(job, delivery)
+        except MediaRejected as exc:
+            await self._fail(job, delivery, str(exc))
+        except Exception as exc:  # noqa: BLE001 - any other failure is retried, then dead-lettered
+            log.exception("attempt %d of %s failed", job.attempt, job.name)
+            if job.attempt >= job.max_attempts:
+                await self._fail(job, delivery, f"transcoding failed after {job.attempt} attempts: {exc}")
+            else:
+                await self._retry_later(job, delivery, str(exc))
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+
+    async def _heartbeat(self, delivery: Delivery) -> None:
+        """Keeps the entry ours while we work, and notices when the video is deleted meanwhile."""
+        self._deleted.clear()
+        interval = max(self._settings.visibility_timeout_seconds / 3, 0.2)
+        while True:
+            await asyncio.sleep(interval)
+            await self._redis.xclaim(TRANSCODE_JOBS, GROUP, self.name, 0, [delivery.entry_id], justid=True)
+            if not await self._video_exists(delivery.video_id):
+                self._deleted.set()
+
+    async def _drop_deleted(self, job: Job, delivery: Delivery) -> None:
+        job.state, job.failure_reason = resources_pb2.JOB_STATE_FAILED, "the video was deleted"
+        job.end_time.CopyFrom(now())
+        await self._jobs.save(job)
+        for path in self._paths(delivery.video_id, delivery.job_id):
+            await asyncio.to_thread(shutil.rmtree, path, True)
+        await self._ack(delivery)
+
+    def _paths(self, video_id: str, job_id: str) -> tuple[Path, Path]:
+        root = self._config.blob_root / "hls" / video_id
+        return root / f".staging-{job_id}", root / job_id
+
+    async def _transcode(self, job: Job, delivery: Delivery) -> tuple[EncodedLadder, str]:
+        version = delivery.job_id  # one version per job, shared by all its attempts
+        staging, final = self._paths(delivery.video_id, version)
+        marker = final / ".complete"
+        if marker.exists():  # an earlier attempt published everything, then died: reuse it
+            return _read_marker(marker), version
+        await asyncio.to_thread(shutil.rmtree, staging, True)
+        staging.mkdir(parents=True)
+        loop = asyncio.get_running_loop()
+        last: list[tuple[int, int]] = [(-1, -1)]
+
+        def progress(stage: int, percent: float) -> None:
+            # Called from the encoding thread; saves only whole-percent changes.
+            if self._stop.is_set():
+                raise Abandoned()
+            if self._deleted.is_set():
+                raise VideoDeleted()
+            key = (stage, int(percent))
+            if key != last[0]:
+                last[0] = key
+                job.stage, job.percent = stage, int(percent)
+                asyncio.run_coroutine_threadsafe(self._jobs.save(job), loop)
+
+        source = self._config.blob_root / delivery.source_key
+        ladder = await asyncio.to_thread(self._encode, source, staging, progress)
+        job.stage = resources_pb2.JOB_STAGE_PUBLISHING
+        await self._jobs.save(job)
+        await asyncio.to_thread(_publish, staging, final, ladder)
+        return ladder, version
+
+    async def _video_exists(self, video_id: str) -> bool:
+        try:
+            await self._catalog_reader.GetVideo(catalog_service_pb2.GetVideoRequest(name=f"videos/{video_id}"), **self._caller.call_options())
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                return False
+            raise
+        return True
+
+    async def _mark_ready(self, job: Job, delivery: Delivery, ladder: EncodedLadder, version: str) -> None:
+        master = f"hls/{delivery.video_id}/{version}/{ladder.master_playlist}"
+        await self._catalog.SetProcessingResult(
+            catalog_internal_pb2.SetProcessingResultRequest(
+                name=f"videos/{delivery.video_id}", status=catalog_pb2.VIDEO_STATUS_READY,
+                renditions=ladder.renditions, master_playlist_path=master,
+            ),
+            **self._caller.call_options(),
+        )
+        job.state = resources_pb2.JOB_STATE_SUCCEEDED
+        job.percent = 100
+        job.failure_reason = ""
+        job.end_time.CopyFrom(now())
+        job.output.CopyFrom(resources_pb2.JobOutput(version=version, master_playlist_path=master, renditions=ladder.renditions))
+        await self._jobs.save(job)
+        await self._ack(delivery)
+        log.info("ready", extra={"fields": {"job": job.name, "video": delivery.video_id, "attempt": job.attempt}})
+
+    async def _fail(self, job: Job, delivery: Delivery, reason: str) -> None:
+        await self._catalog.SetProcessingResult(
+            catalog_internal_pb2.SetProcessingResultRequest(
+                name=f"videos/{delivery.video_id}", status=catalog_pb2.VIDEO_STATUS_FAILED, failure_reason=reason,
+            ),
+            **self._caller.call_options(),
+        )
+        job.state = resources_pb2.JOB_STATE_FAILED
+        job.failure_reason = reason
+        job.end_time.CopyFrom(now())
+        await self._jobs.save(job)
+        await self._redis.xadd(DEAD_LETTERS, {"job": delivery.job_id, "video_id": delivery.video_id, "reason": reason})
+        staging, _ = self._paths(delivery.video_id, delivery.job_id)
+        await asyncio.to_thread(shutil.rmtree, staging, True)
+        await self._ack(delivery)
+        log.warning("failed", extra={"fields": {"job": job.name, "reason": reason}})
+
+    async def _retry_later(self, job: Job, delivery: Delivery, reason: str) -> None:
+        job.state = resources_pb2.JOB_STATE_QUEUED
+        job.failure_reason = f"attempt {job.attempt} failed: {reason}"
+        await self._jobs.save(job)
+        due = now().ToMilliseconds() / 1000 + retry_delay(job.attempt, self._settings.retry_base_seconds)
+        member = f"{delivery.job_id}|{delivery.video_id}|{delivery.source_key}"
+        await self._redis.zadd(RETRIES, {member: due})
+        await self._ack(delivery)
+
+    async def _ack(self, delivery: Delivery) -> None:
+        await self._redis.xack(TRANSCODE_JOBS, GROUP, delivery.entry_id)
+
+
+def _publish(staging: Path, final: Path, ladder: EncodedLadder) -> None:
+    """Makes a finished ladder visible at once: fsync, then one rename of the whole folder."""
+    for path in staging.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+    record = resources_pb2.JobOutput(master_playlist_path=ladder.master_playlist, renditions=ladder.renditions)
+    (staging / ".complete").write_bytes(record.SerializeToString())
+    if final.exists():
+        shutil.rmtree(final)
+    os.rename(staging, final)
+
+
+def _read_marker(marker: Path) -> EncodedLadder:
+    record = resources_pb2.JobOutput.FromString(marker.read_bytes())
+    return EncodedLadder(renditions=list(record.renditions), master_playlist=record.master_playlist_path)
+
+
+def main() -> None:
+    config = load_config()
+    name = f"{socket.gethostname()}-{os.getpid()}"
+    setup_logging(f"transcode-worker-{os.getpid()}", config.log_level)
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        client = redis.Redis.from_url(config.effective_redis_url)
+        caller = InternalCaller(config)
+        catalog = catalog_internal_grpc.CatalogInternalServiceStub(caller.channel("catalog"))
+        try:
+            await Worker(config, client, catalog, caller, encode_ladder, name).run(stop)
+        finally:
+            await caller.close()
+            await client.aclose()
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()
