@@ -19,6 +19,8 @@ import redis.asyncio as redis
 from google.protobuf import timestamp_pb2
 from vidmesh.transcode.v1 import resources_pb2
 
+from .config import TranscodeSettings
+
 Job = resources_pb2.Job
 PREFIX = "vidmesh:transcode:"
 TRANSCODE_JOBS = PREFIX + "jobs"
@@ -43,7 +45,7 @@ def now() -> timestamp_pb2.Timestamp:
 
 
 class JobStore:
-    def __init__(self, client: redis.Redis, max_attempts: int = 3):
+    def __init__(self, client: redis.Redis, max_attempts: int = TranscodeSettings.max_attempts):
         self._redis = client
         self._max_attempts = max_attempts
 
@@ -94,8 +96,8 @@ class JobStore:
 class TranscodeJobQueue:
     """What Upload uses to hand a stored source to the transcoders."""
 
-    def __init__(self, client: redis.Redis):
-        self._jobs = JobStore(client)
+    def __init__(self, client: redis.Redis, max_attempts: int):
+        self._jobs = JobStore(client, max_attempts)
 
     async def publish(self, video_id: str, source_key: str, owner: str) -> str:
         # The video id is fixed when an upload starts, so it is the natural submission key:

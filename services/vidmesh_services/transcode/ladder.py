@@ -13,7 +13,7 @@ from fractions import Fraction
 
 from vidmesh.type.v1 import media_pb2
 
-from .errors import BadMediaError
+from ..runtime.media_errors import BadMediaError
 
 
 @dataclass(frozen=True)

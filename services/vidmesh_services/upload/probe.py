@@ -18,21 +18,10 @@ from google.protobuf import duration_pb2
 from vidmesh.type.v1 import media_pb2
 
 from ..runtime.blob_fs import FilesystemBlobStore
+from ..runtime.media_errors import BadMediaError
 
 if TYPE_CHECKING:
     import av
-
-
-class ProbeError(Exception):
-    """The file is not a video vidmesh can take; the message says why, for the uploader."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(reason, message)  # both in args, so the error pickles across processes
-        self.reason = reason
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
 
 
 def probe_blob(blob_root: str, key: str) -> bytes:
@@ -44,10 +33,10 @@ def probe_blob(blob_root: str, key: str) -> bytes:
         try:
             container = av.open(handle, mode="r")
         except av.FFmpegError as exc:
-            raise ProbeError("UNREADABLE_MEDIA", f"not a media file FFmpeg can read ({exc.strerror or exc})") from None
+            raise BadMediaError("UNREADABLE_MEDIA", f"not a media file FFmpeg can read ({exc.strerror or exc})") from None
         with container:
             if not container.streams.video:
-                raise ProbeError("NO_VIDEO_STREAM", "the file has no video stream")
+                raise BadMediaError("NO_VIDEO_STREAM", "the file has no video stream")
             video = container.streams.video[0]
             audio = container.streams.audio[0] if container.streams.audio else None
             first = _first_frame(container, video)
@@ -61,7 +50,7 @@ def probe_blob(blob_root: str, key: str) -> bytes:
                 video_codec=video.codec_context.name,
                 audio_codec=audio.codec_context.name if audio else "",
                 frame_rate=float(rate) if rate else 0.0,
-                rotation=int(first.rotation or 0) % 360,
+                rotation=-int(first.rotation or 0) % 360,  # PyAV counts counterclockwise; MediaInfo clockwise
                 size_bytes=size,
                 bit_rate=int(container.bit_rate or 0),
                 pixel_format=video.codec_context.pix_fmt or "",
@@ -75,8 +64,8 @@ def _first_frame(container: av.container.InputContainer, video: av.video.stream.
         for frame in container.decode(video):
             return frame
     except av.FFmpegError as exc:
-        raise ProbeError("UNDECODABLE_VIDEO", f"the video stream cannot be decoded ({exc.strerror or exc})") from None
-    raise ProbeError("UNDECODABLE_VIDEO", "the video stream holds no decodable frame")
+        raise BadMediaError("UNDECODABLE_VIDEO", f"the video stream cannot be decoded ({exc.strerror or exc})") from None
+    raise BadMediaError("UNDECODABLE_VIDEO", "the video stream holds no decodable frame")
 
 
 def _duration_seconds(container: av.container.InputContainer, video: av.video.stream.VideoStream) -> float:
@@ -105,7 +94,7 @@ class Prober:
             raw = await loop.run_in_executor(self._pool, probe_blob, self._blob_root, key)
         except BrokenProcessPool:
             self._pool = self._new_pool()  # the file crashed FFmpeg; refuse it and carry on
-            raise ProbeError("UNREADABLE_MEDIA", "the file crashed the media prober") from None
+            raise BadMediaError("UNREADABLE_MEDIA", "the file crashed the media prober") from None
         return media_pb2.MediaInfo.FromString(raw)
 
     def close(self) -> None:

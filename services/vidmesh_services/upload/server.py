@@ -32,7 +32,7 @@ def build_uploads(config: Config, client: redis.Redis, caller: InternalCaller, p
         blobs=FilesystemBlobStore(config.blob_root),
         prober=prober,
         videos=CatalogVideoRegistry(caller),
-        jobs=TranscodeJobQueue(client),
+        jobs=TranscodeJobQueue(client, config.transcode.max_attempts),
         limits=limits,
     )
 

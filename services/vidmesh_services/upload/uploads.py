@@ -26,10 +26,11 @@ from ..runtime.auth import Identity
 from ..runtime.config import UploadLimits
 from ..runtime.errors import DataLoss, FailedPrecondition, FieldViolation, InvalidArgument, NotFound, PermissionDenied, VidmeshError
 from ..runtime.layout import source_key, upload_prefix
+from ..runtime.media_errors import BadMediaError
 from ..runtime.ports import BlobChecksumMismatch, BlobStore
 from ..runtime.validation import metadata_violations, parse_name
 from .checksum import Window, crc32c, matches
-from .probe import ProbeError, Prober
+from .probe import Prober
 from .state import Upload, UploadState
 
 log = logging.getLogger("vidmesh.upload")
@@ -279,7 +280,7 @@ class Uploads:
             ) from None
         try:
             media = await self._prober.probe(source)
-        except ProbeError as exc:
+        except BadMediaError as exc:
             await self._discard(upload)
             raise InvalidArgument(FieldViolation("file", str(exc)), reason=exc.reason) from None
         media.size_bytes = upload.size_bytes

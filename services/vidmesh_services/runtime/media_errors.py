@@ -1,10 +1,10 @@
-"""The one error the transcoding core raises on purpose: the source itself is unusable."""
+"""The error for media that can never be used: Upload's probe and the transcoder both raise it."""
 
 from __future__ import annotations
 
 
 class BadMediaError(Exception):
-    """The source can never become a ladder, however often it is retried.
+    """The file can never become a video, however often it is retried.
 
     `reason` is a stable code for machines (e.g. "CORRUPT_MEDIA"); the message is for the
     uploader. Any other exception out of the pipeline (disk full, a bug) is worth a retry.
