@@ -153,8 +153,15 @@ def test_upload_survives_upload_service_sigkill(mesh: Mesh, alice_key: str, tmp_
             killed.set()
             os.kill(victim, signal.SIGKILL)
 
-    with VidmeshClient(mesh.gateway, alice_key, ledger=UploadLedger(tmp_path / "l.json")) as client:
-        video_id = client.upload(video, title="crash-test", chunk_size=1 * MiB, progress=kill_midway)
+    ledger = UploadLedger(tmp_path / "l.json")
+    upload_names: list[str] = []
+
+    def remember_and_kill(state: UploadProgress) -> None:
+        upload_names.append(state.upload_name)
+        kill_midway(state)
+
+    with VidmeshClient(mesh.gateway, alice_key, ledger=ledger) as client:
+        video_id = client.upload(video, title="crash-test", chunk_size=1 * MiB, progress=remember_and_kill)
         assert killed.is_set()
         assert mesh.pids()["upload"] != victim, "the supervisor restarted the upload service"
         # Nothing lost: byte-identical source. Nothing duplicated: exactly one video for this upload.
@@ -162,8 +169,8 @@ def test_upload_survives_upload_service_sigkill(mesh: Mesh, alice_key: str, tmp_
         mine = [v for v in client.iter_videos(owner="alice") if v.title == "crash-test"]
         assert [v.id for v in mine] == [video_id]
         client.delete_video(video_id)
-    leftovers = list((mesh.home / "data" / "blobs" / "uploads").glob("*/*.part"))
-    assert not [p for p in leftovers if "crash" in str(p)]
+    upload_id = upload_names[0].split("/")[1]
+    assert not (mesh.home / "data" / "blobs" / "uploads" / upload_id).exists(), "the upload's parts are gone"
 
 
 def test_sha256_given_at_init_is_verified(mesh: Mesh, alice_key: str, tmp_path: Path) -> None:

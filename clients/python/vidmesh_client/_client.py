@@ -48,7 +48,8 @@ class VidmeshClient:
         self._catalog = catalog_grpc.CatalogServiceStub(self._channel)
         self._transcode = transcode_grpc.TranscodeServiceStub(self._channel)
         self._uploader = Uploader(
-            upload_grpc.UploadServiceStub(self._channel), self._metadata, ledger or UploadLedger(), max_attempts
+            upload_grpc.UploadServiceStub(self._channel), self._metadata, ledger or UploadLedger(), max_attempts,
+            channel=self._channel,
         )
 
     def close(self) -> None:
