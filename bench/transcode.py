@@ -52,6 +52,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+from docs_section import write_section  # bench/ is on sys.path when a script here runs
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 CACHE = OUT / "cache"
@@ -698,26 +700,6 @@ def section_markdown(cases: list[Case], src: SourceInfo, source: Path, rounds: i
     return "\n".join(lines) + "\n"
 
 
-DOC_HEADER = """# Benchmarks
-
-Figures from the benchmarks under `bench/`, each run with a `make bench-*` target on the machine
-named in its section. `make bench` runs them all. Each benchmark rewrites only its own section,
-between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`; text outside the markers is kept.
-"""
-
-
-def write_docs(section: str) -> None:
-    text = DOCS.read_text() if DOCS.exists() else DOC_HEADER
-    start, end = f"<!-- bench:{SECTION} -->", f"<!-- /bench:{SECTION} -->"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end) + r"\n?", re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOCS.parent.mkdir(parents=True, exist_ok=True)
-    DOCS.write_text(text)
-
-
 # -- main -------------------------------------------------------------------------------------
 
 
@@ -798,7 +780,7 @@ def main(argv: list[str] | None = None) -> int:
             for c in cases for r in c.runs]}, indent=1))
         say(f"every run: {raw.relative_to(ROOT)}")
         if not args.no_docs:
-            write_docs(section_markdown(cases, src, source, args.rounds, config, info, busy, example_cmd))
+            write_section(DOCS, SECTION, section_markdown(cases, src, source, args.rounds, config, info, busy, example_cmd))
             say(f"wrote the '{SECTION}' section of {DOCS.relative_to(ROOT)}")
         return 0
     finally:

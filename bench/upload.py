@@ -49,6 +49,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterator
 
+from docs_section import write_section  # bench/ is on sys.path when a script here runs
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 CACHE = OUT / "cache"
@@ -845,26 +847,6 @@ def section_markdown(vm: Series, tus: Series, disks: list[float], chunk_size: in
     return "\n".join(lines) + "\n"
 
 
-DOC_HEADER = """# Benchmarks
-
-Figures from the benchmarks under `bench/`, each run with a `make bench-*` target on the machine
-named in its section. `make bench` runs them all. Each benchmark rewrites only its own section,
-between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`; text outside the markers is kept.
-"""
-
-
-def write_docs(section: str) -> None:
-    text = DOCS.read_text() if DOCS.exists() else DOC_HEADER
-    start, end = f"<!-- bench:{SECTION} -->", f"<!-- /bench:{SECTION} -->"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end) + r"\n?", re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOCS.parent.mkdir(parents=True, exist_ok=True)
-    DOCS.write_text(text)
-
-
 # -- main -------------------------------------------------------------------------------------
 
 
@@ -917,7 +899,7 @@ def main(argv: list[str] | None = None) -> int:
             say(f"  {line}")
         say(f"\nmachine: {json.dumps(info)}")
         if not args.no_docs:
-            write_docs(section_markdown(vm, tus, disks, chunk_size, info))
+            write_section(DOCS, SECTION, section_markdown(vm, tus, disks, chunk_size, info))
             say(f"wrote the '{SECTION}' section of {DOCS.relative_to(ROOT)}")
         return 0
     finally:
