@@ -65,6 +65,12 @@ def test_jobs_are_owner_only_and_unknown_ids_are_not_found(mesh: Mesh, gateway: 
     assert watched[-1].job.state == jobs_pb2.JOB_STATE_SUCCEEDED
     assert all(a.job.percent <= b.job.percent for a, b in zip(watched, watched[1:]) if a.job.stage == b.job.stage)
     assert list(stub.ListJobs(pb2.ListJobsRequest(video=f"videos/{video_id}"), metadata=bearer(bob_key)).jobs) == []
+    mine = stub.ListJobs(pb2.ListJobsRequest(state=jobs_pb2.JOB_STATE_SUCCEEDED, page_size=100), metadata=bearer(alice_key)).jobs
+    assert job.name in [j.name for j in mine] and all(j.owner == "alice" for j in mine), [(j.owner, j.state) for j in mine]
+    expect(grpc.StatusCode.INVALID_ARGUMENT, lambda: stub.ListJobs(pb2.ListJobsRequest(page_token="!!"), metadata=bearer(alice_key)))
+    expect(grpc.StatusCode.INVALID_ARGUMENT, lambda: stub.ListJobs(pb2.ListJobsRequest(video="jobs/x"), metadata=bearer(alice_key)))
+    expect(grpc.StatusCode.NOT_FOUND, lambda: list(stub.WatchJob(pb2.WatchJobRequest(name="jobs/nope"), metadata=bearer(alice_key))))
+    expect(grpc.StatusCode.NOT_FOUND, lambda: list(stub.WatchJob(pb2.WatchJobRequest(name=job.name), metadata=bearer(bob_key))))
 
 
 @pytest.mark.slow

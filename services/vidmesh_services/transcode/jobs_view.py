@@ -57,7 +57,11 @@ class JobsView:
             while job.state not in FINAL_STATES:
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=KEEPALIVE_SECONDS)
                 if message is not None:
-                    job = resources_pb2.Job.FromString(message["data"])
+                    update = resources_pb2.Job.FromString(message["data"])
+                    # Published before the re-read above: already shown, don't step back.
+                    if update.update_time.ToNanoseconds() <= job.update_time.ToNanoseconds():
+                        continue
+                    job = update
                 yield job
         finally:
             await pubsub.aclose()

@@ -78,6 +78,7 @@ class Worker:
         self._settings = config.transcode
         self._stop = asyncio.Event()
         self._deleted = asyncio.Event()
+        self._saving = asyncio.Lock()
 
     async def ensure_group(self) -> None:
         with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
@@ -128,7 +129,7 @@ class Worker:
         job.percent = 0
         if not job.HasField("start_time"):
             job.start_time.CopyFrom(now())
-        await self._jobs.save(job)
+        await self._save(job)
         heartbeat = asyncio.create_task(self._heartbeat(delivery))
         try:
             ladder, version = await self._transcode(job, delivery)
@@ -163,7 +164,7 @@ class Worker:
     async def _drop_deleted(self, job: Job, delivery: Delivery) -> None:
         job.state, job.failure_reason = resources_pb2.JOB_STATE_FAILED, "the video was deleted"
         job.end_time.CopyFrom(now())
-        await self._jobs.save(job)
+        await self._save(job)
         for path in self._paths(delivery.video_id, delivery.job_id):
             await asyncio.to_thread(shutil.rmtree, path, True)
         await self._ack(delivery)
@@ -192,15 +193,24 @@ class Worker:
             key = (stage, int(percent))
             if key != last[0]:
                 last[0] = key
-                job.stage, job.percent = stage, int(percent)
-                asyncio.run_coroutine_threadsafe(self._jobs.save(job), loop)
+                asyncio.run_coroutine_threadsafe(self._report(job, *key), loop)
 
         source = self._config.blob_root / delivery.source_key
         ladder = await asyncio.to_thread(self._encode, source, staging, progress)
         job.stage = resources_pb2.JOB_STAGE_PUBLISHING
-        await self._jobs.save(job)
+        await self._save(job)
         await asyncio.to_thread(_publish, staging, final, ladder)
         return ladder, version
+
+    async def _report(self, job: Job, stage: int, percent: int) -> None:
+        """Progress from the encoding thread, applied on the loop in the order it was reported."""
+        job.stage, job.percent = stage, percent
+        await self._save(job)
+
+    async def _save(self, job: Job) -> None:
+        # One save at a time: watchers then see changes in the order they were made.
+        async with self._saving:
+            await self._jobs.save(job)
 
     async def _video_exists(self, video_id: str) -> bool:
         try:
@@ -225,7 +235,7 @@ class Worker:
         job.failure_reason = ""
         job.end_time.CopyFrom(now())
         job.output.CopyFrom(resources_pb2.JobOutput(version=version, master_playlist_path=master, renditions=ladder.renditions))
-        await self._jobs.save(job)
+        await self._save(job)
         await self._ack(delivery)
         log.info("ready", extra={"fields": {"job": job.name, "video": delivery.video_id, "attempt": job.attempt}})
 
@@ -239,7 +249,7 @@ class Worker:
         job.state = resources_pb2.JOB_STATE_FAILED
         job.failure_reason = reason
         job.end_time.CopyFrom(now())
-        await self._jobs.save(job)
+        await self._save(job)
         await self._redis.xadd(DEAD_LETTERS, {"job": delivery.job_id, "video_id": delivery.video_id, "reason": reason})
         staging, _ = self._paths(delivery.video_id, delivery.job_id)
         await asyncio.to_thread(shutil.rmtree, staging, True)
@@ -249,7 +259,7 @@ class Worker:
     async def _retry_later(self, job: Job, delivery: Delivery, reason: str) -> None:
         job.state = resources_pb2.JOB_STATE_QUEUED
         job.failure_reason = f"attempt {job.attempt} failed: {reason}"
-        await self._jobs.save(job)
+        await self._save(job)
         due = now().ToMilliseconds() / 1000 + retry_delay(job.attempt, self._settings.retry_base_seconds)
         member = f"{delivery.job_id}|{delivery.video_id}|{delivery.source_key}"
         await self._redis.zadd(RETRIES, {member: due})
