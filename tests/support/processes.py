@@ -32,9 +32,11 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
+def wait_for_port(port: int, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise ChildProcessError(f"exited with {process.returncode} before listening on {port}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return
         time.sleep(0.05)
@@ -65,15 +67,22 @@ def pid_alive(pid: int) -> bool:
 
 @contextlib.contextmanager
 def valkey_server(data_dir: Path) -> Iterator[str]:
-    (port,) = free_ports(1)
-    process = subprocess.Popen(
-        valkey_argv(port, data_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent
-    )
-    try:
-        wait_for_port(port)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        stop_pid(process)
+    for _ in range(3):  # a free port can be taken by someone else before Valkey binds it
+        (port,) = free_ports(1)
+        process = subprocess.Popen(
+            valkey_argv(port, data_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent
+        )
+        try:
+            wait_for_port(port, process=process)
+        except (TimeoutError, ChildProcessError):
+            stop_pid(process)
+            continue
+        try:
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            stop_pid(process)
+        return
+    raise RuntimeError("valkey did not start on three free ports")
 
 
 @dataclass
