@@ -68,20 +68,20 @@ def test_cli_upload_prints_video_id_and_the_video_exists(mesh: Mesh, alice_key: 
                       "--visibility", "public", "--url", mesh.gateway, env={"VIDMESH_API_KEY": alice_key})
     assert result.returncode == 0, result.stderr
     video_id = result.stdout.strip().splitlines()[-1]
-    assert "100%" in result.stderr  # the progress bar ran to the end
+    assert "100%" in result.stderr, result.stderr  # the progress bar ran to the end
 
     shown = mesh.cli("videos", "get", video_id, "--json", "--url", mesh.gateway)
     assert shown.returncode == 0, shown.stderr
     body = json.loads(shown.stdout)
-    assert body["status"] in ("VIDEO_STATUS_PROCESSING", "VIDEO_STATUS_READY")  # the transcoder may be quick
+    assert body["status"] in ("VIDEO_STATUS_PROCESSING", "VIDEO_STATUS_READY"), body  # the transcoder may be quick
     assert body["owner"] == "alice" and body["tags"] == ["beach", "sun"]
     assert body["source"]["width"] == 320 and body["source"]["videoCodec"] == "h264"
     assert body["source"]["audioCodec"] == "aac"
-    assert body["source"]["duration"] == "2s"
+    assert body["source"]["duration"] == "2s", body["source"]
     assert sha256(source_blob(mesh, video_id)) == sha256(video)
 
     listed = mesh.cli("videos", "list", "--owner", "alice", "--url", mesh.gateway)
-    assert video_id in listed.stdout
+    assert video_id in listed.stdout, listed.stdout + listed.stderr
 
 
 def test_completed_upload_queues_a_transcode_job(mesh: Mesh, alice_key: str, tmp_path: Path) -> None:
