@@ -237,15 +237,11 @@ class FilesystemBlobStore:
                 raise
             if sha256:
                 with open(dest, "rb") as published:
-                    actual = _sha256_fd(published.fileno())
-                if actual != sha256:
-                    raise BlobChecksumMismatch(actual) from None
+                    _check_sha256(published.fileno(), sha256)
             return
         try:
             if sha256:
-                actual = _sha256_fd(fd)
-                if actual != sha256:
-                    raise BlobChecksumMismatch(actual)
+                _check_sha256(fd, sha256)
             os.fsync(fd)  # every part was fdatasync'ed already; this is cheap insurance
         finally:
             os.close(fd)
@@ -288,6 +284,12 @@ class FilesystemBlobStore:
         for path in folder.rglob("*"):
             if path.is_file() and not path.name.startswith(".tmp-"):
                 yield path.relative_to(self.root).as_posix()
+
+
+def _check_sha256(fd: int, expected: str) -> None:
+    actual = _sha256_fd(fd)
+    if actual != expected:
+        raise BlobChecksumMismatch(actual)
 
 
 def _sha256_fd(fd: int) -> str:

@@ -76,6 +76,13 @@ class JobStore:
         raw = await self._redis.get(job_key(job_id))
         return Job.FromString(raw) if raw else None
 
+    async def get_many(self, job_ids: list[str]) -> list[Job]:
+        """The jobs that exist among job_ids, in the same order, in one round trip."""
+        if not job_ids:
+            return []
+        raws = await self._redis.mget([job_key(i) for i in job_ids])
+        return [Job.FromString(raw) for raw in raws if raw]
+
     async def save(self, job: Job) -> None:
         """Stores the job and tells every watcher."""
         job.update_time.CopyFrom(now())

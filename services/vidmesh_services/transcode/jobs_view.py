@@ -39,7 +39,7 @@ class JobsView:
         except ValueError:
             raise InvalidArgument(FieldViolation("page_token", "not a token this server issued")) from None
         ids = await self._store.list_ids(video_id=video_id, owner=caller.owner, offset=offset, limit=limit + 1)
-        jobs = [job for job in [await self._store.get(i) for i in ids[:limit]] if job is not None]
+        jobs = await self._store.get_many(ids[:limit])
         visible = [j for j in jobs if j.owner == caller.owner or caller.is_service]
         if state:
             visible = [j for j in visible if j.state == state]
