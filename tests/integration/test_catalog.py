@@ -18,6 +18,7 @@ from vidmesh.type.v1 import media_pb2
 from tests.conftest import bearer
 from tests.integration.test_upload_errors import details, expect
 from tests.support.processes import Mesh
+from vidmesh_services.runtime.ids import new_id
 
 PUBLIC, UNLISTED, PRIVATE = media_pb2.VISIBILITY_PUBLIC, media_pb2.VISIBILITY_UNLISTED, media_pb2.VISIBILITY_PRIVATE
 
@@ -35,7 +36,7 @@ def internal(mesh: Mesh) -> Iterator[internal_grpc.CatalogInternalServiceStub]:
 
 
 def create(internal: internal_grpc.CatalogInternalServiceStub, mesh: Mesh, owner: str, title: str, visibility: int = PUBLIC) -> resources_pb2.Video:
-    video = resources_pb2.Video(id=secrets.token_urlsafe(8), owner=owner, title=title, visibility=visibility)
+    video = resources_pb2.Video(id=new_id(), owner=owner, title=title, visibility=visibility)
     response = internal.CreateVideo(internal_pb2.CreateVideoRequest(video=video), metadata=bearer(mesh.service_token))
     return response.video
 

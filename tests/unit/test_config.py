@@ -30,3 +30,4 @@ def test_mistakes_are_named(tmp_path: Path) -> None:
         load_config(file, env={})
     with pytest.raises(ValueError, match="VIDMESH_PORTS_HTTP"):
         load_config(env={"VIDMESH_PORTS_HTTP": "eighty"})
+

@@ -13,13 +13,13 @@ Keys (all under 'vidmesh:transcode:'):
 
 from __future__ import annotations
 
-import secrets
 
 import redis.asyncio as redis
 from google.protobuf import timestamp_pb2
 from vidmesh.transcode.v1 import resources_pb2
 
 from .config import TranscodeSettings
+from .ids import new_id
 
 Job = resources_pb2.Job
 PREFIX = "vidmesh:transcode:"
@@ -51,7 +51,7 @@ class JobStore:
 
     async def submit(self, video_id: str, owner: str, source_key: str, submission_key: str) -> Job:
         """Creates a QUEUED job and queues it, once per submission key; a repeat returns the first job."""
-        job_id = secrets.token_urlsafe(8)
+        job_id = new_id()
         claimed = await self._redis.set(f"{PREFIX}submission:{submission_key}", job_id, nx=True, ex=30 * 86400)
         if not claimed:
             existing = await self._redis.get(f"{PREFIX}submission:{submission_key}")

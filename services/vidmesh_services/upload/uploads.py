@@ -14,7 +14,6 @@ import asyncio
 import logging
 import math
 import re
-import secrets
 import time
 from dataclasses import dataclass
 from typing import AsyncIterator, Protocol
@@ -25,6 +24,7 @@ from vidmesh.type.v1 import media_pb2
 from ..runtime.auth import Identity
 from ..runtime.config import UploadLimits
 from ..runtime.errors import DataLoss, FailedPrecondition, FieldViolation, InvalidArgument, NotFound, PermissionDenied, VidmeshError
+from ..runtime.ids import new_id
 from ..runtime.layout import source_key, upload_prefix
 from ..runtime.media_errors import BadMediaError
 from ..runtime.ports import BlobChecksumMismatch, BlobStore
@@ -125,9 +125,9 @@ class Uploads:
         if violations:
             raise InvalidArgument(violations)
         upload = Upload(
-            upload_id=secrets.token_urlsafe(16),
+            upload_id=new_id(16),
             owner=caller.owner,
-            video_id=secrets.token_urlsafe(8),
+            video_id=new_id(),
             filename=filename,
             size_bytes=size_bytes,
             chunk_size=chunk_size,
