@@ -339,7 +339,7 @@ def vidmesh_bin() -> str:
 
 
 @contextlib.contextmanager
-def running_vidmesh(home: Path) -> Iterator[Vidmesh]:
+def running_vidmesh(home: Path, overrides: dict[str, str] | None = None) -> Iterator[Vidmesh]:
     from vidmesh_services.runtime.config import Ports  # every port the mesh needs, services added later too
 
     names = [f.name for f in dataclasses.fields(Ports)]
@@ -347,6 +347,7 @@ def running_vidmesh(home: Path) -> Iterator[Vidmesh]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIDMESH_")}
     env.update({f"VIDMESH_PORTS_{n.upper()}": str(p) for n, p in ports.items()})
     env.update(VIDMESH_HOME=str(home), VIDMESH_CLIENT_STATE=str(home / "client-ledger.json"))
+    env.update(overrides or {})
     home.mkdir(parents=True, exist_ok=True)
     log = home / "vidmesh-up.log"
     with open(log, "wb") as out:

@@ -8,7 +8,7 @@ from typing import Iterator
 import grpc
 import pytest
 
-from tests.support.processes import Mesh, start_mesh, stop_mesh
+from tests.support.processes import Mesh, free_ports, start_mesh, stop_mesh
 
 MiB = 1024 * 1024
 
@@ -23,6 +23,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         VIDMESH_TRANSCODE_WORKERS="1",
         VIDMESH_TRANSCODE_VISIBILITY_TIMEOUT_SECONDS="3",
         VIDMESH_TRANSCODE_RETRY_BASE_SECONDS="0.5",
+        VIDMESH_METRICS_CATALOG_PORT=str(free_ports(1)[0]),
     )
     yield running
     assert stop_mesh(running) == 0, "".join(running.output)
@@ -55,3 +56,17 @@ def bearer(key: str) -> tuple[tuple[str, str], ...]:
 @pytest.fixture
 def ledger_path(tmp_path: Path) -> Path:
     return tmp_path / "ledger.json"
+
+
+@pytest.fixture(scope="session")
+def cassandra_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator["tests.support.cassandra.CassandraNode"]:
+    """One real Cassandra node for the session, started on first use (about 10 s), stopped by PID."""
+    from tests.support.cassandra import start_node
+
+    node = start_node(tmp_path_factory.mktemp("cassandra"))
+    yield node
+    node.stop()
+
+
+# READY videos shared by the playback and browser tests.
+from tests.support.videos import private_video, public_video, ready_video  # noqa: E402,F401

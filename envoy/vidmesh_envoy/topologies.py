@@ -1,16 +1,35 @@
 """Named Envoy topologies as plain dicts, in the canonical v3 shapes of envoyproxy/examples.
 
-`single_gateway` is what `vidmesh up` runs: one listener on the HTTP port routing gRPC by
-service name to HTTP/2 upstreams.
+`single_gateway` is what `vidmesh up` runs, one Envoy with two listeners:
+
+    edge   (public)   cors → cache → grpc_web → grpc_json_transcoder → router
+                      gRPC, gRPC-Web and JSON/REST to the services; web pages from files;
+                      /hls/ and /live/ through the cache to the origin listener
+    origin (loopback) grpc_json_transcoder → router: HLS GETs become Playback RPCs
+
+The cache cannot sit in the same filter chain as a transcoder that handles its requests
+(cacheable requests then skip the filters between the cache and the router and Envoy answers
+503), so HLS requests skip the transcoder at the edge and are transcoded one hop later. Every
+other route switches the cache off, so only HLS reaches it.
+
+`cdn` is the CDN of seed flow 5, each tier its own Envoy (`cdn_tier`: cache → router):
+
+    viewers → edge tier → regional tier → origin (the edge listener of a `single_gateway`)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
 
+HCM = "envoy.filters.network.http_connection_manager"
+CORS = "envoy.filters.http.cors"
+CACHE = "envoy.filters.http.cache"
+GRPC_WEB = "envoy.filters.http.grpc_web"
+TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
 ROUTER = {
     "name": "envoy.filters.http.router",
     "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
@@ -19,6 +38,21 @@ STDOUT_LOG = {
     "name": "envoy.access_loggers.stdout",
     "typed_config": {"@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"},
 }
+PLAYER_PREFIXES = ("/hls/", "/live/")
+GRPC_RESPONSE_HEADERS = ("grpc-status", "grpc-message", "grpc-accept-encoding")
+# Largest playback object (a 4K segment at 25 Mb/s, 6 s, with the 1.5x peak is ~28 MB).
+MAX_OBJECT_BYTES = 64 * 1024 * 1024
+# Envoy refuses direct responses above this unless told; hls.js is ~400 KB.
+MAX_PAGE_BYTES = 4 * 1024 * 1024
+# What browsers may send and read cross-origin: gRPC-Web framing, keys, request ids.
+CORS_POLICY = {
+    "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy",
+    "allow_origin_string_match": [{"safe_regex": {"regex": ".*"}}],
+    "allow_methods": "GET, POST, PATCH, DELETE, OPTIONS",
+    "allow_headers": "authorization, content-type, x-grpc-web, x-user-agent, grpc-timeout, x-request-id",
+    "expose_headers": "grpc-status, grpc-message, grpc-status-details-bin, x-request-id",
+    "max_age": "86400",
+}
 
 
 @dataclass(frozen=True)
@@ -26,6 +60,7 @@ class Cluster:
     name: str
     host: str
     port: int
+    http2: bool = True
 
 
 @dataclass(frozen=True)
@@ -34,11 +69,31 @@ class Route:
     cluster: str
 
 
+@dataclass(frozen=True)
+class Page:
+    """A file Envoy serves itself (read once at start) at an exact path, or under a path prefix."""
+
+    path: str
+    file: Path
+    content_type: str
+    prefix: bool = False
+    cache_control: str = "no-cache"
+
+
+@dataclass(frozen=True)
+class Transcoding:
+    """The gRPC-JSON transcoder's inputs: the descriptor set `make gen` writes and the services to expose."""
+
+    descriptor: Path
+    services: tuple[str, ...]
+
+
 def _socket(host: str, port: int) -> dict[str, Any]:
     return {"socket_address": {"address": host, "port_value": port}}
 
 
-def _http2_cluster(cluster: Cluster) -> dict[str, Any]:
+def _cluster(cluster: Cluster) -> dict[str, Any]:
+    protocol = {"http2_protocol_options": {}} if cluster.http2 else {"http_protocol_options": {}}
     return {
         "name": cluster.name,
         "type": "STATIC",
@@ -46,7 +101,7 @@ def _http2_cluster(cluster: Cluster) -> dict[str, Any]:
         "typed_extension_protocol_options": {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                 "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                "explicit_http_config": {"http2_protocol_options": {}},
+                "explicit_http_config": protocol,
             }
         },
         "load_assignment": {
@@ -56,52 +111,226 @@ def _http2_cluster(cluster: Cluster) -> dict[str, Any]:
     }
 
 
+def _disabled(*filters: str) -> dict[str, Any]:
+    return {name: {"@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig", "disabled": True} for name in filters}
+
+
 def _grpc_route(route: Route) -> dict[str, Any]:
     # timeout 0: uploads stream for as long as they take; idle_timeout still ends dead streams.
+    # No gRPC content-type match: gRPC-Web requests (application/grpc-web*) take these routes too.
     return {
-        "match": {"prefix": route.prefix, "grpc": {}},
+        "match": {"prefix": route.prefix},
         "route": {"cluster": route.cluster, "timeout": "0s", "idle_timeout": "300s"},
+        "typed_per_filter_config": _disabled(CACHE),
     }
 
 
-def single_gateway(
-    *, host: str, http_port: int, admin_port: int, clusters: Sequence[Cluster], routes: Sequence[Route]
-) -> dict[str, Any]:
-    """One Envoy: the gateway listener in front of every service."""
-    manager = {
+def _page_route(page: Page) -> dict[str, Any]:
+    match = {"prefix": page.path} if page.prefix else {"path": page.path}
+    return {
+        "match": match,
+        "direct_response": {"status": 200, "body": {"filename": str(page.file)}},
+        "response_headers_to_add": [
+            {"header": {"key": "content-type", "value": page.content_type}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"},
+            {"header": {"key": "cache-control", "value": page.cache_control}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"},
+        ],
+        "typed_per_filter_config": _disabled(CACHE, GRPC_WEB, TRANSCODER),
+    }
+
+
+def _transcoder(transcoding: Transcoding) -> dict[str, Any]:
+    return {
+        "name": TRANSCODER,
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
+            "proto_descriptor": str(transcoding.descriptor),
+            "services": list(transcoding.services),
+            "print_options": {"always_print_primitive_fields": True, "always_print_enums_as_ints": False},
+            # Upstream NOT_FOUND becomes HTTP 404 (and so on) with the status as a JSON body.
+            "convert_grpc_status": True,
+            "case_insensitive_enum_parsing": True,
+            # Without it an unknown path is forwarded as gRPC and comes back as a confusing 503.
+            "request_validation_options": {"reject_unknown_method": True},
+            # An HttpBody answer is buffered whole; the default (the connection's 1 MiB buffer
+            # limit) turned every segment above 1 MiB into a 500.
+            "max_response_body_size": MAX_OBJECT_BYTES,
+        },
+    }
+
+
+def _cache(cache_dir: Path | None, max_bytes: int) -> dict[str, Any]:
+    """Envoy's HTTP cache: in memory, or bounded on disk under cache_dir. The Host is part of the key."""
+    if cache_dir is None:
+        store = {"@type": "type.googleapis.com/envoy.extensions.http.cache.simple_http_cache.v3.SimpleHttpCacheConfig"}
+    else:
+        store = {
+            "@type": "type.googleapis.com/envoy.extensions.http.cache.file_system_http_cache.v3.FileSystemHttpCacheConfig",
+            "manager_config": {"thread_pool": {"thread_count": 1}},
+            "cache_path": str(cache_dir),
+            "max_cache_size_bytes": max_bytes,
+        }
+    return {"name": CACHE, "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.cache.v3.CacheConfig", "typed_config": store}}
+
+
+def _manager(stat_prefix: str, virtual_host: dict[str, Any], filters: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-        "stat_prefix": "gateway",
+        "stat_prefix": stat_prefix,
         "codec_type": "AUTO",
         "stream_idle_timeout": "300s",
         "request_timeout": "0s",
         "generate_request_id": True,
         "access_log": [STDOUT_LOG],
-        "route_config": {
-            "name": "gateway",
-            "virtual_hosts": [{"name": "vidmesh", "domains": ["*"], "routes": [_grpc_route(r) for r in routes]}],
-        },
-        "http_filters": [ROUTER],
+        "route_config": {"name": stat_prefix, "virtual_hosts": [virtual_host], "max_direct_response_body_size_bytes": MAX_PAGE_BYTES},
+        "http_filters": [*filters, ROUTER],
     }
+
+
+def _listener(name: str, host: str, port: int, manager: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "address": _socket(host, port),
+        "filter_chains": [{"filters": [{"name": HCM, "typed_config": manager}]}],
+    }
+
+
+def single_gateway(
+    *,
+    host: str,
+    http_port: int,
+    origin_port: int,
+    admin_port: int,
+    clusters: Sequence[Cluster],
+    routes: Sequence[Route],
+    transcoding: Transcoding,
+    playback_cluster: str,
+    pages: Sequence[Page] = (),
+    cache_dir: Path | None = None,
+    cache_max_bytes: int = 1024**3,
+) -> dict[str, Any]:
+    """One Envoy: the public edge listener (with the HLS cache) and the origin listener behind it."""
+    to_origin = {"route": {"cluster": "origin", "timeout": "60s"}, "typed_per_filter_config": _disabled(GRPC_WEB, TRANSCODER)}
+    edge_routes = [{"match": {"prefix": prefix}, **to_origin} for prefix in PLAYER_PREFIXES]
+    edge_routes += [_page_route(page) for page in pages]
+    edge_routes += [_grpc_route(route) for route in routes]
+    # CORS preflights (no gRPC content type yet) need a route that is not a direct response,
+    # or the CORS filter stands aside; it answers them before they reach the cluster.
+    preflight_cluster = routes[0].cluster
+    edge_routes.append(
+        {
+            "match": {"prefix": "/", "headers": [{"name": ":method", "string_match": {"exact": "OPTIONS"}}]},
+            "route": {"cluster": preflight_cluster},
+            "typed_per_filter_config": _disabled(CACHE, GRPC_WEB, TRANSCODER),
+        }
+    )
+    # REST calls match no gRPC route until the transcoder has rewritten them; this route holds
+    # their per-route settings meanwhile (no cache) and answers what the transcoder rejects.
+    edge_routes.append(
+        {"match": {"prefix": "/"}, "direct_response": {"status": 404}, "typed_per_filter_config": _disabled(CACHE)}
+    )
+    edge = _manager(
+        "edge",
+        {"name": "vidmesh", "domains": ["*"], "routes": edge_routes, "typed_per_filter_config": {CORS: CORS_POLICY}},
+        [
+            {"name": CORS, "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"}},
+            _cache(cache_dir, cache_max_bytes),
+            {"name": GRPC_WEB, "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.grpc_web.v3.GrpcWeb"}},
+            _transcoder(transcoding),
+        ],
+    )
+    origin_routes = [_grpc_route(route) for route in routes if route.cluster == playback_cluster]
+    origin = _manager(
+        "origin",
+        {
+            "name": "origin",
+            "domains": ["*"],
+            "routes": [*origin_routes, {"match": {"prefix": "/"}, "direct_response": {"status": 404}}],
+        },
+        [
+            # First in the chain, so last on the way out: after the transcoder has used them,
+            # gRPC's headers mean nothing to players (and would be cached with every object).
+            # Route-level header removal would not do: the edge's cache fetches misses itself.
+            {
+                "name": "envoy.filters.http.header_mutation",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
+                    "mutations": {"response_mutations": [{"remove": name} for name in GRPC_RESPONSE_HEADERS]},
+                },
+            },
+            _transcoder(Transcoding(transcoding.descriptor, tuple(s for s in transcoding.services if "playback" in s))),
+        ],
+    )
     return {
         "admin": {"address": _socket(host, admin_port)},
         "static_resources": {
-            "listeners": [
-                {
-                    "name": "gateway",
-                    "address": _socket(host, http_port),
-                    "filter_chains": [
-                        {
-                            "filters": [
-                                {"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}
-                            ]
-                        }
-                    ],
-                }
-            ],
-            "clusters": [_http2_cluster(c) for c in clusters],
+            "listeners": [_listener("edge", host, http_port, edge), _listener("origin", host, origin_port, origin)],
+            "clusters": [_cluster(c) for c in clusters] + [_cluster(Cluster("origin", host, origin_port, http2=False))],
         },
     }
 
 
+def cdn_tier(
+    *,
+    name: str,
+    host: str,
+    port: int,
+    admin_port: int,
+    upstream: Cluster,
+    cache_dir: Path | None = None,
+    cache_max_bytes: int = 1024**3,
+) -> dict[str, Any]:
+    """One caching tier of a CDN: answers what it holds, forwards everything else to upstream."""
+    virtual_host = {
+        "name": name,
+        "domains": ["*"],
+        "routes": [{"match": {"prefix": "/"}, "route": {"cluster": upstream.name, "timeout": "60s"}}],
+    }
+    manager = _manager(name, virtual_host, [_cache(cache_dir, cache_max_bytes)])
+    return {
+        "admin": {"address": _socket(host, admin_port)},
+        "static_resources": {"listeners": [_listener(name, host, port, manager)], "clusters": [_cluster(upstream)]},
+    }
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """Writes shared sub-dicts out in full: no &anchors, so each route reads on its own."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def cdn(
+    *,
+    host: str,
+    origin: tuple[str, int],
+    edge_port: int,
+    edge_admin_port: int,
+    regional_port: int,
+    regional_admin_port: int,
+    cache_root: Path | None = None,
+) -> dict[str, dict[str, Any]]:
+    """The `cdn` topology: viewers → edge tier → regional tier → origin (a `single_gateway`).
+
+    Returns one config per tier, by name; each runs as its own Envoy (distinct --base-id).
+    """
+    regional = cdn_tier(
+        name="regional",
+        host=host,
+        port=regional_port,
+        admin_port=regional_admin_port,
+        upstream=Cluster("origin", origin[0], origin[1], http2=False),
+        cache_dir=cache_root / "regional" if cache_root else None,
+    )
+    edge = cdn_tier(
+        name="edge",
+        host=host,
+        port=edge_port,
+        admin_port=edge_admin_port,
+        upstream=Cluster("regional", host, regional_port, http2=False),
+        cache_dir=cache_root / "edge" if cache_root else None,
+    )
+    return {"edge": edge, "regional": regional}
+
+
 def render(config: dict[str, Any]) -> str:
-    return yaml.safe_dump(config, sort_keys=False)
+    return yaml.dump(config, Dumper=_PlainDumper, sort_keys=False)

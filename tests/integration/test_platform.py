@@ -20,7 +20,7 @@ GRPCURL = Path(__file__).resolve().parents[2] / ".tools" / "bin" / "grpcurl"
 def test_up_starts_every_process_and_sigint_stops_them_all(tmp_path: Path) -> None:
     mesh = start_mesh(tmp_path / "home", VIDMESH_TRANSCODE_WORKERS="1")
     pids = mesh.pids()
-    assert set(pids) == {"supervisor", "valkey", "catalog", "upload", "transcode", "envoy", "transcode-worker-1"}
+    assert set(pids) == {"supervisor", "valkey", "catalog", "upload", "transcode", "playback", "envoy", "transcode-worker-1"}
     assert all(pid_alive(pid) for pid in pids.values())
     banner = "".join(mesh.output)
     assert f"127.0.0.1:{mesh.ports['http']}" in banner
@@ -73,6 +73,7 @@ def test_grpcurl_lists_the_mesh_through_the_gateway_without_protos(mesh: Mesh) -
     assert listed.returncode == 0, listed.stderr
     services = set(listed.stdout.split())
     assert {"vidmesh.catalog.v1.CatalogService", "vidmesh.upload.v1.UploadService", "vidmesh.transcode.v1.TranscodeService",
+            "vidmesh.playback.v1.PlaybackService",
             "grpc.health.v1.Health"} <= services
     assert "vidmesh.catalog.v1.CatalogInternalService" not in services
     described = subprocess.run(

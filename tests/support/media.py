@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterable
@@ -169,3 +170,24 @@ def _encode(out: av.container.OutputContainer, video: av.video.stream.VideoStrea
         frame.pts, frame.time_base = pts, time_base
         out.mux(video.encode(frame))
     out.mux(video.encode(None))
+
+
+def make_noisy_video(path: Path, *, seconds: float = 40.0, width: int = 640, height: int = 360, fps: int = 24) -> Path:
+    """Fresh noise every frame: every rendition of it runs at its bit-rate cap, as ABR tests need."""
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.bit_rate = 4_000_000  # keeps the source small; the ladder's rungs still saturate
+        video.options = {"preset": "ultrafast"}
+        sound = out.add_stream("aac", rate=44100)
+        for i in range(int(seconds * fps)):
+            frame = av.VideoFrame(width, height, "yuv420p")
+            frame.planes[0].update(os.urandom(frame.planes[0].buffer_size))
+            for plane in frame.planes[1:]:
+                plane.update(bytes([128]) * plane.buffer_size)
+            frame.pts = i
+            frame.time_base = Fraction(1, fps)
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        _write_silence(out, sound, seconds)
+    return path

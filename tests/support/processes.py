@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from vidmesh_services.platform.pids import pid_alive as pid_alive
+from vidmesh_services.platform.pids import stop_process as stop_pid
 from vidmesh_services.platform.supervisor import die_with_parent
 from vidmesh_services.platform.valkey import valkey_argv
+from vidmesh_services.runtime.config import Ports
 
 
 def free_ports(count: int) -> list[int]:
@@ -41,28 +44,6 @@ def wait_for_port(port: int, timeout: float = 30.0, process: subprocess.Popen[by
             return
         time.sleep(0.05)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
-
-
-def stop_pid(process: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    return process.returncode
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie (exited, not yet reaped) counts as gone.
-    with contextlib.suppress(FileNotFoundError):
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    return False
 
 
 @contextlib.contextmanager
@@ -127,7 +108,7 @@ class Mesh:
 
 
 def mesh_env(home: Path, token: str, **overrides: str) -> tuple[dict[str, str], dict[str, int]]:
-    names = ["http", "envoy_admin", "valkey", "upload", "catalog", "transcode"]
+    names = [f.name for f in dataclasses.fields(Ports)]
     ports = dict(zip(names, free_ports(len(names))))
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIDMESH_")}
     env.update({f"VIDMESH_PORTS_{n.upper()}": str(p) for n, p in ports.items()})

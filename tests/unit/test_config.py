@@ -31,3 +31,36 @@ def test_mistakes_are_named(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="VIDMESH_PORTS_HTTP"):
         load_config(env={"VIDMESH_PORTS_HTTP": "eighty"})
 
+
+
+def test_cassandra_settings_with_replication_per_data_centre(tmp_path: Path) -> None:
+    file = tmp_path / "cluster.yaml"
+    file.write_text(
+        "metadata_backend: cassandra\n"
+        "cassandra:\n  contact_points: 10.0.0.1, 10.0.0.2\n  replication_strategy: NetworkTopologyStrategy\n"
+        "  datacenters: {eu-west: 3, us-east: '2'}\n"
+    )
+    config = load_config(file, env={})
+    assert config.metadata_backend == "cassandra"
+    assert config.cassandra.hosts == ["10.0.0.1", "10.0.0.2"]
+    assert config.cassandra.datacenters == {"eu-west": 3, "us-east": 2}
+    assert config.cassandra.consistency == "LOCAL_QUORUM"
+    # The environment replaces the whole mapping.
+    config = load_config(file, env={"VIDMESH_CASSANDRA_DATACENTERS": "dc1=1, dc2=2"})
+    assert config.cassandra.datacenters == {"dc1": 1, "dc2": 2}
+    assert load_config(env={}).cassandra.datacenters == {}
+    with pytest.raises(ValueError, match="VIDMESH_CASSANDRA_DATACENTERS"):
+        load_config(env={"VIDMESH_CASSANDRA_DATACENTERS": "dc1"})
+    with pytest.raises(ValueError, match="VIDMESH_CASSANDRA_DATACENTERS.dc1"):
+        load_config(env={"VIDMESH_CASSANDRA_DATACENTERS": "dc1=three"})
+
+
+def test_cassandra_replication_clause() -> None:
+    from vidmesh_services.runtime.cassandra_schema import replication
+    from vidmesh_services.runtime.config import CassandraSettings
+
+    assert replication(CassandraSettings()) == "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+    nts = CassandraSettings(replication_strategy="NetworkTopologyStrategy", datacenters={"us-east": 3, "eu-west": 2})
+    assert replication(nts) == "{'class': 'NetworkTopologyStrategy', 'eu-west': 2, 'us-east': 3}"
+    with pytest.raises(ValueError):
+        replication(CassandraSettings(replication_strategy="NetworkTopologyStrategy", datacenters={"x'; DROP": 1}))

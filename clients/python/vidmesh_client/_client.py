@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Iterator
 
 import grpc
-from google.protobuf import field_mask_pb2
+from google.protobuf import duration_pb2, field_mask_pb2
 from vidmesh.catalog.v1 import catalog_service_pb2 as catalog_pb2
 from vidmesh.catalog.v1 import catalog_service_pb2_grpc as catalog_grpc
 from vidmesh.catalog.v1 import resources_pb2
+from vidmesh.playback.v1 import playback_service_pb2 as playback_pb2
+from vidmesh.playback.v1 import playback_service_pb2_grpc as playback_grpc
 from vidmesh.transcode.v1 import resources_pb2 as transcode_resources_pb2
 from vidmesh.transcode.v1 import transcode_service_pb2 as transcode_pb2
 from vidmesh.transcode.v1 import transcode_service_pb2_grpc as transcode_grpc
@@ -47,6 +49,7 @@ class VidmeshClient:
         self._metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {api_key}"),) if api_key else ()
         self._catalog = catalog_grpc.CatalogServiceStub(self._channel)
         self._transcode = transcode_grpc.TranscodeServiceStub(self._channel)
+        self._playback = playback_grpc.PlaybackServiceStub(self._channel)
         self._uploader = Uploader(
             upload_grpc.UploadServiceStub(self._channel), self._metadata, ledger or UploadLedger(), max_attempts,
             channel=self._channel,
@@ -101,6 +104,13 @@ class VidmeshClient:
 
     def delete_video(self, video_id: str) -> None:
         self._call(self._catalog.DeleteVideo, catalog_pb2.DeleteVideoRequest(name=f"videos/{video_id}"))
+
+    # -- playback ---------------------------------------------------------------------------
+
+    def playback_url(self, video_id: str, ttl_seconds: int = 3600) -> playback_pb2.CreatePlaybackUrlResponse:
+        """A signed master-playlist URL (path and query, relative to the gateway) for the owner's video."""
+        request = playback_pb2.CreatePlaybackUrlRequest(name=f"videos/{video_id}", ttl=duration_pb2.Duration(seconds=ttl_seconds))
+        return self._call(self._playback.CreatePlaybackUrl, request)  # type: ignore[return-value]
 
     # -- transcoding ------------------------------------------------------------------------
 

@@ -44,6 +44,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     from vidmesh_services.platform.supervisor import Supervisor
 
     config = _server_config(args)
+    if args.config:  # every child process reads the same file
+        os.environ["VIDMESH_CONFIG"] = str(Path(args.config).resolve())
     return asyncio.run(Supervisor(config, say=lambda line: print(line, flush=True)).run())
 
 
@@ -51,13 +53,14 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     import asyncio
 
     from vidmesh_services.runtime.auth import create_api_key
-    from vidmesh_services.runtime.sqlite_store import SqliteMetadataStore
+    from vidmesh_services.runtime.stores import open_metadata_store
 
     config = _server_config(args)
 
     async def create() -> str:
-        store = SqliteMetadataStore(config.sqlite_path)
+        store = open_metadata_store(config)
         try:
+            await asyncio.wait_for(store.wait_ready(), 120)
             return await create_api_key(store, args.owner)
         finally:
             await store.close()
@@ -185,6 +188,17 @@ def cmd_videos_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_videos_playback_url(args: argparse.Namespace) -> int:
+    with _client(args, need_key=True) as client:
+        signed = client.playback_url(args.id, int(args.ttl_minutes * 60))
+    base = "http://" + client.target
+    expires = signed.expire_time.ToDatetime().strftime("%Y-%m-%d %H:%M UTC")
+    print(f"valid until {expires}; anyone with these links can watch:", file=sys.stderr)
+    print(f"  watch page:  {base}/watch/{args.id}?token={signed.token}", file=sys.stderr)
+    print(base + signed.url)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vidmesh", description="vidmesh: a video platform backend")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -246,6 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
     client_opts(vdelete)
     vdelete.add_argument("id")
     vdelete.set_defaults(run=cmd_videos_delete)
+    vurl = videos.add_parser("playback-url", help="print a signed playback URL (needed for private videos)")
+    client_opts(vurl)
+    vurl.add_argument("id")
+    vurl.add_argument("--ttl-minutes", type=float, default=60, help="how long it works, 1-1440 (default 60)")
+    vurl.set_defaults(run=cmd_videos_playback_url)
     return parser
 
 

@@ -13,9 +13,12 @@ from ..runtime.blob_fs import FilesystemBlobStore
 from ..runtime.config import Config, load_config
 from ..runtime.interceptors import AccessPolicy
 from ..runtime.logs import setup_logging
+from ..runtime.metrics import serve_metrics
+from ..runtime.playback_tokens import PlaybackTokens
 from ..runtime.ports import BlobStore, MetadataStore
 from ..runtime.server import RunningServer, ServiceBinding, create_server, serve
-from ..runtime.sqlite_store import SqliteMetadataStore
+from ..runtime.stores import open_metadata_store
+from .cache import with_cache
 from .servicer import CatalogInternalServicer, CatalogServicer
 from .videos import Catalog
 
@@ -30,7 +33,8 @@ POLICY = AccessPolicy(
 async def create_catalog_server(
     config: Config, address: str, store: MetadataStore, blobs: BlobStore, reflect: Sequence[str] = ()
 ) -> RunningServer:
-    catalog = Catalog(store, blobs)
+    tokens = PlaybackTokens(config.playback_secret.encode()) if config.playback_secret else None
+    catalog = Catalog(store, blobs, tokens)
     return await create_server(
         address,
         [
@@ -43,6 +47,7 @@ async def create_catalog_server(
         authenticator=Authenticator(store, config.service_token),
         policy=POLICY,
         reflect=reflect,
+        ready=store.wait_ready,
     )
 
 
@@ -53,8 +58,10 @@ def main() -> None:
     from ..platform.topology import mesh_service_names
 
     async def run() -> None:
-        store = SqliteMetadataStore(config.sqlite_path)
+        store = open_metadata_store(config)
         blobs = FilesystemBlobStore(config.blob_root)
+        store = with_cache(config, store)  # videos read through Redis/Valkey; writes invalidate
+        serve_metrics(config, "catalog")
         await serve(
             lambda: create_catalog_server(config, config.address("catalog"), store, blobs, mesh_service_names()),
             config.shutdown_grace_seconds,

@@ -17,7 +17,7 @@ class CatalogServicer(pb2_grpc.CatalogServiceServicer):
         self._catalog = catalog
 
     async def GetVideo(self, request: pb2.GetVideoRequest, context: grpc.aio.ServicerContext) -> pb2.GetVideoResponse:
-        return pb2.GetVideoResponse(video=await self._catalog.get(request.name, current_caller()))
+        return pb2.GetVideoResponse(video=await self._catalog.get(request.name, current_caller(), request.playback_token))
 
     async def BatchGetVideos(self, request: pb2.BatchGetVideosRequest, context: grpc.aio.ServicerContext) -> pb2.BatchGetVideosResponse:
         videos, missing = await self._catalog.batch_get(list(request.names), current_caller())

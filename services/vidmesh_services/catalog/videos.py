@@ -12,6 +12,7 @@ from vidmesh.type.v1 import media_pb2
 from ..runtime.auth import Identity
 from ..runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, PermissionDenied
 from ..runtime.layout import video_prefixes
+from ..runtime.playback_tokens import PlaybackTokens
 from ..runtime.ports import BlobStore, MetadataStore
 from ..runtime.validation import metadata_violations, parse_name
 
@@ -42,16 +43,21 @@ def _visibility_violation(value: int, field: str) -> list[FieldViolation]:
 
 
 class Catalog:
-    def __init__(self, store: MetadataStore, blobs: BlobStore):
+    def __init__(self, store: MetadataStore, blobs: BlobStore, tokens: PlaybackTokens | None = None):
         self._store = store
         self._blobs = blobs
+        self._tokens = tokens
 
-    async def get(self, name: str, caller: Identity | None) -> Video:
+    async def get(self, name: str, caller: Identity | None, playback_token: str = "") -> Video:
         video_id = parse_name(name, "videos")
         video = await self._store.get_video(video_id)
-        if video is None or not can_see(video, caller):
+        if video is None or not (can_see(video, caller) or self._token_grants(playback_token, video.name)):
             raise NotFound("video", name)
         return video
+
+    def _token_grants(self, token: str, name: str) -> bool:
+        # A viewer holding a signed playback URL may read what the watch page shows.
+        return bool(token and self._tokens and self._tokens.is_valid(token, name))
 
     async def batch_get(self, names: Sequence[str], caller: Identity | None) -> tuple[list[Video], list[str]]:
         if len(names) > MAX_BATCH:

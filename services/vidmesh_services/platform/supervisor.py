@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Callable
 
 from vidmesh_envoy import envoy_binary
-from vidmesh_envoy.topologies import Cluster, Route, render, single_gateway
+from vidmesh_envoy.topologies import Cluster, Route, Transcoding, render, single_gateway
 
 from ..runtime.config import Config
-from .topology import MESH, WORKERS, gateway_routes
+from .topology import MESH, PLAYBACK_SERVICE, WORKERS, descriptor_set, gateway_routes, web_pages
 from .valkey import valkey_argv
 
 PR_SET_PDEATHSIG = 1
@@ -36,6 +36,18 @@ READY_TIMEOUT = 60.0
 # and peak RSS was ~40-60 MB higher, for no gain in speed (measured with bench/upload.py).
 CHILD_ENV: dict[str, dict[str, str]] = {"upload": {"MALLOC_ARENA_MAX": "1"}}
 WORKER_SETTLE_SECONDS = 0.3
+
+
+def _kept_secret(path: Path) -> str:
+    """A random secret stored once under home (owner-only), so what it signed survives restarts."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    secret = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret)
+    return secret
 
 
 def die_with_parent() -> None:
@@ -60,7 +72,9 @@ class Child:
 class Supervisor:
     def __init__(self, config: Config, say: Callable[[str], None] = print):
         token = config.service_token or secrets.token_urlsafe(32)
-        self.config = config.replace(home=config.home.resolve(), service_token=token)
+        home = config.home.resolve()
+        playback_secret = config.playback_secret or _kept_secret(home / "data" / "secrets" / "playback.key")
+        self.config = config.replace(home=home, service_token=token, playback_secret=playback_secret)
         self._say = say
         self._children: list[Child] = []
         self._stop = asyncio.Event()
@@ -73,10 +87,11 @@ class Supervisor:
         env.update(
             VIDMESH_HOME=str(cfg.home),
             VIDMESH_SERVICE_TOKEN=cfg.service_token,
+            VIDMESH_PLAYBACK_SECRET=cfg.playback_secret,
             VIDMESH_REDIS_URL=cfg.effective_redis_url,
             PYTHONUNBUFFERED="1",
         )
-        for name in ("http", "envoy_admin", "valkey", *(s.name for s in MESH)):
+        for name in ("http", "origin", "envoy_admin", "valkey", *(s.name for s in MESH)):
             env[f"VIDMESH_PORTS_{name.upper()}"] = str(getattr(cfg.ports, name))
         return env
 
@@ -92,6 +107,7 @@ class Supervisor:
         for name, module in WORKERS:
             for index in range(cfg.transcode.worker_count):
                 children.append(Child(f"{name}-{index + 1}", [sys.executable, "-m", module], None, logs / f"{name}-{index + 1}.log"))
+        (cfg.run_dir / "edge-cache").mkdir(parents=True, exist_ok=True)
         envoy_yaml = cfg.run_dir / "envoy.yaml"
         envoy_yaml.write_text(render(self.gateway_config()))
         children.append(
@@ -109,9 +125,14 @@ class Supervisor:
         return single_gateway(
             host=cfg.host,
             http_port=cfg.ports.http,
+            origin_port=cfg.ports.origin,
             admin_port=cfg.ports.envoy_admin,
             clusters=[Cluster(s.name, cfg.host, getattr(cfg.ports, s.name)) for s in MESH],
             routes=[Route(prefix, cluster) for prefix, cluster in gateway_routes()],
+            transcoding=Transcoding(descriptor_set(), tuple(name for s in MESH for name in s.public)),
+            playback_cluster=PLAYBACK_SERVICE,
+            pages=web_pages(),
+            cache_dir=cfg.run_dir / "edge-cache",
         )
 
     async def _spawn(self, child: Child) -> None:
@@ -206,7 +227,8 @@ class Supervisor:
         cfg = self.config
         lines = [
             f"vidmesh is up (home {cfg.home})",
-            f"  gateway   http://{cfg.host}:{cfg.ports.http}  (gRPC; try: grpcurl -plaintext {cfg.host}:{cfg.ports.http} list)",
+            f"  web       http://{cfg.host}:{cfg.ports.http}/  (home page; videos play at /watch/VIDEO_ID)",
+            f"  gateway   http://{cfg.host}:{cfg.ports.http}  (gRPC, gRPC-Web, JSON /v1/...; try: grpcurl -plaintext {cfg.host}:{cfg.ports.http} list)",
             f"  envoy     admin http://{cfg.host}:{cfg.ports.envoy_admin}",
             f"  redis     {cfg.effective_redis_url}",
         ]

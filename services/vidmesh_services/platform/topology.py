@@ -7,6 +7,11 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from pathlib import Path
+
+import vidmesh
+import vidmesh_services
+from vidmesh_envoy.topologies import Page
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,12 @@ MESH: tuple[MeshService, ...] = (
         public=("vidmesh.transcode.v1.TranscodeService",),
         descriptor_modules=("vidmesh.transcode.v1.transcode_service_pb2",),
     ),
+    MeshService(
+        name="playback",
+        module="vidmesh_services.playback",
+        public=("vidmesh.playback.v1.PlaybackService",),
+        descriptor_modules=("vidmesh.playback.v1.playback_service_pb2",),
+    ),
 )
 
 # Background workers: no port, several processes each. (name, module)
@@ -70,3 +81,28 @@ def gateway_routes() -> list[tuple[str, str]]:
     routes = [(f"/{name}/", service.name) for service in MESH for name in service.public]
     routes += [(prefix, INFRA_SERVICE) for prefix in INFRA_PREFIXES]
     return routes
+
+
+# The process serving HLS objects; the edge's origin listener routes only to it.
+PLAYBACK_SERVICE = "playback"
+REPO_ROOT = Path(vidmesh_services.__file__).resolve().parents[2]
+WEB_ROOT = REPO_ROOT / "clients" / "web"
+HLS_JS = REPO_ROOT / "node_modules" / "hls.js" / "dist" / "hls.min.js"
+
+
+def descriptor_set() -> Path:
+    """The descriptor set `make gen` writes beside the generated modules, for Envoy's transcoder."""
+    return Path(next(iter(vidmesh.__path__))).parents[1] / "descriptor" / "vidmesh.binpb"
+
+
+def web_pages() -> list[Page]:
+    """The web client, served by Envoy itself: the home page, the watch page and their assets."""
+    html, css, js = "text/html; charset=utf-8", "text/css; charset=utf-8", "text/javascript; charset=utf-8"
+    return [
+        Page("/", WEB_ROOT / "index.html", html),
+        Page("/watch/", WEB_ROOT / "watch.html", html, prefix=True),
+        Page("/static/app.css", WEB_ROOT / "app.css", css),
+        Page("/static/home.js", WEB_ROOT / "home.js", js),
+        Page("/static/watch.js", WEB_ROOT / "watch.js", js),
+        Page("/static/hls.min.js", HLS_JS, js),
+    ]

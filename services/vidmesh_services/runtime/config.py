@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -27,6 +28,9 @@ class Ports:
     upload: int = 50051
     catalog: int = 50052
     transcode: int = 50053
+    playback: int = 50054
+    # Envoy's internal origin listener: the edge cache forwards HLS misses here to be transcoded.
+    origin: int = 8081
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,58 @@ class TranscodeSettings:
 
 
 @dataclass(frozen=True)
+class CatalogCacheSettings:
+    """The catalog's read-through video cache in Redis/Valkey (see catalog/cache.py)."""
+
+    enabled: bool = True
+    # How long a cached video lives (a write removes it at once; this bounds memory, not staleness).
+    ttl_seconds: int = 300
+    # How long "no such video" is remembered (creating the video removes it at once).
+    negative_ttl_seconds: int = 5
+    key_prefix: str = "vidmesh:catalog:video:"
+    # A reader that misses holds the key's fill lease this long at most; other readers wait for it.
+    lease_seconds: float = 1.0
+    # A writer's "being written" marker expires after this long if the writer never clears it.
+    write_marker_seconds: float = 30.0
+    # Socket timeout of cache commands: a hung Redis delays a read by at most about this much.
+    timeout_seconds: float = 0.25
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """Prometheus text endpoints (/metrics) on the loopback host, one port per process; 0 serves none."""
+
+    catalog_port: int = 0
+
+
+@dataclass(frozen=True)
+class CassandraSettings:
+    """The Cassandra metadata store (metadata_backend: cassandra)."""
+
+    # Comma-separated hosts of the local data centre the driver first connects to.
+    contact_points: str = "127.0.0.1"
+    port: int = 9042
+    keyspace: str = "vidmesh"
+    # The data centre this deployment runs in: requests go to its replicas first.
+    local_dc: str = "datacenter1"
+    consistency: str = "LOCAL_QUORUM"
+    serial_consistency: str = "LOCAL_SERIAL"
+    # Replication of the keyspace when vidmesh creates it (changing it later is an operator's
+    # ALTER KEYSPACE plus repair). SimpleStrategy takes replication_factor (one node, one DC);
+    # NetworkTopologyStrategy takes a factor per data centre, e.g. {dc1: 3, dc2: 3}, or
+    # VIDMESH_CASSANDRA_DATACENTERS=dc1=3,dc2=3.
+    replication_strategy: str = "SimpleStrategy"
+    replication_factor: int = 1
+    datacenters: dict[str, int] = field(default_factory=dict)
+    connect_timeout_seconds: float = 5.0
+    request_timeout_seconds: float = 10.0
+
+    @property
+    def hosts(self) -> list[str]:
+        return [h.strip() for h in self.contact_points.split(",") if h.strip()]
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a vidmesh process needs to know about its deployment."""
 
@@ -72,15 +128,23 @@ class Config:
     ports: Ports = field(default_factory=Ports)
     upload: UploadLimits = field(default_factory=UploadLimits)
     transcode: TranscodeSettings = field(default_factory=TranscodeSettings)
+    catalog_cache: CatalogCacheSettings = field(default_factory=CatalogCacheSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     # Empty: vidmesh starts its own Valkey under home. Set: use that Redis/Valkey.
     redis_url: str = ""
     # Secret shared by vidmesh's own processes; clients never see it. Empty: made at start-up.
     service_token: str = ""
+    # HMAC key of signed playback URLs (Playback and Catalog). Empty: `vidmesh up` keeps one
+    # under home/data/secrets, so signed URLs survive restarts.
+    playback_secret: str = ""
     # Seconds a server waits for in-flight calls when asked to stop.
     shutdown_grace_seconds: float = 10.0
     # Deadline on calls between services.
     internal_call_timeout_seconds: float = 30.0
     log_level: str = "INFO"
+    # Where video metadata and API keys live: "sqlite" (one machine) or "cassandra".
+    metadata_backend: str = "sqlite"
+    cassandra: CassandraSettings = field(default_factory=CassandraSettings)
 
     @property
     def data_dir(self) -> Path:
@@ -135,6 +199,7 @@ def _build(cls: type, values: Mapping[str, Any], env: Mapping[str, str], prefix:
     if unknown:
         raise ValueError(f"unknown config keys under {prefix}: {sorted(unknown)}")
     kwargs: dict[str, Any] = {}
+    hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         name = f"{prefix}_{f.name.upper()}"
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
@@ -142,6 +207,9 @@ def _build(cls: type, values: Mapping[str, Any], env: Mapping[str, str], prefix:
             kwargs[f.name] = _build(type(default), values.get(f.name) or {}, env, name)
             continue
         raw = env.get(name, values.get(f.name, default))
+        if isinstance(default, dict):
+            kwargs[f.name] = _coerce_mapping(raw, typing.get_args(hints[f.name]), name)
+            continue
         kwargs[f.name] = _coerce(raw, default, name)
     return cls(**kwargs)
 
@@ -155,3 +223,16 @@ def _coerce(raw: Any, default: Any, name: str) -> Any:
         return type(default)(raw)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name}: cannot read {raw!r} as {type(default).__name__}") from exc
+
+
+def _coerce_mapping(raw: Any, types: tuple[Any, ...], name: str) -> dict[Any, Any]:
+    """A mapping leaf: a YAML mapping, or 'key=value,key=value' from the environment."""
+    if isinstance(raw, str):
+        pairs = [item.split("=", 1) for item in raw.split(",") if item.strip()]
+        if any(len(p) != 2 for p in pairs):
+            raise ValueError(f"{name}: expected key=value,key=value, got {raw!r}")
+        raw = {k.strip(): v.strip() for k, v in pairs}
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{name}: expected a mapping, got {raw!r}")
+    key_type, value_type = types or (str, str)
+    return {_coerce(k, key_type(), f"{name}.{k}"): _coerce(v, value_type(), f"{name}.{k}") for k, v in raw.items()}

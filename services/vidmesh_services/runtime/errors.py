@@ -120,6 +120,13 @@ class Unavailable(VidmeshError):
     default_reason = "UNAVAILABLE"
 
 
+class DeadlineExceeded(VidmeshError):
+    """A dependency did not answer in time; the operation may or may not have taken effect."""
+
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+    default_reason = "DEADLINE_EXCEEDED"
+
+
 def internal_status(request_id: str) -> status_pb2.Status:
     """The status for a bug: no internals leak, the request id lets an operator find the log line."""
     info = error_details_pb2.ErrorInfo(reason="INTERNAL", domain=DOMAIN, metadata={"request_id": request_id})

@@ -1,6 +1,6 @@
 """Storage ports: the small interfaces services store through.
 
-Backends (SQLite now, Cassandra later; filesystem blobs now, S3 later) implement these and
+Backends (SQLite and Cassandra; filesystem blobs now, S3 later) implement these and
 pass one shared contract test suite (tests/contract/).
 """
 
@@ -41,6 +41,9 @@ class MetadataStore(Protocol):
     async def put_api_key(self, key_hash: str, owner: str) -> None: ...
 
     async def find_api_key_owner(self, key_hash: str) -> str | None: ...
+
+    async def wait_ready(self) -> None:
+        """Returns once the store can serve calls (a networked store connects in the background)."""
 
     async def close(self) -> None: ...
 

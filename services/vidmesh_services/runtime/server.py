@@ -46,8 +46,12 @@ class RunningServer:
     port: int
     health: health.aio.HealthServicer
     service_names: tuple[str, ...]
+    # Set while the server waits for its dependencies before reporting SERVING.
+    readiness: asyncio.Task[None] | None = None
 
     async def stop(self, grace: float) -> None:
+        if self.readiness is not None:
+            self.readiness.cancel()
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
 
@@ -59,11 +63,14 @@ async def create_server(
     authenticator: Authenticator,
     policy: AccessPolicy,
     reflect: Sequence[str] = (),
+    ready: Callable[[], Awaitable[None]] | None = None,
 ) -> RunningServer:
     """Starts a server on address ('host:0' picks a free port) with health and reflection.
 
     reflect, when given, replaces the services reflection lists: the gateway routes reflection
     to one process, which then describes the mesh's public services instead of its own.
+    ready, when given, is awaited in the background: health reports NOT_SERVING until it returns
+    (e.g. the metadata store is still connecting), then SERVING.
     """
     server = grpc.aio.server(
         interceptors=[ServerCallInterceptor(authenticator, policy)],
@@ -85,11 +92,22 @@ async def create_server(
     port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen on {address}")
-    await server.start()
+    initial = health_pb2.HealthCheckResponse.SERVING if ready is None else health_pb2.HealthCheckResponse.NOT_SERVING
     for name in ("", *names):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await health_servicer.set(name, initial)
+    await server.start()
     log.info("serving", extra={"fields": {"address": address.rsplit(":", 1)[0] + f":{port}", "services": list(names)}})
-    return RunningServer(server=server, port=port, health=health_servicer, service_names=names)
+    running = RunningServer(server=server, port=port, health=health_servicer, service_names=names)
+    if ready is not None:
+        running.readiness = asyncio.create_task(_serve_when_ready(running, ready))
+    return running
+
+
+async def _serve_when_ready(running: RunningServer, ready: Callable[[], Awaitable[None]]) -> None:
+    await ready()
+    for name in ("", *running.service_names):
+        await running.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("dependencies ready: SERVING", extra={"fields": {"services": list(running.service_names)}})
 
 
 async def serve(start: Callable[[], Awaitable[RunningServer]], grace: float, cleanup: Callable[[], Awaitable[None]] | None = None) -> None:

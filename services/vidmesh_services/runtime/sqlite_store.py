@@ -130,13 +130,16 @@ class SqliteMetadataStore:
 
     async def put_api_key(self, key_hash: str, owner: str) -> None:
         row = (key_hash, owner, int(time.time() * 1_000_000))
-        await self._run(lambda db: db.execute("INSERT INTO api_keys (key_hash, owner, create_us) VALUES (?, ?, ?)", row))
+        await self._run(lambda db: db.execute("INSERT OR REPLACE INTO api_keys (key_hash, owner, create_us) VALUES (?, ?, ?)", row))
 
     async def find_api_key_owner(self, key_hash: str) -> str | None:
         row = await self._run(
             lambda db: db.execute("SELECT owner FROM api_keys WHERE key_hash = ?", (key_hash,)).fetchone()
         )
         return row[0] if row else None
+
+    async def wait_ready(self) -> None:
+        return  # the file is open from the constructor on
 
     async def close(self) -> None:
         await self._run(lambda db: db.close())

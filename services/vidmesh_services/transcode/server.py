@@ -14,7 +14,7 @@ from ..runtime.jobs import JobStore
 from ..runtime.logs import setup_logging
 from ..runtime.ports import MetadataStore
 from ..runtime.server import RunningServer, ServiceBinding, create_server, serve
-from ..runtime.sqlite_store import SqliteMetadataStore
+from ..runtime.stores import open_metadata_store
 from .jobs_view import JobsView
 from .servicer import TranscodeServicer
 
@@ -29,6 +29,7 @@ async def create_transcode_server(config: Config, address: str, client: redis.Re
         [ServiceBinding(SERVICE, lambda s: pb2_grpc.add_TranscodeServiceServicer_to_server(TranscodeServicer(view), s))],
         authenticator=Authenticator(store, config.service_token),
         policy=POLICY,
+        ready=store.wait_ready,
     )
 
 
@@ -38,7 +39,7 @@ def main() -> None:
 
     async def run() -> None:
         client = redis.Redis.from_url(config.effective_redis_url)
-        store = SqliteMetadataStore(config.sqlite_path)
+        store = open_metadata_store(config)
 
         async def cleanup() -> None:
             await client.aclose()

@@ -16,7 +16,7 @@ from ..runtime.jobs import TranscodeJobQueue
 from ..runtime.logs import setup_logging
 from ..runtime.ports import MetadataStore
 from ..runtime.server import RunningServer, ServiceBinding, create_server, serve
-from ..runtime.sqlite_store import SqliteMetadataStore
+from ..runtime.stores import open_metadata_store
 from .probe import Prober
 from .servicer import SERVICE, CatalogVideoRegistry, UploadServicer, add_to_server
 from .state import UploadState
@@ -43,6 +43,7 @@ async def create_upload_server(config: Config, address: str, uploads: Uploads, s
         [ServiceBinding(SERVICE, lambda s: add_to_server(UploadServicer(uploads), s))],
         authenticator=Authenticator(store, config.service_token),
         policy=POLICY,
+        ready=store.wait_ready,
     )
 
 
@@ -54,7 +55,7 @@ def main() -> None:
         client = redis.Redis.from_url(config.effective_redis_url)
         caller = InternalCaller(config)
         prober = Prober(config.blob_root)
-        store = SqliteMetadataStore(config.sqlite_path)
+        store = open_metadata_store(config)
         uploads = build_uploads(config, client, caller, prober)
         janitor = asyncio.create_task(uploads.run_janitor(config.upload.sweep_interval_seconds))
 

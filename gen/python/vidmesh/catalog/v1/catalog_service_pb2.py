@@ -28,7 +28,7 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from vidmesh.catalog.v1 import resources_pb2 as vidmesh_dot_catalog_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(vidmesh/catalog/v1/catalog_service.proto\x12\x12vidmesh.catalog.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\"vidmesh/catalog/v1/resources.proto\"%\n\x0fGetVideoRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"<\n\x10GetVideoResponse\x12(\n\x05video\x18\x01 \x01(\x0b\x32\x19.vidmesh.catalog.v1.Video\",\n\x15\x42\x61tchGetVideosRequest\x12\x13\n\x05names\x18\x01 \x03(\tB\x04\xe2\x41\x01\x02\"Z\n\x16\x42\x61tchGetVideosResponse\x12)\n\x06videos\x18\x01 \x03(\x0b\x32\x19.vidmesh.catalog.v1.Video\x12\x15\n\rmissing_names\x18\x02 \x03(\t\"I\n\x11ListVideosRequest\x12\r\n\x05owner\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"X\n\x12ListVideosResponse\x12)\n\x06videos\x18\x01 \x03(\x0b\x32\x19.vidmesh.catalog.v1.Video\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"{\n\x12UpdateVideoRequest\x12.\n\x05video\x18\x01 \x01(\x0b\x32\x19.vidmesh.catalog.v1.VideoB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\"?\n\x13UpdateVideoResponse\x12(\n\x05video\x18\x01 \x01(\x0b\x32\x19.vidmesh.catalog.v1.Video\"(\n\x12\x44\x65leteVideoRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x15\n\x13\x44\x65leteVideoResponse2\x84\x05\n\x0e\x43\x61talogService\x12r\n\x08GetVideo\x12#.vidmesh.catalog.v1.GetVideoRequest\x1a$.vidmesh.catalog.v1.GetVideoResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/{name=videos/*}\x12\x84\x01\n\x0e\x42\x61tchGetVideos\x12).vidmesh.catalog.v1.BatchGetVideosRequest\x1a*.vidmesh.catalog.v1.BatchGetVideosResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/videos:batchGet\x12o\n\nListVideos\x12%.vidmesh.catalog.v1.ListVideosRequest\x1a&.vidmesh.catalog.v1.ListVideosResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/videos\x12\x88\x01\n\x0bUpdateVideo\x12&.vidmesh.catalog.v1.UpdateVideoRequest\x1a\'.vidmesh.catalog.v1.UpdateVideoResponse\"(\x82\xd3\xe4\x93\x02\"2\x19/v1/{video.name=videos/*}:\x05video\x12{\n\x0b\x44\x65leteVideo\x12&.vidmesh.catalog.v1.DeleteVideoRequest\x1a\'.vidmesh.catalog.v1.DeleteVideoResponse\"\x1b\x82\xd3\xe4\x93\x02\x15*\x13/v1/{name=videos/*}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(vidmesh/catalog/v1/catalog_service.proto\x12\x12vidmesh.catalog.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\"vidmesh/catalog/v1/resources.proto\"=\n\x0fGetVideoRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x0eplayback_token\x18\x02 \x01(\t\"<\n\x10GetVideoResponse\x12(\n\x05video\x18\x01 \x01(\x0b\x32\x19.vidmesh.catalog.v1.Video\",\n\x15\x42\x61tchGetVideosRequest\x12\x13\n\x05names\x18\x01 \x03(\tB\x04\xe2\x41\x01\x02\"Z\n\x16\x42\x61tchGetVideosResponse\x12)\n\x06videos\x18\x01 \x03(\x0b\x32\x19.vidmesh.catalog.v1.Video\x12\x15\n\rmissing_names\x18\x02 \x03(\t\"I\n\x11ListVideosRequest\x12\r\n\x05owner\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"X\n\x12ListVideosResponse\x12)\n\x06videos\x18\x01 \x03(\x0b\x32\x19.vidmesh.catalog.v1.Video\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"{\n\x12UpdateVideoRequest\x12.\n\x05video\x18\x01 \x01(\x0b\x32\x19.vidmesh.catalog.v1.VideoB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\"?\n\x13UpdateVideoResponse\x12(\n\x05video\x18\x01 \x01(\x0b\x32\x19.vidmesh.catalog.v1.Video\"(\n\x12\x44\x65leteVideoRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x15\n\x13\x44\x65leteVideoResponse2\x84\x05\n\x0e\x43\x61talogService\x12r\n\x08GetVideo\x12#.vidmesh.catalog.v1.GetVideoRequest\x1a$.vidmesh.catalog.v1.GetVideoResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/{name=videos/*}\x12\x84\x01\n\x0e\x42\x61tchGetVideos\x12).vidmesh.catalog.v1.BatchGetVideosRequest\x1a*.vidmesh.catalog.v1.BatchGetVideosResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/videos:batchGet\x12o\n\nListVideos\x12%.vidmesh.catalog.v1.ListVideosRequest\x1a&.vidmesh.catalog.v1.ListVideosResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/videos\x12\x88\x01\n\x0bUpdateVideo\x12&.vidmesh.catalog.v1.UpdateVideoRequest\x1a\'.vidmesh.catalog.v1.UpdateVideoResponse\"(\x82\xd3\xe4\x93\x02\"2\x19/v1/{video.name=videos/*}:\x05video\x12{\n\x0b\x44\x65leteVideo\x12&.vidmesh.catalog.v1.DeleteVideoRequest\x1a\'.vidmesh.catalog.v1.DeleteVideoResponse\"\x1b\x82\xd3\xe4\x93\x02\x15*\x13/v1/{name=videos/*}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -56,25 +56,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CATALOGSERVICE'].methods_by_name['DeleteVideo']._loaded_options = None
   _globals['_CATALOGSERVICE'].methods_by_name['DeleteVideo']._serialized_options = b'\202\323\344\223\002\025*\023/v1/{name=videos/*}'
   _globals['_GETVIDEOREQUEST']._serialized_start=197
-  _globals['_GETVIDEOREQUEST']._serialized_end=234
-  _globals['_GETVIDEORESPONSE']._serialized_start=236
-  _globals['_GETVIDEORESPONSE']._serialized_end=296
-  _globals['_BATCHGETVIDEOSREQUEST']._serialized_start=298
-  _globals['_BATCHGETVIDEOSREQUEST']._serialized_end=342
-  _globals['_BATCHGETVIDEOSRESPONSE']._serialized_start=344
-  _globals['_BATCHGETVIDEOSRESPONSE']._serialized_end=434
-  _globals['_LISTVIDEOSREQUEST']._serialized_start=436
-  _globals['_LISTVIDEOSREQUEST']._serialized_end=509
-  _globals['_LISTVIDEOSRESPONSE']._serialized_start=511
-  _globals['_LISTVIDEOSRESPONSE']._serialized_end=599
-  _globals['_UPDATEVIDEOREQUEST']._serialized_start=601
-  _globals['_UPDATEVIDEOREQUEST']._serialized_end=724
-  _globals['_UPDATEVIDEORESPONSE']._serialized_start=726
-  _globals['_UPDATEVIDEORESPONSE']._serialized_end=789
-  _globals['_DELETEVIDEOREQUEST']._serialized_start=791
-  _globals['_DELETEVIDEOREQUEST']._serialized_end=831
-  _globals['_DELETEVIDEORESPONSE']._serialized_start=833
-  _globals['_DELETEVIDEORESPONSE']._serialized_end=854
-  _globals['_CATALOGSERVICE']._serialized_start=857
-  _globals['_CATALOGSERVICE']._serialized_end=1501
+  _globals['_GETVIDEOREQUEST']._serialized_end=258
+  _globals['_GETVIDEORESPONSE']._serialized_start=260
+  _globals['_GETVIDEORESPONSE']._serialized_end=320
+  _globals['_BATCHGETVIDEOSREQUEST']._serialized_start=322
+  _globals['_BATCHGETVIDEOSREQUEST']._serialized_end=366
+  _globals['_BATCHGETVIDEOSRESPONSE']._serialized_start=368
+  _globals['_BATCHGETVIDEOSRESPONSE']._serialized_end=458
+  _globals['_LISTVIDEOSREQUEST']._serialized_start=460
+  _globals['_LISTVIDEOSREQUEST']._serialized_end=533
+  _globals['_LISTVIDEOSRESPONSE']._serialized_start=535
+  _globals['_LISTVIDEOSRESPONSE']._serialized_end=623
+  _globals['_UPDATEVIDEOREQUEST']._serialized_start=625
+  _globals['_UPDATEVIDEOREQUEST']._serialized_end=748
+  _globals['_UPDATEVIDEORESPONSE']._serialized_start=750
+  _globals['_UPDATEVIDEORESPONSE']._serialized_end=813
+  _globals['_DELETEVIDEOREQUEST']._serialized_start=815
+  _globals['_DELETEVIDEOREQUEST']._serialized_end=855
+  _globals['_DELETEVIDEORESPONSE']._serialized_start=857
+  _globals['_DELETEVIDEORESPONSE']._serialized_end=878
+  _globals['_CATALOGSERVICE']._serialized_start=881
+  _globals['_CATALOGSERVICE']._serialized_end=1525
 # @@protoc_insertion_point(module_scope)

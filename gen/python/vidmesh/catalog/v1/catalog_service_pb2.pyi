@@ -11,10 +11,12 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class GetVideoRequest(_message.Message):
-    __slots__ = ("name",)
+    __slots__ = ("name", "playback_token")
     NAME_FIELD_NUMBER: _ClassVar[int]
+    PLAYBACK_TOKEN_FIELD_NUMBER: _ClassVar[int]
     name: str
-    def __init__(self, name: _Optional[str] = ...) -> None: ...
+    playback_token: str
+    def __init__(self, name: _Optional[str] = ..., playback_token: _Optional[str] = ...) -> None: ...
 
 class GetVideoResponse(_message.Message):
     __slots__ = ("video",)

@@ -1,0 +1,1 @@
+"""The Playback service: the HLS origin behind Envoy's cache tiers."""

@@ -1,0 +1,150 @@
+"""The Cassandra metadata store against a real node: migrations, an outage at start-up, a restart mid-traffic."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import secrets
+import time
+from collections import Counter
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from vidmesh.catalog.v1 import catalog_internal_service_pb2 as internal_pb2
+from vidmesh.catalog.v1 import catalog_internal_service_pb2_grpc as internal_grpc
+from vidmesh.catalog.v1 import catalog_service_pb2 as catalog_pb2
+from vidmesh.catalog.v1 import catalog_service_pb2_grpc as catalog_grpc
+from vidmesh.catalog.v1 import resources_pb2
+from vidmesh.type.v1 import media_pb2
+
+from tests.conftest import bearer
+from tests.support.cassandra import CassandraNode
+from vidmesh_services.catalog.server import create_catalog_server
+from vidmesh_services.runtime.blob_fs import FilesystemBlobStore
+from vidmesh_services.runtime.cassandra_schema import MigrationError, connect, load_migrations, migrate
+from vidmesh_services.runtime.cassandra_store import CassandraMetadataStore
+from vidmesh_services.runtime.config import CassandraSettings, Config
+
+RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def run_migrations(settings: CassandraSettings, **kwargs: object) -> list[int]:
+    """What one starting replica does: connect, migrate, disconnect."""
+    cluster, session = connect(settings)
+    try:
+        return migrate(session, settings, **kwargs)  # type: ignore[arg-type]
+    finally:
+        cluster.shutdown()
+
+
+async def test_replicas_starting_together_apply_each_migration_once(cassandra_node: CassandraNode) -> None:
+    settings = cassandra_node.settings()
+    results = await asyncio.gather(*(asyncio.to_thread(run_migrations, settings) for _ in range(4)))
+    versions = [m.version for m in load_migrations()]
+    assert sorted(v for applied in results for v in applied) == versions  # each once, by someone
+    recorded = cassandra_node.cql(f"SELECT version FROM {settings.keyspace}.schema_migrations")
+    assert sorted(r.version for r in recorded) == versions
+    assert cassandra_node.cql(f"SELECT * FROM {settings.keyspace}.schema_lock") == []  # released
+    assert run_migrations(settings) == []  # a later start finds nothing to do
+    edited = [dataclasses.replace(m, checksum="edited") if m.version == 1 else m for m in load_migrations()]
+    with pytest.raises(MigrationError, match="changed after it was applied"):
+        run_migrations(settings, migrations=edited)
+
+
+async def test_keyspace_replication_comes_from_config(cassandra_node: CassandraNode) -> None:
+    settings = cassandra_node.settings(replication_strategy="NetworkTopologyStrategy", datacenters={"datacenter1": 1})
+    await asyncio.to_thread(run_migrations, settings)
+    (row,) = cassandra_node.cql(f"SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = '{settings.keyspace}'")
+    assert row.replication == {"class": "org.apache.cassandra.locator.NetworkTopologyStrategy", "datacenter1": "1"}
+
+
+async def health_status(channel: grpc.aio.Channel) -> int:
+    response = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+    return response.status
+
+
+async def wait_serving(channel: grpc.aio.Channel, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while await health_status(channel) != SERVING:
+        assert time.monotonic() < deadline, "the catalog never reported SERVING after Cassandra came up"
+        await asyncio.sleep(0.2)
+
+
+@pytest.mark.slow
+async def test_catalog_waits_for_cassandra_then_rides_out_a_node_restart(cassandra_node: CassandraNode, tmp_path: Path) -> None:
+    settings = cassandra_node.settings(connect_timeout_seconds=1.0, request_timeout_seconds=3.0)
+    token = secrets.token_urlsafe(16)
+    store = CassandraMetadataStore(settings)
+    await asyncio.to_thread(cassandra_node.stop)
+    try:
+        # Cassandra down at start-up: the server starts, reports NOT_SERVING, and calls say UNAVAILABLE.
+        server = await create_catalog_server(Config(home=tmp_path, service_token=token), "127.0.0.1:0", store,
+                                             FilesystemBlobStore(tmp_path / "blobs"))
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+        assert await health_status(channel) == NOT_SERVING
+        catalog = catalog_grpc.CatalogServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as failed:
+            await catalog.GetVideo(catalog_pb2.GetVideoRequest(name="videos/nothing"), timeout=10)
+        assert failed.value.code() == grpc.StatusCode.UNAVAILABLE, failed.value
+        assert await health_status(channel) == NOT_SERVING
+    finally:
+        await asyncio.to_thread(cassandra_node.start)
+    try:
+        await wait_serving(channel)  # ...and recovers on its own
+        await mid_traffic_restart(cassandra_node, channel, token)
+    finally:
+        await channel.close()
+        await server.stop(0)
+        await store.close()
+
+
+async def mid_traffic_restart(node: CassandraNode, channel: grpc.aio.Channel, token: str) -> None:
+    """Creates videos one after another while the node is killed and restarted; each create is
+    retried until it succeeds. Failures must be UNAVAILABLE or DEADLINE_EXCEEDED, and every video
+    must end up listed exactly once."""
+    internal = internal_grpc.CatalogInternalServiceStub(channel)
+    failures: Counter[grpc.StatusCode] = Counter()
+    created: list[str] = []
+    total = 40
+
+    async def create(i: int) -> None:
+        video = resources_pb2.Video(id=f"r{i:03d}", owner="restarter", title=f"v{i}", visibility=media_pb2.VISIBILITY_PUBLIC)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                await internal.CreateVideo(internal_pb2.CreateVideoRequest(video=video), metadata=bearer(token), timeout=10)
+                created.append(video.id)
+                return
+            except grpc.aio.AioRpcError as exc:
+                assert exc.code() in RETRYABLE, exc
+                failures[exc.code()] += 1
+                assert time.monotonic() < deadline, f"create {video.id} kept failing: {exc}"
+                await asyncio.sleep(0.2)
+
+    async def writer() -> None:
+        for i in range(total):
+            await create(i)
+
+    writing = asyncio.create_task(writer())
+    while len(created) < 10:
+        assert not writing.done()
+        await asyncio.sleep(0.01)
+    await asyncio.to_thread(node.kill)
+    await asyncio.sleep(1.0)  # calls fail while the node is down
+    await asyncio.to_thread(node.start)
+    await asyncio.wait_for(writing, 180)
+    assert failures, "no call saw the outage"
+
+    catalog = catalog_grpc.CatalogServiceStub(channel)
+    listed, page_token = [], ""
+    while True:
+        page = await catalog.ListVideos(catalog_pb2.ListVideosRequest(owner="restarter", page_size=7, page_token=page_token), timeout=10)
+        listed += [v.id for v in page.videos]
+        page_token = page.next_page_token
+        if not page_token:
+            break
+    assert sorted(listed) == [f"r{i:03d}" for i in range(total)]  # nothing lost, nothing twice
