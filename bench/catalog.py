@@ -331,7 +331,7 @@ def section_markdown(results: list[Measurement], skipped: list[str], args: argpa
         "Anonymous calls: the path is Envoy, the catalog's interceptor "
         "(request id, access log line), the visibility check and the store or the cache.",
         "",
-        "- **cache hit**: the catalog cache on (the default, here with a TTL longer than the run); the first warm-up "
+        "- **cache hit**: the catalog cache forced on (`VIDMESH_CATALOG_CACHE_ENABLED=true`; the default, `auto`, turns it on for Cassandra only), with a TTL longer than the run; the first warm-up "
         "cached every video, so each read is "
         "one `SET NX GET` (a batch: one `MGET`) to the embedded Valkey and no store read.",
         "- **SQLite, no cache**: `VIDMESH_CATALOG_CACHE_ENABLED=false`; each read is a SQLite query (WAL, page cache warm).",

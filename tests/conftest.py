@@ -24,6 +24,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         VIDMESH_TRANSCODE_VISIBILITY_TIMEOUT_SECONDS="3",
         VIDMESH_TRANSCODE_RETRY_BASE_SECONDS="0.5",
         VIDMESH_METRICS_CATALOG_PORT=str(free_ports(1)[0]),
+        VIDMESH_CATALOG_CACHE_ENABLED="true",  # "auto" leaves it off on SQLite; test the cached path
     )
     yield running
     assert stop_mesh(running) == 0, "".join(running.output)

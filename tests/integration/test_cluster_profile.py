@@ -7,11 +7,13 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 import yaml
 from vidmesh.catalog.v1 import resources_pb2
 from vidmesh.type.v1 import media_pb2
 
 from tests.support.cassandra import CassandraNode
+from tests.support.http import get
 from tests.support.media import make_video
 from tests.support.processes import start_mesh, stop_mesh, valkey_server
 from vidmesh_client import VidmeshClient
@@ -51,6 +53,13 @@ def test_upload_transcode_get_list_on_cassandra_and_external_valkey(cassandra_no
                 assert video.renditions and video.master_playlist_path
                 assert [v.id for v in client.iter_videos(owner="carol")] == [video_id]
                 assert video_id in [v.id for v in client.iter_videos()]  # the public home listing
+            # The catalog's hot reads come from the cache (on by default in front of Cassandra).
+            with redis.Redis.from_url(redis_url) as cache:
+                cached = cache.get(f"vidmesh:catalog:video:{video_id}")
+            assert cached is not None and cached.startswith(b"V"), cached
+            # And the video plays through the edge.
+            master = get(f"http://{mesh.gateway}/{video.master_playlist_path}")
+            assert master.status == 200 and master.text.startswith("#EXTM3U")
             rows = cassandra_node.cql(f"SELECT id, owner FROM {settings.keyspace}.videos_by_id")
             assert [(r.id, r.owner) for r in rows] == [(video_id, "carol")]
             assert not (home / "data" / "metadata.sqlite3").exists()  # nothing went to SQLite

@@ -64,3 +64,13 @@ def test_cassandra_replication_clause() -> None:
     assert replication(nts) == "{'class': 'NetworkTopologyStrategy', 'eu-west': 2, 'us-east': 3}"
     with pytest.raises(ValueError):
         replication(CassandraSettings(replication_strategy="NetworkTopologyStrategy", datacenters={"x'; DROP": 1}))
+
+
+def test_the_catalog_cache_defaults_to_on_for_cassandra_only() -> None:
+    settings = load_config(env={}).catalog_cache
+    assert settings.enabled == "auto"
+    assert settings.active("cassandra") and not settings.active("sqlite")
+    assert load_config(env={"VIDMESH_CATALOG_CACHE_ENABLED": "true"}).catalog_cache.active("sqlite")
+    assert not load_config(env={"VIDMESH_CATALOG_CACHE_ENABLED": "false"}).catalog_cache.active("cassandra")
+    with pytest.raises(ValueError, match="auto, true or false"):
+        load_config(env={"VIDMESH_CATALOG_CACHE_ENABLED": "maybe"}).catalog_cache.active("sqlite")

@@ -392,7 +392,7 @@ def redis_client(config: Config) -> redis.Redis:
 
 
 def with_cache(config: Config, inner: MetadataStore) -> MetadataStore:
-    """inner behind the video cache if config enables it (the returned store closes both)."""
-    if not config.catalog_cache.enabled:
+    """inner behind the video cache if config enables it for its backend (the returned store closes both)."""
+    if not config.catalog_cache.active(config.metadata_backend):
         return inner
     return CachedMetadataStore(inner, redis_client(config), config.catalog_cache, owns_client=True)

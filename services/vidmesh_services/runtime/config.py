@@ -71,7 +71,20 @@ class TranscodeSettings:
 class CatalogCacheSettings:
     """The catalog's read-through video cache in Redis/Valkey (see catalog/cache.py)."""
 
-    enabled: bool = True
+    # "auto": on in front of Cassandra, off in front of the in-process SQLite store, where a Redis
+    # round trip measured slower than the read it would save (docs/benchmarks.md, "Catalog
+    # reads"). "true" / "false" force it.
+    enabled: str = "auto"
+
+    def active(self, metadata_backend: str) -> bool:
+        mode = self.enabled.strip().lower()
+        if mode == "auto":
+            return metadata_backend != "sqlite"
+        if mode in {"true", "1", "yes", "on"}:
+            return True
+        if mode in {"false", "0", "no", "off"}:
+            return False
+        raise ValueError(f"catalog_cache.enabled must be auto, true or false, not {self.enabled!r}")
     # How long a cached video lives (a write removes it at once; this bounds memory, not staleness).
     ttl_seconds: int = 300
     # How long "no such video" is remembered (creating the video removes it at once).
