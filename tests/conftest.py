@@ -11,6 +11,9 @@ import pytest
 from tests.support.processes import Mesh, free_ports, start_mesh, stop_mesh
 
 MiB = 1024 * 1024
+# How long the edge keeps playlists in the test mesh (60 s by default): short, so a test can
+# watch a switch to private reach the edge.
+SHARED_PLAYLIST_SECONDS = 3
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +28,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         VIDMESH_TRANSCODE_RETRY_BASE_SECONDS="0.5",
         VIDMESH_METRICS_CATALOG_PORT=str(free_ports(1)[0]),
         VIDMESH_CATALOG_CACHE_ENABLED="true",  # "auto" leaves it off on SQLite; test the cached path
+        VIDMESH_HLS_PLAYLIST_SHARED_MAX_AGE_SECONDS=str(SHARED_PLAYLIST_SECONDS),
     )
     yield running
     assert stop_mesh(running) == 0, "".join(running.output)

@@ -12,15 +12,19 @@ import pytest
 from google.protobuf import duration_pb2
 from vidmesh.playback.v1 import playback_service_pb2 as pb2
 from vidmesh.playback.v1 import playback_service_pb2_grpc as pb2_grpc
+from vidmesh.type.v1 import media_pb2
 
-from tests.conftest import bearer
+from tests.conftest import SHARED_PLAYLIST_SECONDS, bearer
 from tests.support.videos import ReadyVideo
 from tests.integration.test_upload_errors import expect
 from tests.support.http import envoy_stat, envoy_stat_sum, get, wait_cache_entries
 from tests.support.processes import Mesh
+from vidmesh_client import VidmeshClient
 from vidmesh_services.runtime.playback_tokens import PlaybackTokens
 
 ORIGIN_REQUESTS = "cluster.playback.upstream_rq_total"
+# Browsers keep playlists a day (the default); shared caches, as the test mesh configures them.
+PLAYLIST_CACHING = f"public, max-age=86400, s-maxage={SHARED_PLAYLIST_SECONDS}"
 
 
 def url(mesh: Mesh, path: str) -> str:
@@ -37,13 +41,13 @@ def test_every_object_of_a_public_video_is_served_with_its_type_and_caching(mesh
     master = get(url(mesh, public_video.root + "master.m3u8"))
     assert master.status == 200
     assert master.headers["content-type"] == "application/vnd.apple.mpegurl"
-    assert master.headers["cache-control"] == "public, max-age=60"
+    assert master.headers["cache-control"] == PLAYLIST_CACHING
     playlist = m3u8.loads(master.text)
     assert playlist.is_variant and playlist.playlists
     rendition = playlist.playlists[0].uri.split("/")[0]
 
     media = get(url(mesh, f"{public_video.root}{rendition}/index.m3u8"))
-    assert media.status == 200 and media.headers["cache-control"] == "public, max-age=60"
+    assert media.status == 200 and media.headers["cache-control"] == PLAYLIST_CACHING
     segments = m3u8.loads(media.text)
     for name in (segments.segment_map[0].uri, segments.segments[0].uri):
         segment = get(url(mesh, f"{public_video.root}{rendition}/{name}"))
@@ -189,6 +193,28 @@ def test_deleting_a_video_stops_playback_of_what_is_not_cached(mesh: Mesh, ready
     assert result.returncode == 0, result.stderr
     time.sleep(2.5)  # Playback remembers a lookup for 2 s
     assert get(url(mesh, video.root + "144p/index.m3u8")).status == 404
+
+
+def test_a_switch_to_private_reaches_the_edge_within_the_shared_playlist_lifetime(mesh: Mesh, ready_video, alice_key: str) -> None:  # type: ignore[no-untyped-def]
+    video = ready_video(alice_key, title="soon private")
+    master = url(mesh, video.root + "master.m3u8")
+    admin = mesh.ports["envoy_admin"]
+    entries = envoy_stat_sum(admin, "cache.size_count.")
+    assert get(master).status == 200
+    wait_cache_entries(admin, entries + 1)
+    cached = get(master)
+    assert cached.status == 200 and "age" in cached.headers, "the edge holds the public playlist"
+    with VidmeshClient(mesh.gateway, alice_key) as client:
+        client.update_video(video.id, visibility=media_pb2.VISIBILITY_PRIVATE)
+        switched = time.monotonic()
+    # Envoy keeps it for s-maxage, not the browsers' day-long max-age; then the origin says 404
+    # (once Playback's 2 s memory of the video has passed too).
+    deadline = switched + SHARED_PLAYLIST_SECONDS + 2 + 5
+    while (reply := get(master)).status == 200:
+        assert time.monotonic() < deadline, "the edge kept serving a private video's playlist"
+        time.sleep(0.2)
+    assert reply.status == 404
+    print(f"private at the edge {time.monotonic() - switched:.1f} s after the switch")
 
 
 def test_objects_larger_than_envoys_default_buffer_are_served_whole(mesh: Mesh, public_video: ReadyVideo) -> None:

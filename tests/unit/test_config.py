@@ -10,6 +10,7 @@ def test_defaults() -> None:
     assert config.ports.http == 8080
     assert config.upload.default_chunk_size == 10 * MiB
     assert config.effective_redis_url == f"redis://127.0.0.1:{config.ports.valkey}/0"
+    assert config.hls.playlist_cache_control == "public, max-age=86400, s-maxage=60"
 
 
 def test_file_then_environment_override(tmp_path: Path) -> None:

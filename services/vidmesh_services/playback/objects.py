@@ -1,9 +1,9 @@
 """Playback rules: which HLS object a path names, who may read it, and how it is sent.
 
 Objects are read from the blob store under `hls/{video}/{version}/`. Caching is decided here
-because the edge caches trust it: versioned objects never change, playlists may disappear (a
-delete, a switch to private) so they stay fresh for a minute only, and anything fetched with
-a token is private to that viewer.
+because the edge caches trust it: versioned objects never change; playlists never change either
+but may disappear (a delete, a switch to private), so browsers keep them long and shared caches
+briefly (config `hls`); and anything fetched with a token is private to that viewer.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ CONTENT_TYPES = {
     ".vtt": "text/vtt; charset=utf-8",
 }
 IMMUTABLE = "public, max-age=31536000, immutable"
-PLAYLIST = "public, max-age=60"
 # Browsers may keep what one viewer fetched with a token; shared caches must not.
 PRIVATE = "private, max-age=60"
 # Quoted URI attributes in playlists (EXT-X-MAP, EXT-X-MEDIA, EXT-X-I-FRAME-STREAM-INF).
@@ -100,10 +99,12 @@ def version_of(video: Video) -> str:
 
 
 class Playback:
-    def __init__(self, blobs: BlobStore, lookup: VideoLookup, tokens: PlaybackTokens, lookup_ttl_seconds: float = 2.0):
+    def __init__(self, blobs: BlobStore, lookup: VideoLookup, tokens: PlaybackTokens, playlist_cache_control: str,
+                 lookup_ttl_seconds: float = 2.0):
         self._blobs = blobs
         self._lookup = lookup
         self._tokens = tokens
+        self._playlist_cache_control = playlist_cache_control
         # Segment misses arrive in bursts of one video; a short memory spares the catalog
         # a call per object while keeping deletes and visibility changes prompt.
         self._lookup_ttl = lookup_ttl_seconds
@@ -128,7 +129,7 @@ class Playback:
             elif suffix == ".vtt":
                 data = sign_storyboard(data.decode(), token).encode()
             return PlaybackObject(data, content_type, PRIVATE)
-        return PlaybackObject(data, content_type, PLAYLIST if suffix == ".m3u8" else IMMUTABLE)
+        return PlaybackObject(data, content_type, self._playlist_cache_control if suffix == ".m3u8" else IMMUTABLE)
 
     async def _authorize(self, video_id: str, token: str) -> None:
         name = f"videos/{video_id}"

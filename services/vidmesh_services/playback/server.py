@@ -55,7 +55,7 @@ def playback_tokens(config: Config) -> PlaybackTokens:
 async def create_playback_server(
     config: Config, address: str, store: MetadataStore, blobs: BlobStore, lookup: VideoLookup
 ) -> RunningServer:
-    playback = Playback(blobs, lookup, playback_tokens(config))
+    playback = Playback(blobs, lookup, playback_tokens(config), config.hls.playlist_cache_control)
     return await create_server(
         address,
         [ServiceBinding(SERVICE, lambda s: pb2_grpc.add_PlaybackServiceServicer_to_server(PlaybackServicer(playback), s))],

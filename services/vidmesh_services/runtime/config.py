@@ -99,6 +99,21 @@ class CatalogCacheSettings:
 
 
 @dataclass(frozen=True)
+class HlsCaching:
+    """How long caches keep VOD playlists (segments, posters and sprites never change: a year)."""
+
+    # Browsers: a playlist never changes under its versioned path, and the viewer already had access.
+    playlist_max_age_seconds: int = 86400
+    # Shared caches (the gateway's edge cache, CDN tiers) honour s-maxage instead. No tier can be
+    # purged, so this is how long a delete or a switch to private takes to reach every edge.
+    playlist_shared_max_age_seconds: int = 60
+
+    @property
+    def playlist_cache_control(self) -> str:
+        return f"public, max-age={self.playlist_max_age_seconds}, s-maxage={self.playlist_shared_max_age_seconds}"
+
+
+@dataclass(frozen=True)
 class MetricsSettings:
     """Prometheus text endpoints (/metrics) on the loopback host, one port per process; 0 serves none."""
 
@@ -142,6 +157,7 @@ class Config:
     upload: UploadLimits = field(default_factory=UploadLimits)
     transcode: TranscodeSettings = field(default_factory=TranscodeSettings)
     catalog_cache: CatalogCacheSettings = field(default_factory=CatalogCacheSettings)
+    hls: HlsCaching = field(default_factory=HlsCaching)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     # Empty: vidmesh starts its own Valkey under home. Set: use that Redis/Valkey.
     redis_url: str = ""
