@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import datetime as dt
 import json
 import math
@@ -51,6 +50,8 @@ import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+
+from vidmesh_services.platform.pids import die_with_parent
 
 from docs_section import write_section  # bench/ is on sys.path when a script here runs
 
@@ -290,14 +291,6 @@ def ffmpeg_command(source: Path, out_dir: Path, plan: list, config, info: Source
 
 # -- running one side -------------------------------------------------------------------------
 
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """A started encoder gets SIGTERM if the benchmark dies, even by SIGKILL."""
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 @dataclass
 class Rendition:
     name: str
@@ -364,7 +357,7 @@ def measured(argv: list[str], log: Path, env: dict[str, str] | None = None) -> t
     with open(log, "wb") as out:
         started = time.monotonic()
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                   cwd=ROOT, start_new_session=True, preexec_fn=_die_with_parent)
+                                   cwd=ROOT, start_new_session=True, preexec_fn=die_with_parent)
     try:
         with PeakSampler(process.pid) as sampler:
             timer = threading.Timer(RUN_TIMEOUT, lambda: os.kill(process.pid, signal.SIGKILL))

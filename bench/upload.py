@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import dataclasses
 import datetime as dt
 import http.client
@@ -48,6 +47,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterator
+
+from vidmesh_services.platform.pids import die_with_parent
 
 from docs_section import write_section  # bench/ is on sys.path when a script here runs
 
@@ -214,14 +215,6 @@ class Sampler:
 
 # -- processes --------------------------------------------------------------------------------
 
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """A started server gets SIGTERM if the benchmark dies, even by SIGKILL."""
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 def free_ports(count: int) -> list[int]:
     sockets = []
     try:
@@ -353,7 +346,7 @@ def running_vidmesh(home: Path, overrides: dict[str, str] | None = None) -> Iter
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [vidmesh_bin(), "up"], env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=_die_with_parent,
+            start_new_session=True, preexec_fn=die_with_parent,
         )
     mesh = Vidmesh(home, env, ports, process, log)
     try:
@@ -528,7 +521,7 @@ def running_tusd(upload_dir: Path, log: Path) -> Iterator[tuple[int, subprocess.
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [str(TUSD), "-host", "127.0.0.1", "-port", str(port), "-upload-dir", str(upload_dir), "-base-path", "/files/"],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
         )
     try:
         wait_for_port(port, process, log)

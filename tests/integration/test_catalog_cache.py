@@ -33,7 +33,7 @@ from tests.conftest import bearer
 from tests.support.processes import Mesh, free_ports, stop_pid, wait_for_port
 from vidmesh_services.catalog.cache import CachedMetadataStore, redis_client
 from vidmesh_services.catalog.videos import Catalog
-from vidmesh_services.platform.supervisor import die_with_parent
+from vidmesh_services.platform.pids import die_with_parent
 from vidmesh_services.platform.valkey import valkey_argv
 from vidmesh_services.runtime.auth import Identity
 from vidmesh_services.runtime.blob_fs import FilesystemBlobStore

@@ -12,7 +12,10 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.support.processes import Mesh, pid_alive, start_mesh, stop_mesh
+from tests.support.media import make_video
+from tests.support.processes import Mesh, child_pids, pid_alive, start_mesh, stop_mesh
+from vidmesh_client import VidmeshClient
+from vidmesh_client._ledger import UploadLedger
 
 GRPCURL = Path(__file__).resolve().parents[2] / ".tools" / "bin" / "grpcurl"
 
@@ -44,28 +47,47 @@ def test_killed_supervisor_takes_its_children_with_it(tmp_path: Path) -> None:
     assert not [name for name, pid in pids.items() if pid_alive(pid)], "orphans left after SIGKILL of vidmesh up"
 
 
-def test_crashed_child_is_restarted(mesh: Mesh, gateway: grpc.Channel) -> None:
-    before = mesh.pids()["catalog"]
+def kill_and_wait_restarted(mesh: Mesh, name: str, service: str) -> None:
+    """SIGKILLs one service of the mesh; returns once the supervisor's replacement serves (asked
+    on its own port: the gateway routes health checks to the catalog)."""
+    before = mesh.pids()[name]
     os.kill(before, signal.SIGKILL)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        after = mesh.pids().get("catalog")
+        after = mesh.pids().get(name)
         if after and after != before and pid_alive(after):
             break
         time.sleep(0.1)
     else:
-        pytest.fail("catalog was not restarted")
-    health = health_pb2_grpc.HealthStub(gateway)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            reply = health.Check(health_pb2.HealthCheckRequest(service="vidmesh.catalog.v1.CatalogService"), timeout=2)
-            break
-        except grpc.RpcError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+        pytest.fail(f"{name} was not restarted")
+    with grpc.insecure_channel(f"127.0.0.1:{mesh.ports[name]}") as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=2)
+                break
+            except grpc.RpcError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_crashed_child_is_restarted(mesh: Mesh) -> None:
+    kill_and_wait_restarted(mesh, "catalog", "vidmesh.catalog.v1.CatalogService")
+
+
+def test_a_crashed_upload_service_leaves_no_probe_worker_behind(mesh: Mesh, alice_key: str, tmp_path: Path) -> None:
+    with VidmeshClient(mesh.gateway, alice_key, ledger=UploadLedger(tmp_path / "ledger.json")) as client:
+        client.delete_video(client.upload(make_video(tmp_path / "probed.mp4", seconds=0.5), title="probed"))
+    workers = child_pids(mesh.pids()["upload"])
+    assert workers, "completing an upload starts the probe workers"
+    kill_and_wait_restarted(mesh, "upload", "vidmesh.upload.v1.UploadService")
+    deadline = time.monotonic() + 10
+    while (left := [pid for pid in workers if pid_alive(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not left, "probe workers outlived the Upload service"
 
 
 def test_grpcurl_lists_the_mesh_through_the_gateway_without_protos(mesh: Mesh) -> None:

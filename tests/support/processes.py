@@ -17,7 +17,7 @@ from typing import Iterator
 
 from vidmesh_services.platform.pids import pid_alive as pid_alive
 from vidmesh_services.platform.pids import stop_process as stop_pid
-from vidmesh_services.platform.supervisor import die_with_parent
+from vidmesh_services.platform.pids import die_with_parent
 from vidmesh_services.platform.valkey import valkey_argv
 from vidmesh_services.runtime.config import Ports
 
@@ -33,6 +33,19 @@ def free_ports(count: int) -> list[int]:
     finally:
         for s in sockets:
             s.close()
+
+
+def child_pids(pid: int) -> list[int]:
+    """The live children of pid (from /proc: the fourth field of each process's stat is its parent)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (comm)", which may hold spaces
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
 
 
 def wait_for_port(port: int, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None) -> None:

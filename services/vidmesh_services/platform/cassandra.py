@@ -25,8 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Callable
 
-from .pids import pid_alive, stop_process
-from .supervisor import die_with_parent
+from .pids import die_with_parent, pid_alive, stop_process
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 POM = PROJECT_ROOT / "scripts" / "cassandra" / "pom.xml"

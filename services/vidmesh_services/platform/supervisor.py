@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import os
 import secrets
@@ -24,10 +23,10 @@ from vidmesh_envoy import envoy_binary
 from vidmesh_envoy.topologies import Cluster, Route, Transcoding, render, single_gateway
 
 from ..runtime.config import Config
+from .pids import die_with_parent
 from .topology import MESH, PLAYBACK_SERVICE, WORKERS, descriptor_set, gateway_routes, web_pages
 from .valkey import valkey_argv
 
-PR_SET_PDEATHSIG = 1
 RESTART_BACKOFF_MAX = 30.0
 READY_TIMEOUT = 60.0
 # Extra environment for some children. The Upload service moves 10 MiB chunks between gRPC's
@@ -48,12 +47,6 @@ def _kept_secret(path: Path) -> str:
     with os.fdopen(fd, "w") as f:
         f.write(secret)
     return secret
-
-
-def die_with_parent() -> None:
-    """preexec_fn: the child gets SIGTERM when its parent dies (Linux)."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass

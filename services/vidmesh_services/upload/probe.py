@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 from google.protobuf import duration_pb2
 from vidmesh.type.v1 import media_pb2
 
+from ..platform.pids import die_with_parent
 from ..runtime.blob_fs import FilesystemBlobStore
 from ..runtime.media_errors import BadMediaError
 
@@ -86,7 +88,10 @@ class Prober:
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=self._workers, mp_context=multiprocessing.get_context("spawn"))
+        # Workers are started from the event loop's thread (on submit), which lives as long as the
+        # service, so they die with it: a SIGKILLed Upload service leaves no prober behind.
+        return ProcessPoolExecutor(max_workers=self._workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=die_with_parent if sys.platform == "linux" else None)
 
     async def probe(self, key: str) -> media_pb2.MediaInfo:
         loop = asyncio.get_running_loop()
