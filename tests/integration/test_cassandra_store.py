@@ -8,9 +8,11 @@ import secrets
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
+from cassandra import WriteTimeout, WriteType
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from vidmesh.catalog.v1 import catalog_internal_service_pb2 as internal_pb2
 from vidmesh.catalog.v1 import catalog_internal_service_pb2_grpc as internal_grpc
@@ -23,7 +25,7 @@ from tests.conftest import bearer
 from tests.support.cassandra import CassandraNode
 from vidmesh_services.catalog.server import create_catalog_server
 from vidmesh_services.runtime.blob_fs import FilesystemBlobStore
-from vidmesh_services.runtime.cassandra_schema import MigrationError, connect, load_migrations, migrate
+from vidmesh_services.runtime.cassandra_schema import LOCK_TTL_SECONDS, MigrationError, connect, load_migrations, migrate
 from vidmesh_services.runtime.cassandra_store import CassandraMetadataStore
 from vidmesh_services.runtime.config import CassandraSettings, Config
 
@@ -53,6 +55,38 @@ async def test_replicas_starting_together_apply_each_migration_once(cassandra_no
     edited = [dataclasses.replace(m, checksum="edited") if m.version == 1 else m for m in load_migrations()]
     with pytest.raises(MigrationError, match="changed after it was applied"):
         run_migrations(settings, migrations=edited)
+
+
+class TimesOutOnce:
+    """A real session whose first statement containing `marker` runs, then reports a timeout:
+    what a client sees when a coordinator gives up on a lightweight transaction that still lands."""
+
+    def __init__(self, session: Any, marker: str):
+        self._session, self._marker, self.tripped = session, marker, False
+
+    def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        result = self._session.execute(statement, *args, **kwargs)
+        if not self.tripped and self._marker in str(getattr(statement, "query_string", statement)):
+            self.tripped = True
+            raise WriteTimeout("CAS operation timed out (injected after it was applied)", write_type=WriteType.CAS)
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)
+
+
+def test_a_lock_taken_by_a_timed_out_attempt_is_still_ours_and_migration_goes_on(cassandra_node: CassandraNode) -> None:
+    settings = cassandra_node.settings()
+    cluster, session = connect(settings)
+    try:
+        flaky = TimesOutOnce(session, "INSERT INTO schema_lock")
+        started = time.monotonic()
+        applied = migrate(flaky, settings, sleep=lambda _: None)  # type: ignore[arg-type]
+        assert flaky.tripped and applied == [m.version for m in load_migrations()]
+        assert time.monotonic() - started < LOCK_TTL_SECONDS, "it did not wait for its own lock to expire"
+    finally:
+        cluster.shutdown()
+    assert cassandra_node.cql(f"SELECT * FROM {settings.keyspace}.schema_lock") == []
 
 
 async def test_keyspace_replication_comes_from_config(cassandra_node: CassandraNode) -> None:

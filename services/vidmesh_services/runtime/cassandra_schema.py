@@ -6,7 +6,10 @@ opens the store calls migrate(); the first to take the migration lock (a lightwe
 row with a TTL, so a crashed holder cannot block the others for long) applies what is missing,
 the others wait until the recorded version reaches the newest file. Statements are idempotent
 (IF NOT EXISTS) and every table gets a deterministic id, so even two creators that both believe
-they hold the lock (an expired TTL) converge on one schema.
+they hold the lock (an expired TTL) converge on one schema, and a step that times out or finds
+no replica is simply tried again: a freshly started node, busy with several replicas' schema
+changes at once, can time out a lightweight transaction. Such a timeout is ambiguous (the lock
+may have been taken), so the lock counts as taken when its row names this holder.
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-from cassandra import ConsistencyLevel
-from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
+from cassandra import ConsistencyLevel, CoordinationFailure, OperationTimedOut, ReadTimeout, WriteTimeout
+from cassandra import Unavailable as CassandraUnavailable
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
+from cassandra.connection import ConnectionException
+from cassandra.protocol import IsBootstrappingErrorMessage, OverloadedErrorMessage
 from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy
 from cassandra.query import SimpleStatement
 
@@ -48,6 +54,13 @@ BOOTSTRAP_TABLES = {
     "schema_lock": "CREATE TABLE IF NOT EXISTS schema_lock (scope text PRIMARY KEY, holder text, since timestamp)",
 }
 SCOPE = "vidmesh"
+# Driver errors that say "not now" rather than "never": a retry may succeed. A timeout may also
+# mean the request took effect.
+DRIVER_UNAVAILABLE = (CassandraUnavailable, NoHostAvailable, ConnectionException, CoordinationFailure,
+                      OverloadedErrorMessage, IsBootstrappingErrorMessage)
+DRIVER_TIMEOUTS = (ReadTimeout, WriteTimeout, OperationTimedOut)
+TRANSIENT = DRIVER_UNAVAILABLE + DRIVER_TIMEOUTS
+RETRY_PAUSE_SECONDS = 1.0
 
 
 class MigrationError(RuntimeError):
@@ -150,25 +163,32 @@ class _Lock:
         self._session = session
         self.holder = holder
 
-    def _lwt(self, cql: str, args: tuple[object, ...]) -> bool:
+    def _lwt(self, cql: str, args: tuple[object, ...]) -> Any:
+        """Runs a lightweight transaction; returns its result row ([applied], and the current
+        values of the row when it did not apply)."""
         statement = SimpleStatement(cql, consistency_level=ConsistencyLevel.LOCAL_QUORUM,
                                     serial_consistency_level=ConsistencyLevel.LOCAL_SERIAL)
-        return bool(self._session.execute(statement, args).was_applied)
+        return self._session.execute(statement, args).one()
 
     def acquire(self) -> bool:
-        return self._lwt(
+        """True if this holder has the lock, including when an earlier, timed-out try took it."""
+        row = self._lwt(
             f"INSERT INTO schema_lock (scope, holder, since) VALUES (%s, %s, toTimestamp(now())) "
             f"IF NOT EXISTS USING TTL {LOCK_TTL_SECONDS}",
             (SCOPE, self.holder),
         )
+        return bool(row.applied) or getattr(row, "holder", None) == self.holder
 
     def refresh(self) -> None:
         if not self._lwt(f"UPDATE schema_lock USING TTL {LOCK_TTL_SECONDS} SET holder = %s WHERE scope = %s IF holder = %s",
-                         (self.holder, SCOPE, self.holder)):
+                         (self.holder, SCOPE, self.holder)).applied:
             raise MigrationError("lost the migration lock (its TTL ran out); another process took over")
 
     def release(self) -> None:
-        self._lwt("DELETE FROM schema_lock WHERE scope = %s IF holder = %s", (SCOPE, self.holder))
+        try:
+            self._lwt("DELETE FROM schema_lock WHERE scope = %s IF holder = %s", (SCOPE, self.holder))
+        except TRANSIENT as exc:  # the row expires on its own
+            log.warning("could not release the migration lock; it expires in %ds: %s", LOCK_TTL_SECONDS, exc)
 
 
 def _applied(session: Session) -> dict[int, str]:
@@ -205,30 +225,45 @@ def migrate(
     this call applied (empty when another process did, or nothing was missing). Blocking."""
     keyspace = check_keyspace_name(settings.keyspace)
     migrations = load_migrations() if migrations is None else migrations
+    lock = _Lock(session, f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}")
+    deadline = time.monotonic() + timeout
+    done: list[int] = []
+    bootstrapped = False
+    while True:
+        try:
+            if not bootstrapped:
+                _bootstrap(session, settings, keyspace)
+                bootstrapped = True
+            pending = _verify(_applied(session), migrations)
+            if not pending:
+                return done
+            if lock.acquire():
+                try:
+                    _apply(session, keyspace, lock, _verify(_applied(session), migrations), done)
+                finally:
+                    lock.release()
+                continue  # check again: normally nothing is left
+            why = "another process holds the lock"
+        except TRANSIENT as exc:
+            why = f"{type(exc).__name__}: {exc}"
+            log.warning("migration step failed; retrying", extra={"fields": {"keyspace": keyspace, "error": why}})
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"migrations of {keyspace} still pending after {timeout:.0f}s: {why}")
+        sleep(RETRY_PAUSE_SECONDS)
+
+
+def _bootstrap(session: Session, settings: CassandraSettings, keyspace: str) -> None:
+    """The keyspace and the migration bookkeeping tables (idempotent)."""
     session.execute(f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication(settings)}")
     _agree(session)
     session.set_keyspace(keyspace)
     for statement in BOOTSTRAP_TABLES.values():
         session.execute(with_table_id(statement, keyspace))
     _agree(session)
-    lock = _Lock(session, f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}")
-    deadline = time.monotonic() + timeout
-    while True:
-        pending = _verify(_applied(session), migrations)
-        if not pending:
-            return []
-        if lock.acquire():
-            try:
-                return _apply(session, keyspace, lock, _verify(_applied(session), migrations))
-            finally:
-                lock.release()
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"migrations of {keyspace} still pending after {timeout:.0f}s: another process holds the lock")
-        sleep(0.5)
 
 
-def _apply(session: Session, keyspace: str, lock: _Lock, pending: list[Migration]) -> list[int]:
-    done = []
+def _apply(session: Session, keyspace: str, lock: _Lock, pending: list[Migration], done: list[int]) -> None:
+    """Applies pending in order, appending each version to done once it is recorded."""
     for migration in pending:
         log.info("applying migration", extra={"fields": {"keyspace": keyspace, "version": migration.version, "name": migration.name}})
         for statement in migration.statements:
@@ -242,4 +277,3 @@ def _apply(session: Session, keyspace: str, lock: _Lock, pending: list[Migration
         )
         session.execute(record, (SCOPE, migration.version, migration.name, migration.checksum, lock.holder))
         done.append(migration.version)
-    return done

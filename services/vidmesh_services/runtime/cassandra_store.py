@@ -23,16 +23,12 @@ import logging
 import time
 from typing import Any, Sequence
 
-from cassandra import CoordinationFailure, OperationTimedOut, ReadTimeout, WriteTimeout
-from cassandra import Unavailable as CassandraUnavailable
-from cassandra.cluster import Cluster, NoHostAvailable, Session
-from cassandra.connection import ConnectionException
-from cassandra.protocol import IsBootstrappingErrorMessage, OverloadedErrorMessage
+from cassandra.cluster import Cluster, Session
 from cassandra.query import BatchStatement, BatchType, PreparedStatement
 from vidmesh.catalog.v1 import resources_pb2
 from vidmesh.type.v1 import media_pb2
 
-from .cassandra_schema import connect, consistency, migrate
+from .cassandra_schema import DRIVER_TIMEOUTS, DRIVER_UNAVAILABLE, connect, consistency, migrate
 from .config import CassandraSettings
 from .errors import DeadlineExceeded, Unavailable, VidmeshError
 from .ports import VideoPage
@@ -45,10 +41,6 @@ FEED = "public"
 # Compare-and-set rounds before a write under heavy contention on one video gives up.
 MAX_CAS_ROUNDS = 8
 RECONNECT_MAX_SECONDS = 5.0
-
-_UNAVAILABLE = (CassandraUnavailable, NoHostAvailable, ConnectionException, CoordinationFailure,
-                OverloadedErrorMessage, IsBootstrappingErrorMessage)
-_TIMEOUT = (ReadTimeout, WriteTimeout, OperationTimedOut)
 
 # {ks}: the keyspace, filled in when the statements are prepared.
 _STATEMENTS = {
@@ -88,9 +80,9 @@ def _now_us() -> int:
 
 def translate(exc: BaseException) -> BaseException:
     """The VidmeshError a driver error means for callers; other errors are returned unchanged."""
-    if isinstance(exc, _TIMEOUT):
+    if isinstance(exc, DRIVER_TIMEOUTS):
         return DeadlineExceeded(f"the metadata store did not answer in time: {exc}", reason="METADATA_STORE_TIMEOUT")
-    if isinstance(exc, _UNAVAILABLE):
+    if isinstance(exc, DRIVER_UNAVAILABLE):
         return Unavailable(f"the metadata store is unavailable: {exc}", reason="METADATA_STORE_UNAVAILABLE")
     return exc
 
