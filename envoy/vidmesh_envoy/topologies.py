@@ -34,9 +34,19 @@ ROUTER = {
     "name": "envoy.filters.http.router",
     "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
 }
+# Envoy's default line, but the path without its query string: signed playback URLs carry their
+# token there (`?token=`, `?playbackToken=`), and a bearer credential must not reach the logs.
+ACCESS_LOG_FORMAT = (
+    '[%START_TIME%] "%REQ(:METHOD)% %PATH(NQ:ORIG_OR_PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% '
+    '%GRPC_STATUS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% '
+    '"%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%"\n'
+)
 STDOUT_LOG = {
     "name": "envoy.access_loggers.stdout",
-    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"},
+    "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+        "log_format": {"text_format_source": {"inline_string": ACCESS_LOG_FORMAT}},
+    },
 }
 PLAYER_PREFIXES = ("/hls/", "/live/")
 GRPC_RESPONSE_HEADERS = ("grpc-status", "grpc-message", "grpc-accept-encoding")

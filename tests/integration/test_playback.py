@@ -157,6 +157,20 @@ def test_forged_expired_and_foreign_tokens_are_refused(
         assert reply.json()["details"][0]["reason"] == "INVALID_PLAYBACK_TOKEN"
 
 
+def test_playback_tokens_never_reach_the_logs(mesh: Mesh, private_video: ReadyVideo, gateway: grpc.Channel) -> None:
+    signed = signed_url(mesh, private_video, gateway)
+    marker = f"{private_video.root}storyboard/index.vtt"  # fetched by this test only
+    assert get(url(mesh, f"{marker}?token={signed.token}")).status == 200
+    assert get(url(mesh, f"/v1/videos/{private_video.id}?playbackToken={signed.token}")).status == 200
+    envoy_log = mesh.home / "logs" / "envoy.log"
+    deadline = time.monotonic() + 10  # Envoy flushes its access log about once a second
+    while marker not in envoy_log.read_text():
+        assert time.monotonic() < deadline, "the request never reached Envoy's access log"
+        time.sleep(0.2)
+    for log in (mesh.home / "logs").iterdir():
+        assert signed.token not in log.read_text(), log.name
+
+
 def test_playback_urls_are_for_owners_only(mesh: Mesh, private_video: ReadyVideo, public_video: ReadyVideo, bob_key: str,
                                            gateway: grpc.Channel) -> None:
     stub = pb2_grpc.PlaybackServiceStub(gateway)
