@@ -196,26 +196,29 @@ def test_cli_ctrl_c_then_same_command_resumes(mesh: Mesh, alice_key: str, tmp_pa
     import subprocess
     import sys
 
-    video = padded_video(tmp_path / "journey.ts", 128 * MiB)
-    argv = [sys.executable, "-m", "vidmesh_client", "upload", str(video), "--title", "journey",
-            "--chunk-size-mib", "1", "--url", mesh.gateway]
+    video = padded_video(tmp_path / "journey.ts", 64 * MiB)
+    argv = [sys.executable, "-m", "vidmesh_client", "upload", str(video), "--title", "journey", "--chunk-size-mib", "1"]
     env = {**mesh.env, "VIDMESH_API_KEY": alice_key, "VIDMESH_CLIENT_STATE": str(tmp_path / "ledger.json")}
-    first = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # The first run's line stalls halfway (a loopback upload would otherwise finish before any
+    # Ctrl-C could land), so the interrupt always comes mid-upload.
+    proxy = CuttableProxy(mesh.ports["http"], upload_limit=32 * MiB)
+    first = subprocess.Popen([*argv, "--url", f"127.0.0.1:{proxy.port}"], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
     ledger = UploadLedger(tmp_path / "ledger.json")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        name = ledger.get(ledger.key(video, str(bearer(alice_key))))
-        if name and received_count(mesh, alice_key, name) >= 1:
-            break
+    deadline = time.monotonic() + 60
+    while not (proxy.stalled and (name := ledger.get(ledger.key(video, str(bearer(alice_key)))))
+               and received_count(mesh, alice_key, name) >= 1):
+        assert time.monotonic() < deadline and first.poll() is None, "the first run never got halfway"
         time.sleep(0.01)
     first.send_signal(signal.SIGINT)
     out, err = first.communicate(timeout=30)
+    proxy.cut()
     assert first.returncode == 130, err
     assert "run the same command again to resume" in err
     assert out.strip() == ""  # no video id: it did not finish
 
     wait_until_settled(mesh, alice_key, name)
-    second = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    second = subprocess.run([*argv, "--url", mesh.gateway], env=env, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0, second.stderr
     assert "resuming" in second.stderr
     video_id = second.stdout.strip().splitlines()[-1]

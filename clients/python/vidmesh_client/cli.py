@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -95,24 +96,48 @@ def cmd_upload(args: argparse.Namespace) -> int:
                 bar.write(f"resuming {state.upload_name}: {state.resumed_bytes} bytes already on the server", file=sys.stderr)
         bar.update(state.sent_bytes - bar.n)
 
-    with _client(args, need_key=True) as client:
+    client = _client(args, need_key=True)
+    try:
+        video_id = client.upload(path, title=args.title, description=args.description, tags=args.tag,
+                                 visibility=VISIBILITIES[args.visibility], chunk_size=args.chunk_size_mib * 1024 * 1024,
+                                 sha256=args.sha256, progress=show)
+    except KeyboardInterrupt:
+        if bar:
+            bar.close()
+        print("\ninterrupted: run the same command again to resume", file=sys.stderr)
+        _close_or_exit(client, 130)
+        return 130
+    except BaseException:
+        client.close()
+        raise
+    finally:
+        if bar:
+            bar.close()
+    with client:
         try:
-            video_id = client.upload(path, title=args.title, description=args.description, tags=args.tag,
-                                     visibility=VISIBILITIES[args.visibility], chunk_size=args.chunk_size_mib * 1024 * 1024,
-                                     sha256=args.sha256, progress=show)
+            if args.wait and not _wait_for_transcode(client, video_id, args.quiet):
+                print(video_id)
+                return 1
         except KeyboardInterrupt:
-            if bar:
-                bar.close()
-            print("\ninterrupted: run the same command again to resume", file=sys.stderr)
-            return 130
-        finally:
-            if bar:
-                bar.close()
-        if args.wait and not _wait_for_transcode(client, video_id, args.quiet):
+            print("\nstopped waiting: the video is uploaded and keeps transcoding on the server", file=sys.stderr)
             print(video_id)
-            return 1
+            return 130
     print(video_id)
     return 0
+
+
+def _close_or_exit(client: VidmeshClient, code: int, seconds: float = 2.0) -> None:
+    """Closes client, or exits with code if that takes longer than seconds: on a stalled line
+    (the network gone, the peer not reading) gRPC's channel close waits for the cancelled
+    upload stream until TCP gives up, which can take many minutes. Nothing is left to save:
+    the upload's ledger entry is on disk from the start."""
+    closer = threading.Thread(target=client.close, daemon=True)
+    closer.start()
+    closer.join(seconds)
+    if closer.is_alive():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def _wait_for_transcode(client: VidmeshClient, video_id: str, quiet: bool) -> bool:
@@ -275,4 +300,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     except VidmeshError as error:
         print(f"error: {error.describe()}", file=sys.stderr)
         code = 1
+    except KeyboardInterrupt:
+        code = 130  # Ctrl-C: no traceback
     sys.exit(code)
