@@ -202,8 +202,11 @@ def test_cli_ctrl_c_then_same_command_resumes(mesh: Mesh, alice_key: str, tmp_pa
     # The first run's line stalls halfway (a loopback upload would otherwise finish before any
     # Ctrl-C could land), so the interrupt always comes mid-upload.
     proxy = CuttableProxy(mesh.ports["http"], upload_limit=32 * MiB)
+    # Ctrl-C as a terminal delivers it, even when this suite runs where SIGINT is ignored (a
+    # background job of a shell without job control passes SIG_IGN on, and Python then never
+    # raises KeyboardInterrupt).
     first = subprocess.Popen([*argv, "--url", f"127.0.0.1:{proxy.port}"], env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+                             stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     ledger = UploadLedger(tmp_path / "ledger.json")
     deadline = time.monotonic() + 60
     while not (proxy.stalled and (name := ledger.get(ledger.key(video, str(bearer(alice_key)))))
