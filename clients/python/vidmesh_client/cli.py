@@ -96,24 +96,20 @@ def cmd_upload(args: argparse.Namespace) -> int:
                 bar.write(f"resuming {state.upload_name}: {state.resumed_bytes} bytes already on the server", file=sys.stderr)
         bar.update(state.sent_bytes - bar.n)
 
-    client = _client(args, need_key=True)
-    try:
-        video_id = client.upload(path, title=args.title, description=args.description, tags=args.tag,
-                                 visibility=VISIBILITIES[args.visibility], chunk_size=args.chunk_size_mib * 1024 * 1024,
-                                 sha256=args.sha256, progress=show)
-    except KeyboardInterrupt:
-        if bar:
-            bar.close()
-        print("\ninterrupted: run the same command again to resume", file=sys.stderr)
-        _close_or_exit(client, 130)
-        return 130
-    except BaseException:
-        client.close()
-        raise
-    finally:
-        if bar:
-            bar.close()
-    with client:
+    with _client(args, need_key=True) as client:
+        try:
+            video_id = client.upload(path, title=args.title, description=args.description, tags=args.tag,
+                                     visibility=VISIBILITIES[args.visibility], chunk_size=args.chunk_size_mib * 1024 * 1024,
+                                     sha256=args.sha256, progress=show)
+        except KeyboardInterrupt:
+            if bar:
+                bar.close()
+            print("\ninterrupted: run the same command again to resume", file=sys.stderr)
+            _close_or_exit(client, 130)  # closing again on the way out is harmless
+            return 130
+        finally:
+            if bar:
+                bar.close()
         try:
             if args.wait and not _wait_for_transcode(client, video_id, args.quiet):
                 print(video_id)

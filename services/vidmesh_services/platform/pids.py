@@ -7,6 +7,7 @@ import ctypes
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
@@ -14,8 +15,10 @@ PR_SET_PDEATHSIG = 1
 
 def die_with_parent() -> None:
     """Run in a new child (preexec_fn, a pool initializer): it gets SIGTERM when the thread that
-    started it dies, even by SIGKILL, so a crash leaves no orphan behind (Linux only)."""
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    started it dies, even by SIGKILL, so a crash leaves no orphan behind. Linux only; elsewhere
+    it does nothing."""
+    if sys.platform == "linux":
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def pid_alive(pid: int) -> bool:

@@ -138,7 +138,7 @@ class Supervisor:
                 stderr=log,
                 env={**self._child_env(), **CHILD_ENV.get(child.name, {})},
                 start_new_session=True,
-                preexec_fn=die_with_parent if sys.platform == "linux" else None,
+                preexec_fn=die_with_parent,
             )
         finally:
             log.close()

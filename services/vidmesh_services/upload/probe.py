@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import sys
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -91,7 +90,7 @@ class Prober:
         # Workers are started from the event loop's thread (on submit), which lives as long as the
         # service, so they die with it: a SIGKILLed Upload service leaves no prober behind.
         return ProcessPoolExecutor(max_workers=self._workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=die_with_parent if sys.platform == "linux" else None)
+                                   initializer=die_with_parent)
 
     async def probe(self, key: str) -> media_pb2.MediaInfo:
         loop = asyncio.get_running_loop()
