@@ -4,23 +4,25 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 TOOLS := .tools/bin
+BUF := node_modules/.bin/buf
 GRPCURL_VERSION := v1.9.4
 TUSD_VERSION := v2.9.1
 GHZ_VERSION := v0.120.0
-PROTOS = $(shell find proto/vidmesh -name '*.proto' | LC_ALL=C sort)
-# From the googleapis-common-protos wheel, into the descriptor set only: Envoy's transcoder
-# needs them to render error statuses and their details as JSON.
-RPC_STATUS_PROTOS = google/rpc/status.proto google/rpc/error_details.proto
+PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
+# The API as last released: `buf breaking` compares proto/ with it. `make api-baseline` moves it,
+# which is how a deliberate breaking change is made (and reviewed).
+API_BASELINE := proto/api-baseline.json
 
-.PHONY: install gen check-gen lint test test-fast run bench bench-upload ci clean
+.PHONY: install gen check-gen lint format check breaking api-baseline test test-fast test-clients run bench bench-upload ci clean
 
 ## install: create .venv and install vidmesh with every tool it needs (safe to re-run)
-install: $(VENV)/.installed node_modules/.installed $(TOOLS)/grpcurl
+install: $(VENV)/.installed node_modules/.installed $(TOOLS)/grpcurl $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[server,dev]'
 	touch $@
 
 node_modules/.installed: package.json
@@ -31,6 +33,14 @@ $(TOOLS)/grpcurl:
 	mkdir -p $(TOOLS)
 	GOBIN=$(abspath $(TOOLS)) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
+$(TOOLS)/protoc-gen-go:
+	mkdir -p $(TOOLS)
+	GOBIN=$(abspath $(TOOLS)) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+
+$(TOOLS)/protoc-gen-go-grpc:
+	mkdir -p $(TOOLS)
+	GOBIN=$(abspath $(TOOLS)) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
 $(TOOLS)/ghz:
 	mkdir -p $(TOOLS)
 	GOBIN=$(abspath $(TOOLS)) go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
@@ -39,52 +49,77 @@ $(TOOLS)/tusd:
 	mkdir -p $(TOOLS)
 	GOBIN=$(abspath $(TOOLS)) go install github.com/tus/tusd/v2/cmd/tusd@$(TUSD_VERSION)
 
-## gen: regenerate gen/python (messages, stubs, type stubs) and the descriptor set
-gen: $(VENV)/.installed
-	$(call protoc,gen)
+## gen: regenerate gen/ (Python, Go, TypeScript and Envoy's descriptor set) from proto/ with buf.gen.yaml
+gen: install
+	$(call generate,gen)
 
-# protoc into $(1): Python modules under $(1)/python, descriptor set for Envoy under $(1)/descriptor
-define protoc
-	rm -rf $(1)/python/vidmesh $(1)/descriptor
-	mkdir -p $(1)/python $(1)/descriptor
-	$(PY) -m grpc_tools.protoc -I proto -I "$$($(PY) -c 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))')" \
-	  -I "$$($(PY) -c 'import google.rpc, os; print(os.path.dirname(os.path.dirname(google.rpc.__path__[0])))')" \
-	  --python_out=$(1)/python --pyi_out=$(1)/python --grpc_python_out=$(1)/python \
-	  --include_imports --include_source_info --descriptor_set_out=$(1)/descriptor/vidmesh.binpb \
-	  $(PROTOS) $(RPC_STATUS_PROTOS)
-	rm -rf $(1)/python/google
+# Generates into $(1): the generated folders are cleared first (gen/go/go.mod is hand-written and stays).
+define generate
+	rm -rf $(1)/python/vidmesh $(1)/go/vidmesh $(1)/ts $(1)/descriptor
+	mkdir -p $(1)/descriptor
+	$(BUF) generate --template buf.gen.yaml $(if $(filter-out gen,$(1)),--output $(1))
+	$(BUF) build -o $(1)/descriptor/vidmesh.binpb
 endef
 
 ## check-gen: fail if gen/ differs from what `make gen` would write
-check-gen: $(VENV)/.installed
+check-gen: install
 	rm -rf build/gen-check
-	$(call protoc,build/gen-check)
-	diff -r gen build/gen-check > /dev/null || { diff -r gen build/gen-check | head -20; echo "gen/ is stale: run 'make gen' and commit"; exit 1; }
+	$(call generate,build/gen-check)
+	diff -r -x go.mod -x go.sum gen build/gen-check > /dev/null || { diff -r -x go.mod -x go.sum gen build/gen-check | head -20; echo "gen/ is stale: run 'make gen' and commit"; exit 1; }
 
 ## lint: buf lint (STANDARD) on proto/
 lint: node_modules/.installed
-	node_modules/.bin/buf lint
+	$(BUF) lint
+
+## breaking: proto/ against the released API (proto/api-baseline.json)
+breaking: node_modules/.installed
+	$(BUF) breaking --against $(API_BASELINE)
+
+## api-baseline: make today's proto/ the released API that `make breaking` protects
+api-baseline: node_modules/.installed
+	$(BUF) build --exclude-source-info -o $(API_BASELINE)
+
+## format: rewrite Python and proto files in the house format
+format: install
+	$(PY) -m ruff format services clients/python envoy tests bench scripts
+	$(PY) -m ruff check --fix services clients/python envoy tests bench scripts
+	$(BUF) format -w
+
+## check: every static check: buf format, lint and breaking; ruff lint and format; mypy (strict)
+check: install lint breaking
+	$(BUF) format -d --exit-code
+	$(PY) -m ruff check services clients/python envoy tests bench scripts
+	$(PY) -m ruff format --check services clients/python envoy tests bench scripts
+	$(PY) -m mypy
 
 ## cassandra: resolve Apache Cassandra (pinned in scripts/cassandra/pom.xml) from Maven Central into .cache/cassandra
 .PHONY: cassandra
 cassandra: install
 	$(PY) -m vidmesh_services.platform.cassandra resolve
 
-## test: every check and the whole suite against real Valkey, Envoy and Cassandra
-test: install lint check-gen cassandra
+## test: every check and the whole suite against real Valkey, Envoy, Cassandra, Chromium, Go and TypeScript clients
+test: install check check-gen cassandra browser redis-server clients
 	$(PY) -m pytest -q
+
+## test-fast: the unit tests only (seconds, no servers)
+test-fast: install
+	$(PY) -m pytest -q tests/unit
+
+## clients: fetch the Go and TypeScript clients' dependencies and compile them (their tests run inside `make test`)
+.PHONY: clients
+clients: install
+	cd clients/go && go vet ./...
+	node_modules/.bin/tsc -p clients/ts
 
 ## browser: Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium; no browser download)
 .PHONY: browser
 browser:
 	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
-test: browser
 
 # Debian's redis-server: the catalog cache tests run against it as well as against Valkey.
 .PHONY: redis-server
 redis-server:
 	command -v redis-server >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server)
-test: redis-server
 
 ## run: start the whole platform on embedded defaults (Ctrl-C stops it)
 run: install

@@ -122,17 +122,22 @@ def make_videos(mesh: Vidmesh, token: str, count: int) -> list[str]:
         stub = internal_grpc.CatalogInternalServiceStub(channel)
         for i in range(count):
             video_id = secrets.token_urlsafe(8).replace("-", "x")
-            video = resources_pb2.Video(
-                id=video_id, owner="bench", title=f"Benchmark video number {i}: a title of typical length",
+            fields = resources_pb2.Video(
+                title=f"Benchmark video number {i}: a title of typical length",
                 description="A description of a few sentences, as creators write them. " * 4,
                 tags=["bench", "catalog", "cache", f"tag{i % 50}"], visibility=media_pb2.VISIBILITY_PUBLIC,
-                status=resources_pb2.VIDEO_STATUS_READY, master_playlist_path=f"{video_id}/job/master.m3u8",
+            )
+            auth = (("authorization", f"Bearer {token}"),)
+            created = stub.CreateVideo(internal_pb2.CreateVideoRequest(video_id=video_id, owner="bench", video=fields),
+                                       metadata=auth, timeout=30)
+            # READY with a full ladder, so each read carries what a real video's metadata does.
+            stub.SetProcessingResult(internal_pb2.SetProcessingResultRequest(
+                name=created.video.name, status=resources_pb2.VIDEO_STATUS_READY,
+                master_playlist_path=f"/hls/{video_id}/job/master.m3u8",
                 renditions=[media_pb2.Rendition(name=f"{h}p", width=w, height=h, bandwidth=b, average_bandwidth=b * 4 // 5,
                                                 codecs="avc1.64001f,mp4a.40.2", frame_rate=30.0, playlist_path=f"{h}p/index.m3u8")
                             for w, h, b in ladder],
-            )
-            created = stub.CreateVideo(internal_pb2.CreateVideoRequest(video=video),
-                                       metadata=(("authorization", f"Bearer {token}"),), timeout=30)
+            ), metadata=auth, timeout=30)
             names.append(created.video.name)
     return names
 
@@ -191,7 +196,7 @@ def measure(mesh: Vidmesh, backend: str, call: str, data: Path, load: Load, seco
 
 def cassandra_available() -> str:
     """Empty if the Cassandra backend can run; otherwise why not."""
-    for module in ("vidmesh_services.runtime.cassandra_store", "vidmesh_services.platform.cassandra"):
+    for module in ("vidmesh_services.storage.cassandra.videos", "vidmesh_services.platform.cassandra"):
         if importlib.util.find_spec(module) is None:
             return f"{module} does not exist"
     return ""

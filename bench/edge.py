@@ -153,7 +153,7 @@ def main() -> int:
             while (video := client.get_video(video_id)).status not in FINAL:
                 time.sleep(0.5)
         assert video.status == resources_pb2.VIDEO_STATUS_READY, video.failure_reason
-        version_root = mesh.home / "data" / "blobs" / Path(video.master_playlist_path).parent
+        version_root = mesh.home / "data" / "blobs" / Path(video.master_playlist_path.lstrip("/")).parent
         segments = sorted(version_root.rglob("*.m4s"), key=lambda p: abs(p.stat().st_size - 1_000_000))
         segment = segments[0]
         relative = segment.relative_to(mesh.home / "data" / "blobs")

@@ -639,7 +639,7 @@ def disk_pass(src: Path, dest: Path, chunk_size: int) -> float:
     """MiB/s of storing src chunk by chunk through the Upload service's own blob store, with no
     network or gRPC: a multipart write (each part written in place and fdatasync'ed), then its
     completion. What the disk and the store allow."""
-    from vidmesh_services.runtime.blob_fs import FilesystemBlobStore
+    from vidmesh_services.storage.blob_fs import FilesystemBlobStore
 
     size = src.stat().st_size
     store = FilesystemBlobStore(dest)

@@ -8,7 +8,7 @@ from typing import Iterator
 import grpc
 import pytest
 
-from tests.support.processes import Mesh, free_ports, start_mesh, stop_mesh
+from tests.support.processes import Mesh, start_mesh, stop_mesh
 
 MiB = 1024 * 1024
 # How long the edge keeps playlists in the test mesh (60 s by default): short, so a test can
@@ -26,7 +26,6 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         VIDMESH_TRANSCODE_WORKERS="1",
         VIDMESH_TRANSCODE_VISIBILITY_TIMEOUT_SECONDS="3",
         VIDMESH_TRANSCODE_RETRY_BASE_SECONDS="0.5",
-        VIDMESH_METRICS_CATALOG_PORT=str(free_ports(1)[0]),
         VIDMESH_CATALOG_CACHE_ENABLED="true",  # "auto" leaves it off on SQLite; test the cached path
         VIDMESH_HLS_PLAYLIST_SHARED_MAX_AGE_SECONDS=str(SHARED_PLAYLIST_SECONDS),
     )

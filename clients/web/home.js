@@ -7,8 +7,9 @@ const more = document.getElementById("more");
 let nextPageToken = "";
 
 function hlsRoot(video) {
-  // masterPlaylistPath is "hls/{video}/{version}/master.m3u8"
-  return "/" + video.masterPlaylistPath.replace(/master\.m3u8$/, "");
+  // masterPlaylistPath is "/hls/{video}/{version}/master.m3u8" (videos transcoded before
+  // that was documented lack the leading slash)
+  return "/" + video.masterPlaylistPath.replace(/^\//, "").replace(/master\.m3u8$/, "");
 }
 
 function formatDuration(protoDuration) {

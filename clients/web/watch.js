@@ -152,7 +152,7 @@ async function main() {
   if (v.status !== "VIDEO_STATUS_READY") {
     return say(v.status === "VIDEO_STATUS_FAILED" ? "This video could not be processed." : "This video is still processing.");
   }
-  const root = "/" + v.masterPlaylistPath.replace(/master\.m3u8$/, "");
+  const root = "/" + v.masterPlaylistPath.replace(/^\//, "").replace(/master\.m3u8$/, "");
   video.poster = signed(`${root}poster.jpg`);
   watchFirstFrame();
   setupSeekBar();

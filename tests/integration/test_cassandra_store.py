@@ -24,9 +24,10 @@ from vidmesh.type.v1 import media_pb2
 from tests.conftest import bearer
 from tests.support.cassandra import CassandraNode
 from vidmesh_services.catalog.server import create_catalog_server
-from vidmesh_services.runtime.blob_fs import FilesystemBlobStore
-from vidmesh_services.runtime.cassandra_schema import LOCK_TTL_SECONDS, MigrationError, connect, load_migrations, migrate
-from vidmesh_services.runtime.cassandra_store import CassandraMetadataStore
+from vidmesh_services.storage.blob_fs import FilesystemBlobStore
+from vidmesh_services.storage.cassandra.schema import LOCK_TTL_SECONDS, MigrationError, connect, load_migrations, migrate
+from vidmesh_services.storage.cassandra.api_keys import CassandraApiKeyStore
+from vidmesh_services.storage.cassandra.videos import CassandraVideoStore
 from vidmesh_services.runtime.config import CassandraSettings, Config
 
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
@@ -112,11 +113,12 @@ async def wait_serving(channel: grpc.aio.Channel, timeout: float = 60.0) -> None
 async def test_catalog_waits_for_cassandra_then_rides_out_a_node_restart(cassandra_node: CassandraNode, tmp_path: Path) -> None:
     settings = cassandra_node.settings(connect_timeout_seconds=1.0, request_timeout_seconds=3.0)
     token = secrets.token_urlsafe(16)
-    store = CassandraMetadataStore(settings)
+    store = CassandraVideoStore(settings)
+    keys = CassandraApiKeyStore(settings)
     await asyncio.to_thread(cassandra_node.stop)
     try:
         # Cassandra down at start-up: the server starts, reports NOT_SERVING, and calls say UNAVAILABLE.
-        server = await create_catalog_server(Config(home=tmp_path, service_token=token), "127.0.0.1:0", store,
+        server = await create_catalog_server(Config(home=tmp_path, service_token=token), "127.0.0.1:0", store, keys,
                                              FilesystemBlobStore(tmp_path / "blobs"))
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
         assert await health_status(channel) == NOT_SERVING
@@ -133,6 +135,7 @@ async def test_catalog_waits_for_cassandra_then_rides_out_a_node_restart(cassand
     finally:
         await channel.close()
         await server.stop(0)
+        await keys.close()
         await store.close()
 
 
@@ -146,17 +149,20 @@ async def mid_traffic_restart(node: CassandraNode, channel: grpc.aio.Channel, to
     total = 40
 
     async def create(i: int) -> None:
-        video = resources_pb2.Video(id=f"r{i:03d}", owner="restarter", title=f"v{i}", visibility=media_pb2.VISIBILITY_PUBLIC)
+        video_id = f"r{i:03d}"
+        request = internal_pb2.CreateVideoRequest(
+            video_id=video_id, owner="restarter", video=resources_pb2.Video(title=f"v{i}", visibility=media_pb2.VISIBILITY_PUBLIC)
+        )
         deadline = time.monotonic() + 120
         while True:
             try:
-                await internal.CreateVideo(internal_pb2.CreateVideoRequest(video=video), metadata=bearer(token), timeout=10)
-                created.append(video.id)
+                await internal.CreateVideo(request, metadata=bearer(token), timeout=10)
+                created.append(video_id)
                 return
             except grpc.aio.AioRpcError as exc:
                 assert exc.code() in RETRYABLE, exc
                 failures[exc.code()] += 1
-                assert time.monotonic() < deadline, f"create {video.id} kept failing: {exc}"
+                assert time.monotonic() < deadline, f"create {video_id} kept failing: {exc}"
                 await asyncio.sleep(0.2)
 
     async def writer() -> None:

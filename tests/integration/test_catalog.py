@@ -36,8 +36,9 @@ def internal(mesh: Mesh) -> Iterator[internal_grpc.CatalogInternalServiceStub]:
 
 
 def create(internal: internal_grpc.CatalogInternalServiceStub, mesh: Mesh, owner: str, title: str, visibility: int = PUBLIC) -> resources_pb2.Video:
-    video = resources_pb2.Video(id=new_id(), owner=owner, title=title, visibility=visibility)
-    response = internal.CreateVideo(internal_pb2.CreateVideoRequest(video=video), metadata=bearer(mesh.service_token))
+    fields = resources_pb2.Video(title=title, visibility=visibility)  # type: ignore[arg-type]
+    request = internal_pb2.CreateVideoRequest(video_id=new_id(), owner=owner, video=fields)
+    response = internal.CreateVideo(request, metadata=bearer(mesh.service_token))
     return response.video
 
 
@@ -152,7 +153,7 @@ def test_delete_removes_media_and_is_idempotent(mesh: Mesh, alice_key: str, tmp_
 
 def test_internal_service_is_closed_to_users(mesh: Mesh, gateway: grpc.Channel, alice_key: str,
                                              internal: internal_grpc.CatalogInternalServiceStub) -> None:
-    request = internal_pb2.CreateVideoRequest(video=resources_pb2.Video(id="forged1", owner="alice", title="forged"))
+    request = internal_pb2.CreateVideoRequest(video_id="forged1", owner="alice", video=resources_pb2.Video(title="forged"))
     # The gateway has no route for it at all...
     expect(grpc.StatusCode.UNIMPLEMENTED, lambda: internal_grpc.CatalogInternalServiceStub(gateway).CreateVideo(request, metadata=bearer(alice_key)))
     # ...and the catalog itself refuses anyone but the service identity.

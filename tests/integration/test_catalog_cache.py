@@ -31,16 +31,16 @@ from vidmesh.type.v1 import media_pb2
 
 from tests.conftest import bearer
 from tests.support.processes import Mesh, free_ports, stop_pid, wait_for_port
-from vidmesh_services.catalog.cache import CachedMetadataStore, redis_client
+from vidmesh_services.catalog.cache import CachedVideoStore, redis_client
 from vidmesh_services.catalog.videos import Catalog
 from vidmesh_services.platform.pids import die_with_parent
 from vidmesh_services.platform.valkey import valkey_argv
 from vidmesh_services.runtime.auth import Identity
-from vidmesh_services.runtime.blob_fs import FilesystemBlobStore
+from vidmesh_services.storage.blob_fs import FilesystemBlobStore
 from vidmesh_services.runtime.config import CatalogCacheSettings, Config
 from vidmesh_services.runtime.errors import NotFound, Unavailable
 from vidmesh_services.runtime.ids import new_id
-from vidmesh_services.runtime.sqlite_store import SqliteMetadataStore
+from vidmesh_services.storage.sqlite import SqliteVideoStore
 
 Video = resources_pb2.Video
 ALICE = Identity("alice")
@@ -81,7 +81,7 @@ class CountingStore:
     """The real SQLite store, counting the videos it is asked to read; `after_read` runs between a
     read and its return (a reader that pauses there is the classic read-through race)."""
 
-    def __init__(self, inner: SqliteMetadataStore):
+    def __init__(self, inner: SqliteVideoStore):
         self.inner = inner
         self.reads: list[str] = []
         self.commits: list[str] = []  # titles, in the order replace_video returned them
@@ -101,9 +101,10 @@ class CountingStore:
             await self.after_read()
         return videos
 
-    async def replace_video(self, video: Video) -> None:
-        await self.inner.replace_video(video)
+    async def replace_video(self, video: Video, *, etag: str) -> str:
+        new_etag = await self.inner.replace_video(video, etag=etag)
         self.commits.append(video.title)
+        return new_etag
 
     def pause_next_read(self) -> tuple[asyncio.Event, asyncio.Event]:
         """The next read stops after reading, sets the first event and waits for the second."""
@@ -130,10 +131,10 @@ class Rig:
     """One SQLite store and N caches over it, each with its own Redis client (as N catalog processes)."""
 
     def __init__(self, url: str, tmp_path: Path, processes: int = 1, **changes: object):
-        self.store = CountingStore(SqliteMetadataStore(tmp_path / "meta.sqlite3"))
+        self.store = CountingStore(SqliteVideoStore(tmp_path / "meta.sqlite3"))
         self.settings = settings(**changes)
         self.clients = [redis.Redis.from_url(url) for _ in range(processes)]
-        self.caches = [CachedMetadataStore(self.store, c, self.settings) for c in self.clients]  # type: ignore[arg-type]
+        self.caches = [CachedVideoStore(self.store, c, self.settings) for c in self.clients]  # type: ignore[arg-type]
         self.catalogs = [Catalog(c, FilesystemBlobStore(tmp_path / "blobs")) for c in self.caches]
         self.cache, self.catalog, self.redis = self.caches[0], self.catalogs[0], self.clients[0]
 
@@ -166,7 +167,7 @@ def rig(rigs: Callable[[int], Rig]) -> Rig:
 
 
 async def create(catalog: Catalog, title: str = "first", visibility: int = PUBLIC) -> Video:
-    return await catalog.create(Video(id=new_id(), owner="alice", title=title, visibility=visibility))
+    return await catalog.create(new_id(), "alice", Video(title=title, visibility=visibility), None)  # type: ignore[arg-type]
 
 
 def counted(result: str) -> float:
@@ -218,7 +219,7 @@ async def test_a_miss_is_remembered_briefly_and_creating_the_video_shows_it_at_o
     assert rig.store.reads == [video_id]
     assert counted("negative_hit") == negatives + 1
     assert 0 < await rig.redis.pttl(rig.settings.key_prefix + video_id) <= rig.settings.negative_ttl_seconds * 1000
-    created = await rig.catalog.create(Video(id=video_id, owner="alice", title="now here", visibility=PUBLIC))
+    created = await rig.catalog.create(video_id, "alice", Video(title="now here", visibility=PUBLIC), None)
     assert await rig.catalog.get(created.name, None) == created
     assert (await rig.cache.get_videos([video_id]))[video_id] == created
 
@@ -262,14 +263,16 @@ async def test_a_reader_paused_between_store_read_and_fill_never_caches_the_old_
     reader = asyncio.create_task(rig.cache.get_video(video.id))
     await paused.wait()  # the reader holds the old row and its lease, and has not filled yet
     writing = rig.caches[0 if writer == "same process" else 1]
-    await writing.replace_video(retitle(video, "new"))
+    new_etag = await writing.replace_video(retitle(video, "new"), etag=video.etag)
     assert await rig.cached(video.id) is None  # the write removed the reader's lease
     resume.set()
     assert (await reader).title in ("old", "new")  # it overlapped the write: either is right
     assert await rig.cached(video.id) is None, "the paused reader filled the cache after the write returned"
     for cache in rig.caches:
         assert (await cache.get_video(video.id)).title == "new"
-    assert (await rig.cached(video.id) or b"")[1:] == retitle(video, "new").SerializeToString()
+    expected = retitle(video, "new")
+    expected.etag = new_etag
+    assert (await rig.cached(video.id) or b"")[1:] == expected.SerializeToString()
 
 
 async def test_a_reader_arriving_after_a_write_does_not_share_an_older_read(rigs: Callable[[int], Rig]) -> None:
@@ -279,7 +282,7 @@ async def test_a_reader_arriving_after_a_write_does_not_share_an_older_read(rigs
     paused, resume = rig.store.pause_next_read()
     early = asyncio.create_task(rig.cache.get_video(video.id))
     await paused.wait()
-    await rig.caches[1].replace_video(retitle(video, "new"))  # another process writes
+    await rig.caches[1].replace_video(retitle(video, "new"), etag=video.etag)  # another process writes
     late = asyncio.create_task(rig.cache.get_video(video.id))  # same process as the paused reader
     await asyncio.sleep(0.05)
     resume.set()
@@ -343,7 +346,7 @@ async def test_a_stampede_on_a_cold_key_reads_the_store_once(rigs: Callable[[int
     assert counted("miss") + counted("hit") == before + 100  # a late one may already find the filled value
 
     # Across processes: each cache has its own client, so only the lease in Redis holds them back.
-    await rig.cache.replace_video(retitle(video, "again"))
+    await rig.cache.replace_video(retitle(video, "again"), etag=video.etag)
     rig.store.reads.clear()
     results = await asyncio.gather(*(rig.caches[i % 4].get_video(video.id) for i in range(100)))
     assert {v.title for v in results} == {"again"}
@@ -381,14 +384,16 @@ async def test_reads_are_served_when_redis_is_down_and_writes_fail_without_chang
     (dead,) = free_ports(1)  # nothing listens there
     rig = Rig(f"redis://127.0.0.1:{dead}/0", tmp_path)
     try:
-        video = Video(id=new_id(), name="videos/x", owner="alice", title="stored", visibility=PUBLIC)
-        await rig.store.inner.insert_video(video)
+        video_id = new_id()
+        await rig.store.inner.insert_video(Video(id=video_id, name=f"videos/{video_id}", owner="alice", title="stored", visibility=PUBLIC))
+        video = await rig.store.inner.get_video(video_id)
+        assert video is not None
         errors = counted("error")
         assert await rig.cache.get_video(video.id) == video
         assert await rig.cache.get_videos([video.id, new_id()]) == {video.id: video}
         assert counted("error") == errors + 3
         with pytest.raises(Unavailable):
-            await rig.cache.replace_video(retitle(video, "changed"))
+            await rig.cache.replace_video(retitle(video, "changed"), etag=video.etag)
         with pytest.raises(Unavailable):
             await rig.cache.delete_video(video.id)
         assert await rig.store.inner.get_video(video.id) == video  # a refused write changed nothing
@@ -400,10 +405,11 @@ async def test_a_hung_redis_delays_reads_by_the_timeout_only(tmp_path: Path) -> 
     """Valkey stopped with SIGSTOP (connections open, no answers): the catalog's own client times out."""
     with cache_server("valkey", tmp_path / "valkey") as url:
         config = Config(redis_url=url, catalog_cache=CatalogCacheSettings(timeout_seconds=0.5))
-        store = SqliteMetadataStore(tmp_path / "meta.sqlite3")
-        cache = CachedMetadataStore(store, redis_client(config), config.catalog_cache, owns_client=True)
-        video = Video(id=new_id(), name="videos/x", owner="alice", title="stored", visibility=PUBLIC)
-        await cache.insert_video(video)
+        store = SqliteVideoStore(tmp_path / "meta.sqlite3")
+        cache = CachedVideoStore(store, redis_client(config), config.catalog_cache, owns_client=True)
+        video_id = new_id()
+        await cache.insert_video(Video(id=video_id, name=f"videos/{video_id}", owner="alice", title="stored", visibility=PUBLIC))
+        video = await store.get_video(video_id)
         assert await cache.get_video(video.id) == video  # connected, and cached
         pid = int((await cache._redis.info("server"))["process_id"])
         os.kill(pid, signal.SIGSTOP)
@@ -430,13 +436,14 @@ async def test_redis_stopping_mid_write_leaves_no_stale_video_when_it_returns(tm
         written, release = asyncio.Event(), asyncio.Event()
         original = rig.store.replace_video
 
-        async def replace_then_wait(v: Video) -> None:
-            await original(v)
+        async def replace_then_wait(v: Video, *, etag: str) -> str:
+            new_etag = await original(v, etag=etag)
             written.set()
             await release.wait()
+            return new_etag
 
         rig.store.replace_video = replace_then_wait  # type: ignore[method-assign]
-        write = asyncio.create_task(rig.cache.replace_video(retitle(video, "new")))
+        write = asyncio.create_task(rig.cache.replace_video(retitle(video, "new"), etag=video.etag))
         await written.wait()
     # Valkey is stopped now (SIGTERM: it flushes its append-only file), with the marker in it.
     release.set()
@@ -465,7 +472,7 @@ def test_get_video_twice_through_the_gateway_counts_a_hit(mesh: Mesh, gateway: g
     with grpc.insecure_channel(mesh.address("catalog")) as channel:
         internal = internal_grpc.CatalogInternalServiceStub(channel)
         video = internal.CreateVideo(
-            internal_pb2.CreateVideoRequest(video=Video(id=new_id(), owner="alice", title="cached", visibility=PUBLIC)),
+            internal_pb2.CreateVideoRequest(video_id=new_id(), owner="alice", video=Video(title="cached", visibility=PUBLIC)),
             metadata=bearer(mesh.service_token),
         ).video
     stub = pb2_grpc.CatalogServiceStub(gateway)

@@ -58,7 +58,7 @@ def test_upload_transcode_get_list_on_cassandra_and_external_valkey(cassandra_no
                 cached = cache.get(f"vidmesh:catalog:video:{video_id}")
             assert cached is not None and cached.startswith(b"V"), cached
             # And the video plays through the edge.
-            master = get(f"http://{mesh.gateway}/{video.master_playlist_path}")
+            master = get(f"http://{mesh.gateway}{video.master_playlist_path}")
             assert master.status == 200 and master.text.startswith("#EXTM3U")
             rows = cassandra_node.cql(f"SELECT id, owner FROM {settings.keyspace}.videos_by_id")
             assert [(r.id, r.owner) for r in rows] == [(video_id, "carol")]

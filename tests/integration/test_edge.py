@@ -27,7 +27,7 @@ def test_rest_reads_videos_as_json_and_private_ones_with_a_playback_token(
 ) -> None:
     shown = get(f"http://{mesh.gateway}/v1/videos/{public_video.id}")
     assert shown.status == 200 and shown.headers["content-type"] == "application/json"
-    assert shown.json()["video"]["masterPlaylistPath"] == f"hls/{public_video.id}/{public_video.version}/master.m3u8"
+    assert shown.json()["video"]["masterPlaylistPath"] == f"/hls/{public_video.id}/{public_video.version}/master.m3u8"
     listed = get(f"http://{mesh.gateway}/v1/videos?pageSize=100").json()
     assert public_video.id in {v["id"] for v in listed["videos"]}
     assert private_video.id not in {v["id"] for v in listed["videos"]}

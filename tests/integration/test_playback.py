@@ -20,7 +20,7 @@ from tests.integration.test_upload_errors import expect
 from tests.support.http import envoy_stat, envoy_stat_sum, get, wait_cache_entries
 from tests.support.processes import Mesh
 from vidmesh_client import VidmeshClient
-from vidmesh_services.runtime.playback_tokens import PlaybackTokens
+from vidmesh_services.playback.tokens import PlaybackTokens
 
 ORIGIN_REQUESTS = "cluster.playback.upstream_rq_total"
 # Browsers keep playlists a day (the default); shared caches, as the test mesh configures them.

@@ -26,7 +26,7 @@ from tests.support.media import (
     make_video_with_empty_audio_track,
     remux,
 )
-from vidmesh_services.runtime.media_errors import BadMediaError
+from vidmesh_services.media import BadMediaError
 from vidmesh_services.transcode.ladder import LadderConfig, SourceFacts, plan_ladder
 from vidmesh_services.transcode.pipeline import TranscodeConfig, TranscodeResult, transcode
 from vidmesh_services.transcode.playlists import avc_codecs

@@ -8,29 +8,30 @@ from typing import AsyncIterator
 
 import pytest
 import redis.asyncio as redis
-from vidmesh.catalog.v1 import catalog_internal_service_pb2_grpc as internal_grpc
 from vidmesh.catalog.v1 import resources_pb2 as catalog_pb2
 from vidmesh.transcode.v1 import resources_pb2 as jobs_pb2
+from vidmesh.transcode.v1 import transcode_internal_service_pb2 as queue_pb2
 
 from tests.support.media import make_video
 from tests.support.processes import valkey_server
+from vidmesh_services.catalog.client import CatalogClient
 from vidmesh_services.catalog.server import create_catalog_server
-from vidmesh_services.runtime.blob_fs import FilesystemBlobStore
-from vidmesh_services.runtime.channels import InternalCaller
+from vidmesh_services.runtime.calls import ServiceChannels
 from vidmesh_services.runtime.config import Config, Ports, TranscodeSettings
-from vidmesh_services.runtime.jobs import DEAD_LETTERS, RETRIES, JobStore
-from vidmesh_services.runtime.sqlite_store import SqliteMetadataStore
+from vidmesh_services.storage.blob_fs import FilesystemBlobStore
+from vidmesh_services.storage.sqlite import SqliteApiKeyStore, SqliteVideoStore
+from vidmesh_services.transcode.store import DEAD_LETTERS, RETRIES, JobStore
 from vidmesh_services.transcode.encode import EncodedLadder, Progress, encode_ladder
 from vidmesh_services.transcode.worker import Worker
 
 
 class Pieces:
-    def __init__(self, config: Config, client: redis.Redis, store: SqliteMetadataStore, caller: InternalCaller):
-        self.config, self.client, self.store, self.caller = config, client, store, caller
-        self.catalog = internal_grpc.CatalogInternalServiceStub(caller.channel("catalog"))
+    def __init__(self, config: Config, client: redis.Redis, store: SqliteVideoStore, channels: ServiceChannels):
+        self.config, self.client, self.store = config, client, store
+        self.catalog = CatalogClient(channels)
 
     def worker(self, encode: object) -> Worker:
-        return Worker(self.config, self.client, self.catalog, self.caller, encode, "test-worker")  # type: ignore[arg-type]
+        return Worker(self.config, self.client, self.catalog, encode, "test-worker")  # type: ignore[arg-type]
 
     async def video_with_source(self, source: Path) -> tuple[str, str]:
         video_id = secrets.token_urlsafe(8)
@@ -46,19 +47,21 @@ class Pieces:
 @pytest.fixture
 async def pieces(tmp_path: Path) -> AsyncIterator[Pieces]:
     with valkey_server(tmp_path / "valkey") as url:
-        store = SqliteMetadataStore(tmp_path / "meta.sqlite3")
+        store = SqliteVideoStore(tmp_path / "meta.sqlite3")
+        keys = SqliteApiKeyStore(tmp_path / "meta.sqlite3")
         blobs = FilesystemBlobStore(tmp_path / "blobs")
         token = secrets.token_urlsafe(16)
         config = Config(home=tmp_path, service_token=token, redis_url=url,
                         transcode=TranscodeSettings(max_attempts=2, retry_base_seconds=0.0, visibility_timeout_seconds=5))
-        server = await create_catalog_server(config, "127.0.0.1:0", store, blobs)
+        server = await create_catalog_server(config, "127.0.0.1:0", store, keys, blobs)
         config = config.replace(ports=Ports(catalog=server.port))
         client = redis.Redis.from_url(url)
-        caller = InternalCaller(config)
-        yield Pieces(config, client, store, caller)
-        await caller.close()
+        channels = ServiceChannels(config)
+        yield Pieces(config, client, store, channels)
+        await channels.close()
         await client.aclose()
         await server.stop(0)
+        await keys.close()
         await store.close()
 
 
@@ -109,7 +112,8 @@ async def test_a_job_that_keeps_failing_is_dead_lettered_and_the_video_failed(pi
     assert video is not None and video.status == catalog_pb2.VIDEO_STATUS_FAILED
     assert "after 2 attempts" in video.failure_reason and "encoder crashed" in video.failure_reason
     dead = await pieces.client.xrange(DEAD_LETTERS)
-    assert [fields[b"job"].decode() for _, fields in dead] == [job_id]
+    assert [queue_pb2.QueuedJob.FromString(fields[b"entry"]).job for _, fields in dead] == [f"jobs/{job_id}"]
+    assert [fields[b"reason"].decode() for _, fields in dead] == [video.failure_reason]
     assert not list((pieces.config.blob_root / "hls" / video_id).glob(".staging-*"))
 
 

@@ -142,17 +142,20 @@ def test_complete_with_missing_chunks_names_them(stub: pb2_grpc.UploadServiceStu
     assert info.reason == "CHUNKS_MISSING" and info.metadata["missing_indexes"] == "1,3"
 
 
-def test_another_owner_cannot_touch_an_upload(stub: pb2_grpc.UploadServiceStub, alice_key: str, bob_key: str) -> None:
+def test_another_owner_cannot_touch_an_upload_or_learn_that_it_exists(stub: pb2_grpc.UploadServiceStub, alice_key: str, bob_key: str) -> None:
     started = init(stub, alice_key, CHUNK)
     data = os.urandom(CHUNK)
-    for call in (
-        lambda: stub.GetUploadStatus(pb2.GetUploadStatusRequest(name=started.name), metadata=bearer(bob_key)),
-        lambda: send(stub, bob_key, [chunk(started.name, 0, data)]),
-        lambda: stub.CompleteUpload(pb2.CompleteUploadRequest(name=started.name), metadata=bearer(bob_key)),
-        lambda: stub.AbortUpload(pb2.AbortUploadRequest(name=started.name), metadata=bearer(bob_key)),
-    ):
-        error = expect(grpc.StatusCode.PERMISSION_DENIED, call)
-        assert details(error)["ErrorInfo"].reason == "NOT_OWNER"
+    for name in (started.name, "uploads/nosuchupload0000"):  # alice's upload looks to bob like one that does not exist
+        for call in (
+            lambda: stub.GetUploadStatus(pb2.GetUploadStatusRequest(name=name), metadata=bearer(bob_key)),
+            lambda: send(stub, bob_key, [chunk(name, 0, data)]),
+            lambda: stub.CompleteUpload(pb2.CompleteUploadRequest(name=name), metadata=bearer(bob_key)),
+        ):
+            error = expect(grpc.StatusCode.NOT_FOUND, call)
+            assert details(error)["ErrorInfo"].reason == "UPLOAD_NOT_FOUND"
+            assert details(error)["ResourceInfo"].owner == ""
+    error = expect(grpc.StatusCode.NOT_FOUND, lambda: stub.AbortUpload(pb2.AbortUploadRequest(name=started.name), metadata=bearer(bob_key)))
+    assert details(error)["ErrorInfo"].reason == "UPLOAD_NOT_FOUND"
     status = stub.GetUploadStatus(pb2.GetUploadStatusRequest(name=started.name), metadata=bearer(alice_key))
     assert list(status.received_indexes) == []  # bob's chunk was never stored
 
@@ -199,4 +202,4 @@ def test_retried_complete_returns_the_same_video(stub: pb2_grpc.UploadServiceStu
     first = stub.CompleteUpload(pb2.CompleteUploadRequest(name=name), metadata=bearer(alice_key))
     second = stub.CompleteUpload(pb2.CompleteUploadRequest(name=name), metadata=bearer(alice_key))
     assert first.video_id == second.video_id
-    expect(grpc.StatusCode.PERMISSION_DENIED, lambda: stub.CompleteUpload(pb2.CompleteUploadRequest(name=name), metadata=bearer(bob_key)))
+    expect(grpc.StatusCode.NOT_FOUND, lambda: stub.CompleteUpload(pb2.CompleteUploadRequest(name=name), metadata=bearer(bob_key)))

@@ -13,11 +13,11 @@ import redis.asyncio as redis
 
 from tests.support.processes import valkey_server
 from vidmesh_services.runtime.auth import Identity
-from vidmesh_services.runtime.blob_fs import FilesystemBlobStore
+from vidmesh_services.storage.blob_fs import FilesystemBlobStore
 from vidmesh_services.runtime.config import UploadLimits
 from vidmesh_services.runtime.errors import NotFound
 from vidmesh_services.upload.probe import Prober
-from vidmesh_services.upload.state import UploadState
+from vidmesh_services.upload.store import UploadState
 from vidmesh_services.upload.uploads import Chunk, Uploads
 
 KiB = 1024
@@ -25,12 +25,12 @@ ALICE = Identity("alice")
 
 
 class NoVideos:
-    async def create_video(self, video: object) -> None:
+    async def create_video(self, video_id: str, owner: str, fields: object, source: object) -> None:
         raise AssertionError("nothing completes in these tests")
 
 
 class NoJobs:
-    async def publish(self, video_id: str, source_key: str, owner: str) -> str:
+    async def submit_job(self, video_id: str, owner: str, source_key: str, request_id: str) -> None:
         raise AssertionError("nothing completes in these tests")
 
 

@@ -92,9 +92,13 @@ def test_completed_upload_queues_a_transcode_job(mesh: Mesh, alice_key: str, tmp
     r = redis.Redis(port=mesh.ports["valkey"])
     jobs = [fields for _, fields in r.xrange("vidmesh:transcode:jobs")]
     r.close()
-    mine = [j for j in jobs if j[b"video_id"] == video_id.encode()]
-    assert len(mine) == 1
-    assert mine[0][b"source_key"] == f"raw/{video_id}/source".encode()
+    from vidmesh.transcode.v1 import transcode_internal_service_pb2 as queue_pb2
+
+    entries = [queue_pb2.QueuedJob.FromString(fields[b"entry"]) for fields in jobs]
+    mine = [e for e in entries if e.video == f"videos/{video_id}"]
+    assert len(mine) == 1  # typed entries, carrying everything a worker (or a retry) needs
+    assert (mine[0].owner, mine[0].source_path) == ("alice", f"raw/{video_id}/source")
+    assert mine[0].job.startswith("jobs/")
 
 
 def received_count(mesh: Mesh, key: str, upload_name: str) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 
 from tests.support.processes import free_ports
 from vidmesh_services.platform import cassandra
-from vidmesh_services.runtime.cassandra_schema import connect
+from vidmesh_services.storage.cassandra.schema import connect
 from vidmesh_services.runtime.config import CassandraSettings
 
 # Small heap: the test machine has two cores and runs other work besides.

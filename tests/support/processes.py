@@ -19,7 +19,7 @@ from vidmesh_services.platform.pids import pid_alive as pid_alive
 from vidmesh_services.platform.pids import stop_process as stop_pid
 from vidmesh_services.platform.pids import die_with_parent
 from vidmesh_services.platform.valkey import valkey_argv
-from vidmesh_services.runtime.config import Ports
+from vidmesh_services.runtime.config import MetricsSettings, Ports
 
 
 def free_ports(count: int) -> list[int]:
@@ -121,10 +121,16 @@ class Mesh:
 
 
 def mesh_env(home: Path, token: str, **overrides: str) -> tuple[dict[str, str], dict[str, int]]:
+    """The environment of a mesh on free ports. `ports` names them as Config does: the fields of
+    Ports, and `metrics_<process>` for each process's Prometheus endpoint."""
     names = [f.name for f in dataclasses.fields(Ports)]
-    ports = dict(zip(names, free_ports(len(names))))
+    metrics = [f.name.removesuffix("_port") for f in dataclasses.fields(MetricsSettings)]
+    free = free_ports(len(names) + len(metrics))
+    ports = dict(zip(names, free))
+    ports.update({f"metrics_{m}": p for m, p in zip(metrics, free[len(names):])})
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIDMESH_")}
-    env.update({f"VIDMESH_PORTS_{n.upper()}": str(p) for n, p in ports.items()})
+    env.update({f"VIDMESH_PORTS_{n.upper()}": str(ports[n]) for n in names})
+    env.update({f"VIDMESH_METRICS_{m.upper()}_PORT": str(ports[f"metrics_{m}"]) for m in metrics})
     env.update(VIDMESH_HOME=str(home), VIDMESH_SERVICE_TOKEN=token, VIDMESH_CLIENT_STATE=str(home / "client-ledger.json"))
     env.update(overrides)
     return env, ports

@@ -8,7 +8,7 @@ from cassandra.cluster import NoHostAvailable
 from cassandra.connection import ConnectionShutdown
 from cassandra.policies import WriteType
 
-from vidmesh_services.runtime.cassandra_store import translate
+from vidmesh_services.storage.cassandra.session import translate
 from vidmesh_services.runtime.errors import VidmeshError
 
 

@@ -57,7 +57,7 @@ def test_cassandra_settings_with_replication_per_data_centre(tmp_path: Path) -> 
 
 
 def test_cassandra_replication_clause() -> None:
-    from vidmesh_services.runtime.cassandra_schema import replication
+    from vidmesh_services.storage.cassandra.schema import replication
     from vidmesh_services.runtime.config import CassandraSettings
 
     assert replication(CassandraSettings()) == "{'class': 'SimpleStrategy', 'replication_factor': 1}"

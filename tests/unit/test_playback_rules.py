@@ -7,7 +7,7 @@ import pytest
 
 from vidmesh_services.playback.objects import plain_name, sign_playlist, sign_storyboard, with_token
 from vidmesh_services.runtime.errors import InvalidArgument
-from vidmesh_services.runtime.playback_tokens import InvalidToken, PlaybackTokens
+from vidmesh_services.playback.tokens import InvalidToken, PlaybackTokens
 
 TOKENS = PlaybackTokens(b"k" * 32)
 

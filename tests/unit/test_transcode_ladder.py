@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from vidmesh.type.v1 import media_pb2
 
-from vidmesh_services.runtime.media_errors import BadMediaError
+from vidmesh_services.media import BadMediaError
 from vidmesh_services.transcode.ladder import LadderConfig, SourceFacts, output_frame_rate, plan_ladder
 from vidmesh_services.transcode.playlists import MediaPlaylist, Segment, avc_codecs, finalize_media_playlist
 

@@ -54,12 +54,12 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     import asyncio
 
     from vidmesh_services.runtime.auth import create_api_key
-    from vidmesh_services.runtime.stores import open_metadata_store
+    from vidmesh_services.storage.open import open_api_key_store
 
     config = _server_config(args)
 
     async def create() -> str:
-        store = open_metadata_store(config)
+        store = open_api_key_store(config, migrate=True)  # may run before the platform first started
         try:
             await asyncio.wait_for(store.wait_ready(), 120)
             return await create_api_key(store, args.owner)

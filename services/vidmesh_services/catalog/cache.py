@@ -1,9 +1,9 @@
-"""The catalog's read-through video cache: a MetadataStore that keeps videos in Redis/Valkey.
+"""The catalog's read-through video cache: a VideoStore that keeps videos in Redis/Valkey.
 
-`CachedMetadataStore` wraps the real store (SQLite, Cassandra). `get_video` and `get_videos`
+`CachedVideoStore` wraps the real store (SQLite, Cassandra). `get_video` and `get_videos`
 read Redis first (one `SET NX GET`, or one `MGET` for a batch) and fill it from the store on a
 miss; every write (`insert_video`, `replace_video`, `delete_video`) invalidates the video's key.
-Listings and API keys pass through uncached. All writes to videos go through the catalog
+Listings pass through uncached. All writes to videos go through the catalog
 process, so wrapping its store covers every write path (update, delete, status, renditions).
 
 One key per video, `<prefix><video id>`, whose value is tagged by its first byte:
@@ -83,7 +83,7 @@ from vidmesh.catalog.v1 import resources_pb2
 
 from ..runtime.config import CatalogCacheSettings, Config
 from ..runtime.errors import Unavailable
-from ..runtime.ports import MetadataStore, VideoPage
+from .store import VideoPage, VideoStore
 
 Video = resources_pb2.Video
 T = TypeVar("T")
@@ -156,10 +156,10 @@ def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
 
-class CachedMetadataStore:
-    """A MetadataStore that caches videos of `inner` in Redis; see the module docstring."""
+class CachedVideoStore:
+    """A VideoStore that caches videos of `inner` in Redis; see the module docstring."""
 
-    def __init__(self, inner: MetadataStore, client: redis.Redis, settings: CatalogCacheSettings, *, owns_client: bool = False):
+    def __init__(self, inner: VideoStore, client: redis.Redis, settings: CatalogCacheSettings, *, owns_client: bool = False):
         self._inner = inner
         self._redis = client
         self._settings = settings
@@ -323,14 +323,14 @@ class CachedMetadataStore:
 
     # -- writes ---------------------------------------------------------------------------------
 
-    async def insert_video(self, video: Video) -> bool:
+    async def insert_video(self, video: Video) -> str | None:
         return await self._write(video.id, lambda: self._inner.insert_video(video))
 
-    async def replace_video(self, video: Video) -> None:
-        await self._write(video.id, lambda: self._inner.replace_video(video))
+    async def replace_video(self, video: Video, *, etag: str) -> str:
+        return await self._write(video.id, lambda: self._inner.replace_video(video, etag=etag))
 
-    async def delete_video(self, video_id: str) -> bool:
-        return await self._write(video_id, lambda: self._inner.delete_video(video_id))
+    async def delete_video(self, video_id: str, *, etag: str = "") -> bool:
+        return await self._write(video_id, lambda: self._inner.delete_video(video_id, etag=etag))
 
     async def _write(self, video_id: str, write: Callable[[], Awaitable[T]]) -> T:
         key = self._key(video_id)
@@ -366,12 +366,6 @@ class CachedMetadataStore:
     async def list_videos(self, *, owner: str | None, include_non_public: bool, limit: int, cursor: str) -> VideoPage:
         return await self._inner.list_videos(owner=owner, include_non_public=include_non_public, limit=limit, cursor=cursor)
 
-    async def put_api_key(self, key_hash: str, owner: str) -> None:
-        await self._inner.put_api_key(key_hash, owner)
-
-    async def find_api_key_owner(self, key_hash: str) -> str | None:
-        return await self._inner.find_api_key_owner(key_hash)
-
     async def wait_ready(self) -> None:
         await self._inner.wait_ready()
 
@@ -391,8 +385,8 @@ def redis_client(config: Config) -> redis.Redis:
     )
 
 
-def with_cache(config: Config, inner: MetadataStore) -> MetadataStore:
+def with_cache(config: Config, inner: VideoStore) -> VideoStore:
     """inner behind the video cache if config enables it for its backend (the returned store closes both)."""
     if not config.catalog_cache.active(config.metadata_backend):
         return inner
-    return CachedMetadataStore(inner, redis_client(config), config.catalog_cache, owns_client=True)
+    return CachedVideoStore(inner, redis_client(config), config.catalog_cache, owns_client=True)

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Sequence
+import contextlib
+from typing import Mapping, Sequence
 
 from vidmesh.catalog.v1 import catalog_internal_service_pb2_grpc as internal_grpc
 from vidmesh.catalog.v1 import catalog_service_pb2_grpc as pb2_grpc
 
-from ..runtime.auth import Authenticator
-from ..runtime.blob_fs import FilesystemBlobStore
-from ..runtime.config import Config, load_config
+from ..playback.tokens import PlaybackTokens
+from ..runtime.auth import ApiKeyStore, Authenticator
+from ..runtime.config import Config
 from ..runtime.interceptors import AccessPolicy
-from ..runtime.logs import setup_logging
-from ..runtime.metrics import serve_metrics
-from ..runtime.playback_tokens import PlaybackTokens
-from ..runtime.ports import BlobStore, MetadataStore
-from ..runtime.server import RunningServer, ServiceBinding, create_server, serve
-from ..runtime.stores import open_metadata_store
+from ..runtime.server import RunningServer, ServiceBinding, create_server, run_service
+from ..storage.blobs import BlobStore
+from ..storage.open import open_api_key_store, open_blob_store, open_video_store
 from .cache import with_cache
 from .servicer import CatalogInternalServicer, CatalogServicer
+from .store import VideoStore
 from .videos import Catalog
 
 PUBLIC = "vidmesh.catalog.v1.CatalogService"
@@ -31,10 +29,21 @@ POLICY = AccessPolicy(
 
 
 async def create_catalog_server(
-    config: Config, address: str, store: MetadataStore, blobs: BlobStore, reflect: Sequence[str] = ()
+    config: Config,
+    address: str,
+    store: VideoStore,
+    keys: ApiKeyStore,
+    blobs: BlobStore,
+    reflect: Sequence[str] = (),
+    remote_health: Mapping[str, str] | None = None,
 ) -> RunningServer:
     tokens = PlaybackTokens(config.playback_secret.encode()) if config.playback_secret else None
     catalog = Catalog(store, blobs, tokens)
+
+    async def ready() -> None:
+        await store.wait_ready()
+        await keys.wait_ready()
+
     return await create_server(
         address,
         [
@@ -44,28 +53,27 @@ async def create_catalog_server(
                 lambda s: internal_grpc.add_CatalogInternalServiceServicer_to_server(CatalogInternalServicer(catalog), s),
             ),
         ],
-        authenticator=Authenticator(store, config.service_token),
+        authenticator=Authenticator(keys, config.service_token),
         policy=POLICY,
         reflect=reflect,
-        ready=store.wait_ready,
+        remote_health=remote_health,
+        ready=ready,
+    )
+
+
+async def start(config: Config, stack: contextlib.AsyncExitStack) -> RunningServer:
+    # The gateway routes reflection and health here, so the catalog speaks for the whole mesh.
+    from ..platform.topology import mesh_service_names, remote_health_targets
+
+    store = with_cache(config, open_video_store(config))  # videos read through Redis/Valkey; writes invalidate
+    stack.push_async_callback(store.close)
+    keys = open_api_key_store(config)
+    stack.push_async_callback(keys.close)
+    return await create_catalog_server(
+        config, config.address("catalog"), store, keys, open_blob_store(config),
+        reflect=mesh_service_names(), remote_health=remote_health_targets(config, "catalog"),
     )
 
 
 def main() -> None:
-    config = load_config()
-    setup_logging("catalog", config.log_level)
-    # The gateway routes reflection here, so the catalog describes every service of the mesh.
-    from ..platform.topology import mesh_service_names
-
-    async def run() -> None:
-        store = open_metadata_store(config)
-        blobs = FilesystemBlobStore(config.blob_root)
-        store = with_cache(config, store)  # videos read through Redis/Valkey; writes invalidate
-        serve_metrics(config, "catalog")
-        await serve(
-            lambda: create_catalog_server(config, config.address("catalog"), store, blobs, mesh_service_names()),
-            config.shutdown_grace_seconds,
-            store.close,
-        )
-
-    asyncio.run(run())
+    run_service("catalog", start)

@@ -32,7 +32,7 @@ class CatalogServicer(pb2_grpc.CatalogServiceServicer):
         return pb2.UpdateVideoResponse(video=video)
 
     async def DeleteVideo(self, request: pb2.DeleteVideoRequest, context: grpc.aio.ServicerContext) -> pb2.DeleteVideoResponse:
-        await self._catalog.delete(request.name, require_caller())
+        await self._catalog.delete(request.name, require_caller(), request.etag)
         return pb2.DeleteVideoResponse()
 
 
@@ -43,7 +43,9 @@ class CatalogInternalServicer(internal_grpc.CatalogInternalServiceServicer):
         self._catalog = catalog
 
     async def CreateVideo(self, request: internal_pb2.CreateVideoRequest, context: grpc.aio.ServicerContext) -> internal_pb2.CreateVideoResponse:
-        return internal_pb2.CreateVideoResponse(video=await self._catalog.create(request.video))
+        source = request.source if request.HasField("source") else None
+        video = await self._catalog.create(request.video_id, request.owner, request.video, source)
+        return internal_pb2.CreateVideoResponse(video=video)
 
     async def SetProcessingResult(
         self, request: internal_pb2.SetProcessingResultRequest, context: grpc.aio.ServicerContext

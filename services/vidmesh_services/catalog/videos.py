@@ -1,20 +1,29 @@
-"""Catalog rules: who sees which video, what may change, and how pages are cut."""
+"""Catalog rules: who sees which video, what may change, and how pages are cut.
+
+Every change is a read-modify-write guarded by the video's etag: the store applies it only if
+the video is still the version that was read (VideoStore.replace_video). When that fails
+because someone else wrote in between (typically the transcoder recording a result while the
+owner edits the title), the change is applied again to the fresh version, so neither write is
+lost; a caller who sent an etag of their own gets ABORTED instead, since their view is stale.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Sequence
+import random
+from typing import Awaitable, Callable, Sequence
 
 from google.protobuf import field_mask_pb2, timestamp_pb2
 from vidmesh.catalog.v1 import resources_pb2
 from vidmesh.type.v1 import media_pb2
 
+from ..playback.tokens import PlaybackTokens
 from ..runtime.auth import Identity
-from ..runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, PermissionDenied
-from ..runtime.layout import video_prefixes
-from ..runtime.playback_tokens import PlaybackTokens
-from ..runtime.ports import BlobStore, MetadataStore
-from ..runtime.validation import metadata_violations, parse_name
+from ..runtime.errors import Aborted, FailedPrecondition, FieldViolation, InvalidArgument, NotFound, PermissionDenied
+from ..runtime.validation import parse_name, valid_id
+from ..storage.blobs import BlobStore, video_prefixes
+from .rules import metadata_violations
+from .store import StaleEtag, VideoStore
 
 Video = resources_pb2.Video
 DEFAULT_PAGE_SIZE = 20
@@ -22,6 +31,15 @@ MAX_PAGE_SIZE = 100
 MAX_BATCH = 100
 UPDATABLE_PATHS = frozenset({"title", "description", "tags", "visibility"})
 FINAL_STATUSES = (resources_pb2.VIDEO_STATUS_READY, resources_pb2.VIDEO_STATUS_FAILED)
+# Rounds of read-modify-write before a change under constant contention gives up (ABORTED); a
+# round that lost waits a random moment first (up to 2 ms, doubling to 64 ms), so that writers
+# of one video spread out instead of colliding again.
+MAX_WRITE_ROUNDS = 16
+BACKOFF_FIRST, BACKOFF_MAX = 0.002, 0.064
+
+
+async def _back_off(round_: int) -> None:
+    await asyncio.sleep(random.uniform(0, min(BACKOFF_FIRST * 2**round_, BACKOFF_MAX)))
 
 
 def _now() -> timestamp_pb2.Timestamp:
@@ -42,11 +60,18 @@ def _visibility_violation(value: int, field: str) -> list[FieldViolation]:
     return []
 
 
+def _etag_mismatch(name: str) -> Aborted:
+    return Aborted(f"{name} changed since the etag was read; read it again and retry", reason="ETAG_MISMATCH",
+                   metadata={"video": name})
+
+
 class Catalog:
-    def __init__(self, store: MetadataStore, blobs: BlobStore, tokens: PlaybackTokens | None = None):
+    def __init__(self, store: VideoStore, blobs: BlobStore, tokens: PlaybackTokens | None = None):
         self._store = store
         self._blobs = blobs
         self._tokens = tokens
+
+    # -- reads ------------------------------------------------------------------------------
 
     async def get(self, name: str, caller: Identity | None, playback_token: str = "") -> Video:
         video_id = parse_name(name, "videos")
@@ -76,20 +101,23 @@ class Catalog:
     async def list(self, owner: str, page_size: int, page_token: str, caller: Identity | None) -> tuple[list[Video], str]:
         if page_size < 0:
             raise InvalidArgument(FieldViolation("page_size", "must not be negative"))
-        limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)  # larger sizes are clamped, as documented
         own = caller is not None and bool(owner) and owner == caller.owner
         try:
-            page = await self._store.list_videos(
-                owner=owner or None, include_non_public=own, limit=limit, cursor=page_token
-            )
+            page = await self._store.list_videos(owner=owner or None, include_non_public=own, limit=limit, cursor=page_token)
         except ValueError:
             raise InvalidArgument(FieldViolation("page_token", "not a token this server issued")) from None
         return page.videos, page.next_cursor
 
-    async def _owned(self, name: str, caller: Identity, field: str = "name") -> Video:
+    # -- changes by owners ------------------------------------------------------------------
+
+    async def _owned(self, name: str, caller: Identity, field: str = "name") -> Video | None:
+        """The video if caller owns it; None if it is gone; NOT_FOUND if caller may not see it."""
         video_id = parse_name(name, "videos", field)
         video = await self._store.get_video(video_id)
-        if video is None or not can_see(video, caller):
+        if video is None:
+            return None
+        if not can_see(video, caller):
             raise NotFound("video", name)
         if video.owner != caller.owner:
             raise PermissionDenied("video", name, "only the owner may change this video", owner=video.owner)
@@ -104,57 +132,73 @@ class Catalog:
             raise InvalidArgument(
                 [FieldViolation("update_mask", f"{p!r} cannot be updated; allowed: {sorted(UPDATABLE_PATHS)}") for p in bad]
             )
-        video = await self._owned(change.name, caller, "video.name")
-        updated = Video()
-        updated.CopyFrom(video)
-        mask.MergeMessage(change, updated, replace_repeated_field=True)
-        violations = metadata_violations(updated.title, updated.description, list(updated.tags), "video.")
-        if "visibility" in paths:
-            violations += _visibility_violation(updated.visibility, "video.visibility")
+
+        async def read() -> Video:
+            video = await self._owned(change.name, caller, "video.name")
+            if video is None:
+                raise NotFound("video", change.name)
+            if change.etag and change.etag != video.etag:
+                raise _etag_mismatch(video.name)
+            return video
+
+        def apply(video: Video) -> None:
+            mask.MergeMessage(change, video, replace_repeated_field=True)
+            violations = metadata_violations(video.title, video.description, list(video.tags), "video.")
+            if "visibility" in paths:
+                violations += _visibility_violation(video.visibility, "video.visibility")
+            if violations:
+                raise InvalidArgument(violations)
+
+        return await self._change(read, apply, retry=not change.etag)
+
+    async def delete(self, name: str, caller: Identity, etag: str = "") -> None:
+        for round_ in range(MAX_WRITE_ROUNDS):
+            video = await self._owned(name, caller)
+            if video is None:
+                return  # already gone: deletes are idempotent
+            if etag and etag != video.etag:
+                raise _etag_mismatch(video.name)
+            try:
+                # Metadata first: once it is gone nobody can reach the bytes, and a crash in
+                # between leaves unreachable blobs rather than a video whose media has vanished.
+                await self._store.delete_video(video.id, etag=video.etag)
+            except StaleEtag:
+                if etag:
+                    raise _etag_mismatch(video.name) from None
+                await _back_off(round_)
+                continue  # changed meanwhile (e.g. its transcode finished): decide again on the new version
+            for prefix in video_prefixes(video.id):
+                await asyncio.to_thread(self._blobs.delete_prefix, prefix)
+            return
+        raise Aborted(f"{name} keeps changing; retry", reason="CONTENTION", metadata={"video": name})
+
+    # -- changes by the platform ------------------------------------------------------------
+
+    async def create(self, video_id: str, owner: str, fields: Video, source: media_pb2.MediaInfo | None) -> Video:
+        violations = metadata_violations(fields.title, fields.description, list(fields.tags), "video.")
+        if not valid_id(video_id):
+            violations.append(FieldViolation("video_id", "1 to 64 characters of A-Z, a-z, 0-9, '-' and '_'"))
+        if not owner:
+            violations.append(FieldViolation("owner", "required"))
+        if fields.visibility:
+            violations += _visibility_violation(fields.visibility, "video.visibility")
         if violations:
             raise InvalidArgument(violations)
-        updated.update_time.CopyFrom(_now())
-        await self._store.replace_video(updated)
-        return updated
-
-    async def delete(self, name: str, caller: Identity) -> None:
-        video_id = parse_name(name, "videos")
-        video = await self._store.get_video(video_id)
-        if video is None:
-            return  # already gone: deletes are idempotent
-        if video.owner != caller.owner:
-            if not can_see(video, caller):
-                raise NotFound("video", name)
-            raise PermissionDenied("video", name, "only the owner may delete this video", owner=video.owner)
-        # Metadata first: once it is gone nobody can reach the bytes, and a crash in between
-        # leaves unreachable blobs rather than a video whose media has vanished.
-        await self._store.delete_video(video_id)
-        for prefix in video_prefixes(video_id):
-            await asyncio.to_thread(self._blobs.delete_prefix, prefix)
-
-    async def create(self, video: Video) -> Video:
-        violations = metadata_violations(video.title, video.description, list(video.tags), "video.")
-        if not video.id or parse_name(f"videos/{video.id}", "videos", "video.id") != video.id:
-            violations.append(FieldViolation("video.id", "required"))
-        if not video.owner:
-            violations.append(FieldViolation("video.owner", "required"))
-        if violations:
-            raise InvalidArgument(violations)
-        stored = Video()
-        stored.CopyFrom(video)
-        stored.name = f"videos/{video.id}"
-        if stored.visibility == media_pb2.VISIBILITY_UNSPECIFIED:
-            stored.visibility = media_pb2.VISIBILITY_PRIVATE
-        if stored.status == resources_pb2.VIDEO_STATUS_UNSPECIFIED:
-            stored.status = resources_pb2.VIDEO_STATUS_PROCESSING
         now = _now()
-        stored.create_time.CopyFrom(now)
-        stored.update_time.CopyFrom(now)
-        if await self._store.insert_video(stored):
+        stored = Video(
+            name=f"videos/{video_id}", id=video_id, owner=owner, title=fields.title, description=fields.description,
+            tags=fields.tags, visibility=fields.visibility or media_pb2.VISIBILITY_PRIVATE,
+            status=resources_pb2.VIDEO_STATUS_PROCESSING, create_time=now, update_time=now,
+        )
+        if source is not None:
+            stored.source.CopyFrom(source)
+        etag = await self._store.insert_video(stored)
+        if etag is not None:
+            stored.etag = etag
             return stored
-        existing = await self._store.get_video(video.id)
-        if existing is None or existing.owner != video.owner:
-            raise FailedPrecondition(f"video id {video.id} is taken", reason="VIDEO_ID_TAKEN")
+        existing = await self._store.get_video(video_id)
+        if existing is None or existing.owner != owner:
+            raise FailedPrecondition(f"video id {video_id} is taken", reason="VIDEO_ID_TAKEN", metadata={"video": f"videos/{video_id}"})
         return existing  # a retried create
 
     async def set_processing_result(
@@ -175,14 +219,38 @@ class Catalog:
             violations.append(FieldViolation("renditions", "renditions and master_playlist_path are required when READY"))
         if violations:
             raise InvalidArgument(violations)
-        video = await self._store.get_video(video_id)
-        if video is None:
-            raise NotFound("video", name)
-        video.status = status
-        video.failure_reason = failure_reason if status == resources_pb2.VIDEO_STATUS_FAILED else ""
-        del video.renditions[:]
-        video.renditions.extend(renditions)
-        video.master_playlist_path = master_playlist_path
-        video.update_time.CopyFrom(_now())
-        await self._store.replace_video(video)
-        return video
+
+        async def read() -> Video:
+            video = await self._store.get_video(video_id)
+            if video is None:
+                raise NotFound("video", name)
+            return video
+
+        def apply(video: Video) -> None:
+            video.status = status  # type: ignore[assignment]
+            video.failure_reason = failure_reason if status == resources_pb2.VIDEO_STATUS_FAILED else ""
+            del video.renditions[:]
+            video.renditions.extend(renditions)
+            video.master_playlist_path = master_playlist_path
+
+        return await self._change(read, apply, retry=True)
+
+    # -- the write loop ---------------------------------------------------------------------
+
+    async def _change(self, read: Callable[[], Awaitable[Video]], apply: Callable[[Video], None], *, retry: bool) -> Video:
+        """Reads, applies and writes back under the read's etag; on a concurrent write, starts
+        over from a fresh read (retry) or fails ABORTED (the caller named an etag)."""
+        for round_ in range(MAX_WRITE_ROUNDS):
+            video = await read()
+            etag = video.etag
+            apply(video)
+            video.update_time.CopyFrom(_now())
+            try:
+                video.etag = await self._store.replace_video(video, etag=etag)
+            except StaleEtag:
+                if not retry:
+                    raise _etag_mismatch(video.name) from None
+                await _back_off(round_)
+                continue
+            return video
+        raise Aborted(f"{video.name} keeps changing; retry", reason="CONTENTION", metadata={"video": video.name})

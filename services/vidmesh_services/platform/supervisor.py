@@ -60,6 +60,7 @@ class Child:
     started_at: float = 0.0
     stopping: bool = False
     watcher: asyncio.Task[None] | None = field(default=None, repr=False)
+    env: dict[str, str] = field(default_factory=dict)  # extra environment of this child
 
 
 class Supervisor:
@@ -99,7 +100,8 @@ class Supervisor:
             children.append(Child(service.name, [sys.executable, "-m", service.module], getattr(cfg.ports, service.name), logs / f"{service.name}.log"))
         for name, module in WORKERS:
             for index in range(cfg.transcode.worker_count):
-                children.append(Child(f"{name}-{index + 1}", [sys.executable, "-m", module], None, logs / f"{name}-{index + 1}.log"))
+                children.append(Child(f"{name}-{index + 1}", [sys.executable, "-m", module], None, logs / f"{name}-{index + 1}.log",
+                                      env={"VIDMESH_WORKER_INDEX": str(index)}))
         (cfg.run_dir / "edge-cache").mkdir(parents=True, exist_ok=True)
         envoy_yaml = cfg.run_dir / "envoy.yaml"
         envoy_yaml.write_text(render(self.gateway_config()))
@@ -136,7 +138,7 @@ class Supervisor:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
-                env={**self._child_env(), **CHILD_ENV.get(child.name, {})},
+                env={**self._child_env(), **CHILD_ENV.get(child.name, {}), **child.env},
                 start_new_session=True,
                 preexec_fn=die_with_parent,
             )

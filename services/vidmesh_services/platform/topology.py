@@ -13,6 +13,8 @@ import vidmesh
 import vidmesh_services
 from vidmesh_envoy.topologies import Page
 
+from ..runtime.config import Config
+
 
 @dataclass(frozen=True)
 class MeshService:
@@ -74,6 +76,11 @@ def mesh_service_names() -> list[str]:
         for module in service.descriptor_modules:
             importlib.import_module(module)
     return [name for service in MESH for name in service.public]
+
+
+def remote_health_targets(config: Config, here: str) -> dict[str, str]:
+    """Public services of every process but `here`, with the address that answers their health."""
+    return {name: config.address(s.name) for s in MESH if s.name != here for name in s.public}
 
 
 def gateway_routes() -> list[tuple[str, str]]:

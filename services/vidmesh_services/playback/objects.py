@@ -18,8 +18,8 @@ from vidmesh.catalog.v1 import resources_pb2
 from vidmesh.type.v1 import media_pb2
 
 from ..runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, PermissionDenied
-from ..runtime.playback_tokens import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, MIN_TTL_SECONDS, InvalidToken, PlaybackTokens
-from ..runtime.ports import BlobStore
+from ..storage.blobs import BlobStore, hls_prefix
+from .tokens import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, MIN_TTL_SECONDS, InvalidToken, PlaybackTokens
 
 Video = resources_pb2.Video
 # Looks a video up with the service's own identity (sees private videos); None if absent.
@@ -93,8 +93,9 @@ def sign_storyboard(text: str, token: str) -> str:
 
 
 def version_of(video: Video) -> str:
-    """The version folder of the video's current output: hls/{video}/{version}/master.m3u8."""
-    parts = video.master_playlist_path.split("/")
+    """The version folder of the video's current output: /hls/{video}/{version}/master.m3u8
+    (videos transcoded before that form was documented say hls/... without the slash)."""
+    parts = video.master_playlist_path.lstrip("/").split("/")
     return parts[2] if len(parts) == 4 else ""
 
 
@@ -116,7 +117,7 @@ class Playback:
         plain_name(version, "version")
         path = "/".join(plain_name(value, field) for value, field in parts)
         await self._authorize(video_id, token)
-        key = f"hls/{video_id}/{version}/{path}"
+        key = f"{hls_prefix(video_id)}/{version}/{path}"
         try:
             data = await asyncio.to_thread(self._read_blob, key)
         except FileNotFoundError:

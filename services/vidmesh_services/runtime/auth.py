@@ -14,12 +14,27 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
-from .errors import InvalidArgument, FieldViolation, PermissionDenied, Unauthenticated
-from .ports import MetadataStore
+from .errors import FieldViolation, InvalidArgument, PermissionDenied, Unauthenticated
 
 KEY_PREFIX = "vmk_"
 _OWNER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+
+
+class ApiKeyStore(Protocol):
+    """Where key hashes live (backends in vidmesh_services.storage). Every server opens one to
+    resolve callers; none of them needs the video store for it."""
+
+    async def put_api_key(self, key_hash: str, owner: str) -> None: ...
+
+    async def find_api_key_owner(self, key_hash: str) -> str | None: ...
+
+    async def wait_ready(self) -> None:
+        """Returns once the store can serve calls."""
+        ...
+
+    async def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -67,7 +82,7 @@ def validate_owner_name(owner: str) -> None:
         )
 
 
-async def create_api_key(store: MetadataStore, owner: str) -> str:
+async def create_api_key(store: ApiKeyStore, owner: str) -> str:
     """Stores the hash of a new key for owner and returns the key itself, the only time it exists."""
     validate_owner_name(owner)
     key = KEY_PREFIX + secrets.token_urlsafe(32)
@@ -78,7 +93,7 @@ async def create_api_key(store: MetadataStore, owner: str) -> str:
 class Authenticator:
     """Resolves a bearer token to an Identity, caching positive answers briefly."""
 
-    def __init__(self, store: MetadataStore, service_token: str, cache_seconds: float = 30.0):
+    def __init__(self, store: ApiKeyStore, service_token: str, cache_seconds: float = 30.0):
         self._store = store
         self._service_token = service_token
         self._cache_seconds = cache_seconds

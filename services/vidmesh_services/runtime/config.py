@@ -117,7 +117,12 @@ class HlsCaching:
 class MetricsSettings:
     """Prometheus text endpoints (/metrics) on the loopback host, one port per process; 0 serves none."""
 
-    catalog_port: int = 0
+    upload_port: int = 9101
+    catalog_port: int = 9102
+    transcode_port: int = 9103
+    playback_port: int = 9104
+    # Transcode worker i (from 0) serves on this port + i.
+    transcode_worker_port: int = 9110
 
 
 @dataclass(frozen=True)

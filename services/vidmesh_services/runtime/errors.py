@@ -105,6 +105,13 @@ class FailedPrecondition(VidmeshError):
     default_reason = "FAILED_PRECONDITION"
 
 
+class Aborted(VidmeshError):
+    """A concurrent change got in the way (e.g. an etag that no longer matches): read again, then retry."""
+
+    code = grpc.StatusCode.ABORTED
+    default_reason = "ABORTED"
+
+
 class DataLoss(VidmeshError):
     code = grpc.StatusCode.DATA_LOSS
     default_reason = "CHECKSUM_MISMATCH"

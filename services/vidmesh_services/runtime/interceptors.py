@@ -2,7 +2,8 @@
 
 Per call, in order: take or make a request id; resolve the caller from its API key and apply
 the service's access policy; run the handler; turn domain errors into rich statuses; write
-one structured access-log line. Credentials are never logged.
+one structured access-log line and record the call's metrics (requests and latency by method
+and code). Credentials are never logged.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from grpc_status import rpc_status
 
 from .auth import Authenticator, Identity, set_caller
 from .errors import PermissionDenied, Unauthenticated, VidmeshError, internal_status
+from .metrics import observe_call
 
 log = logging.getLogger("vidmesh.access")
 REQUEST_ID_HEADER = "x-request-id"
@@ -113,13 +115,15 @@ class ServerCallInterceptor(AsyncServerInterceptor):
     def _log(self, call: _Call, context: grpc.aio.ServicerContext, code: grpc.StatusCode | None = None) -> None:
         code = code or context.code() or grpc.StatusCode.OK
         name = code.name if isinstance(code, grpc.StatusCode) else str(code)
+        seconds = time.perf_counter() - call.started
+        observe_call(call.method, name, seconds)
         log.info(
             "call",
             extra={
                 "fields": {
                     "method": call.method,
                     "code": name,
-                    "duration_ms": round((time.perf_counter() - call.started) * 1000, 2),
+                    "duration_ms": round(seconds * 1000, 2),
                     "request_id": call.request_id,
                     "caller": call.caller.owner if call.caller else "",
                     "peer": context.peer(),

@@ -1,23 +1,29 @@
 """The grpc.aio server bootstrap every service uses.
 
-create_server() builds and starts a server (tests call it with port 0); serve() runs one until
-SIGTERM/SIGINT, then reports NOT_SERVING, drains in-flight calls and stops.
+create_server() builds and starts a server (tests call it with port 0); run_service() is every
+service's main(): config, logs and metrics, then the server until SIGTERM/SIGINT, when it
+reports NOT_SERVING, drains in-flight calls, stops, and closes what the service opened.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable, Coroutine, Mapping, Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from .auth import Authenticator
+from .config import Config, load_config
+from .health import MeshHealth
 from .interceptors import AccessPolicy, ServerCallInterceptor
+from .logs import setup_logging
+from .metrics import serve_metrics
+from .reflection import enable_reflection
 
 log = logging.getLogger("vidmesh.server")
 
@@ -54,6 +60,8 @@ class RunningServer:
             self.readiness.cancel()
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        if isinstance(self.health, MeshHealth):
+            await self.health.close()
 
 
 async def create_server(
@@ -64,11 +72,13 @@ async def create_server(
     policy: AccessPolicy,
     reflect: Sequence[str] = (),
     ready: Callable[[], Awaitable[None]] | None = None,
+    remote_health: Mapping[str, str] | None = None,
 ) -> RunningServer:
     """Starts a server on address ('host:0' picks a free port) with health and reflection.
 
-    reflect, when given, replaces the services reflection lists: the gateway routes reflection
-    to one process, which then describes the mesh's public services instead of its own.
+    reflect, when given, replaces the services reflection lists, and remote_health (service
+    name -> address of the process serving it) makes health answer for those services too: the
+    gateway routes reflection and health to one process, which then speaks for the whole mesh.
     ready, when given, is awaited in the background: health reports NOT_SERVING until it returns
     (e.g. the metadata store is still connecting), then SERVING.
     """
@@ -82,13 +92,12 @@ async def create_server(
             ("grpc.http2.lookahead_bytes", STREAM_WINDOW_BYTES),
         ],
     )
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = MeshHealth(remote_health) if remote_health else health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = tuple(b.full_name for b in bindings)
     for binding in bindings:
         binding.add_to_server(server)
-    listed = tuple(dict.fromkeys([*(reflect or names), health.SERVICE_NAME, reflection.SERVICE_NAME]))
-    reflection.enable_server_reflection(listed, server)
+    enable_reflection([*(reflect or names), health.SERVICE_NAME], server)
     port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen on {address}")
@@ -110,15 +119,39 @@ async def _serve_when_ready(running: RunningServer, ready: Callable[[], Awaitabl
     log.info("dependencies ready: SERVING", extra={"fields": {"services": list(running.service_names)}})
 
 
-async def serve(start: Callable[[], Awaitable[RunningServer]], grace: float, cleanup: Callable[[], Awaitable[None]] | None = None) -> None:
-    """Runs a server until SIGTERM or SIGINT, then drains it gracefully."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    running = await start()
-    await stop.wait()
-    log.info("draining", extra={"fields": {"grace_seconds": grace}})
-    await running.stop(grace)
-    if cleanup:
-        await cleanup()
+# What a service's start function gets: the deployment's config, and a stack to register what
+# it opens (stores, clients, tasks) so that it is closed after the server has drained.
+StartService = Callable[[Config, contextlib.AsyncExitStack], Awaitable[RunningServer]]
+
+
+def background(stack: contextlib.AsyncExitStack, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    """Runs work as a task that the stack cancels (and waits for) when the service stops."""
+    task = asyncio.create_task(work)
+
+    async def cancel() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    stack.push_async_callback(cancel)
+    return task
+
+
+def run_service(process: str, start: StartService) -> None:
+    """The main() of every service process: `python -m vidmesh_services.<process>`."""
+    config = load_config()
+    setup_logging(process, config.log_level)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        serve_metrics(config, process)
+        async with contextlib.AsyncExitStack() as stack:
+            running = await start(config, stack)
+            await stop.wait()
+            log.info("draining", extra={"fields": {"grace_seconds": config.shutdown_grace_seconds}})
+            await running.stop(config.shutdown_grace_seconds)
+
+    asyncio.run(run())

@@ -1,4 +1,4 @@
-"""Checks shared by every service that accepts video metadata or resource names."""
+"""Checks of resource names, shared by every service."""
 
 from __future__ import annotations
 
@@ -6,28 +6,12 @@ import re
 
 from .errors import FieldViolation, InvalidArgument
 
-MAX_TITLE = 200
-MAX_DESCRIPTION = 5000
-MAX_TAGS = 30
-MAX_TAG = 50
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
-def metadata_violations(title: str, description: str, tags: list[str], prefix: str = "") -> list[FieldViolation]:
-    """Violations of the title/description/tags rules; field names get prefix (e.g. 'video.')."""
-    found = []
-    if not title.strip():
-        found.append(FieldViolation(f"{prefix}title", "must not be empty"))
-    elif len(title) > MAX_TITLE:
-        found.append(FieldViolation(f"{prefix}title", f"at most {MAX_TITLE} characters"))
-    if len(description) > MAX_DESCRIPTION:
-        found.append(FieldViolation(f"{prefix}description", f"at most {MAX_DESCRIPTION} characters"))
-    if len(tags) > MAX_TAGS:
-        found.append(FieldViolation(f"{prefix}tags", f"at most {MAX_TAGS} tags"))
-    for i, tag in enumerate(tags):
-        if not tag.strip() or len(tag) > MAX_TAG:
-            found.append(FieldViolation(f"{prefix}tags[{i}]", f"1 to {MAX_TAG} characters"))
-    return found
+def valid_id(ident: str) -> bool:
+    """Whether ident can be the {id} of a resource name."""
+    return bool(_ID.match(ident))
 
 
 def parse_name(name: str, collection: str, field: str = "name") -> str:

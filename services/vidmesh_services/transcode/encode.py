@@ -9,7 +9,7 @@ from typing import Callable
 from vidmesh.transcode.v1 import resources_pb2
 from vidmesh.type.v1 import media_pb2
 
-from ..runtime.media_errors import BadMediaError
+from ..media import BadMediaError
 from .ladder import plan_ladder
 from .pipeline import ENCODING, PACKAGING, TranscodeConfig, transcode
 from .source import probe_source

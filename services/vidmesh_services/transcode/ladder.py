@@ -13,7 +13,7 @@ from fractions import Fraction
 
 from vidmesh.type.v1 import media_pb2
 
-from ..runtime.media_errors import BadMediaError
+from ..media import BadMediaError
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ from typing import Callable, Sequence
 import av
 from vidmesh.type.v1 import media_pb2
 
-from ..runtime.media_errors import BadMediaError
+from ..media import BadMediaError
 from .frames import ConstantRateClock
 from .ladder import LadderConfig, RenditionPlan
 from .playlists import AudioRendition, Variant, avc_codecs, finalize_media_playlist, write_master_playlist

@@ -1,50 +1,52 @@
-"""Transcode service bootstrap: `python -m vidmesh_services.transcode` (jobs API; workers run apart)."""
+"""Transcode service bootstrap: `python -m vidmesh_services.transcode` (the jobs API; workers run
+apart, `python -m vidmesh_services.transcode.worker`)."""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 
 import redis.asyncio as redis
+from vidmesh.transcode.v1 import transcode_internal_service_pb2_grpc as internal_grpc
 from vidmesh.transcode.v1 import transcode_service_pb2_grpc as pb2_grpc
 
-from ..runtime.auth import Authenticator
-from ..runtime.config import Config, load_config
+from ..runtime.auth import ApiKeyStore, Authenticator
+from ..runtime.config import Config
 from ..runtime.interceptors import AccessPolicy
-from ..runtime.jobs import JobStore
-from ..runtime.logs import setup_logging
-from ..runtime.ports import MetadataStore
-from ..runtime.server import RunningServer, ServiceBinding, create_server, serve
-from ..runtime.stores import open_metadata_store
-from .jobs_view import JobsView
-from .servicer import TranscodeServicer
+from ..runtime.server import RunningServer, ServiceBinding, create_server, run_service
+from ..storage.open import open_api_key_store
+from .jobs import Jobs
+from .servicer import TranscodeInternalServicer, TranscodeServicer
+from .store import JobStore
 
-SERVICE = "vidmesh.transcode.v1.TranscodeService"
-POLICY = AccessPolicy()  # jobs belong to owners: every call needs a key
+PUBLIC = "vidmesh.transcode.v1.TranscodeService"
+INTERNAL = "vidmesh.transcode.v1.TranscodeInternalService"
+POLICY = AccessPolicy(internal_services=frozenset({INTERNAL}))  # jobs belong to owners: every call needs a key
 
 
-async def create_transcode_server(config: Config, address: str, client: redis.Redis, store: MetadataStore) -> RunningServer:
-    view = JobsView(client, JobStore(client, config.transcode.max_attempts))
+async def create_transcode_server(config: Config, address: str, client: redis.Redis, keys: ApiKeyStore) -> RunningServer:
+    jobs = Jobs(client, JobStore(client, config.transcode.max_attempts))
     return await create_server(
         address,
-        [ServiceBinding(SERVICE, lambda s: pb2_grpc.add_TranscodeServiceServicer_to_server(TranscodeServicer(view), s))],
-        authenticator=Authenticator(store, config.service_token),
+        [
+            ServiceBinding(PUBLIC, lambda s: pb2_grpc.add_TranscodeServiceServicer_to_server(TranscodeServicer(jobs), s)),
+            ServiceBinding(
+                INTERNAL,
+                lambda s: internal_grpc.add_TranscodeInternalServiceServicer_to_server(TranscodeInternalServicer(jobs), s),
+            ),
+        ],
+        authenticator=Authenticator(keys, config.service_token),
         policy=POLICY,
-        ready=store.wait_ready,
+        ready=keys.wait_ready,
     )
 
 
+async def start(config: Config, stack: contextlib.AsyncExitStack) -> RunningServer:
+    client = redis.Redis.from_url(config.effective_redis_url)
+    stack.push_async_callback(client.aclose)
+    keys = open_api_key_store(config)
+    stack.push_async_callback(keys.close)
+    return await create_transcode_server(config, config.address("transcode"), client, keys)
+
+
 def main() -> None:
-    config = load_config()
-    setup_logging("transcode", config.log_level)
-
-    async def run() -> None:
-        client = redis.Redis.from_url(config.effective_redis_url)
-        store = open_metadata_store(config)
-
-        async def cleanup() -> None:
-            await client.aclose()
-            await store.close()
-
-        await serve(lambda: create_transcode_server(config, config.address("transcode"), client, store), config.shutdown_grace_seconds, cleanup)
-
-    asyncio.run(run())
+    run_service("transcode", start)

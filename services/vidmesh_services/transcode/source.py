@@ -17,7 +17,7 @@ from av.audio.stream import AudioStream
 from av.container import InputContainer
 from av.video.stream import VideoStream
 
-from ..runtime.media_errors import BadMediaError
+from ..media import BadMediaError
 from .ladder import SourceFacts
 
 

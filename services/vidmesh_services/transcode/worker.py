@@ -21,25 +21,21 @@ import os
 import shutil
 import signal
 import socket
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import grpc
 import redis.asyncio as redis
-from redis.exceptions import ResponseError
-from vidmesh.catalog.v1 import catalog_internal_service_pb2 as catalog_internal_pb2
-from vidmesh.catalog.v1 import catalog_internal_service_pb2_grpc as catalog_internal_grpc
-from vidmesh.catalog.v1 import catalog_service_pb2, catalog_service_pb2_grpc as catalog_service_grpc
 from vidmesh.catalog.v1 import resources_pb2 as catalog_pb2
 from vidmesh.transcode.v1 import resources_pb2
-from vidmesh.type.v1 import media_pb2
 
-from ..runtime.channels import InternalCaller
+from ..catalog.client import CatalogClient
+from ..runtime.calls import ServiceChannels
 from ..runtime.config import Config, load_config
-from ..runtime.jobs import DEAD_LETTERS, FINAL_STATES, GROUP, RETRIES, TRANSCODE_JOBS, Job, JobStore, now, retry_delay
 from ..runtime.logs import setup_logging
+from ..runtime.metrics import serve_metrics
+from ..storage.blobs import hls_prefix
 from .encode import EncodedLadder, MediaRejected, Progress, encode_ladder
+from .store import FINAL_STATES, Delivery, Job, JobQueue, JobStore, now, retry_delay
 
 log = logging.getLogger("vidmesh.transcode.worker")
 
@@ -56,23 +52,12 @@ class Encoder(Protocol):
     def __call__(self, source: Path, out_dir: Path, progress: Progress) -> EncodedLadder: ...
 
 
-@dataclass(frozen=True)
-class Delivery:
-    entry_id: str
-    job_id: str
-    video_id: str
-    source_key: str
-
-
 class Worker:
-    def __init__(self, config: Config, client: redis.Redis, catalog: catalog_internal_grpc.CatalogInternalServiceStub,
-                 caller: InternalCaller, encode: Encoder, name: str):
+    def __init__(self, config: Config, client: redis.Redis, catalog: CatalogClient, encode: Encoder, name: str):
         self._config = config
-        self._redis = client
         self._jobs = JobStore(client, config.transcode.max_attempts)
+        self._queue = JobQueue(client, name)
         self._catalog = catalog
-        self._catalog_reader = catalog_service_grpc.CatalogServiceStub(caller.channel("catalog"))
-        self._caller = caller
         self._encode = encode
         self.name = name
         self._settings = config.transcode
@@ -81,8 +66,7 @@ class Worker:
         self._saving = asyncio.Lock()
 
     async def ensure_group(self) -> None:
-        with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
-            await self._redis.xgroup_create(TRANSCODE_JOBS, GROUP, id="0", mkstream=True)
+        await self._queue.ensure_group()
 
     async def run(self, stop: asyncio.Event) -> None:
         self._stop = stop
@@ -94,26 +78,15 @@ class Worker:
                 await self.handle(delivery)
 
     async def requeue_due_retries(self) -> None:
-        loop_time = now().ToMilliseconds() / 1000
-        for raw in await self._redis.zrangebyscore(RETRIES, "-inf", loop_time, start=0, num=10):
-            if await self._redis.zrem(RETRIES, raw):  # only the worker that removes it re-queues it
-                job_id, video_id, source_key = raw.decode().split("|", 2)
-                await self._redis.xadd(TRANSCODE_JOBS, {"job": job_id, "video_id": video_id, "source_key": source_key})
+        await self._queue.requeue_due(now().ToMilliseconds() / 1000)
 
     async def next_delivery(self, block_ms: int) -> Delivery | None:
         """An entry abandoned by a dead worker first, else a new one."""
         idle_ms = int(self._settings.visibility_timeout_seconds * 1000)
-        _, claimed, *_ = await self._redis.xautoclaim(TRANSCODE_JOBS, GROUP, self.name, idle_ms, "0-0", count=1)
-        if claimed:
-            entry_id, fields = claimed[0]
-            log.warning("took over an abandoned job", extra={"fields": {"entry": entry_id.decode()}})
-        else:
-            read = await self._redis.xreadgroup(GROUP, self.name, {TRANSCODE_JOBS: ">"}, count=1, block=block_ms)
-            if not read:
-                return None
-            entry_id, fields = read[0][1][0]
-        text = {k.decode(): v.decode() for k, v in fields.items()}
-        return Delivery(entry_id.decode(), text.get("job", ""), text.get("video_id", ""), text.get("source_key", ""))
+        delivery, taken_over = await self._queue.next(block_ms=block_ms, idle_ms=idle_ms)
+        if delivery is not None and taken_over:
+            log.warning("took over an abandoned job", extra={"fields": {"entry": delivery.entry_id, "job": delivery.job.job}})
+        return delivery
 
     async def handle(self, delivery: Delivery) -> None:
         job = await self._jobs.get(delivery.job_id)
@@ -157,7 +130,7 @@ class Worker:
         interval = max(self._settings.visibility_timeout_seconds / 3, 0.2)
         while True:
             await asyncio.sleep(interval)
-            await self._redis.xclaim(TRANSCODE_JOBS, GROUP, self.name, 0, [delivery.entry_id], justid=True)
+            await self._queue.heartbeat(delivery)
             if not await self._video_exists(delivery.video_id):
                 self._deleted.set()
 
@@ -170,7 +143,7 @@ class Worker:
         await self._ack(delivery)
 
     def _paths(self, video_id: str, job_id: str) -> tuple[Path, Path]:
-        root = self._config.blob_root / "hls" / video_id
+        root = self._config.blob_root / hls_prefix(video_id)
         return root / f".staging-{job_id}", root / job_id
 
     async def _transcode(self, job: Job, delivery: Delivery) -> tuple[EncodedLadder, str]:
@@ -195,7 +168,7 @@ class Worker:
                 last[0] = key
                 asyncio.run_coroutine_threadsafe(self._report(job, *key), loop)
 
-        source = self._config.blob_root / delivery.source_key
+        source = self._config.blob_root / delivery.job.source_path
         ladder = await asyncio.to_thread(self._encode, source, staging, progress)
         job.stage = resources_pb2.JOB_STAGE_PUBLISHING
         await self._save(job)
@@ -213,23 +186,15 @@ class Worker:
             await self._jobs.save(job)
 
     async def _video_exists(self, video_id: str) -> bool:
-        try:
-            await self._catalog_reader.GetVideo(catalog_service_pb2.GetVideoRequest(name=f"videos/{video_id}"), **self._caller.call_options())
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.NOT_FOUND:
-                return False
-            raise
-        return True
+        return await self._catalog.get_video(video_id) is not None
 
     async def _mark_ready(self, job: Job, delivery: Delivery, ladder: EncodedLadder, version: str) -> None:
-        master = f"hls/{delivery.video_id}/{version}/{ladder.master_playlist}"
-        await self._catalog.SetProcessingResult(
-            catalog_internal_pb2.SetProcessingResultRequest(
-                name=f"videos/{delivery.video_id}", status=catalog_pb2.VIDEO_STATUS_READY,
-                renditions=ladder.renditions, master_playlist_path=master,
-            ),
-            **self._caller.call_options(),
+        master = f"/{hls_prefix(delivery.video_id)}/{version}/{ladder.master_playlist}"
+        video = await self._catalog.set_processing_result(
+            delivery.video_id, catalog_pb2.VIDEO_STATUS_READY, renditions=ladder.renditions, master_playlist_path=master
         )
+        if video is None:
+            raise VideoDeleted()
         job.state = resources_pb2.JOB_STATE_SUCCEEDED
         job.percent = 100
         job.failure_reason = ""
@@ -240,17 +205,12 @@ class Worker:
         log.info("ready", extra={"fields": {"job": job.name, "video": delivery.video_id, "attempt": job.attempt}})
 
     async def _fail(self, job: Job, delivery: Delivery, reason: str) -> None:
-        await self._catalog.SetProcessingResult(
-            catalog_internal_pb2.SetProcessingResultRequest(
-                name=f"videos/{delivery.video_id}", status=catalog_pb2.VIDEO_STATUS_FAILED, failure_reason=reason,
-            ),
-            **self._caller.call_options(),
-        )
+        await self._catalog.set_processing_result(delivery.video_id, catalog_pb2.VIDEO_STATUS_FAILED, failure_reason=reason)
         job.state = resources_pb2.JOB_STATE_FAILED
         job.failure_reason = reason
         job.end_time.CopyFrom(now())
         await self._save(job)
-        await self._redis.xadd(DEAD_LETTERS, {"job": delivery.job_id, "video_id": delivery.video_id, "reason": reason})
+        await self._queue.dead_letter(delivery, reason)
         staging, _ = self._paths(delivery.video_id, delivery.job_id)
         await asyncio.to_thread(shutil.rmtree, staging, True)
         await self._ack(delivery)
@@ -261,12 +221,11 @@ class Worker:
         job.failure_reason = f"attempt {job.attempt} failed: {reason}"
         await self._save(job)
         due = now().ToMilliseconds() / 1000 + retry_delay(job.attempt, self._settings.retry_base_seconds)
-        member = f"{delivery.job_id}|{delivery.video_id}|{delivery.source_key}"
-        await self._redis.zadd(RETRIES, {member: due})
+        await self._queue.retry_at(delivery, due)
         await self._ack(delivery)
 
     async def _ack(self, delivery: Delivery) -> None:
-        await self._redis.xack(TRANSCODE_JOBS, GROUP, delivery.entry_id)
+        await self._queue.ack(delivery.entry_id)
 
 
 def _publish(staging: Path, final: Path, ladder: EncodedLadder) -> None:
@@ -291,18 +250,19 @@ def main() -> None:
     config = load_config()
     name = f"{socket.gethostname()}-{os.getpid()}"
     setup_logging(f"transcode-worker-{os.getpid()}", config.log_level)
+    serve_metrics(config, "transcode_worker", int(os.environ.get("VIDMESH_WORKER_INDEX", "0")))
+
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         client = redis.Redis.from_url(config.effective_redis_url)
-        caller = InternalCaller(config)
-        catalog = catalog_internal_grpc.CatalogInternalServiceStub(caller.channel("catalog"))
+        channels = ServiceChannels(config)
         try:
-            await Worker(config, client, catalog, caller, encode_ladder, name).run(stop)
+            await Worker(config, client, CatalogClient(channels), encode_ladder, name).run(stop)
         finally:
-            await caller.close()
+            await channels.close()
             await client.aclose()
 
     asyncio.run(run())

@@ -18,8 +18,8 @@ from google.protobuf import duration_pb2
 from vidmesh.type.v1 import media_pb2
 
 from ..platform.pids import die_with_parent
-from ..runtime.blob_fs import FilesystemBlobStore
-from ..runtime.media_errors import BadMediaError
+from ..storage.blob_fs import FilesystemBlobStore
+from ..media import BadMediaError
 
 if TYPE_CHECKING:
     import av

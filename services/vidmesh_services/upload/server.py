@@ -2,72 +2,61 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 
 import redis.asyncio as redis
 
-from ..runtime.auth import Authenticator
-from ..runtime.blob_fs import FilesystemBlobStore
-from ..runtime.channels import InternalCaller
-from ..runtime.config import Config, load_config
+from ..catalog.client import CatalogClient
+from ..runtime.auth import ApiKeyStore, Authenticator
+from ..runtime.calls import ServiceChannels
+from ..runtime.config import Config
 from ..runtime.interceptors import AccessPolicy
-from ..runtime.jobs import TranscodeJobQueue
-from ..runtime.logs import setup_logging
-from ..runtime.ports import MetadataStore
-from ..runtime.server import RunningServer, ServiceBinding, create_server, serve
-from ..runtime.stores import open_metadata_store
+from ..runtime.server import RunningServer, ServiceBinding, background, create_server, run_service
+from ..storage.open import open_api_key_store, open_blob_store
+from ..transcode.client import TranscodeClient
 from .probe import Prober
-from .servicer import SERVICE, CatalogVideoRegistry, UploadServicer, add_to_server
-from .state import UploadState
+from .servicer import SERVICE, UploadServicer, add_to_server
+from .store import UploadState
 from .uploads import Uploads
 
 POLICY = AccessPolicy()  # every upload call needs an API key
 
 
-def build_uploads(config: Config, client: redis.Redis, caller: InternalCaller, prober: Prober) -> Uploads:
+def build_uploads(config: Config, client: redis.Redis, channels: ServiceChannels, prober: Prober) -> Uploads:
     limits = config.upload
     return Uploads(
         state=UploadState(client, limits.ttl_seconds, limits.completed_memory_seconds),
-        blobs=FilesystemBlobStore(config.blob_root),
+        blobs=open_blob_store(config),
         prober=prober,
-        videos=CatalogVideoRegistry(caller),
-        jobs=TranscodeJobQueue(client, config.transcode.max_attempts),
+        videos=CatalogClient(channels),
+        jobs=TranscodeClient(channels),
         limits=limits,
     )
 
 
-async def create_upload_server(config: Config, address: str, uploads: Uploads, store: MetadataStore) -> RunningServer:
+async def create_upload_server(config: Config, address: str, uploads: Uploads, keys: ApiKeyStore) -> RunningServer:
     return await create_server(
         address,
         [ServiceBinding(SERVICE, lambda s: add_to_server(UploadServicer(uploads), s))],
-        authenticator=Authenticator(store, config.service_token),
+        authenticator=Authenticator(keys, config.service_token),
         policy=POLICY,
-        ready=store.wait_ready,
+        ready=keys.wait_ready,
     )
 
 
+async def start(config: Config, stack: contextlib.AsyncExitStack) -> RunningServer:
+    client = redis.Redis.from_url(config.effective_redis_url)
+    stack.push_async_callback(client.aclose)
+    channels = ServiceChannels(config)
+    stack.push_async_callback(channels.close)
+    prober = Prober(config.blob_root)
+    stack.callback(prober.close)
+    keys = open_api_key_store(config)
+    stack.push_async_callback(keys.close)
+    uploads = build_uploads(config, client, channels, prober)
+    background(stack, uploads.run_janitor(config.upload.sweep_interval_seconds))
+    return await create_upload_server(config, config.address("upload"), uploads, keys)
+
+
 def main() -> None:
-    config = load_config()
-    setup_logging("upload", config.log_level)
-
-    async def run() -> None:
-        client = redis.Redis.from_url(config.effective_redis_url)
-        caller = InternalCaller(config)
-        prober = Prober(config.blob_root)
-        store = open_metadata_store(config)
-        uploads = build_uploads(config, client, caller, prober)
-        janitor = asyncio.create_task(uploads.run_janitor(config.upload.sweep_interval_seconds))
-
-        async def cleanup() -> None:
-            janitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await janitor
-            await caller.close()
-            await client.aclose()
-            await store.close()
-            prober.close()
-
-        await serve(lambda: create_upload_server(config, config.address("upload"), uploads, store), config.shutdown_grace_seconds, cleanup)
-
-    asyncio.run(run())
+    run_service("upload", start)

@@ -6,15 +6,10 @@ from typing import AsyncIterator
 
 import grpc
 from google.protobuf import timestamp_pb2
-from vidmesh.catalog.v1 import catalog_internal_service_pb2 as catalog_internal_pb2
-from vidmesh.catalog.v1 import catalog_internal_service_pb2_grpc as catalog_internal_grpc
-from vidmesh.catalog.v1 import resources_pb2
 from vidmesh.upload.v1 import upload_service_pb2 as pb2
 from vidmesh.upload.v1 import upload_service_pb2_grpc as pb2_grpc
 
 from ..runtime.auth import require_caller
-from ..runtime.channels import InternalCaller
-from ..runtime.errors import Unavailable
 from .uploads import Chunk, Uploads
 from .wire import ChunkRequest, parse_chunk_request
 
@@ -25,21 +20,6 @@ def _timestamp(epoch: float) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
     stamp.FromNanoseconds(int(epoch * 1e9))
     return stamp
-
-
-class CatalogVideoRegistry:
-    """Creates videos through the catalog's internal service."""
-
-    def __init__(self, caller: InternalCaller):
-        self._caller = caller
-        self._stub = catalog_internal_grpc.CatalogInternalServiceStub(caller.channel("catalog"))
-
-    async def create_video(self, video: resources_pb2.Video) -> None:
-        try:
-            await self._stub.CreateVideo(catalog_internal_pb2.CreateVideoRequest(video=video), **self._caller.call_options())
-        except grpc.aio.AioRpcError as exc:
-            # The upload stays complete-able: the caller retries CompleteUpload once the catalog is back.
-            raise Unavailable(f"the catalog could not store the video ({exc.code().name}); retry", reason="CATALOG_UNAVAILABLE") from None
 
 
 class UploadServicer(pb2_grpc.UploadServiceServicer):

@@ -19,19 +19,20 @@ from dataclasses import dataclass
 from typing import AsyncIterator, Protocol
 
 from vidmesh.catalog.v1 import resources_pb2
+from vidmesh.transcode.v1 import resources_pb2 as transcode_pb2
 from vidmesh.type.v1 import media_pb2
 
+from ..catalog.rules import metadata_violations
+from ..media import BadMediaError
 from ..runtime.auth import Identity
 from ..runtime.config import UploadLimits
-from ..runtime.errors import DataLoss, FailedPrecondition, FieldViolation, InvalidArgument, NotFound, PermissionDenied, VidmeshError
+from ..runtime.errors import DataLoss, FailedPrecondition, FieldViolation, InvalidArgument, NotFound, VidmeshError
 from ..runtime.ids import new_id
-from ..runtime.layout import source_key, upload_prefix
-from ..runtime.media_errors import BadMediaError
-from ..runtime.ports import BlobChecksumMismatch, BlobStore
-from ..runtime.validation import metadata_violations, parse_name
+from ..runtime.validation import parse_name
+from ..storage.blobs import BlobChecksumMismatch, BlobStore, source_key, upload_prefix
 from .checksum import Window, crc32c, matches
 from .probe import Prober
-from .state import Upload, UploadState
+from .store import Upload, UploadState
 
 log = logging.getLogger("vidmesh.upload")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -39,15 +40,23 @@ MAX_LISTED_MISSING = 50
 
 
 class VideoRegistry(Protocol):
-    """Where completed uploads become videos (the catalog, over gRPC)."""
+    """Where completed uploads become videos: the catalog (catalog.client.CatalogClient)."""
 
-    async def create_video(self, video: resources_pb2.Video) -> None: ...
+    async def create_video(
+        self, video_id: str, owner: str, fields: resources_pb2.Video, source: media_pb2.MediaInfo
+    ) -> resources_pb2.Video: ...
 
 
 class JobQueue(Protocol):
-    """Where transcode jobs go (a Redis Stream)."""
+    """Where transcode jobs go: the transcoder (transcode.client.TranscodeClient)."""
 
-    async def publish(self, video_id: str, source_key: str, owner: str) -> str: ...
+    async def submit_job(self, video_id: str, owner: str, source_key: str, request_id: str) -> transcode_pb2.Job: ...
+
+
+def _not_yours(name: str) -> NotFound:
+    # Uploads are visible to their owner only, and the platform never reveals what a caller may
+    # not see (as the catalog does for private videos): another owner's upload does not exist.
+    return NotFound("upload", name, reason="UPLOAD_NOT_FOUND")
 
 
 @dataclass(frozen=True)
@@ -161,7 +170,7 @@ class Uploads:
         if upload is None:
             raise NotFound("upload", name, reason="UPLOAD_NOT_FOUND")
         if upload.owner != caller.owner:
-            raise PermissionDenied("upload", name, "this upload belongs to another owner", owner=upload.owner)
+            raise _not_yours(name)
         return upload
 
     async def receive(self, caller: Identity, chunks: AsyncIterator[Chunk]) -> ChunkReport:
@@ -247,10 +256,10 @@ class Uploads:
                 raise NotFound("upload", name, reason="UPLOAD_NOT_FOUND")
             owner, video_id = done
             if owner != caller.owner:
-                raise PermissionDenied("upload", name, "this upload belongs to another owner", owner=owner)
+                raise _not_yours(name)
             return video_id
         if upload.owner != caller.owner:
-            raise PermissionDenied("upload", name, "this upload belongs to another owner", owner=upload.owner)
+            raise _not_yours(name)
         if not await self._state.lock(upload_id):
             raise FailedPrecondition("this upload is being completed by another call; retry shortly", reason="COMPLETE_IN_PROGRESS")
         try:
@@ -284,19 +293,12 @@ class Uploads:
             await self._discard(upload)
             raise InvalidArgument(FieldViolation("file", str(exc)), reason=exc.reason) from None
         media.size_bytes = upload.size_bytes
-        await self._videos.create_video(
-            resources_pb2.Video(
-                id=upload.video_id,
-                owner=upload.owner,
-                title=upload.title,
-                description=upload.description,
-                tags=upload.tags,
-                visibility=upload.visibility,
-                status=resources_pb2.VIDEO_STATUS_PROCESSING,
-                source=media,
-            )
+        fields = resources_pb2.Video(
+            title=upload.title, description=upload.description, tags=upload.tags, visibility=upload.visibility,  # type: ignore[arg-type]
         )
-        await self._jobs.publish(upload.video_id, source, upload.owner)
+        await self._videos.create_video(upload.video_id, upload.owner, fields, media)
+        # The upload's name is the natural key of its one job: a retried complete queues nothing new.
+        await self._jobs.submit_job(upload.video_id, upload.owner, source, request_id=f"uploads/{upload.upload_id}")
         await self._state.mark_done(upload)
         await asyncio.to_thread(self._blobs.abort_multipart, upload_prefix(upload.upload_id))  # bookkeeping only now
         log.info("upload completed", extra={"fields": {"upload": upload.upload_id, "video": upload.video_id}})
@@ -313,7 +315,7 @@ class Uploads:
         if upload is None:
             return  # already gone (aborted, expired or completed): abort is idempotent
         if upload.owner != caller.owner:
-            raise PermissionDenied("upload", name, "this upload belongs to another owner", owner=upload.owner)
+            raise _not_yours(name)
         await self._discard(upload)
 
     # -- expiry -----------------------------------------------------------------------------

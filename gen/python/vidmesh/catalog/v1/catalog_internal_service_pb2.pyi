@@ -10,10 +10,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CreateVideoRequest(_message.Message):
-    __slots__ = ("video",)
+    __slots__ = ("video_id", "video", "owner", "source")
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
     VIDEO_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
     video: _resources_pb2.Video
-    def __init__(self, video: _Optional[_Union[_resources_pb2.Video, _Mapping]] = ...) -> None: ...
+    owner: str
+    source: _media_pb2.MediaInfo
+    def __init__(self, video_id: _Optional[str] = ..., video: _Optional[_Union[_resources_pb2.Video, _Mapping]] = ..., owner: _Optional[str] = ..., source: _Optional[_Union[_media_pb2.MediaInfo, _Mapping]] = ...) -> None: ...
 
 class CreateVideoResponse(_message.Message):
     __slots__ = ("video",)

@@ -56,8 +56,12 @@ class CatalogInternalServiceServicer:
     """
 
     def CreateVideo(self, request, context):
-        """Creates a video for a completed upload. Idempotent on video id: creating
-        a video that exists with the same owner returns it unchanged.
+        """Creates a video, in status VIDEO_STATUS_PROCESSING, for a completed
+        upload. Idempotent on video_id: creating a video that exists with the
+        same owner returns it unchanged. Returns INVALID_ARGUMENT (BadRequest
+        naming the fields) for a missing or malformed video_id, owner or title,
+        and FAILED_PRECONDITION with reason VIDEO_ID_TAKEN if the id belongs to
+        another owner's video.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -65,7 +69,8 @@ class CatalogInternalServiceServicer:
 
     def SetProcessingResult(self, request, context):
         """Records a processing outcome: READY with renditions, or FAILED with a
-        reason. Returns NOT_FOUND for an unknown video.
+        reason. Safe to repeat. Returns NOT_FOUND for an unknown video and
+        INVALID_ARGUMENT for a result that lacks what its status needs.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -28,13 +28,14 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from vidmesh.catalog.v1 import resources_pb2 as vidmesh_dot_catalog_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(vidmesh/catalog/v1/catalog_service.proto\x12\x12vidmesh.catalog.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\"vidmesh/catalog/v1/resources.proto\"=\n\x0fGetVideoRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x0eplayback_token\x18\x02 \x01(\t\"<\n\x10GetVideoResponse\x12(\n\x05video\x18\x01 \x01(\x0b\x32\x19.vidmesh.catalog.v1.Video\",\n\x15\x42\x61tchGetVideosRequest\x12\x13\n\x05names\x18\x01 \x03(\tB\x04\xe2\x41\x01\x02\"Z\n\x16\x42\x61tchGetVideosResponse\x12)\n\x06videos\x18\x01 \x03(\x0b\x32\x19.vidmesh.catalog.v1.Video\x12\x15\n\rmissing_names\x18\x02 \x03(\t\"I\n\x11ListVideosRequest\x12\r\n\x05owner\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"X\n\x12ListVideosResponse\x12)\n\x06videos\x18\x01 \x03(\x0b\x32\x19.vidmesh.catalog.v1.Video\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"{\n\x12UpdateVideoRequest\x12.\n\x05video\x18\x01 \x01(\x0b\x32\x19.vidmesh.catalog.v1.VideoB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\"?\n\x13UpdateVideoResponse\x12(\n\x05video\x18\x01 \x01(\x0b\x32\x19.vidmesh.catalog.v1.Video\"(\n\x12\x44\x65leteVideoRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x15\n\x13\x44\x65leteVideoResponse2\x84\x05\n\x0e\x43\x61talogService\x12r\n\x08GetVideo\x12#.vidmesh.catalog.v1.GetVideoRequest\x1a$.vidmesh.catalog.v1.GetVideoResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/{name=videos/*}\x12\x84\x01\n\x0e\x42\x61tchGetVideos\x12).vidmesh.catalog.v1.BatchGetVideosRequest\x1a*.vidmesh.catalog.v1.BatchGetVideosResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/videos:batchGet\x12o\n\nListVideos\x12%.vidmesh.catalog.v1.ListVideosRequest\x1a&.vidmesh.catalog.v1.ListVideosResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/videos\x12\x88\x01\n\x0bUpdateVideo\x12&.vidmesh.catalog.v1.UpdateVideoRequest\x1a\'.vidmesh.catalog.v1.UpdateVideoResponse\"(\x82\xd3\xe4\x93\x02\"2\x19/v1/{video.name=videos/*}:\x05video\x12{\n\x0b\x44\x65leteVideo\x12&.vidmesh.catalog.v1.DeleteVideoRequest\x1a\'.vidmesh.catalog.v1.DeleteVideoResponse\"\x1b\x82\xd3\xe4\x93\x02\x15*\x13/v1/{name=videos/*}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(vidmesh/catalog/v1/catalog_service.proto\x12\x12vidmesh.catalog.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\"vidmesh/catalog/v1/resources.proto\"R\n\x0fGetVideoRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\x12%\n\x0eplayback_token\x18\x02 \x01(\tR\rplaybackToken\"C\n\x10GetVideoResponse\x12/\n\x05video\x18\x01 \x01(\x0b\x32\x19.vidmesh.catalog.v1.VideoR\x05video\"3\n\x15\x42\x61tchGetVideosRequest\x12\x1a\n\x05names\x18\x01 \x03(\tB\x04\xe2\x41\x01\x02R\x05names\"p\n\x16\x42\x61tchGetVideosResponse\x12\x31\n\x06videos\x18\x01 \x03(\x0b\x32\x19.vidmesh.catalog.v1.VideoR\x06videos\x12#\n\rmissing_names\x18\x02 \x03(\tR\x0cmissingNames\"e\n\x11ListVideosRequest\x12\x14\n\x05owner\x18\x01 \x01(\tR\x05owner\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"o\n\x12ListVideosResponse\x12\x31\n\x06videos\x18\x01 \x03(\x0b\x32\x19.vidmesh.catalog.v1.VideoR\x06videos\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8e\x01\n\x12UpdateVideoRequest\x12\x35\n\x05video\x18\x01 \x01(\x0b\x32\x19.vidmesh.catalog.v1.VideoB\x04\xe2\x41\x01\x02R\x05video\x12\x41\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02R\nupdateMask\"F\n\x13UpdateVideoResponse\x12/\n\x05video\x18\x01 \x01(\x0b\x32\x19.vidmesh.catalog.v1.VideoR\x05video\"B\n\x12\x44\x65leteVideoRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\x12\x12\n\x04\x65tag\x18\x02 \x01(\tR\x04\x65tag\"\x15\n\x13\x44\x65leteVideoResponse2\x93\x05\n\x0e\x43\x61talogService\x12u\n\x08GetVideo\x12#.vidmesh.catalog.v1.GetVideoRequest\x1a$.vidmesh.catalog.v1.GetVideoResponse\"\x1e\x90\x02\x01\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/{name=videos/*}\x12\x87\x01\n\x0e\x42\x61tchGetVideos\x12).vidmesh.catalog.v1.BatchGetVideosRequest\x1a*.vidmesh.catalog.v1.BatchGetVideosResponse\"\x1e\x90\x02\x01\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/videos:batchGet\x12r\n\nListVideos\x12%.vidmesh.catalog.v1.ListVideosRequest\x1a&.vidmesh.catalog.v1.ListVideosResponse\"\x15\x90\x02\x01\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/videos\x12\x8b\x01\n\x0bUpdateVideo\x12&.vidmesh.catalog.v1.UpdateVideoRequest\x1a\'.vidmesh.catalog.v1.UpdateVideoResponse\"+\x90\x02\x02\x82\xd3\xe4\x93\x02\"2\x19/v1/{video.name=videos/*}:\x05video\x12~\n\x0b\x44\x65leteVideo\x12&.vidmesh.catalog.v1.DeleteVideoRequest\x1a\'.vidmesh.catalog.v1.DeleteVideoResponse\"\x1e\x90\x02\x02\x82\xd3\xe4\x93\x02\x15*\x13/v1/{name=videos/*}B\xc8\x01\n\x16\x63om.vidmesh.catalog.v1B\x13\x43\x61talogServiceProtoP\x01Z/vidmesh.dev/gen/go/vidmesh/catalog/v1;catalogv1\xa2\x02\x03VCX\xaa\x02\x12Vidmesh.Catalog.V1\xca\x02\x12Vidmesh\\Catalog\\V1\xe2\x02\x1eVidmesh\\Catalog\\V1\\GPBMetadata\xea\x02\x14Vidmesh::Catalog::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vidmesh.catalog.v1.catalog_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
-  DESCRIPTOR._loaded_options = None
+  _globals['DESCRIPTOR']._loaded_options = None
+  _globals['DESCRIPTOR']._serialized_options = b'\n\026com.vidmesh.catalog.v1B\023CatalogServiceProtoP\001Z/vidmesh.dev/gen/go/vidmesh/catalog/v1;catalogv1\242\002\003VCX\252\002\022Vidmesh.Catalog.V1\312\002\022Vidmesh\\Catalog\\V1\342\002\036Vidmesh\\Catalog\\V1\\GPBMetadata\352\002\024Vidmesh::Catalog::V1'
   _globals['_GETVIDEOREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_GETVIDEOREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
   _globals['_BATCHGETVIDEOSREQUEST'].fields_by_name['names']._loaded_options = None
@@ -46,35 +47,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETEVIDEOREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_DELETEVIDEOREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
   _globals['_CATALOGSERVICE'].methods_by_name['GetVideo']._loaded_options = None
-  _globals['_CATALOGSERVICE'].methods_by_name['GetVideo']._serialized_options = b'\202\323\344\223\002\025\022\023/v1/{name=videos/*}'
+  _globals['_CATALOGSERVICE'].methods_by_name['GetVideo']._serialized_options = b'\220\002\001\202\323\344\223\002\025\022\023/v1/{name=videos/*}'
   _globals['_CATALOGSERVICE'].methods_by_name['BatchGetVideos']._loaded_options = None
-  _globals['_CATALOGSERVICE'].methods_by_name['BatchGetVideos']._serialized_options = b'\202\323\344\223\002\025\022\023/v1/videos:batchGet'
+  _globals['_CATALOGSERVICE'].methods_by_name['BatchGetVideos']._serialized_options = b'\220\002\001\202\323\344\223\002\025\022\023/v1/videos:batchGet'
   _globals['_CATALOGSERVICE'].methods_by_name['ListVideos']._loaded_options = None
-  _globals['_CATALOGSERVICE'].methods_by_name['ListVideos']._serialized_options = b'\202\323\344\223\002\014\022\n/v1/videos'
+  _globals['_CATALOGSERVICE'].methods_by_name['ListVideos']._serialized_options = b'\220\002\001\202\323\344\223\002\014\022\n/v1/videos'
   _globals['_CATALOGSERVICE'].methods_by_name['UpdateVideo']._loaded_options = None
-  _globals['_CATALOGSERVICE'].methods_by_name['UpdateVideo']._serialized_options = b'\202\323\344\223\002\"2\031/v1/{video.name=videos/*}:\005video'
+  _globals['_CATALOGSERVICE'].methods_by_name['UpdateVideo']._serialized_options = b'\220\002\002\202\323\344\223\002\"2\031/v1/{video.name=videos/*}:\005video'
   _globals['_CATALOGSERVICE'].methods_by_name['DeleteVideo']._loaded_options = None
-  _globals['_CATALOGSERVICE'].methods_by_name['DeleteVideo']._serialized_options = b'\202\323\344\223\002\025*\023/v1/{name=videos/*}'
+  _globals['_CATALOGSERVICE'].methods_by_name['DeleteVideo']._serialized_options = b'\220\002\002\202\323\344\223\002\025*\023/v1/{name=videos/*}'
   _globals['_GETVIDEOREQUEST']._serialized_start=197
-  _globals['_GETVIDEOREQUEST']._serialized_end=258
-  _globals['_GETVIDEORESPONSE']._serialized_start=260
-  _globals['_GETVIDEORESPONSE']._serialized_end=320
-  _globals['_BATCHGETVIDEOSREQUEST']._serialized_start=322
-  _globals['_BATCHGETVIDEOSREQUEST']._serialized_end=366
-  _globals['_BATCHGETVIDEOSRESPONSE']._serialized_start=368
-  _globals['_BATCHGETVIDEOSRESPONSE']._serialized_end=458
-  _globals['_LISTVIDEOSREQUEST']._serialized_start=460
-  _globals['_LISTVIDEOSREQUEST']._serialized_end=533
-  _globals['_LISTVIDEOSRESPONSE']._serialized_start=535
-  _globals['_LISTVIDEOSRESPONSE']._serialized_end=623
-  _globals['_UPDATEVIDEOREQUEST']._serialized_start=625
-  _globals['_UPDATEVIDEOREQUEST']._serialized_end=748
-  _globals['_UPDATEVIDEORESPONSE']._serialized_start=750
-  _globals['_UPDATEVIDEORESPONSE']._serialized_end=813
-  _globals['_DELETEVIDEOREQUEST']._serialized_start=815
-  _globals['_DELETEVIDEOREQUEST']._serialized_end=855
-  _globals['_DELETEVIDEORESPONSE']._serialized_start=857
-  _globals['_DELETEVIDEORESPONSE']._serialized_end=878
-  _globals['_CATALOGSERVICE']._serialized_start=881
-  _globals['_CATALOGSERVICE']._serialized_end=1525
+  _globals['_GETVIDEOREQUEST']._serialized_end=279
+  _globals['_GETVIDEORESPONSE']._serialized_start=281
+  _globals['_GETVIDEORESPONSE']._serialized_end=348
+  _globals['_BATCHGETVIDEOSREQUEST']._serialized_start=350
+  _globals['_BATCHGETVIDEOSREQUEST']._serialized_end=401
+  _globals['_BATCHGETVIDEOSRESPONSE']._serialized_start=403
+  _globals['_BATCHGETVIDEOSRESPONSE']._serialized_end=515
+  _globals['_LISTVIDEOSREQUEST']._serialized_start=517
+  _globals['_LISTVIDEOSREQUEST']._serialized_end=618
+  _globals['_LISTVIDEOSRESPONSE']._serialized_start=620
+  _globals['_LISTVIDEOSRESPONSE']._serialized_end=731
+  _globals['_UPDATEVIDEOREQUEST']._serialized_start=734
+  _globals['_UPDATEVIDEOREQUEST']._serialized_end=876
+  _globals['_UPDATEVIDEORESPONSE']._serialized_start=878
+  _globals['_UPDATEVIDEORESPONSE']._serialized_end=948
+  _globals['_DELETEVIDEOREQUEST']._serialized_start=950
+  _globals['_DELETEVIDEOREQUEST']._serialized_end=1016
+  _globals['_DELETEVIDEORESPONSE']._serialized_start=1018
+  _globals['_DELETEVIDEORESPONSE']._serialized_end=1039
+  _globals['_CATALOGSERVICE']._serialized_start=1042
+  _globals['_CATALOGSERVICE']._serialized_end=1701
 # @@protoc_insertion_point(module_scope)

@@ -71,10 +71,12 @@ class UpdateVideoResponse(_message.Message):
     def __init__(self, video: _Optional[_Union[_resources_pb2.Video, _Mapping]] = ...) -> None: ...
 
 class DeleteVideoRequest(_message.Message):
-    __slots__ = ("name",)
+    __slots__ = ("name", "etag")
     NAME_FIELD_NUMBER: _ClassVar[int]
+    ETAG_FIELD_NUMBER: _ClassVar[int]
     name: str
-    def __init__(self, name: _Optional[str] = ...) -> None: ...
+    etag: str
+    def __init__(self, name: _Optional[str] = ..., etag: _Optional[str] = ...) -> None: ...
 
 class DeleteVideoResponse(_message.Message):
     __slots__ = ()

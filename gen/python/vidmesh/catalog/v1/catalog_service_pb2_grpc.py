@@ -26,7 +26,10 @@ if _version_not_supported:
 
 
 class CatalogServiceStub:
-    """Video metadata: read by anyone allowed to see a video, changed only by its owner.
+    """Video metadata: read by anyone allowed to see a video, changed only by its
+    owner.
+
+    Authentication, errors and paging: see vidmesh.type.v1.ErrorReason.
     """
 
     def __init__(self, channel):
@@ -63,12 +66,16 @@ class CatalogServiceStub:
 
 
 class CatalogServiceServicer:
-    """Video metadata: read by anyone allowed to see a video, changed only by its owner.
+    """Video metadata: read by anyone allowed to see a video, changed only by its
+    owner.
+
+    Authentication, errors and paging: see vidmesh.type.v1.ErrorReason.
     """
 
     def GetVideo(self, request, context):
-        """Returns one video. Returns NOT_FOUND if it does not exist or the caller
-        may not see it (private videos of other owners are not revealed).
+        """Returns one video. Returns NOT_FOUND (reason NOT_FOUND) if it does not
+        exist or the caller may not see it (private videos of other owners are
+        not revealed), INVALID_ARGUMENT for a malformed name.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -77,6 +84,8 @@ class CatalogServiceServicer:
     def BatchGetVideos(self, request, context):
         """Returns several videos in one call, in request order. Ids that do not
         exist or are not visible to the caller are listed in missing_names.
+        Returns INVALID_ARGUMENT for more than 100 names or a malformed one
+        (the BadRequest field is "names[i]").
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -84,16 +93,25 @@ class CatalogServiceServicer:
 
     def ListVideos(self, request, context):
         """Lists videos, newest first. Without an owner filter it lists public
-        videos; with the caller's own owner name it lists all of theirs.
+        videos; with another owner's name, that owner's public videos; with the
+        caller's own owner name, all of theirs (any visibility and status).
+        Returns INVALID_ARGUMENT for a negative page_size or a page_token this
+        server did not issue.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UpdateVideo(self, request, context):
-        """Changes the fields named in update_mask. Owner only: returns
-        PERMISSION_DENIED for others and INVALID_ARGUMENT for a path that
-        cannot be updated.
+        """Changes the fields named in update_mask. Owner only. Returns NOT_FOUND
+        if the video does not exist or is not visible to the caller,
+        PERMISSION_DENIED (reason NOT_OWNER) for a visible video of another
+        owner, INVALID_ARGUMENT for an empty mask, a path that cannot be updated
+        or a value that breaks a field's limits, and ABORTED (reason
+        ETAG_MISMATCH, metadata "video") if video.etag is set and the video has
+        changed since: read it again and retry. Without an etag the change is
+        applied to the latest version, however often the platform writes the
+        video meanwhile (e.g. its transcode finishing).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -101,7 +119,9 @@ class CatalogServiceServicer:
 
     def DeleteVideo(self, request, context):
         """Deletes a video and its stored media. Owner only. Idempotent: deleting
-        a video that is already gone succeeds.
+        a video that is already gone succeeds. Returns NOT_FOUND and
+        PERMISSION_DENIED as UpdateVideo does, and ABORTED (reason
+        ETAG_MISMATCH) if etag is set and the video has changed since.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -144,7 +164,10 @@ def add_CatalogServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class CatalogService:
-    """Video metadata: read by anyone allowed to see a video, changed only by its owner.
+    """Video metadata: read by anyone allowed to see a video, changed only by its
+    owner.
+
+    Authentication, errors and paging: see vidmesh.type.v1.ErrorReason.
     """
 
     @staticmethod

@@ -28,13 +28,14 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from vidmesh.type.v1 import media_pb2 as vidmesh_dot_type_dot_v1_dot_media__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"vidmesh/catalog/v1/resources.proto\x12\x12vidmesh.catalog.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bvidmesh/type/v1/media.proto\"\x9c\x04\n\x05Video\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x10\n\x02id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05owner\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\r\n\x05title\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12\x0c\n\x04tags\x18\x06 \x03(\t\x12/\n\nvisibility\x18\x07 \x01(\x0e\x32\x1b.vidmesh.type.v1.Visibility\x12\x35\n\x06status\x18\x08 \x01(\x0e\x32\x1f.vidmesh.catalog.v1.VideoStatusB\x04\xe2\x41\x01\x03\x12\x1c\n\x0e\x66\x61ilure_reason\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12\x30\n\x06source\x18\n \x01(\x0b\x32\x1a.vidmesh.type.v1.MediaInfoB\x04\xe2\x41\x01\x03\x12\x34\n\nrenditions\x18\x0b \x03(\x0b\x32\x1a.vidmesh.type.v1.RenditionB\x04\xe2\x41\x01\x03\x12\"\n\x14master_playlist_path\x18\x0c \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:&\xea\x41#\n\x11vidmesh.dev/Video\x12\x0evideos/{video}*\x95\x01\n\x0bVideoStatus\x12\x1c\n\x18VIDEO_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16VIDEO_STATUS_UPLOADING\x10\x01\x12\x1b\n\x17VIDEO_STATUS_PROCESSING\x10\x02\x12\x16\n\x12VIDEO_STATUS_READY\x10\x03\x12\x17\n\x13VIDEO_STATUS_FAILED\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"vidmesh/catalog/v1/resources.proto\x12\x12vidmesh.catalog.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bvidmesh/type/v1/media.proto\"\xbe\x05\n\x05Video\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12\x14\n\x02id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\x02id\x12\x1a\n\x05owner\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03R\x05owner\x12\x14\n\x05title\x18\x04 \x01(\tR\x05title\x12 \n\x0b\x64\x65scription\x18\x05 \x01(\tR\x0b\x64\x65scription\x12\x12\n\x04tags\x18\x06 \x03(\tR\x04tags\x12;\n\nvisibility\x18\x07 \x01(\x0e\x32\x1b.vidmesh.type.v1.VisibilityR\nvisibility\x12=\n\x06status\x18\x08 \x01(\x0e\x32\x1f.vidmesh.catalog.v1.VideoStatusB\x04\xe2\x41\x01\x03R\x06status\x12+\n\x0e\x66\x61ilure_reason\x18\t \x01(\tB\x04\xe2\x41\x01\x03R\rfailureReason\x12\x38\n\x06source\x18\n \x01(\x0b\x32\x1a.vidmesh.type.v1.MediaInfoB\x04\xe2\x41\x01\x03R\x06source\x12@\n\nrenditions\x18\x0b \x03(\x0b\x32\x1a.vidmesh.type.v1.RenditionB\x04\xe2\x41\x01\x03R\nrenditions\x12\x36\n\x14master_playlist_path\x18\x0c \x01(\tB\x04\xe2\x41\x01\x03R\x12masterPlaylistPath\x12\x41\n\x0b\x63reate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\x12\x41\n\x0bupdate_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\nupdateTime\x12\x12\n\x04\x65tag\x18\x0f \x01(\tR\x04\x65tag:&\xea\x41#\n\x11vidmesh.dev/Video\x12\x0evideos/{video}*\x95\x01\n\x0bVideoStatus\x12\x1c\n\x18VIDEO_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16VIDEO_STATUS_UPLOADING\x10\x01\x12\x1b\n\x17VIDEO_STATUS_PROCESSING\x10\x02\x12\x16\n\x12VIDEO_STATUS_READY\x10\x03\x12\x17\n\x13VIDEO_STATUS_FAILED\x10\x04\x42\xc3\x01\n\x16\x63om.vidmesh.catalog.v1B\x0eResourcesProtoP\x01Z/vidmesh.dev/gen/go/vidmesh/catalog/v1;catalogv1\xa2\x02\x03VCX\xaa\x02\x12Vidmesh.Catalog.V1\xca\x02\x12Vidmesh\\Catalog\\V1\xe2\x02\x1eVidmesh\\Catalog\\V1\\GPBMetadata\xea\x02\x14Vidmesh::Catalog::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vidmesh.catalog.v1.resources_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
-  DESCRIPTOR._loaded_options = None
+  _globals['DESCRIPTOR']._loaded_options = None
+  _globals['DESCRIPTOR']._serialized_options = b'\n\026com.vidmesh.catalog.v1B\016ResourcesProtoP\001Z/vidmesh.dev/gen/go/vidmesh/catalog/v1;catalogv1\242\002\003VCX\252\002\022Vidmesh.Catalog.V1\312\002\022Vidmesh\\Catalog\\V1\342\002\036Vidmesh\\Catalog\\V1\\GPBMetadata\352\002\024Vidmesh::Catalog::V1'
   _globals['_VIDEO'].fields_by_name['name']._loaded_options = None
   _globals['_VIDEO'].fields_by_name['name']._serialized_options = b'\342A\001\010'
   _globals['_VIDEO'].fields_by_name['id']._loaded_options = None
@@ -57,8 +58,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VIDEO'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
   _globals['_VIDEO']._loaded_options = None
   _globals['_VIDEO']._serialized_options = b'\352A#\n\021vidmesh.dev/Video\022\016videos/{video}'
-  _globals['_VIDEOSTATUS']._serialized_start=724
-  _globals['_VIDEOSTATUS']._serialized_end=873
+  _globals['_VIDEOSTATUS']._serialized_start=886
+  _globals['_VIDEOSTATUS']._serialized_end=1035
   _globals['_VIDEO']._serialized_start=181
-  _globals['_VIDEO']._serialized_end=721
+  _globals['_VIDEO']._serialized_end=883
 # @@protoc_insertion_point(module_scope)

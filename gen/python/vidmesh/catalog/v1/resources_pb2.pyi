@@ -27,7 +27,7 @@ VIDEO_STATUS_READY: VideoStatus
 VIDEO_STATUS_FAILED: VideoStatus
 
 class Video(_message.Message):
-    __slots__ = ("name", "id", "owner", "title", "description", "tags", "visibility", "status", "failure_reason", "source", "renditions", "master_playlist_path", "create_time", "update_time")
+    __slots__ = ("name", "id", "owner", "title", "description", "tags", "visibility", "status", "failure_reason", "source", "renditions", "master_playlist_path", "create_time", "update_time", "etag")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     OWNER_FIELD_NUMBER: _ClassVar[int]
@@ -42,6 +42,7 @@ class Video(_message.Message):
     MASTER_PLAYLIST_PATH_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ETAG_FIELD_NUMBER: _ClassVar[int]
     name: str
     id: str
     owner: str
@@ -56,4 +57,5 @@ class Video(_message.Message):
     master_playlist_path: str
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., id: _Optional[str] = ..., owner: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., visibility: _Optional[_Union[_media_pb2.Visibility, str]] = ..., status: _Optional[_Union[VideoStatus, str]] = ..., failure_reason: _Optional[str] = ..., source: _Optional[_Union[_media_pb2.MediaInfo, _Mapping]] = ..., renditions: _Optional[_Iterable[_Union[_media_pb2.Rendition, _Mapping]]] = ..., master_playlist_path: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    etag: str
+    def __init__(self, name: _Optional[str] = ..., id: _Optional[str] = ..., owner: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., visibility: _Optional[_Union[_media_pb2.Visibility, str]] = ..., status: _Optional[_Union[VideoStatus, str]] = ..., failure_reason: _Optional[str] = ..., source: _Optional[_Union[_media_pb2.MediaInfo, _Mapping]] = ..., renditions: _Optional[_Iterable[_Union[_media_pb2.Rendition, _Mapping]]] = ..., master_playlist_path: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...

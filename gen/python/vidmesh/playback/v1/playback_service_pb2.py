@@ -29,13 +29,14 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*vidmesh/playback/v1/playback_service.proto\x12\x13vidmesh.playback.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"X\n\x18GetMasterPlaylistRequest\x12\x16\n\x08video_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\x07version\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05token\x18\x03 \x01(\t\"?\n\x19GetMasterPlaylistResponse\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"p\n\x17GetMediaPlaylistRequest\x12\x16\n\x08video_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\x07version\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\trendition\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05token\x18\x04 \x01(\t\">\n\x18GetMediaPlaylistResponse\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"\x81\x01\n\x11GetSegmentRequest\x12\x16\n\x08video_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\x07version\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\trendition\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\x07segment\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05token\x18\x05 \x01(\t\"8\n\x12GetSegmentResponse\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"P\n\x10GetPosterRequest\x12\x16\n\x08video_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\x07version\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05token\x18\x03 \x01(\t\"7\n\x11GetPosterResponse\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"h\n\x14GetStoryboardRequest\x12\x16\n\x08video_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\x07version\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04\x66ile\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05token\x18\x04 \x01(\t\";\n\x15GetStoryboardResponse\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"F\n\x1cGetLiveMasterPlaylistRequest\x12\x17\n\tstream_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05token\x18\x02 \x01(\t\"C\n\x1dGetLiveMasterPlaylistResponse\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"\xd6\x01\n\x1bGetLiveMediaPlaylistRequest\x12\x17\n\tstream_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\trendition\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05token\x18\x03 \x01(\t\x12\x1e\n\x07hls_msn\x18\x04 \x01(\x03H\x00R\x08_HLS_msn\x88\x01\x01\x12 \n\x08hls_part\x18\x05 \x01(\x05H\x01R\t_HLS_part\x88\x01\x01\x12\x1b\n\x08hls_skip\x18\x06 \x01(\tR\t_HLS_skipB\n\n\x08_hls_msnB\x0b\n\t_hls_part\"B\n\x1cGetLiveMediaPlaylistResponse\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"o\n\x15GetLiveSegmentRequest\x12\x17\n\tstream_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\trendition\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\x07segment\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05token\x18\x04 \x01(\t\"<\n\x16GetLiveSegmentResponse\x12\"\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBody\"V\n\x18\x43reatePlaybackUrlRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12&\n\x03ttl\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"h\n\x19\x43reatePlaybackUrlResponse\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\x9e\x0c\n\x0fPlaybackService\x12\xa7\x01\n\x11GetMasterPlaylist\x12-.vidmesh.playback.v1.GetMasterPlaylistRequest\x1a..vidmesh.playback.v1.GetMasterPlaylistResponse\"3\x82\xd3\xe4\x93\x02-\x12%/hls/{video_id}/{version}/master.m3u8b\x04\x62ody\x12\xaf\x01\n\x10GetMediaPlaylist\x12,.vidmesh.playback.v1.GetMediaPlaylistRequest\x1a-.vidmesh.playback.v1.GetMediaPlaylistResponse\">\x82\xd3\xe4\x93\x02\x38\x12\x30/hls/{video_id}/{version}/{rendition}/index.m3u8b\x04\x62ody\x12\x9c\x01\n\nGetSegment\x12&.vidmesh.playback.v1.GetSegmentRequest\x1a\'.vidmesh.playback.v1.GetSegmentResponse\"=\x82\xd3\xe4\x93\x02\x37\x12//hls/{video_id}/{version}/{rendition}/{segment}b\x04\x62ody\x12\x8e\x01\n\tGetPoster\x12%.vidmesh.playback.v1.GetPosterRequest\x1a&.vidmesh.playback.v1.GetPosterResponse\"2\x82\xd3\xe4\x93\x02,\x12$/hls/{video_id}/{version}/poster.jpgb\x04\x62ody\x12\xa1\x01\n\rGetStoryboard\x12).vidmesh.playback.v1.GetStoryboardRequest\x1a*.vidmesh.playback.v1.GetStoryboardResponse\"9\x82\xd3\xe4\x93\x02\x33\x12+/hls/{video_id}/{version}/storyboard/{file}b\x04\x62ody\x12\xab\x01\n\x15GetLiveMasterPlaylist\x12\x31.vidmesh.playback.v1.GetLiveMasterPlaylistRequest\x1a\x32.vidmesh.playback.v1.GetLiveMasterPlaylistResponse\"+\x82\xd3\xe4\x93\x02%\x12\x1d/live/{stream_id}/master.m3u8b\x04\x62ody\x12\xb3\x01\n\x14GetLiveMediaPlaylist\x12\x30.vidmesh.playback.v1.GetLiveMediaPlaylistRequest\x1a\x31.vidmesh.playback.v1.GetLiveMediaPlaylistResponse\"6\x82\xd3\xe4\x93\x02\x30\x12(/live/{stream_id}/{rendition}/index.m3u8b\x04\x62ody\x12\xa2\x01\n\x0eGetLiveSegment\x12*.vidmesh.playback.v1.GetLiveSegmentRequest\x1a+.vidmesh.playback.v1.GetLiveSegmentResponse\"5\x82\xd3\xe4\x93\x02/\x12\'/live/{stream_id}/{rendition}/{segment}b\x04\x62ody0\x01\x12\xd1\x01\n\x11\x43reatePlaybackUrl\x12-.vidmesh.playback.v1.CreatePlaybackUrlRequest\x1a..vidmesh.playback.v1.CreatePlaybackUrlResponse\"]\x82\xd3\xe4\x93\x02W\"%/v1/{name=videos/*}:createPlaybackUrl:\x01*Z+\"&/v1/{name=streams/*}:createPlaybackUrl:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*vidmesh/playback/v1/playback_service.proto\x12\x13vidmesh.playback.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"q\n\x18GetMasterPlaylistRequest\x12\x1f\n\x08video_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x07videoId\x12\x1e\n\x07version\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x07version\x12\x14\n\x05token\x18\x03 \x01(\tR\x05token\"E\n\x19GetMasterPlaylistResponse\x12(\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBodyR\x04\x62ody\"\x94\x01\n\x17GetMediaPlaylistRequest\x12\x1f\n\x08video_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x07videoId\x12\x1e\n\x07version\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x07version\x12\"\n\trendition\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\trendition\x12\x14\n\x05token\x18\x04 \x01(\tR\x05token\"D\n\x18GetMediaPlaylistResponse\x12(\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBodyR\x04\x62ody\"\xae\x01\n\x11GetSegmentRequest\x12\x1f\n\x08video_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x07videoId\x12\x1e\n\x07version\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x07version\x12\"\n\trendition\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\trendition\x12\x1e\n\x07segment\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02R\x07segment\x12\x14\n\x05token\x18\x05 \x01(\tR\x05token\">\n\x12GetSegmentResponse\x12(\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBodyR\x04\x62ody\"i\n\x10GetPosterRequest\x12\x1f\n\x08video_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x07videoId\x12\x1e\n\x07version\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x07version\x12\x14\n\x05token\x18\x03 \x01(\tR\x05token\"=\n\x11GetPosterResponse\x12(\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBodyR\x04\x62ody\"\x87\x01\n\x14GetStoryboardRequest\x12\x1f\n\x08video_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x07videoId\x12\x1e\n\x07version\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x07version\x12\x18\n\x04\x66ile\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\x04\x66ile\x12\x14\n\x05token\x18\x04 \x01(\tR\x05token\"A\n\x15GetStoryboardResponse\x12(\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBodyR\x04\x62ody\"W\n\x1cGetLiveMasterPlaylistRequest\x12!\n\tstream_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x08streamId\x12\x14\n\x05token\x18\x02 \x01(\tR\x05token\"I\n\x1dGetLiveMasterPlaylistResponse\x12(\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBodyR\x04\x62ody\"\xf2\x01\n\x1bGetLiveMediaPlaylistRequest\x12!\n\tstream_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x08streamId\x12\"\n\trendition\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\trendition\x12\x14\n\x05token\x18\x03 \x01(\tR\x05token\x12\x1e\n\x07hls_msn\x18\x04 \x01(\x03H\x00R\x08_HLS_msn\x88\x01\x01\x12 \n\x08hls_part\x18\x05 \x01(\x05H\x01R\t_HLS_part\x88\x01\x01\x12\x1b\n\x08hls_skip\x18\x06 \x01(\tR\t_HLS_skipB\n\n\x08_hls_msnB\x0b\n\t_hls_part\"H\n\x1cGetLiveMediaPlaylistResponse\x12(\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBodyR\x04\x62ody\"\x94\x01\n\x15GetLiveSegmentRequest\x12!\n\tstream_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x08streamId\x12\"\n\trendition\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\trendition\x12\x1e\n\x07segment\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\x07segment\x12\x14\n\x05token\x18\x04 \x01(\tR\x05token\"B\n\x16GetLiveSegmentResponse\x12(\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBodyR\x04\x62ody\"a\n\x18\x43reatePlaybackUrlRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\x12+\n\x03ttl\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationR\x03ttl\"\x80\x01\n\x19\x43reatePlaybackUrlResponse\x12\x10\n\x03url\x18\x01 \x01(\tR\x03url\x12\x14\n\x05token\x18\x02 \x01(\tR\x05token\x12;\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nexpireTime2\x9e\x0c\n\x0fPlaybackService\x12\xa7\x01\n\x11GetMasterPlaylist\x12-.vidmesh.playback.v1.GetMasterPlaylistRequest\x1a..vidmesh.playback.v1.GetMasterPlaylistResponse\"3\x82\xd3\xe4\x93\x02-\x12%/hls/{video_id}/{version}/master.m3u8b\x04\x62ody\x12\xaf\x01\n\x10GetMediaPlaylist\x12,.vidmesh.playback.v1.GetMediaPlaylistRequest\x1a-.vidmesh.playback.v1.GetMediaPlaylistResponse\">\x82\xd3\xe4\x93\x02\x38\x12\x30/hls/{video_id}/{version}/{rendition}/index.m3u8b\x04\x62ody\x12\x9c\x01\n\nGetSegment\x12&.vidmesh.playback.v1.GetSegmentRequest\x1a\'.vidmesh.playback.v1.GetSegmentResponse\"=\x82\xd3\xe4\x93\x02\x37\x12//hls/{video_id}/{version}/{rendition}/{segment}b\x04\x62ody\x12\x8e\x01\n\tGetPoster\x12%.vidmesh.playback.v1.GetPosterRequest\x1a&.vidmesh.playback.v1.GetPosterResponse\"2\x82\xd3\xe4\x93\x02,\x12$/hls/{video_id}/{version}/poster.jpgb\x04\x62ody\x12\xa1\x01\n\rGetStoryboard\x12).vidmesh.playback.v1.GetStoryboardRequest\x1a*.vidmesh.playback.v1.GetStoryboardResponse\"9\x82\xd3\xe4\x93\x02\x33\x12+/hls/{video_id}/{version}/storyboard/{file}b\x04\x62ody\x12\xab\x01\n\x15GetLiveMasterPlaylist\x12\x31.vidmesh.playback.v1.GetLiveMasterPlaylistRequest\x1a\x32.vidmesh.playback.v1.GetLiveMasterPlaylistResponse\"+\x82\xd3\xe4\x93\x02%\x12\x1d/live/{stream_id}/master.m3u8b\x04\x62ody\x12\xb3\x01\n\x14GetLiveMediaPlaylist\x12\x30.vidmesh.playback.v1.GetLiveMediaPlaylistRequest\x1a\x31.vidmesh.playback.v1.GetLiveMediaPlaylistResponse\"6\x82\xd3\xe4\x93\x02\x30\x12(/live/{stream_id}/{rendition}/index.m3u8b\x04\x62ody\x12\xa2\x01\n\x0eGetLiveSegment\x12*.vidmesh.playback.v1.GetLiveSegmentRequest\x1a+.vidmesh.playback.v1.GetLiveSegmentResponse\"5\x82\xd3\xe4\x93\x02/\x12\'/live/{stream_id}/{rendition}/{segment}b\x04\x62ody0\x01\x12\xd1\x01\n\x11\x43reatePlaybackUrl\x12-.vidmesh.playback.v1.CreatePlaybackUrlRequest\x1a..vidmesh.playback.v1.CreatePlaybackUrlResponse\"]\x82\xd3\xe4\x93\x02W\"%/v1/{name=videos/*}:createPlaybackUrl:\x01*Z+\"&/v1/{name=streams/*}:createPlaybackUrl:\x01*B\xd0\x01\n\x17\x63om.vidmesh.playback.v1B\x14PlaybackServiceProtoP\x01Z1vidmesh.dev/gen/go/vidmesh/playback/v1;playbackv1\xa2\x02\x03VPX\xaa\x02\x13Vidmesh.Playback.V1\xca\x02\x13Vidmesh\\Playback\\V1\xe2\x02\x1fVidmesh\\Playback\\V1\\GPBMetadata\xea\x02\x15Vidmesh::Playback::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vidmesh.playback.v1.playback_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
-  DESCRIPTOR._loaded_options = None
+  _globals['DESCRIPTOR']._loaded_options = None
+  _globals['DESCRIPTOR']._serialized_options = b'\n\027com.vidmesh.playback.v1B\024PlaybackServiceProtoP\001Z1vidmesh.dev/gen/go/vidmesh/playback/v1;playbackv1\242\002\003VPX\252\002\023Vidmesh.Playback.V1\312\002\023Vidmesh\\Playback\\V1\342\002\037Vidmesh\\Playback\\V1\\GPBMetadata\352\002\025Vidmesh::Playback::V1'
   _globals['_GETMASTERPLAYLISTREQUEST'].fields_by_name['video_id']._loaded_options = None
   _globals['_GETMASTERPLAYLISTREQUEST'].fields_by_name['video_id']._serialized_options = b'\342A\001\002'
   _globals['_GETMASTERPLAYLISTREQUEST'].fields_by_name['version']._loaded_options = None
@@ -97,41 +98,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PLAYBACKSERVICE'].methods_by_name['CreatePlaybackUrl']._loaded_options = None
   _globals['_PLAYBACKSERVICE'].methods_by_name['CreatePlaybackUrl']._serialized_options = b'\202\323\344\223\002W\"%/v1/{name=videos/*}:createPlaybackUrl:\001*Z+\"&/v1/{name=streams/*}:createPlaybackUrl:\001*'
   _globals['_GETMASTERPLAYLISTREQUEST']._serialized_start=222
-  _globals['_GETMASTERPLAYLISTREQUEST']._serialized_end=310
-  _globals['_GETMASTERPLAYLISTRESPONSE']._serialized_start=312
-  _globals['_GETMASTERPLAYLISTRESPONSE']._serialized_end=375
-  _globals['_GETMEDIAPLAYLISTREQUEST']._serialized_start=377
-  _globals['_GETMEDIAPLAYLISTREQUEST']._serialized_end=489
-  _globals['_GETMEDIAPLAYLISTRESPONSE']._serialized_start=491
-  _globals['_GETMEDIAPLAYLISTRESPONSE']._serialized_end=553
-  _globals['_GETSEGMENTREQUEST']._serialized_start=556
-  _globals['_GETSEGMENTREQUEST']._serialized_end=685
-  _globals['_GETSEGMENTRESPONSE']._serialized_start=687
-  _globals['_GETSEGMENTRESPONSE']._serialized_end=743
-  _globals['_GETPOSTERREQUEST']._serialized_start=745
-  _globals['_GETPOSTERREQUEST']._serialized_end=825
-  _globals['_GETPOSTERRESPONSE']._serialized_start=827
-  _globals['_GETPOSTERRESPONSE']._serialized_end=882
-  _globals['_GETSTORYBOARDREQUEST']._serialized_start=884
-  _globals['_GETSTORYBOARDREQUEST']._serialized_end=988
-  _globals['_GETSTORYBOARDRESPONSE']._serialized_start=990
-  _globals['_GETSTORYBOARDRESPONSE']._serialized_end=1049
-  _globals['_GETLIVEMASTERPLAYLISTREQUEST']._serialized_start=1051
-  _globals['_GETLIVEMASTERPLAYLISTREQUEST']._serialized_end=1121
-  _globals['_GETLIVEMASTERPLAYLISTRESPONSE']._serialized_start=1123
-  _globals['_GETLIVEMASTERPLAYLISTRESPONSE']._serialized_end=1190
-  _globals['_GETLIVEMEDIAPLAYLISTREQUEST']._serialized_start=1193
-  _globals['_GETLIVEMEDIAPLAYLISTREQUEST']._serialized_end=1407
-  _globals['_GETLIVEMEDIAPLAYLISTRESPONSE']._serialized_start=1409
-  _globals['_GETLIVEMEDIAPLAYLISTRESPONSE']._serialized_end=1475
-  _globals['_GETLIVESEGMENTREQUEST']._serialized_start=1477
-  _globals['_GETLIVESEGMENTREQUEST']._serialized_end=1588
-  _globals['_GETLIVESEGMENTRESPONSE']._serialized_start=1590
-  _globals['_GETLIVESEGMENTRESPONSE']._serialized_end=1650
-  _globals['_CREATEPLAYBACKURLREQUEST']._serialized_start=1652
-  _globals['_CREATEPLAYBACKURLREQUEST']._serialized_end=1738
-  _globals['_CREATEPLAYBACKURLRESPONSE']._serialized_start=1740
-  _globals['_CREATEPLAYBACKURLRESPONSE']._serialized_end=1844
-  _globals['_PLAYBACKSERVICE']._serialized_start=1847
-  _globals['_PLAYBACKSERVICE']._serialized_end=3413
+  _globals['_GETMASTERPLAYLISTREQUEST']._serialized_end=335
+  _globals['_GETMASTERPLAYLISTRESPONSE']._serialized_start=337
+  _globals['_GETMASTERPLAYLISTRESPONSE']._serialized_end=406
+  _globals['_GETMEDIAPLAYLISTREQUEST']._serialized_start=409
+  _globals['_GETMEDIAPLAYLISTREQUEST']._serialized_end=557
+  _globals['_GETMEDIAPLAYLISTRESPONSE']._serialized_start=559
+  _globals['_GETMEDIAPLAYLISTRESPONSE']._serialized_end=627
+  _globals['_GETSEGMENTREQUEST']._serialized_start=630
+  _globals['_GETSEGMENTREQUEST']._serialized_end=804
+  _globals['_GETSEGMENTRESPONSE']._serialized_start=806
+  _globals['_GETSEGMENTRESPONSE']._serialized_end=868
+  _globals['_GETPOSTERREQUEST']._serialized_start=870
+  _globals['_GETPOSTERREQUEST']._serialized_end=975
+  _globals['_GETPOSTERRESPONSE']._serialized_start=977
+  _globals['_GETPOSTERRESPONSE']._serialized_end=1038
+  _globals['_GETSTORYBOARDREQUEST']._serialized_start=1041
+  _globals['_GETSTORYBOARDREQUEST']._serialized_end=1176
+  _globals['_GETSTORYBOARDRESPONSE']._serialized_start=1178
+  _globals['_GETSTORYBOARDRESPONSE']._serialized_end=1243
+  _globals['_GETLIVEMASTERPLAYLISTREQUEST']._serialized_start=1245
+  _globals['_GETLIVEMASTERPLAYLISTREQUEST']._serialized_end=1332
+  _globals['_GETLIVEMASTERPLAYLISTRESPONSE']._serialized_start=1334
+  _globals['_GETLIVEMASTERPLAYLISTRESPONSE']._serialized_end=1407
+  _globals['_GETLIVEMEDIAPLAYLISTREQUEST']._serialized_start=1410
+  _globals['_GETLIVEMEDIAPLAYLISTREQUEST']._serialized_end=1652
+  _globals['_GETLIVEMEDIAPLAYLISTRESPONSE']._serialized_start=1654
+  _globals['_GETLIVEMEDIAPLAYLISTRESPONSE']._serialized_end=1726
+  _globals['_GETLIVESEGMENTREQUEST']._serialized_start=1729
+  _globals['_GETLIVESEGMENTREQUEST']._serialized_end=1877
+  _globals['_GETLIVESEGMENTRESPONSE']._serialized_start=1879
+  _globals['_GETLIVESEGMENTRESPONSE']._serialized_end=1945
+  _globals['_CREATEPLAYBACKURLREQUEST']._serialized_start=1947
+  _globals['_CREATEPLAYBACKURLREQUEST']._serialized_end=2044
+  _globals['_CREATEPLAYBACKURLRESPONSE']._serialized_start=2047
+  _globals['_CREATEPLAYBACKURLRESPONSE']._serialized_end=2175
+  _globals['_PLAYBACKSERVICE']._serialized_start=2178
+  _globals['_PLAYBACKSERVICE']._serialized_end=3744
 # @@protoc_insertion_point(module_scope)

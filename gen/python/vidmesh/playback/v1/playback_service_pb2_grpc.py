@@ -39,16 +39,25 @@ class PlaybackServiceStub:
     master.m3u8               master playlist
     {rendition}/index.m3u8    media playlist of one rendition
     {rendition}/{segment}     init and media segments of one rendition
+    audio/index.m3u8          the audio track's playlist (when the source
+    audio/{segment}           has sound) and its segments, shared by
+    every video rendition
     poster.jpg                poster image
     storyboard/index.vtt      WebVTT thumbnail track for the seek bar
     storyboard/{sprite}       sprite sheets the track points into
 
     A version is written once by a transcode job and never changed; a new job
-    gets a new version. Rendition names are never "storyboard".
+    gets a new version. Rendition names are never "storyboard" or "audio".
+    Segments are fMP4 (CMAF): "init.mp4" and "00000.m4s", ...; every video
+    rendition has an IDR frame every 2 seconds and cuts a segment every 6, at
+    the same instants in every rendition; the audio and video playlists of a
+    version share one EXT-X-TARGETDURATION.
 
-    Live objects live under /live/{stream}/ with the same master, media
+    Live objects will live under /live/{stream}/ with the same master, media
     playlist and segment layout, packaged as LL-HLS (partial segments and
     blocking playlist reload) unless the stream's latency mode is STANDARD.
+    The live RPCs below are not served yet: they answer UNIMPLEMENTED until
+    live streaming lands.
 
     Access: objects of public and unlisted videos and streams are readable by
     anyone. Private ones need the token of a signed URL from CreatePlaybackUrl.
@@ -56,11 +65,13 @@ class PlaybackServiceStub:
     so players need no special handling. Responses to requests with a token
     are sent with "Cache-Control: private", so shared caches never keep them.
 
-    Errors of every object RPC: NOT_FOUND if the video or stream, the version
-    or the object does not exist, or it is private and no token was given;
-    PERMISSION_DENIED if the token is invalid, expired or for something else;
-    INVALID_ARGUMENT for a path segment that is not a plain file or folder
-    name.
+    Errors of every object RPC (reasons: vidmesh.type.v1.ErrorReason):
+    NOT_FOUND if the video or stream, the version or the object does not
+    exist, or it is private and no token was given; PERMISSION_DENIED
+    (INVALID_PLAYBACK_TOKEN) if the token is malformed, expired or for
+    something else; INVALID_ARGUMENT for a path segment that is not a plain
+    file or folder name; UNAVAILABLE (CATALOG_UNAVAILABLE) while the catalog
+    cannot be asked who may see the video. Object RPCs need no API key.
     """
 
     def __init__(self, channel):
@@ -130,16 +141,25 @@ class PlaybackServiceServicer:
     master.m3u8               master playlist
     {rendition}/index.m3u8    media playlist of one rendition
     {rendition}/{segment}     init and media segments of one rendition
+    audio/index.m3u8          the audio track's playlist (when the source
+    audio/{segment}           has sound) and its segments, shared by
+    every video rendition
     poster.jpg                poster image
     storyboard/index.vtt      WebVTT thumbnail track for the seek bar
     storyboard/{sprite}       sprite sheets the track points into
 
     A version is written once by a transcode job and never changed; a new job
-    gets a new version. Rendition names are never "storyboard".
+    gets a new version. Rendition names are never "storyboard" or "audio".
+    Segments are fMP4 (CMAF): "init.mp4" and "00000.m4s", ...; every video
+    rendition has an IDR frame every 2 seconds and cuts a segment every 6, at
+    the same instants in every rendition; the audio and video playlists of a
+    version share one EXT-X-TARGETDURATION.
 
-    Live objects live under /live/{stream}/ with the same master, media
+    Live objects will live under /live/{stream}/ with the same master, media
     playlist and segment layout, packaged as LL-HLS (partial segments and
     blocking playlist reload) unless the stream's latency mode is STANDARD.
+    The live RPCs below are not served yet: they answer UNIMPLEMENTED until
+    live streaming lands.
 
     Access: objects of public and unlisted videos and streams are readable by
     anyone. Private ones need the token of a signed URL from CreatePlaybackUrl.
@@ -147,37 +167,39 @@ class PlaybackServiceServicer:
     so players need no special handling. Responses to requests with a token
     are sent with "Cache-Control: private", so shared caches never keep them.
 
-    Errors of every object RPC: NOT_FOUND if the video or stream, the version
-    or the object does not exist, or it is private and no token was given;
-    PERMISSION_DENIED if the token is invalid, expired or for something else;
-    INVALID_ARGUMENT for a path segment that is not a plain file or folder
-    name.
+    Errors of every object RPC (reasons: vidmesh.type.v1.ErrorReason):
+    NOT_FOUND if the video or stream, the version or the object does not
+    exist, or it is private and no token was given; PERMISSION_DENIED
+    (INVALID_PLAYBACK_TOKEN) if the token is malformed, expired or for
+    something else; INVALID_ARGUMENT for a path segment that is not a plain
+    file or folder name; UNAVAILABLE (CATALOG_UNAVAILABLE) while the catalog
+    cannot be asked who may see the video. Object RPCs need no API key.
     """
 
     def GetMasterPlaylist(self, request, context):
         """Returns the master playlist of a video version,
-        "application/vnd.apple.mpegurl". Cache-Control: public, one minute, so
-        deleting a video or making it private takes effect at the edge within a
-        minute. Errors: see the service.
+        "application/vnd.apple.mpegurl". Cache-Control: public, a day for
+        browsers (max-age) and a minute for shared caches (s-maxage; both are
+        server settings), so deleting a video or making it private takes effect
+        at every edge within a minute. Errors: see the service.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetMediaPlaylist(self, request, context):
-        """Returns the media playlist of one rendition of a video version,
-        "application/vnd.apple.mpegurl". Cache-Control: public, one minute, like
-        the master playlist. Errors: see the service.
+        """Returns the media playlist of one rendition (or of the audio track) of a
+        video version, "application/vnd.apple.mpegurl". Cache-Control: as the
+        master playlist's. Errors: see the service.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetSegment(self, request, context):
-        """Returns one segment (or the init segment) of a rendition, with the
-        content type of its container ("video/mp2t", "video/mp4"). Segments are
-        immutable: Cache-Control: public, one year, immutable. Errors: see the
-        service.
+        """Returns one segment (or the init segment) of a rendition: "video/mp4",
+        or "audio/mp4" for the audio track's. Segments are immutable:
+        Cache-Control: public, one year, immutable. Errors: see the service.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -250,8 +272,9 @@ class PlaybackServiceServicer:
         version; it is a bearer credential. Owner only. Returns NOT_FOUND if the
         video or stream does not exist or is not visible to the caller,
         PERMISSION_DENIED if the caller is not its owner, FAILED_PRECONDITION
-        for a video that is not READY or a stream that has ENDED, and
-        INVALID_ARGUMENT for a ttl outside 1 minute to 24 hours.
+        (VIDEO_NOT_READY) for a video that is not READY or a stream that has
+        ENDED, and INVALID_ARGUMENT for a ttl outside 1 minute to 24 hours.
+        Streams are not served yet: "streams/{stream}" answers NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -327,16 +350,25 @@ class PlaybackService:
     master.m3u8               master playlist
     {rendition}/index.m3u8    media playlist of one rendition
     {rendition}/{segment}     init and media segments of one rendition
+    audio/index.m3u8          the audio track's playlist (when the source
+    audio/{segment}           has sound) and its segments, shared by
+    every video rendition
     poster.jpg                poster image
     storyboard/index.vtt      WebVTT thumbnail track for the seek bar
     storyboard/{sprite}       sprite sheets the track points into
 
     A version is written once by a transcode job and never changed; a new job
-    gets a new version. Rendition names are never "storyboard".
+    gets a new version. Rendition names are never "storyboard" or "audio".
+    Segments are fMP4 (CMAF): "init.mp4" and "00000.m4s", ...; every video
+    rendition has an IDR frame every 2 seconds and cuts a segment every 6, at
+    the same instants in every rendition; the audio and video playlists of a
+    version share one EXT-X-TARGETDURATION.
 
-    Live objects live under /live/{stream}/ with the same master, media
+    Live objects will live under /live/{stream}/ with the same master, media
     playlist and segment layout, packaged as LL-HLS (partial segments and
     blocking playlist reload) unless the stream's latency mode is STANDARD.
+    The live RPCs below are not served yet: they answer UNIMPLEMENTED until
+    live streaming lands.
 
     Access: objects of public and unlisted videos and streams are readable by
     anyone. Private ones need the token of a signed URL from CreatePlaybackUrl.
@@ -344,11 +376,13 @@ class PlaybackService:
     so players need no special handling. Responses to requests with a token
     are sent with "Cache-Control: private", so shared caches never keep them.
 
-    Errors of every object RPC: NOT_FOUND if the video or stream, the version
-    or the object does not exist, or it is private and no token was given;
-    PERMISSION_DENIED if the token is invalid, expired or for something else;
-    INVALID_ARGUMENT for a path segment that is not a plain file or folder
-    name.
+    Errors of every object RPC (reasons: vidmesh.type.v1.ErrorReason):
+    NOT_FOUND if the video or stream, the version or the object does not
+    exist, or it is private and no token was given; PERMISSION_DENIED
+    (INVALID_PLAYBACK_TOKEN) if the token is malformed, expired or for
+    something else; INVALID_ARGUMENT for a path segment that is not a plain
+    file or folder name; UNAVAILABLE (CATALOG_UNAVAILABLE) while the catalog
+    cannot be asked who may see the video. Object RPCs need no API key.
     """
 
     @staticmethod

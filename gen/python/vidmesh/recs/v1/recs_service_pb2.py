@@ -29,13 +29,14 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from vidmesh.catalog.v1 import resources_pb2 as vidmesh_dot_catalog_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"vidmesh/recs/v1/recs_service.proto\x12\x0fvidmesh.recs.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"vidmesh/catalog/v1/resources.proto\"d\n\x19GetRecommendationsRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x12\n\nseed_video\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"o\n\x1aGetRecommendationsResponse\x12\x38\n\x0frecommendations\x18\x01 \x03(\x0b\x32\x1f.vidmesh.recs.v1.Recommendation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x80\x01\n\x0eRecommendation\x12(\n\x05video\x18\x01 \x01(\x0b\x32\x19.vidmesh.catalog.v1.Video\x12\x35\n\x06reason\x18\x02 \x01(\x0e\x32%.vidmesh.recs.v1.RecommendationReason\x12\r\n\x05score\x18\x03 \x01(\x01\"\xec\x01\n\x18RecordInteractionRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x13\n\x05video\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x34\n\x04kind\x18\x03 \x01(\x0e\x32 .vidmesh.recs.v1.InteractionKindB\x04\xe2\x41\x01\x02\x12-\n\nwatch_time\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x18\n\nrequest_id\x18\x05 \x01(\tB\x04\xe2\x41\x01\x02\x12.\n\nevent_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1b\n\x19RecordInteractionResponse*\xac\x01\n\x14RecommendationReason\x12%\n!RECOMMENDATION_REASON_UNSPECIFIED\x10\x00\x12&\n\"RECOMMENDATION_REASON_PERSONALIZED\x10\x01\x12!\n\x1dRECOMMENDATION_REASON_SIMILAR\x10\x02\x12\"\n\x1eRECOMMENDATION_REASON_TRENDING\x10\x03*\xc2\x01\n\x0fInteractionKind\x12 \n\x1cINTERACTION_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15INTERACTION_KIND_VIEW\x10\x01\x12\x19\n\x15INTERACTION_KIND_LIKE\x10\x02\x12\x1c\n\x18INTERACTION_KIND_DISLIKE\x10\x03\x12\x1a\n\x16INTERACTION_KIND_SHARE\x10\x04\x12\x1d\n\x19INTERACTION_KIND_COMPLETE\x10\x05\x32\xab\x02\n\x0bRecsService\x12\x8a\x01\n\x12GetRecommendations\x12*.vidmesh.recs.v1.GetRecommendationsRequest\x1a+.vidmesh.recs.v1.GetRecommendationsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/recommendations\x12\x8e\x01\n\x11RecordInteraction\x12).vidmesh.recs.v1.RecordInteractionRequest\x1a*.vidmesh.recs.v1.RecordInteractionResponse\"\"\x82\xd3\xe4\x93\x02\x1c\"\x17/v1/interactions:record:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"vidmesh/recs/v1/recs_service.proto\x12\x0fvidmesh.recs.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"vidmesh/catalog/v1/resources.proto\"\x8a\x01\n\x19GetRecommendationsRequest\x12\x12\n\x04user\x18\x01 \x01(\tR\x04user\x12\x1d\n\nseed_video\x18\x02 \x01(\tR\tseedVideo\x12\x1b\n\tpage_size\x18\x03 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x04 \x01(\tR\tpageToken\"\x8f\x01\n\x1aGetRecommendationsResponse\x12I\n\x0frecommendations\x18\x01 \x03(\x0b\x32\x1f.vidmesh.recs.v1.RecommendationR\x0frecommendations\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x96\x01\n\x0eRecommendation\x12/\n\x05video\x18\x01 \x01(\x0b\x32\x19.vidmesh.catalog.v1.VideoR\x05video\x12=\n\x06reason\x18\x02 \x01(\x0e\x32%.vidmesh.recs.v1.RecommendationReasonR\x06reason\x12\x14\n\x05score\x18\x03 \x01(\x01R\x05score\"\xa0\x02\n\x18RecordInteractionRequest\x12\x12\n\x04user\x18\x01 \x01(\tR\x04user\x12\x1a\n\x05video\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x05video\x12:\n\x04kind\x18\x03 \x01(\x0e\x32 .vidmesh.recs.v1.InteractionKindB\x04\xe2\x41\x01\x02R\x04kind\x12\x38\n\nwatch_time\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationR\twatchTime\x12#\n\nrequest_id\x18\x05 \x01(\tB\x04\xe2\x41\x01\x02R\trequestId\x12\x39\n\nevent_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\teventTime\"\x1b\n\x19RecordInteractionResponse*\xac\x01\n\x14RecommendationReason\x12%\n!RECOMMENDATION_REASON_UNSPECIFIED\x10\x00\x12&\n\"RECOMMENDATION_REASON_PERSONALIZED\x10\x01\x12!\n\x1dRECOMMENDATION_REASON_SIMILAR\x10\x02\x12\"\n\x1eRECOMMENDATION_REASON_TRENDING\x10\x03*\xc2\x01\n\x0fInteractionKind\x12 \n\x1cINTERACTION_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15INTERACTION_KIND_VIEW\x10\x01\x12\x19\n\x15INTERACTION_KIND_LIKE\x10\x02\x12\x1c\n\x18INTERACTION_KIND_DISLIKE\x10\x03\x12\x1a\n\x16INTERACTION_KIND_SHARE\x10\x04\x12\x1d\n\x19INTERACTION_KIND_COMPLETE\x10\x05\x32\xab\x02\n\x0bRecsService\x12\x8a\x01\n\x12GetRecommendations\x12*.vidmesh.recs.v1.GetRecommendationsRequest\x1a+.vidmesh.recs.v1.GetRecommendationsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/recommendations\x12\x8e\x01\n\x11RecordInteraction\x12).vidmesh.recs.v1.RecordInteractionRequest\x1a*.vidmesh.recs.v1.RecordInteractionResponse\"\"\x82\xd3\xe4\x93\x02\x1c\"\x17/v1/interactions:record:\x01*B\xb0\x01\n\x13\x63om.vidmesh.recs.v1B\x10RecsServiceProtoP\x01Z)vidmesh.dev/gen/go/vidmesh/recs/v1;recsv1\xa2\x02\x03VRX\xaa\x02\x0fVidmesh.Recs.V1\xca\x02\x0fVidmesh\\Recs\\V1\xe2\x02\x1bVidmesh\\Recs\\V1\\GPBMetadata\xea\x02\x11Vidmesh::Recs::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vidmesh.recs.v1.recs_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
-  DESCRIPTOR._loaded_options = None
+  _globals['DESCRIPTOR']._loaded_options = None
+  _globals['DESCRIPTOR']._serialized_options = b'\n\023com.vidmesh.recs.v1B\020RecsServiceProtoP\001Z)vidmesh.dev/gen/go/vidmesh/recs/v1;recsv1\242\002\003VRX\252\002\017Vidmesh.Recs.V1\312\002\017Vidmesh\\Recs\\V1\342\002\033Vidmesh\\Recs\\V1\\GPBMetadata\352\002\021Vidmesh::Recs::V1'
   _globals['_RECORDINTERACTIONREQUEST'].fields_by_name['video']._loaded_options = None
   _globals['_RECORDINTERACTIONREQUEST'].fields_by_name['video']._serialized_options = b'\342A\001\002'
   _globals['_RECORDINTERACTIONREQUEST'].fields_by_name['kind']._loaded_options = None
@@ -46,20 +47,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECSSERVICE'].methods_by_name['GetRecommendations']._serialized_options = b'\202\323\344\223\002\025\022\023/v1/recommendations'
   _globals['_RECSSERVICE'].methods_by_name['RecordInteraction']._loaded_options = None
   _globals['_RECSSERVICE'].methods_by_name['RecordInteraction']._serialized_options = b'\202\323\344\223\002\034\"\027/v1/interactions:record:\001*'
-  _globals['_RECOMMENDATIONREASON']._serialized_start=834
-  _globals['_RECOMMENDATIONREASON']._serialized_end=1006
-  _globals['_INTERACTIONKIND']._serialized_start=1009
-  _globals['_INTERACTIONKIND']._serialized_end=1203
-  _globals['_GETRECOMMENDATIONSREQUEST']._serialized_start=219
-  _globals['_GETRECOMMENDATIONSREQUEST']._serialized_end=319
-  _globals['_GETRECOMMENDATIONSRESPONSE']._serialized_start=321
-  _globals['_GETRECOMMENDATIONSRESPONSE']._serialized_end=432
-  _globals['_RECOMMENDATION']._serialized_start=435
-  _globals['_RECOMMENDATION']._serialized_end=563
-  _globals['_RECORDINTERACTIONREQUEST']._serialized_start=566
-  _globals['_RECORDINTERACTIONREQUEST']._serialized_end=802
-  _globals['_RECORDINTERACTIONRESPONSE']._serialized_start=804
-  _globals['_RECORDINTERACTIONRESPONSE']._serialized_end=831
-  _globals['_RECSSERVICE']._serialized_start=1206
-  _globals['_RECSSERVICE']._serialized_end=1505
+  _globals['_RECOMMENDATIONREASON']._serialized_start=980
+  _globals['_RECOMMENDATIONREASON']._serialized_end=1152
+  _globals['_INTERACTIONKIND']._serialized_start=1155
+  _globals['_INTERACTIONKIND']._serialized_end=1349
+  _globals['_GETRECOMMENDATIONSREQUEST']._serialized_start=220
+  _globals['_GETRECOMMENDATIONSREQUEST']._serialized_end=358
+  _globals['_GETRECOMMENDATIONSRESPONSE']._serialized_start=361
+  _globals['_GETRECOMMENDATIONSRESPONSE']._serialized_end=504
+  _globals['_RECOMMENDATION']._serialized_start=507
+  _globals['_RECOMMENDATION']._serialized_end=657
+  _globals['_RECORDINTERACTIONREQUEST']._serialized_start=660
+  _globals['_RECORDINTERACTIONREQUEST']._serialized_end=948
+  _globals['_RECORDINTERACTIONRESPONSE']._serialized_start=950
+  _globals['_RECORDINTERACTIONRESPONSE']._serialized_end=977
+  _globals['_RECSSERVICE']._serialized_start=1352
+  _globals['_RECSSERVICE']._serialized_end=1651
 # @@protoc_insertion_point(module_scope)

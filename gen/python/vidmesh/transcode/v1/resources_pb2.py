@@ -28,13 +28,14 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from vidmesh.type.v1 import media_pb2 as vidmesh_dot_type_dot_v1_dot_media__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$vidmesh/transcode/v1/resources.proto\x12\x14vidmesh.transcode.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bvidmesh/type/v1/media.proto\"\xc6\x04\n\x03Job\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x13\n\x05video\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05owner\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x33\n\x05state\x18\x04 \x01(\x0e\x32\x1e.vidmesh.transcode.v1.JobStateB\x04\xe2\x41\x01\x03\x12\x33\n\x05stage\x18\x05 \x01(\x0e\x32\x1e.vidmesh.transcode.v1.JobStageB\x04\xe2\x41\x01\x03\x12\x15\n\x07percent\x18\x06 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x15\n\x07\x61ttempt\x18\x07 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1a\n\x0cmax_attempts\x18\x08 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1c\n\x0e\x66\x61ilure_reason\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nstart_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x32\n\x08\x65nd_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x06output\x18\x0e \x01(\x0b\x32\x1f.vidmesh.transcode.v1.JobOutputB\x04\xe2\x41\x01\x03: \xea\x41\x1d\n\x0fvidmesh.dev/Job\x12\njobs/{job}\"j\n\tJobOutput\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x1c\n\x14master_playlist_path\x18\x02 \x01(\t\x12.\n\nrenditions\x18\x03 \x03(\x0b\x32\x1a.vidmesh.type.v1.Rendition*\x81\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04*\x87\x01\n\x08JobStage\x12\x19\n\x15JOB_STAGE_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STAGE_PROBING\x10\x01\x12\x16\n\x12JOB_STAGE_ENCODING\x10\x02\x12\x17\n\x13JOB_STAGE_PACKAGING\x10\x03\x12\x18\n\x14JOB_STAGE_PUBLISHING\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$vidmesh/transcode/v1/resources.proto\x12\x14vidmesh.transcode.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bvidmesh/type/v1/media.proto\"\xca\x05\n\x03Job\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12\x1a\n\x05video\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\x05video\x12\x1a\n\x05owner\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03R\x05owner\x12:\n\x05state\x18\x04 \x01(\x0e\x32\x1e.vidmesh.transcode.v1.JobStateB\x04\xe2\x41\x01\x03R\x05state\x12:\n\x05stage\x18\x05 \x01(\x0e\x32\x1e.vidmesh.transcode.v1.JobStageB\x04\xe2\x41\x01\x03R\x05stage\x12\x1e\n\x07percent\x18\x06 \x01(\x05\x42\x04\xe2\x41\x01\x03R\x07percent\x12\x1e\n\x07\x61ttempt\x18\x07 \x01(\x05\x42\x04\xe2\x41\x01\x03R\x07\x61ttempt\x12\'\n\x0cmax_attempts\x18\x08 \x01(\x05\x42\x04\xe2\x41\x01\x03R\x0bmaxAttempts\x12+\n\x0e\x66\x61ilure_reason\x18\t \x01(\tB\x04\xe2\x41\x01\x03R\rfailureReason\x12\x41\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\x12?\n\nstart_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\tstartTime\x12;\n\x08\x65nd_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\x07\x65ndTime\x12\x41\n\x0bupdate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\nupdateTime\x12=\n\x06output\x18\x0e \x01(\x0b\x32\x1f.vidmesh.transcode.v1.JobOutputB\x04\xe2\x41\x01\x03R\x06output: \xea\x41\x1d\n\x0fvidmesh.dev/Job\x12\njobs/{job}\"\x93\x01\n\tJobOutput\x12\x18\n\x07version\x18\x01 \x01(\tR\x07version\x12\x30\n\x14master_playlist_path\x18\x02 \x01(\tR\x12masterPlaylistPath\x12:\n\nrenditions\x18\x03 \x03(\x0b\x32\x1a.vidmesh.type.v1.RenditionR\nrenditions*\x81\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04*\x87\x01\n\x08JobStage\x12\x19\n\x15JOB_STAGE_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STAGE_PROBING\x10\x01\x12\x16\n\x12JOB_STAGE_ENCODING\x10\x02\x12\x17\n\x13JOB_STAGE_PACKAGING\x10\x03\x12\x18\n\x14JOB_STAGE_PUBLISHING\x10\x04\x42\xd1\x01\n\x18\x63om.vidmesh.transcode.v1B\x0eResourcesProtoP\x01Z3vidmesh.dev/gen/go/vidmesh/transcode/v1;transcodev1\xa2\x02\x03VTX\xaa\x02\x14Vidmesh.Transcode.V1\xca\x02\x14Vidmesh\\Transcode\\V1\xe2\x02 Vidmesh\\Transcode\\V1\\GPBMetadata\xea\x02\x16Vidmesh::Transcode::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vidmesh.transcode.v1.resources_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
-  DESCRIPTOR._loaded_options = None
+  _globals['DESCRIPTOR']._loaded_options = None
+  _globals['DESCRIPTOR']._serialized_options = b'\n\030com.vidmesh.transcode.v1B\016ResourcesProtoP\001Z3vidmesh.dev/gen/go/vidmesh/transcode/v1;transcodev1\242\002\003VTX\252\002\024Vidmesh.Transcode.V1\312\002\024Vidmesh\\Transcode\\V1\342\002 Vidmesh\\Transcode\\V1\\GPBMetadata\352\002\026Vidmesh::Transcode::V1'
   _globals['_JOB'].fields_by_name['name']._loaded_options = None
   _globals['_JOB'].fields_by_name['name']._serialized_options = b'\342A\001\010'
   _globals['_JOB'].fields_by_name['video']._loaded_options = None
@@ -65,12 +66,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOB'].fields_by_name['output']._serialized_options = b'\342A\001\003'
   _globals['_JOB']._loaded_options = None
   _globals['_JOB']._serialized_options = b'\352A\035\n\017vidmesh.dev/Job\022\njobs/{job}'
-  _globals['_JOBSTATE']._serialized_start=878
-  _globals['_JOBSTATE']._serialized_end=1007
-  _globals['_JOBSTAGE']._serialized_start=1010
-  _globals['_JOBSTAGE']._serialized_end=1145
+  _globals['_JOBSTATE']._serialized_start=1052
+  _globals['_JOBSTATE']._serialized_end=1181
+  _globals['_JOBSTAGE']._serialized_start=1184
+  _globals['_JOBSTAGE']._serialized_end=1319
   _globals['_JOB']._serialized_start=185
-  _globals['_JOB']._serialized_end=767
-  _globals['_JOBOUTPUT']._serialized_start=769
-  _globals['_JOBOUTPUT']._serialized_end=875
+  _globals['_JOB']._serialized_end=899
+  _globals['_JOBOUTPUT']._serialized_start=902
+  _globals['_JOBOUTPUT']._serialized_end=1049
 # @@protoc_insertion_point(module_scope)

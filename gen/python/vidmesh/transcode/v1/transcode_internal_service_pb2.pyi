@@ -24,3 +24,15 @@ class SubmitJobResponse(_message.Message):
     JOB_FIELD_NUMBER: _ClassVar[int]
     job: _resources_pb2.Job
     def __init__(self, job: _Optional[_Union[_resources_pb2.Job, _Mapping]] = ...) -> None: ...
+
+class QueuedJob(_message.Message):
+    __slots__ = ("job", "video", "owner", "source_path")
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_PATH_FIELD_NUMBER: _ClassVar[int]
+    job: str
+    video: str
+    owner: str
+    source_path: str
+    def __init__(self, job: _Optional[str] = ..., video: _Optional[str] = ..., owner: _Optional[str] = ..., source_path: _Optional[str] = ...) -> None: ...

@@ -56,8 +56,10 @@ class TranscodeInternalServiceServicer:
         """Queues a job for a video. Idempotent on (video, request_id): a retry
         with the same pair returns the job the first call created, in whatever
         state it is now. A new request_id for the same video queues a new job
-        with a new output version (a re-transcode). Returns INVALID_ARGUMENT if
-        video, owner, source_path or request_id is missing or malformed.
+        with a new output version (a re-transcode). Returns INVALID_ARGUMENT
+        (BadRequest naming the fields) if video, owner, source_path or
+        request_id is missing or malformed, and UNAVAILABLE (reason
+        QUEUE_UNAVAILABLE) while the job queue cannot be reached.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -27,35 +27,36 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from vidmesh.transcode.v1 import resources_pb2 as vidmesh_dot_transcode_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,vidmesh/transcode/v1/transcode_service.proto\x12\x14vidmesh.transcode.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a$vidmesh/transcode/v1/resources.proto\"#\n\rGetJobRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"8\n\x0eGetJobResponse\x12&\n\x03job\x18\x01 \x01(\x0b\x32\x19.vidmesh.transcode.v1.Job\"v\n\x0fListJobsRequest\x12\r\n\x05video\x18\x01 \x01(\t\x12-\n\x05state\x18\x02 \x01(\x0e\x32\x1e.vidmesh.transcode.v1.JobState\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"T\n\x10ListJobsResponse\x12\'\n\x04jobs\x18\x01 \x03(\x0b\x32\x19.vidmesh.transcode.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"%\n\x0fWatchJobRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\":\n\x10WatchJobResponse\x12&\n\x03job\x18\x01 \x01(\x0b\x32\x19.vidmesh.transcode.v1.Job2\xed\x02\n\x10TranscodeService\x12n\n\x06GetJob\x12#.vidmesh.transcode.v1.GetJobRequest\x1a$.vidmesh.transcode.v1.GetJobResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/{name=jobs/*}\x12k\n\x08ListJobs\x12%.vidmesh.transcode.v1.ListJobsRequest\x1a&.vidmesh.transcode.v1.ListJobsResponse\"\x10\x82\xd3\xe4\x93\x02\n\x12\x08/v1/jobs\x12|\n\x08WatchJob\x12%.vidmesh.transcode.v1.WatchJobRequest\x1a&.vidmesh.transcode.v1.WatchJobResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/{name=jobs/*}:watch0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,vidmesh/transcode/v1/transcode_service.proto\x12\x14vidmesh.transcode.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a$vidmesh/transcode/v1/resources.proto\")\n\rGetJobRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\"=\n\x0eGetJobResponse\x12+\n\x03job\x18\x01 \x01(\x0b\x32\x19.vidmesh.transcode.v1.JobR\x03job\"\x99\x01\n\x0fListJobsRequest\x12\x14\n\x05video\x18\x01 \x01(\tR\x05video\x12\x34\n\x05state\x18\x02 \x01(\x0e\x32\x1e.vidmesh.transcode.v1.JobStateR\x05state\x12\x1b\n\tpage_size\x18\x03 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x04 \x01(\tR\tpageToken\"i\n\x10ListJobsResponse\x12-\n\x04jobs\x18\x01 \x03(\x0b\x32\x19.vidmesh.transcode.v1.JobR\x04jobs\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"+\n\x0fWatchJobRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\"?\n\x10WatchJobResponse\x12+\n\x03job\x18\x01 \x01(\x0b\x32\x19.vidmesh.transcode.v1.JobR\x03job2\xf6\x02\n\x10TranscodeService\x12q\n\x06GetJob\x12#.vidmesh.transcode.v1.GetJobRequest\x1a$.vidmesh.transcode.v1.GetJobResponse\"\x1c\x90\x02\x01\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/{name=jobs/*}\x12n\n\x08ListJobs\x12%.vidmesh.transcode.v1.ListJobsRequest\x1a&.vidmesh.transcode.v1.ListJobsResponse\"\x13\x90\x02\x01\x82\xd3\xe4\x93\x02\n\x12\x08/v1/jobs\x12\x7f\n\x08WatchJob\x12%.vidmesh.transcode.v1.WatchJobRequest\x1a&.vidmesh.transcode.v1.WatchJobResponse\"\"\x90\x02\x01\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/{name=jobs/*}:watch0\x01\x42\xd8\x01\n\x18\x63om.vidmesh.transcode.v1B\x15TranscodeServiceProtoP\x01Z3vidmesh.dev/gen/go/vidmesh/transcode/v1;transcodev1\xa2\x02\x03VTX\xaa\x02\x14Vidmesh.Transcode.V1\xca\x02\x14Vidmesh\\Transcode\\V1\xe2\x02 Vidmesh\\Transcode\\V1\\GPBMetadata\xea\x02\x16Vidmesh::Transcode::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vidmesh.transcode.v1.transcode_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
-  DESCRIPTOR._loaded_options = None
+  _globals['DESCRIPTOR']._loaded_options = None
+  _globals['DESCRIPTOR']._serialized_options = b'\n\030com.vidmesh.transcode.v1B\025TranscodeServiceProtoP\001Z3vidmesh.dev/gen/go/vidmesh/transcode/v1;transcodev1\242\002\003VTX\252\002\024Vidmesh.Transcode.V1\312\002\024Vidmesh\\Transcode\\V1\342\002 Vidmesh\\Transcode\\V1\\GPBMetadata\352\002\026Vidmesh::Transcode::V1'
   _globals['_GETJOBREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_GETJOBREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
   _globals['_WATCHJOBREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_WATCHJOBREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
   _globals['_TRANSCODESERVICE'].methods_by_name['GetJob']._loaded_options = None
-  _globals['_TRANSCODESERVICE'].methods_by_name['GetJob']._serialized_options = b'\202\323\344\223\002\023\022\021/v1/{name=jobs/*}'
+  _globals['_TRANSCODESERVICE'].methods_by_name['GetJob']._serialized_options = b'\220\002\001\202\323\344\223\002\023\022\021/v1/{name=jobs/*}'
   _globals['_TRANSCODESERVICE'].methods_by_name['ListJobs']._loaded_options = None
-  _globals['_TRANSCODESERVICE'].methods_by_name['ListJobs']._serialized_options = b'\202\323\344\223\002\n\022\010/v1/jobs'
+  _globals['_TRANSCODESERVICE'].methods_by_name['ListJobs']._serialized_options = b'\220\002\001\202\323\344\223\002\n\022\010/v1/jobs'
   _globals['_TRANSCODESERVICE'].methods_by_name['WatchJob']._loaded_options = None
-  _globals['_TRANSCODESERVICE'].methods_by_name['WatchJob']._serialized_options = b'\202\323\344\223\002\031\022\027/v1/{name=jobs/*}:watch'
+  _globals['_TRANSCODESERVICE'].methods_by_name['WatchJob']._serialized_options = b'\220\002\001\202\323\344\223\002\031\022\027/v1/{name=jobs/*}:watch'
   _globals['_GETJOBREQUEST']._serialized_start=171
-  _globals['_GETJOBREQUEST']._serialized_end=206
-  _globals['_GETJOBRESPONSE']._serialized_start=208
-  _globals['_GETJOBRESPONSE']._serialized_end=264
-  _globals['_LISTJOBSREQUEST']._serialized_start=266
-  _globals['_LISTJOBSREQUEST']._serialized_end=384
-  _globals['_LISTJOBSRESPONSE']._serialized_start=386
-  _globals['_LISTJOBSRESPONSE']._serialized_end=470
-  _globals['_WATCHJOBREQUEST']._serialized_start=472
-  _globals['_WATCHJOBREQUEST']._serialized_end=509
-  _globals['_WATCHJOBRESPONSE']._serialized_start=511
-  _globals['_WATCHJOBRESPONSE']._serialized_end=569
-  _globals['_TRANSCODESERVICE']._serialized_start=572
-  _globals['_TRANSCODESERVICE']._serialized_end=937
+  _globals['_GETJOBREQUEST']._serialized_end=212
+  _globals['_GETJOBRESPONSE']._serialized_start=214
+  _globals['_GETJOBRESPONSE']._serialized_end=275
+  _globals['_LISTJOBSREQUEST']._serialized_start=278
+  _globals['_LISTJOBSREQUEST']._serialized_end=431
+  _globals['_LISTJOBSRESPONSE']._serialized_start=433
+  _globals['_LISTJOBSRESPONSE']._serialized_end=538
+  _globals['_WATCHJOBREQUEST']._serialized_start=540
+  _globals['_WATCHJOBREQUEST']._serialized_end=583
+  _globals['_WATCHJOBRESPONSE']._serialized_start=585
+  _globals['_WATCHJOBRESPONSE']._serialized_end=648
+  _globals['_TRANSCODESERVICE']._serialized_start=651
+  _globals['_TRANSCODESERVICE']._serialized_end=1025
 # @@protoc_insertion_point(module_scope)

@@ -27,8 +27,10 @@ if _version_not_supported:
 
 class TranscodeServiceStub:
     """Transcoding jobs, read-only. Jobs are created by other vidmesh services
-    (TranscodeInternalService); a video's owner follows them here. Callers see
-    the jobs of their own videos; the service identity sees every job.
+    (TranscodeInternalService); a video's owner follows them here. Every call
+    needs an API key; callers see the jobs of their own videos (others' are
+    NOT_FOUND), the service identity sees every job. Authentication, errors
+    and paging: see vidmesh.type.v1.ErrorReason.
     """
 
     def __init__(self, channel):
@@ -56,13 +58,15 @@ class TranscodeServiceStub:
 
 class TranscodeServiceServicer:
     """Transcoding jobs, read-only. Jobs are created by other vidmesh services
-    (TranscodeInternalService); a video's owner follows them here. Callers see
-    the jobs of their own videos; the service identity sees every job.
+    (TranscodeInternalService); a video's owner follows them here. Every call
+    needs an API key; callers see the jobs of their own videos (others' are
+    NOT_FOUND), the service identity sees every job. Authentication, errors
+    and paging: see vidmesh.type.v1.ErrorReason.
     """
 
     def GetJob(self, request, context):
         """Returns one job. Returns NOT_FOUND if it does not exist or belongs to
-        another owner.
+        another owner, INVALID_ARGUMENT for a malformed name.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -70,9 +74,15 @@ class TranscodeServiceServicer:
 
     def ListJobs(self, request, context):
         """Lists the caller's jobs, newest first, optionally only those of one video
-        or in one state. A video the caller does not own yields an empty list.
-        Returns INVALID_ARGUMENT for a malformed video name or a page_token that
-        came from a different query.
+        or in one state; the filters apply before the page is cut. A video the
+        caller does not own yields an empty list. With a state filter a page can
+        hold fewer jobs than page_size (even none) while next_page_token is set:
+        one call reads at most 2000 jobs; keep paging until the token is empty.
+        Pages are stable while jobs are added: a token resumes after the last job
+        it returned. Returns INVALID_ARGUMENT for a malformed video name, an
+        unknown state, a negative page_size, a page_token this server did not
+        issue (INVALID_PAGE_TOKEN), or one from a listing with other filters or
+        another caller (PAGE_TOKEN_MISMATCH).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -119,8 +129,10 @@ def add_TranscodeServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class TranscodeService:
     """Transcoding jobs, read-only. Jobs are created by other vidmesh services
-    (TranscodeInternalService); a video's owner follows them here. Callers see
-    the jobs of their own videos; the service identity sees every job.
+    (TranscodeInternalService); a video's owner follows them here. Every call
+    needs an API key; callers see the jobs of their own videos (others' are
+    NOT_FOUND), the service identity sees every job. Authentication, errors
+    and paging: see vidmesh.type.v1.ErrorReason.
     """
 
     @staticmethod

@@ -25,17 +25,18 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bvidmesh/type/v1/media.proto\x12\x0fvidmesh.type.v1\x1a\x1egoogle/protobuf/duration.proto\"\xf6\x01\n\tMediaInfo\x12+\n\x08\x64uration\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05width\x18\x02 \x01(\x05\x12\x0e\n\x06height\x18\x03 \x01(\x05\x12\x11\n\tcontainer\x18\x04 \x01(\t\x12\x13\n\x0bvideo_codec\x18\x05 \x01(\t\x12\x13\n\x0b\x61udio_codec\x18\x06 \x01(\t\x12\x12\n\nframe_rate\x18\x07 \x01(\x01\x12\x10\n\x08rotation\x18\x08 \x01(\x05\x12\x12\n\nsize_bytes\x18\t \x01(\x03\x12\x10\n\x08\x62it_rate\x18\n \x01(\x03\x12\x14\n\x0cpixel_format\x18\x0b \x01(\t\"\xa1\x01\n\tRendition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05width\x18\x02 \x01(\x05\x12\x0e\n\x06height\x18\x03 \x01(\x05\x12\x11\n\tbandwidth\x18\x04 \x01(\x03\x12\x19\n\x11\x61verage_bandwidth\x18\x05 \x01(\x03\x12\x0e\n\x06\x63odecs\x18\x06 \x01(\t\x12\x12\n\nframe_rate\x18\x07 \x01(\x01\x12\x15\n\rplaylist_path\x18\x08 \x01(\t*p\n\nVisibility\x12\x1a\n\x16VISIBILITY_UNSPECIFIED\x10\x00\x12\x15\n\x11VISIBILITY_PUBLIC\x10\x01\x12\x17\n\x13VISIBILITY_UNLISTED\x10\x02\x12\x16\n\x12VISIBILITY_PRIVATE\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bvidmesh/type/v1/media.proto\x12\x0fvidmesh.type.v1\x1a\x1egoogle/protobuf/duration.proto\"\xe8\x02\n\tMediaInfo\x12\x35\n\x08\x64uration\x18\x01 \x01(\x0b\x32\x19.google.protobuf.DurationR\x08\x64uration\x12\x14\n\x05width\x18\x02 \x01(\x05R\x05width\x12\x16\n\x06height\x18\x03 \x01(\x05R\x06height\x12\x1c\n\tcontainer\x18\x04 \x01(\tR\tcontainer\x12\x1f\n\x0bvideo_codec\x18\x05 \x01(\tR\nvideoCodec\x12\x1f\n\x0b\x61udio_codec\x18\x06 \x01(\tR\naudioCodec\x12\x1d\n\nframe_rate\x18\x07 \x01(\x01R\tframeRate\x12\x1a\n\x08rotation\x18\x08 \x01(\x05R\x08rotation\x12\x1d\n\nsize_bytes\x18\t \x01(\x03R\tsizeBytes\x12\x19\n\x08\x62it_rate\x18\n \x01(\x03R\x07\x62itRate\x12!\n\x0cpixel_format\x18\x0b \x01(\tR\x0bpixelFormat\"\xf4\x01\n\tRendition\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n\x05width\x18\x02 \x01(\x05R\x05width\x12\x16\n\x06height\x18\x03 \x01(\x05R\x06height\x12\x1c\n\tbandwidth\x18\x04 \x01(\x03R\tbandwidth\x12+\n\x11\x61verage_bandwidth\x18\x05 \x01(\x03R\x10\x61verageBandwidth\x12\x16\n\x06\x63odecs\x18\x06 \x01(\tR\x06\x63odecs\x12\x1d\n\nframe_rate\x18\x07 \x01(\x01R\tframeRate\x12#\n\rplaylist_path\x18\x08 \x01(\tR\x0cplaylistPath*p\n\nVisibility\x12\x1a\n\x16VISIBILITY_UNSPECIFIED\x10\x00\x12\x15\n\x11VISIBILITY_PUBLIC\x10\x01\x12\x17\n\x13VISIBILITY_UNLISTED\x10\x02\x12\x16\n\x12VISIBILITY_PRIVATE\x10\x03\x42\xaa\x01\n\x13\x63om.vidmesh.type.v1B\nMediaProtoP\x01Z)vidmesh.dev/gen/go/vidmesh/type/v1;typev1\xa2\x02\x03VTX\xaa\x02\x0fVidmesh.Type.V1\xca\x02\x0fVidmesh\\Type\\V1\xe2\x02\x1bVidmesh\\Type\\V1\\GPBMetadata\xea\x02\x11Vidmesh::Type::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vidmesh.type.v1.media_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
-  DESCRIPTOR._loaded_options = None
-  _globals['_VISIBILITY']._serialized_start=493
-  _globals['_VISIBILITY']._serialized_end=605
+  _globals['DESCRIPTOR']._loaded_options = None
+  _globals['DESCRIPTOR']._serialized_options = b'\n\023com.vidmesh.type.v1B\nMediaProtoP\001Z)vidmesh.dev/gen/go/vidmesh/type/v1;typev1\242\002\003VTX\252\002\017Vidmesh.Type.V1\312\002\017Vidmesh\\Type\\V1\342\002\033Vidmesh\\Type\\V1\\GPBMetadata\352\002\021Vidmesh::Type::V1'
+  _globals['_VISIBILITY']._serialized_start=690
+  _globals['_VISIBILITY']._serialized_end=802
   _globals['_MEDIAINFO']._serialized_start=81
-  _globals['_MEDIAINFO']._serialized_end=327
-  _globals['_RENDITION']._serialized_start=330
-  _globals['_RENDITION']._serialized_end=491
+  _globals['_MEDIAINFO']._serialized_end=441
+  _globals['_RENDITION']._serialized_start=444
+  _globals['_RENDITION']._serialized_end=688
 # @@protoc_insertion_point(module_scope)

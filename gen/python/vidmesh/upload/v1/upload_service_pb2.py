@@ -28,13 +28,14 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from vidmesh.type.v1 import media_pb2 as vidmesh_dot_type_dot_v1_dot_media__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&vidmesh/upload/v1/upload_service.proto\x12\x11vidmesh.upload.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bvidmesh/type/v1/media.proto\"\xee\x01\n\x11InitUploadRequest\x12\x16\n\x08\x66ilename\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nsize_bytes\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x18\n\x10\x63hunk_size_bytes\x18\x05 \x01(\x05\x12\x13\n\x05title\x18\x06 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\x12\x0c\n\x04tags\x18\x08 \x03(\t\x12/\n\nvisibility\x18\t \x01(\x0e\x32\x1b.vidmesh.type.v1.Visibility\"\x94\x01\n\x12InitUploadResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x18\n\x10\x63hunk_size_bytes\x18\x02 \x01(\x05\x12\x13\n\x0b\x63hunk_count\x18\x03 \x01(\x05\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08video_id\x18\x05 \x01(\t\"\\\n\x13UploadChunksRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05index\x18\x02 \x01(\x05\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x14\n\x06\x63rc32c\x18\x04 \x01(\rB\x04\xe2\x41\x01\x02\"]\n\x14UploadChunksResponse\x12\x18\n\x10recorded_indexes\x18\x01 \x03(\x05\x12\x16\n\x0ereceived_count\x18\x02 \x01(\x05\x12\x13\n\x0b\x63hunk_count\x18\x03 \x01(\x05\",\n\x16GetUploadStatusRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xc7\x01\n\x17GetUploadStatusResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x18\n\x10received_indexes\x18\x02 \x03(\x05\x12\x13\n\x0b\x63hunk_count\x18\x03 \x01(\x05\x12\x18\n\x10\x63hunk_size_bytes\x18\x04 \x01(\x05\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12/\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08video_id\x18\x07 \x01(\t\"+\n\x15\x43ompleteUploadRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\">\n\x16\x43ompleteUploadResponse\x12\x10\n\x08video_id\x18\x01 \x01(\t\x12\x12\n\nvideo_name\x18\x02 \x01(\t\"(\n\x12\x41\x62ortUploadRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x15\n\x13\x41\x62ortUploadResponse2\x86\x05\n\rUploadService\x12q\n\nInitUpload\x12$.vidmesh.upload.v1.InitUploadRequest\x1a%.vidmesh.upload.v1.InitUploadResponse\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/uploads:\x01*\x12\x61\n\x0cUploadChunks\x12&.vidmesh.upload.v1.UploadChunksRequest\x1a\'.vidmesh.upload.v1.UploadChunksResponse(\x01\x12\x86\x01\n\x0fGetUploadStatus\x12).vidmesh.upload.v1.GetUploadStatusRequest\x1a*.vidmesh.upload.v1.GetUploadStatusResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=uploads/*}\x12\x8f\x01\n\x0e\x43ompleteUpload\x12(.vidmesh.upload.v1.CompleteUploadRequest\x1a).vidmesh.upload.v1.CompleteUploadResponse\"(\x82\xd3\xe4\x93\x02\"\"\x1d/v1/{name=uploads/*}:complete:\x01*\x12\x83\x01\n\x0b\x41\x62ortUpload\x12%.vidmesh.upload.v1.AbortUploadRequest\x1a&.vidmesh.upload.v1.AbortUploadResponse\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/{name=uploads/*}:abort:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&vidmesh/upload/v1/upload_service.proto\x12\x11vidmesh.upload.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bvidmesh/type/v1/media.proto\"\xce\x02\n\x11InitUploadRequest\x12 \n\x08\x66ilename\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x08\x66ilename\x12#\n\nsize_bytes\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02R\tsizeBytes\x12!\n\x0c\x63ontent_type\x18\x03 \x01(\tR\x0b\x63ontentType\x12\x16\n\x06sha256\x18\x04 \x01(\tR\x06sha256\x12(\n\x10\x63hunk_size_bytes\x18\x05 \x01(\x05R\x0e\x63hunkSizeBytes\x12\x1a\n\x05title\x18\x06 \x01(\tB\x04\xe2\x41\x01\x02R\x05title\x12 \n\x0b\x64\x65scription\x18\x07 \x01(\tR\x0b\x64\x65scription\x12\x12\n\x04tags\x18\x08 \x03(\tR\x04tags\x12;\n\nvisibility\x18\t \x01(\x0e\x32\x1b.vidmesh.type.v1.VisibilityR\nvisibility\"\xcb\x01\n\x12InitUploadResponse\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12(\n\x10\x63hunk_size_bytes\x18\x02 \x01(\x05R\x0e\x63hunkSizeBytes\x12\x1f\n\x0b\x63hunk_count\x18\x03 \x01(\x05R\nchunkCount\x12;\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nexpireTime\x12\x19\n\x08video_id\x18\x05 \x01(\tR\x07videoId\"w\n\x13UploadChunksRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\x12\x14\n\x05index\x18\x02 \x01(\x05R\x05index\x12\x12\n\x04\x64\x61ta\x18\x03 \x01(\x0cR\x04\x64\x61ta\x12\x1c\n\x06\x63rc32c\x18\x04 \x01(\rB\x04\xe2\x41\x01\x02R\x06\x63rc32c\"\x89\x01\n\x14UploadChunksResponse\x12)\n\x10recorded_indexes\x18\x01 \x03(\x05R\x0frecordedIndexes\x12%\n\x0ereceived_count\x18\x02 \x01(\x05R\rreceivedCount\x12\x1f\n\x0b\x63hunk_count\x18\x03 \x01(\x05R\nchunkCount\"2\n\x16GetUploadStatusRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\"\x9a\x02\n\x17GetUploadStatusResponse\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12)\n\x10received_indexes\x18\x02 \x03(\x05R\x0freceivedIndexes\x12\x1f\n\x0b\x63hunk_count\x18\x03 \x01(\x05R\nchunkCount\x12(\n\x10\x63hunk_size_bytes\x18\x04 \x01(\x05R\x0e\x63hunkSizeBytes\x12\x1d\n\nsize_bytes\x18\x05 \x01(\x03R\tsizeBytes\x12;\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nexpireTime\x12\x19\n\x08video_id\x18\x07 \x01(\tR\x07videoId\"1\n\x15\x43ompleteUploadRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\"R\n\x16\x43ompleteUploadResponse\x12\x19\n\x08video_id\x18\x01 \x01(\tR\x07videoId\x12\x1d\n\nvideo_name\x18\x02 \x01(\tR\tvideoName\".\n\x12\x41\x62ortUploadRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\"\x15\n\x13\x41\x62ortUploadResponse2\x8f\x05\n\rUploadService\x12q\n\nInitUpload\x12$.vidmesh.upload.v1.InitUploadRequest\x1a%.vidmesh.upload.v1.InitUploadResponse\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/uploads:\x01*\x12\x61\n\x0cUploadChunks\x12&.vidmesh.upload.v1.UploadChunksRequest\x1a\'.vidmesh.upload.v1.UploadChunksResponse(\x01\x12\x89\x01\n\x0fGetUploadStatus\x12).vidmesh.upload.v1.GetUploadStatusRequest\x1a*.vidmesh.upload.v1.GetUploadStatusResponse\"\x1f\x90\x02\x01\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=uploads/*}\x12\x92\x01\n\x0e\x43ompleteUpload\x12(.vidmesh.upload.v1.CompleteUploadRequest\x1a).vidmesh.upload.v1.CompleteUploadResponse\"+\x90\x02\x02\x82\xd3\xe4\x93\x02\"\"\x1d/v1/{name=uploads/*}:complete:\x01*\x12\x86\x01\n\x0b\x41\x62ortUpload\x12%.vidmesh.upload.v1.AbortUploadRequest\x1a&.vidmesh.upload.v1.AbortUploadResponse\"(\x90\x02\x02\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/{name=uploads/*}:abort:\x01*B\xc0\x01\n\x15\x63om.vidmesh.upload.v1B\x12UploadServiceProtoP\x01Z-vidmesh.dev/gen/go/vidmesh/upload/v1;uploadv1\xa2\x02\x03VUX\xaa\x02\x11Vidmesh.Upload.V1\xca\x02\x11Vidmesh\\Upload\\V1\xe2\x02\x1dVidmesh\\Upload\\V1\\GPBMetadata\xea\x02\x13Vidmesh::Upload::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vidmesh.upload.v1.upload_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
-  DESCRIPTOR._loaded_options = None
+  _globals['DESCRIPTOR']._loaded_options = None
+  _globals['DESCRIPTOR']._serialized_options = b'\n\025com.vidmesh.upload.v1B\022UploadServiceProtoP\001Z-vidmesh.dev/gen/go/vidmesh/upload/v1;uploadv1\242\002\003VUX\252\002\021Vidmesh.Upload.V1\312\002\021Vidmesh\\Upload\\V1\342\002\035Vidmesh\\Upload\\V1\\GPBMetadata\352\002\023Vidmesh::Upload::V1'
   _globals['_INITUPLOADREQUEST'].fields_by_name['filename']._loaded_options = None
   _globals['_INITUPLOADREQUEST'].fields_by_name['filename']._serialized_options = b'\342A\001\002'
   _globals['_INITUPLOADREQUEST'].fields_by_name['size_bytes']._loaded_options = None
@@ -54,31 +55,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPLOADSERVICE'].methods_by_name['InitUpload']._loaded_options = None
   _globals['_UPLOADSERVICE'].methods_by_name['InitUpload']._serialized_options = b'\202\323\344\223\002\020\"\013/v1/uploads:\001*'
   _globals['_UPLOADSERVICE'].methods_by_name['GetUploadStatus']._loaded_options = None
-  _globals['_UPLOADSERVICE'].methods_by_name['GetUploadStatus']._serialized_options = b'\202\323\344\223\002\026\022\024/v1/{name=uploads/*}'
+  _globals['_UPLOADSERVICE'].methods_by_name['GetUploadStatus']._serialized_options = b'\220\002\001\202\323\344\223\002\026\022\024/v1/{name=uploads/*}'
   _globals['_UPLOADSERVICE'].methods_by_name['CompleteUpload']._loaded_options = None
-  _globals['_UPLOADSERVICE'].methods_by_name['CompleteUpload']._serialized_options = b'\202\323\344\223\002\"\"\035/v1/{name=uploads/*}:complete:\001*'
+  _globals['_UPLOADSERVICE'].methods_by_name['CompleteUpload']._serialized_options = b'\220\002\002\202\323\344\223\002\"\"\035/v1/{name=uploads/*}:complete:\001*'
   _globals['_UPLOADSERVICE'].methods_by_name['AbortUpload']._loaded_options = None
-  _globals['_UPLOADSERVICE'].methods_by_name['AbortUpload']._serialized_options = b'\202\323\344\223\002\037\"\032/v1/{name=uploads/*}:abort:\001*'
+  _globals['_UPLOADSERVICE'].methods_by_name['AbortUpload']._serialized_options = b'\220\002\002\202\323\344\223\002\037\"\032/v1/{name=uploads/*}:abort:\001*'
   _globals['_INITUPLOADREQUEST']._serialized_start=187
-  _globals['_INITUPLOADREQUEST']._serialized_end=425
-  _globals['_INITUPLOADRESPONSE']._serialized_start=428
-  _globals['_INITUPLOADRESPONSE']._serialized_end=576
-  _globals['_UPLOADCHUNKSREQUEST']._serialized_start=578
-  _globals['_UPLOADCHUNKSREQUEST']._serialized_end=670
-  _globals['_UPLOADCHUNKSRESPONSE']._serialized_start=672
-  _globals['_UPLOADCHUNKSRESPONSE']._serialized_end=765
-  _globals['_GETUPLOADSTATUSREQUEST']._serialized_start=767
-  _globals['_GETUPLOADSTATUSREQUEST']._serialized_end=811
-  _globals['_GETUPLOADSTATUSRESPONSE']._serialized_start=814
-  _globals['_GETUPLOADSTATUSRESPONSE']._serialized_end=1013
-  _globals['_COMPLETEUPLOADREQUEST']._serialized_start=1015
-  _globals['_COMPLETEUPLOADREQUEST']._serialized_end=1058
-  _globals['_COMPLETEUPLOADRESPONSE']._serialized_start=1060
-  _globals['_COMPLETEUPLOADRESPONSE']._serialized_end=1122
-  _globals['_ABORTUPLOADREQUEST']._serialized_start=1124
-  _globals['_ABORTUPLOADREQUEST']._serialized_end=1164
-  _globals['_ABORTUPLOADRESPONSE']._serialized_start=1166
-  _globals['_ABORTUPLOADRESPONSE']._serialized_end=1187
-  _globals['_UPLOADSERVICE']._serialized_start=1190
-  _globals['_UPLOADSERVICE']._serialized_end=1836
+  _globals['_INITUPLOADREQUEST']._serialized_end=521
+  _globals['_INITUPLOADRESPONSE']._serialized_start=524
+  _globals['_INITUPLOADRESPONSE']._serialized_end=727
+  _globals['_UPLOADCHUNKSREQUEST']._serialized_start=729
+  _globals['_UPLOADCHUNKSREQUEST']._serialized_end=848
+  _globals['_UPLOADCHUNKSRESPONSE']._serialized_start=851
+  _globals['_UPLOADCHUNKSRESPONSE']._serialized_end=988
+  _globals['_GETUPLOADSTATUSREQUEST']._serialized_start=990
+  _globals['_GETUPLOADSTATUSREQUEST']._serialized_end=1040
+  _globals['_GETUPLOADSTATUSRESPONSE']._serialized_start=1043
+  _globals['_GETUPLOADSTATUSRESPONSE']._serialized_end=1325
+  _globals['_COMPLETEUPLOADREQUEST']._serialized_start=1327
+  _globals['_COMPLETEUPLOADREQUEST']._serialized_end=1376
+  _globals['_COMPLETEUPLOADRESPONSE']._serialized_start=1378
+  _globals['_COMPLETEUPLOADRESPONSE']._serialized_end=1460
+  _globals['_ABORTUPLOADREQUEST']._serialized_start=1462
+  _globals['_ABORTUPLOADREQUEST']._serialized_end=1508
+  _globals['_ABORTUPLOADRESPONSE']._serialized_start=1510
+  _globals['_ABORTUPLOADRESPONSE']._serialized_end=1531
+  _globals['_UPLOADSERVICE']._serialized_start=1534
+  _globals['_UPLOADSERVICE']._serialized_end=2189
 # @@protoc_insertion_point(module_scope)

@@ -26,14 +26,18 @@ if _version_not_supported:
 
 
 class UploadServiceStub:
-    """Resumable, chunked uploads of source videos. Every call needs an API key,
-    and an upload can only be touched by the owner who started it.
+    """Resumable, chunked uploads of source videos. Every call needs an API key
+    (UNAUTHENTICATED otherwise), and an upload is visible to the owner who
+    started it only: for anyone else it does not exist (NOT_FOUND, reason
+    UPLOAD_NOT_FOUND). Authentication, errors and paging: see
+    vidmesh.type.v1.ErrorReason.
 
     A client splits the file into chunks of the size InitUpload returns (the
     last one may be shorter), streams them with UploadChunks in any order and
     over any number of calls, asks GetUploadStatus which chunks arrived after
     an interruption, and sends only the missing ones. CompleteUpload turns the
-    upload into a video.
+    upload into a video. An upload that receives no chunk for 24 hours
+    (server setting) expires and everything it stored is removed.
     """
 
     def __init__(self, channel):
@@ -70,37 +74,50 @@ class UploadServiceStub:
 
 
 class UploadServiceServicer:
-    """Resumable, chunked uploads of source videos. Every call needs an API key,
-    and an upload can only be touched by the owner who started it.
+    """Resumable, chunked uploads of source videos. Every call needs an API key
+    (UNAUTHENTICATED otherwise), and an upload is visible to the owner who
+    started it only: for anyone else it does not exist (NOT_FOUND, reason
+    UPLOAD_NOT_FOUND). Authentication, errors and paging: see
+    vidmesh.type.v1.ErrorReason.
 
     A client splits the file into chunks of the size InitUpload returns (the
     last one may be shorter), streams them with UploadChunks in any order and
     over any number of calls, asks GetUploadStatus which chunks arrived after
     an interruption, and sends only the missing ones. CompleteUpload turns the
-    upload into a video.
+    upload into a video. An upload that receives no chunk for 24 hours
+    (server setting) expires and everything it stored is removed.
     """
 
     def InitUpload(self, request, context):
-        """Starts an upload. Returns INVALID_ARGUMENT for a bad size, chunk size,
-        checksum or title, or a size over the configured maximum.
+        """Starts an upload. Returns INVALID_ARGUMENT (BadRequest naming the
+        fields) for a bad filename, size, chunk size, checksum, title,
+        description, tags or visibility, or a size over the server's maximum
+        (256 GiB by default).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UploadChunks(self, request_iterator, context):
-        """Receives chunks. A chunk is recorded only once it is durably stored and
-        its checksum matched; re-sending a recorded chunk is harmless. Returns
-        NOT_FOUND for an unknown or expired upload, INVALID_ARGUMENT for an index
-        out of range or a chunk of the wrong length, DATA_LOSS for a checksum
-        mismatch (that chunk is not recorded; earlier chunks stay recorded).
+        """Receives chunks, each stored and recorded before the next is taken on.
+        A chunk is recorded only once it is durably stored and its crc32c
+        matched; re-sending a recorded chunk is harmless. The call ends at the
+        first bad chunk: chunks before it stay recorded, that chunk and any sent
+        after it in the same call are not (re-send them, e.g. after
+        GetUploadStatus). Errors: NOT_FOUND (UPLOAD_NOT_FOUND) for an unknown,
+        expired or foreign upload; INVALID_ARGUMENT for an index out of range,
+        messages naming different uploads, or a call with no chunk, and with
+        reason CHUNK_SIZE_MISMATCH for a chunk of the wrong length; DATA_LOSS
+        (CHECKSUM_MISMATCH, metadata "index") for a crc32c mismatch. No REST
+        mapping (a JSON request cannot stream); gRPC and HTTP/2 clients only.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetUploadStatus(self, request, context):
-        """Returns the state of an upload and the chunks received so far.
+        """Returns the state of an upload and the chunks received so far. Returns
+        NOT_FOUND (UPLOAD_NOT_FOUND) for an unknown, expired or foreign upload.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -108,18 +125,25 @@ class UploadServiceServicer:
 
     def CompleteUpload(self, request, context):
         """Assembles the chunks, verifies and probes the file, creates the video
-        (status PROCESSING) and queues it for transcoding. Returns
-        FAILED_PRECONDITION naming the missing chunks if any are absent,
-        DATA_LOSS if the whole-file sha256 differs, and INVALID_ARGUMENT if the
-        file holds no video stream (the upload is then removed). Retrying a
-        completed upload returns the same video.
+        (status PROCESSING) and queues it for transcoding. Retrying a completed
+        upload returns the same video (for 24 hours). Errors:
+        FAILED_PRECONDITION with CHUNKS_MISSING (metadata "missing_count",
+        "missing_indexes") if chunks are absent, or COMPLETE_IN_PROGRESS while
+        another call completes it; DATA_LOSS (SHA256_MISMATCH) if the whole-file
+        sha256 differs; INVALID_ARGUMENT (field "file", reason UNREADABLE_MEDIA,
+        NO_VIDEO_STREAM or UNDECODABLE_VIDEO) if the file cannot become a video,
+        and the upload is then removed; NOT_FOUND (UPLOAD_NOT_FOUND); and
+        UNAVAILABLE (CATALOG_UNAVAILABLE, TRANSCODE_UNAVAILABLE) while a service
+        it needs is down: the upload stays complete-able, so retry.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def AbortUpload(self, request, context):
-        """Cancels an upload and removes everything it stored. Idempotent.
+        """Cancels an upload and removes everything it stored. Idempotent: an
+        upload that is already gone (aborted, expired or completed) succeeds.
+        Returns NOT_FOUND (UPLOAD_NOT_FOUND) for another owner's upload.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -162,14 +186,18 @@ def add_UploadServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class UploadService:
-    """Resumable, chunked uploads of source videos. Every call needs an API key,
-    and an upload can only be touched by the owner who started it.
+    """Resumable, chunked uploads of source videos. Every call needs an API key
+    (UNAUTHENTICATED otherwise), and an upload is visible to the owner who
+    started it only: for anyone else it does not exist (NOT_FOUND, reason
+    UPLOAD_NOT_FOUND). Authentication, errors and paging: see
+    vidmesh.type.v1.ErrorReason.
 
     A client splits the file into chunks of the size InitUpload returns (the
     last one may be shorter), streams them with UploadChunks in any order and
     over any number of calls, asks GetUploadStatus which chunks arrived after
     an interruption, and sends only the missing ones. CompleteUpload turns the
-    upload into a video.
+    upload into a video. An upload that receives no chunk for 24 hours
+    (server setting) expires and everything it stored is removed.
     """
 
     @staticmethod

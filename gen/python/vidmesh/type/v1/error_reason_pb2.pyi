@@ -1,0 +1,84 @@
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from typing import ClassVar as _ClassVar
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERROR_REASON_UNSPECIFIED: _ClassVar[ErrorReason]
+    API_KEY_REQUIRED: _ClassVar[ErrorReason]
+    MALFORMED_CREDENTIALS: _ClassVar[ErrorReason]
+    INVALID_API_KEY: _ClassVar[ErrorReason]
+    SERVICE_ONLY: _ClassVar[ErrorReason]
+    NOT_OWNER: _ClassVar[ErrorReason]
+    INVALID_ARGUMENT: _ClassVar[ErrorReason]
+    INVALID_PAGE_TOKEN: _ClassVar[ErrorReason]
+    PAGE_TOKEN_MISMATCH: _ClassVar[ErrorReason]
+    NOT_FOUND: _ClassVar[ErrorReason]
+    UPLOAD_NOT_FOUND: _ClassVar[ErrorReason]
+    ETAG_MISMATCH: _ClassVar[ErrorReason]
+    CONTENTION: _ClassVar[ErrorReason]
+    VIDEO_ID_TAKEN: _ClassVar[ErrorReason]
+    VIDEO_NOT_READY: _ClassVar[ErrorReason]
+    INVALID_PLAYBACK_TOKEN: _ClassVar[ErrorReason]
+    CHUNKS_MISSING: _ClassVar[ErrorReason]
+    CHUNK_SIZE_MISMATCH: _ClassVar[ErrorReason]
+    CHECKSUM_MISMATCH: _ClassVar[ErrorReason]
+    SHA256_MISMATCH: _ClassVar[ErrorReason]
+    COMPLETE_IN_PROGRESS: _ClassVar[ErrorReason]
+    UNREADABLE_MEDIA: _ClassVar[ErrorReason]
+    NO_VIDEO_STREAM: _ClassVar[ErrorReason]
+    UNDECODABLE_VIDEO: _ClassVar[ErrorReason]
+    CORRUPT_MEDIA: _ClassVar[ErrorReason]
+    NO_PICTURE_SIZE: _ClassVar[ErrorReason]
+    DIMENSIONS_TOO_LARGE: _ClassVar[ErrorReason]
+    CATALOG_UNAVAILABLE: _ClassVar[ErrorReason]
+    CATALOG_TIMEOUT: _ClassVar[ErrorReason]
+    TRANSCODE_UNAVAILABLE: _ClassVar[ErrorReason]
+    TRANSCODE_TIMEOUT: _ClassVar[ErrorReason]
+    QUEUE_UNAVAILABLE: _ClassVar[ErrorReason]
+    CACHE_UNAVAILABLE: _ClassVar[ErrorReason]
+    METADATA_STORE_STARTING: _ClassVar[ErrorReason]
+    METADATA_STORE_UNAVAILABLE: _ClassVar[ErrorReason]
+    METADATA_STORE_TIMEOUT: _ClassVar[ErrorReason]
+    METADATA_STORE_CONTENTION: _ClassVar[ErrorReason]
+    INTERNAL: _ClassVar[ErrorReason]
+ERROR_REASON_UNSPECIFIED: ErrorReason
+API_KEY_REQUIRED: ErrorReason
+MALFORMED_CREDENTIALS: ErrorReason
+INVALID_API_KEY: ErrorReason
+SERVICE_ONLY: ErrorReason
+NOT_OWNER: ErrorReason
+INVALID_ARGUMENT: ErrorReason
+INVALID_PAGE_TOKEN: ErrorReason
+PAGE_TOKEN_MISMATCH: ErrorReason
+NOT_FOUND: ErrorReason
+UPLOAD_NOT_FOUND: ErrorReason
+ETAG_MISMATCH: ErrorReason
+CONTENTION: ErrorReason
+VIDEO_ID_TAKEN: ErrorReason
+VIDEO_NOT_READY: ErrorReason
+INVALID_PLAYBACK_TOKEN: ErrorReason
+CHUNKS_MISSING: ErrorReason
+CHUNK_SIZE_MISMATCH: ErrorReason
+CHECKSUM_MISMATCH: ErrorReason
+SHA256_MISMATCH: ErrorReason
+COMPLETE_IN_PROGRESS: ErrorReason
+UNREADABLE_MEDIA: ErrorReason
+NO_VIDEO_STREAM: ErrorReason
+UNDECODABLE_VIDEO: ErrorReason
+CORRUPT_MEDIA: ErrorReason
+NO_PICTURE_SIZE: ErrorReason
+DIMENSIONS_TOO_LARGE: ErrorReason
+CATALOG_UNAVAILABLE: ErrorReason
+CATALOG_TIMEOUT: ErrorReason
+TRANSCODE_UNAVAILABLE: ErrorReason
+TRANSCODE_TIMEOUT: ErrorReason
+QUEUE_UNAVAILABLE: ErrorReason
+CACHE_UNAVAILABLE: ErrorReason
+METADATA_STORE_STARTING: ErrorReason
+METADATA_STORE_UNAVAILABLE: ErrorReason
+METADATA_STORE_TIMEOUT: ErrorReason
+METADATA_STORE_CONTENTION: ErrorReason
+INTERNAL: ErrorReason

@@ -1,0 +1,78 @@
+"""The typed client other services use to call the catalog (as the service identity, so it
+sees private videos too). Deadlines, retries and error mapping: runtime/calls.py."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import grpc
+from vidmesh.catalog.v1 import catalog_internal_service_pb2 as internal_pb2
+from vidmesh.catalog.v1 import catalog_internal_service_pb2_grpc as internal_grpc
+from vidmesh.catalog.v1 import catalog_service_pb2 as pb2
+from vidmesh.catalog.v1 import catalog_service_pb2_grpc as pb2_grpc
+from vidmesh.catalog.v1 import resources_pb2
+from vidmesh.type.v1 import media_pb2
+
+from ..runtime.calls import RemoteError, ServiceChannels
+
+Video = resources_pb2.Video
+CALLEE = "catalog"
+SERVICES = (
+    pb2.DESCRIPTOR.services_by_name["CatalogService"],
+    internal_pb2.DESCRIPTOR.services_by_name["CatalogInternalService"],
+)
+
+
+class VideoIdTaken(Exception):
+    """CreateVideo found the id in use by another owner's video."""
+
+
+class CatalogClient:
+    def __init__(self, channels: ServiceChannels):
+        self._calls = channels
+        channel = channels.channel(CALLEE, SERVICES)
+        self._public = pb2_grpc.CatalogServiceStub(channel)
+        self._internal = internal_grpc.CatalogInternalServiceStub(channel)
+
+    async def get_video(self, video_id: str) -> Video | None:
+        """The video, whatever its visibility; None if there is no such video."""
+        try:
+            reply = await self._calls.call(CALLEE, self._public.GetVideo, pb2.GetVideoRequest(name=f"videos/{video_id}"))
+        except RemoteError as exc:
+            if exc.code == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+        return reply.video
+
+    async def create_video(self, video_id: str, owner: str, fields: Video, source: media_pb2.MediaInfo) -> Video:
+        """Creates the video (PROCESSING), or returns it if this owner's video with that id exists."""
+        request = internal_pb2.CreateVideoRequest(video_id=video_id, owner=owner, video=fields, source=source)
+        try:
+            reply = await self._calls.call(CALLEE, self._internal.CreateVideo, request)
+        except RemoteError as exc:
+            if exc.reason == "VIDEO_ID_TAKEN":
+                raise VideoIdTaken(video_id) from None
+            raise
+        return reply.video
+
+    async def set_processing_result(
+        self,
+        video_id: str,
+        status: resources_pb2.VideoStatus.ValueType,
+        *,
+        failure_reason: str = "",
+        renditions: Sequence[media_pb2.Rendition] = (),
+        master_playlist_path: str = "",
+    ) -> Video | None:
+        """Records a processing outcome; None if the video no longer exists."""
+        request = internal_pb2.SetProcessingResultRequest(
+            name=f"videos/{video_id}", status=status, failure_reason=failure_reason,
+            renditions=renditions, master_playlist_path=master_playlist_path,
+        )
+        try:
+            reply = await self._calls.call(CALLEE, self._internal.SetProcessingResult, request)
+        except RemoteError as exc:
+            if exc.code == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+        return reply.video

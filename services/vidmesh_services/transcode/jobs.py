@@ -1,0 +1,116 @@
+"""Transcode job rules: submitting, who may see which job, pages, and the live progress feed."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from typing import AsyncIterator
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+from vidmesh.transcode.v1 import resources_pb2
+
+from ..runtime.auth import Identity
+from ..runtime.errors import FieldViolation, InvalidArgument, NotFound, Unavailable
+from ..runtime.validation import parse_name
+from .store import FINAL_STATES, Job, JobStore, Position, progress_channel
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+# Index entries one ListJobs call reads at most while looking for jobs in the asked state.
+MAX_SCAN = 2000
+KEEPALIVE_SECONDS = 15.0
+_REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
+_SOURCE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+
+
+def _query_id(owner: str, video: str, state: int) -> str:
+    """What a page token is bound to: the caller and the filters of its listing."""
+    return hashlib.sha256(f"{owner}\0{video}\0{state}".encode()).hexdigest()[:16]
+
+
+def encode_token(query: str, position: Position) -> str:
+    raw = json.dumps({"q": query, "s": position.score, "id": position.job_id}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_token(token: str, query: str) -> Position:
+    """The position a token resumes at; INVALID_ARGUMENT for a foreign or malformed token."""
+    try:
+        fields = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        position = Position(float(fields["s"]), str(fields["id"]))
+        issued_for = fields["q"]
+    except (ValueError, KeyError, TypeError):
+        raise InvalidArgument(FieldViolation("page_token", "not a token this server issued"), reason="INVALID_PAGE_TOKEN") from None
+    if issued_for != query:
+        raise InvalidArgument(
+            FieldViolation("page_token", "came from a listing with other filters (video, state) or another caller"),
+            reason="PAGE_TOKEN_MISMATCH",
+        )
+    return position
+
+
+class Jobs:
+    def __init__(self, client: redis.Redis, store: JobStore):
+        self._redis = client
+        self._store = store
+
+    async def submit(self, video: str, owner: str, source_path: str, request_id: str) -> Job:
+        violations = []
+        try:
+            video_id = parse_name(video, "videos", "video")
+        except InvalidArgument as exc:
+            violations += exc.violations
+        if not owner:
+            violations.append(FieldViolation("owner", "required"))
+        if not _SOURCE.match(source_path) or ".." in source_path.split("/"):
+            violations.append(FieldViolation("source_path", "a blob store key: '/'-separated plain names"))
+        if not _REQUEST_ID.match(request_id):
+            violations.append(FieldViolation("request_id", "1 to 128 printable ASCII characters"))
+        if violations:
+            raise InvalidArgument(violations)
+        try:
+            return await self._store.submit(video_id, owner, source_path, submission_key=f"{video_id}\0{request_id}")
+        except RedisError as exc:
+            raise Unavailable(f"the job queue is unreachable: {exc}", reason="QUEUE_UNAVAILABLE") from None
+
+    async def get(self, name: str, caller: Identity) -> Job:
+        job = await self._store.get(parse_name(name, "jobs"))
+        if job is None or not (caller.is_service or job.owner == caller.owner):
+            raise NotFound("job", name)
+        return job
+
+    async def list(self, video: str, state: int, page_size: int, page_token: str, caller: Identity) -> tuple[list[Job], str]:
+        video_id = parse_name(video, "videos", "video") if video else None
+        if page_size < 0:
+            raise InvalidArgument(FieldViolation("page_size", "must not be negative"))
+        if state not in resources_pb2.JobState.values():
+            raise InvalidArgument(FieldViolation("state", "unknown job state"))
+        limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        query = _query_id(caller.owner, video, state)
+        after = decode_token(page_token, query) if page_token else None
+        page = await self._store.page(video_id=video_id, owner=caller.owner, state=state, after=after, limit=limit,
+                                      max_scan=MAX_SCAN)
+        return page.jobs, encode_token(query, page.after) if page.after else ""
+
+    async def watch(self, name: str, caller: Identity) -> AsyncIterator[Job]:
+        """The job now, then on every change (and every 15 s), ending after a final state."""
+        job = await self.get(name, caller)
+        pubsub = self._redis.pubsub()
+        await pubsub.subscribe(progress_channel(job.name.removeprefix("jobs/")))
+        try:
+            job = await self.get(name, caller)  # re-read: nothing between get and subscribe is missed
+            yield job
+            while job.state not in FINAL_STATES:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=KEEPALIVE_SECONDS)
+                if message is not None:
+                    update = resources_pb2.Job.FromString(message["data"])
+                    # Published before the re-read above: already shown, don't step back.
+                    if update.update_time.ToNanoseconds() <= job.update_time.ToNanoseconds():
+                        continue
+                    job = update
+                yield job
+        finally:
+            await pubsub.aclose()
