@@ -15,7 +15,7 @@ Run with `make bench-transcode` (it installs Debian's ffmpeg first if it is miss
    - **ffmpeg**: Debian's `ffmpeg` doing the same ladder in one command, its arguments derived
      from the same plan and LadderConfig: decode once, `split`, `scale` each rendition to the
      planned size, libx264 with the same preset, bit rate, maxrate, bufsize, keyint and forced
-     IDR frames at every segment boundary, AAC at the same rate, and the `hls` muxer writing fMP4
+     IDR frames every keyframe interval (2 s), AAC at the same rate, and the `hls` muxer writing fMP4
      segments of the same duration, one playlist per stream (`var_stream_map`) and a master playlist;
    measuring the wall time, the CPU time (wait4's rusage), and the peak RSS of the process (the
    larger of its VmHWM, read from /proc/<pid>/status every 100 ms, and wait4's ru_maxrss; neither
@@ -263,9 +263,10 @@ def ffmpeg_command(source: Path, out_dir: Path, plan: list, config, info: Source
     the way vidmesh's encoders take them (services/vidmesh_services/transcode/tracks.py and frames.py)."""
     segment = config.segment_seconds
     frame_rate = plan[0].frame_rate
-    # tracks.py: keyint is the frame count of one segment, scene cuts off, closed GOPs, and an IDR
-    # frame forced at the first frame of every segment.
-    keyint = math.ceil(frame_rate * Fraction(segment).limit_denominator(1000))
+    # tracks.py: keyint is the frame count of one keyframe interval, scene cuts off, closed GOPs,
+    # and an IDR frame forced at the first frame of every interval (segments are whole intervals).
+    keyframe = config.keyframe_seconds
+    keyint = math.ceil(frame_rate * Fraction(keyframe).limit_denominator(1000))
     splits = "".join(f"[s{i}]" for i in range(len(plan)))
     graph = [f"[0:v]split={len(plan)}{splits}"]
     # frames.py's FrameShaper: scale to the planned size, limited range, 8-bit 4:2:0, square pixels.
@@ -277,7 +278,7 @@ def ffmpeg_command(source: Path, out_dir: Path, plan: list, config, info: Source
                  f"-maxrate:v:{i}", str(r.max_bitrate), f"-bufsize:v:{i}", str(r.buffer_size)]
     args += ["-preset", config.x264_preset, "-forced-idr", "1",
              "-x264-params", f"keyint={keyint}:scenecut=0:open-gop=0",
-             "-force_key_frames", f"expr:gte(t,n_forced*{segment:g})",
+             "-force_key_frames", f"expr:gte(t,n_forced*{keyframe:g})",
              "-fps_mode", "cfr", "-r", str(frame_rate)]  # the plan's constant frame rate, like ConstantRateClock
     # tracks.py's AudioTrackEncoder: AAC-LC stereo, 44.1 or 48 kHz kept, anything else to 48 kHz.
     audio_rate = info.audio_rate if info.audio_rate in (44100, 48000) else 48000

@@ -66,10 +66,17 @@ def test_owner_lists_all_their_videos_newest_first_across_pages(
     public = catalog.ListVideos(pb2.ListVideosRequest(owner=owner, page_size=100))
     assert [v.id for v in public.videos] == [v.id for v in reversed(made) if v.visibility == PUBLIC]
 
+    # A token belongs to its listing: the owner's full list, not a stranger's view or another filter.
+    token = catalog.ListVideos(pb2.ListVideosRequest(owner=owner, page_size=5), metadata=bearer(key)).next_page_token
+    for request in (pb2.ListVideosRequest(owner=owner, page_token=token), pb2.ListVideosRequest(page_token=token)):
+        error = expect(grpc.StatusCode.INVALID_ARGUMENT, lambda request=request: catalog.ListVideos(request))
+        assert details(error)["ErrorInfo"].reason == "PAGE_TOKEN_MISMATCH"
+
 
 def test_bad_page_arguments_are_invalid(catalog: pb2_grpc.CatalogServiceStub) -> None:
     error = expect(grpc.StatusCode.INVALID_ARGUMENT, lambda: catalog.ListVideos(pb2.ListVideosRequest(page_token="garbage!")))
     assert details(error)["BadRequest"].field_violations[0].field == "page_token"
+    assert details(error)["ErrorInfo"].reason == "INVALID_PAGE_TOKEN"
     expect(grpc.StatusCode.INVALID_ARGUMENT, lambda: catalog.ListVideos(pb2.ListVideosRequest(page_size=-1)))
 
 

@@ -38,7 +38,9 @@ def signed_url(mesh: Mesh, video: ReadyVideo, gateway: grpc.Channel, ttl: int = 
 
 
 def test_every_object_of_a_public_video_is_served_with_its_type_and_caching(mesh: Mesh, public_video: ReadyVideo) -> None:
-    master = get(url(mesh, public_video.root + "master.m3u8"))
+    # The catalog's master_playlist_path is a path on the gateway, as its contract says.
+    assert public_video.master_playlist_path == public_video.root + "master.m3u8"
+    master = get(url(mesh, public_video.master_playlist_path))
     assert master.status == 200
     assert master.headers["content-type"] == "application/vnd.apple.mpegurl"
     assert master.headers["cache-control"] == PLAYLIST_CACHING
@@ -56,6 +58,10 @@ def test_every_object_of_a_public_video_is_served_with_its_type_and_caching(mesh
         assert segment.headers["cache-control"] == "public, max-age=31536000, immutable"
         assert segment.body[4:8] in (b"ftyp", b"styp", b"moof")  # ISO BMFF boxes, byte for byte
         assert not any(name.startswith("grpc-") for name in segment.headers), "no gRPC framing leaks to players"
+    audio = m3u8.loads(get(url(mesh, f"{public_video.root}audio/index.m3u8")).text)
+    assert audio.target_duration == segments.target_duration  # one target across a master's playlists
+    for name in (audio.segment_map[0].uri, audio.segments[0].uri):
+        assert get(url(mesh, f"{public_video.root}audio/{name}")).headers["content-type"] == "audio/mp4"
 
     poster = get(url(mesh, public_video.root + "poster.jpg"))
     assert poster.status == 200 and poster.headers["content-type"] == "image/jpeg" and poster.body[:2] == b"\xff\xd8"

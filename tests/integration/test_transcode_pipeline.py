@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import threading
 from dataclasses import dataclass
 from fractions import Fraction
@@ -35,7 +36,7 @@ from vidmesh_services.transcode.source import probe_source
 
 # One-second segments and thumbnails, so clips of a few seconds have several of each.
 CONFIG = TranscodeConfig(
-    ladder=LadderConfig(segment_seconds=1.0), previews=PreviewConfig(storyboard_interval_seconds=1.0)
+    ladder=LadderConfig(segment_seconds=1.0, keyframe_seconds=1.0), previews=PreviewConfig(storyboard_interval_seconds=1.0)
 )
 PROFILE_IDC = {"High": 0x64, "Main": 0x4D, "Constrained Baseline": 0x42}
 
@@ -51,6 +52,7 @@ class Track:
     playlist: m3u8.M3U8
     segment_starts: list[float]  # presentation time of each segment's first frame
     segments_open_on_keyframes: bool
+    keyframe_ticks: list[int]  # packet numbers (in presentation order) of the keyframes
     start: float
     end: float
     packet_durations: set[Fraction]
@@ -75,10 +77,12 @@ def read_track(folder: Path) -> Track:
     with av.open(io.BytesIO(init + b"".join(segments))) as container:
         stream = container.streams[0]
         packets = [packet for packet in container.demux(stream) if packet.pts is not None]
+        in_order = sorted(packets, key=lambda packet: packet.pts)
         container.seek(0)
         first_frame = next(container.decode(stream))
         return Track(
             playlist=playlist, segment_starts=starts, segments_open_on_keyframes=keyframes,
+            keyframe_ticks=[tick for tick, packet in enumerate(in_order) if packet.is_keyframe],
             start=float(min(p.pts for p in packets) * stream.time_base),
             end=float(max(p.pts + p.duration for p in packets) * stream.time_base),
             packet_durations={p.duration * stream.time_base for p in packets},
@@ -132,6 +136,9 @@ def check_ladder(source: Path, out: Path, result: TranscodeResult) -> dict[str, 
     assert len({tuple(track.segment_starts) for track in tracks.values()}) == 1
     if audio:
         assert all(segment.duration <= audio.playlist.target_duration for segment in audio.playlist.segments)
+    # Apple's HLS authoring specification: one target duration across the playlists of a master.
+    playlists = [track.playlist for track in tracks.values()] + ([audio.playlist] if audio else [])
+    assert len({playlist.target_duration for playlist in playlists}) == 1
     return tracks
 
 
@@ -179,6 +186,12 @@ def test_a_longer_ntsc_video_with_default_settings(tmp_path: Path) -> None:
     assert [segment.duration for segment in playlist.segments][:2] == [6.006, 6.006]
     assert playlist.target_duration == 7
     assert result.renditions[0].plan.frame_rate == Fraction(30000, 1001)
+    # An IDR frame on the first frame at or after every 2 s, as the authoring specification
+    # recommends, not only where a segment starts: frames 0, 60 (2.002 s), 120, 180, ...
+    rate = Fraction(30000, 1001)
+    expected = [math.ceil(k * 2 * rate) for k in range(math.ceil(len(playlist.segments) * 3))]
+    for track in tracks.values():
+        assert track.keyframe_ticks == [tick for tick in expected if tick < track.duration * rate - 0.5]
 
 
 def test_a_video_without_sound_gets_a_video_only_ladder(tmp_path: Path) -> None:

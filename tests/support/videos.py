@@ -25,6 +25,7 @@ class ReadyVideo:
     id: str
     version: str
     owner_key: str
+    master_playlist_path: str  # as the catalog returns it
 
     @property
     def root(self) -> str:
@@ -47,7 +48,7 @@ def ready_video(mesh: Mesh, tmp_path_factory: pytest.TempPathFactory) -> ReadyVi
             job = wait_for_job(client, video_id, timeout=300)
             video = client.get_video(video_id)
         assert video.status == resources_pb2.VIDEO_STATUS_READY, job.failure_reason
-        return ReadyVideo(video_id, video.master_playlist_path.split("/")[3], key)
+        return ReadyVideo(video_id, video.master_playlist_path.split("/")[3], key, video.master_playlist_path)
 
     return make
 

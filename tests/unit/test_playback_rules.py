@@ -5,7 +5,7 @@ from __future__ import annotations
 import m3u8
 import pytest
 
-from vidmesh_services.playback.objects import plain_name, sign_playlist, sign_storyboard, with_token
+from vidmesh_services.playback.objects import content_type_of, plain_name, sign_playlist, sign_storyboard, with_token
 from vidmesh_services.runtime.errors import InvalidArgument
 from vidmesh_services.playback.tokens import InvalidToken, PlaybackTokens
 
@@ -71,3 +71,11 @@ def test_storyboard_cues_keep_their_fragment_after_the_token() -> None:
     track = "WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nsprite-000.jpg#xywh=0,0,160,90\n"
     assert "sprite-000.jpg?token=T#xywh=0,0,160,90" in sign_storyboard(track, "T")
     assert with_token("a.m4s?x=1", "T") == "a.m4s?x=1&token=T"
+
+
+def test_media_types_follow_the_track() -> None:
+    assert content_type_of("audio/00001.m4s") == content_type_of("audio/init.mp4") == "audio/mp4"
+    assert content_type_of("720p/00001.m4s") == content_type_of("720p/init.mp4") == "video/mp4"
+    assert content_type_of("audio/index.m3u8") == "application/vnd.apple.mpegurl"
+    assert content_type_of("storyboard/index.vtt") == "text/vtt; charset=utf-8"
+    assert content_type_of("notes") == "application/octet-stream"

@@ -10,7 +10,7 @@ from vidmesh.type.v1 import media_pb2
 
 from vidmesh_services.media import BadMediaError
 from vidmesh_services.transcode.ladder import LadderConfig, SourceFacts, output_frame_rate, plan_ladder
-from vidmesh_services.transcode.playlists import MediaPlaylist, Segment, avc_codecs, finalize_media_playlist
+from vidmesh_services.transcode.playlists import MediaPlaylist, Segment, avc_codecs, finalize_media_playlists
 
 
 def sizes(source: SourceFacts, config: LadderConfig = LadderConfig()) -> list[tuple[str, int, int]]:
@@ -147,8 +147,18 @@ def test_target_duration_is_never_below_a_segment(tmp_path: Path) -> None:
     (tmp_path / "a.m4s").write_bytes(b"x" * 100)
     muxed = tmp_path / "index.m3u8"
     muxed.write_text('#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXT-X-MAP:URI="init.mp4"\n#EXTINF:6.006000,\na.m4s\n#EXT-X-ENDLIST\n')
-    assert finalize_media_playlist(muxed).segments == (Segment("a.m4s", 6.006, 100),)
+    assert finalize_media_playlists([muxed])[0].segments == (Segment("a.m4s", 6.006, 100),)
     assert "#EXT-X-TARGETDURATION:7\n" in muxed.read_text()
+
+
+def test_every_playlist_of_a_version_gets_one_target_duration(tmp_path: Path) -> None:
+    """Apple's HLS authoring specification: the audio and video playlists of a master share one target."""
+    video, audio = tmp_path / "video.m3u8", tmp_path / "audio.m3u8"
+    for path, duration in ((video, 6.0), (audio, 6.016)):  # AAC frames rarely end on a whole 6 s
+        (tmp_path / f"{path.stem}.m4s").write_bytes(b"x")
+        path.write_text(f'#EXTM3U\n#EXT-X-MAP:URI="init.mp4"\n#EXTINF:{duration:.6f},\n{path.stem}.m4s\n#EXT-X-ENDLIST\n')
+    finalize_media_playlists([video, audio])
+    assert "#EXT-X-TARGETDURATION:7\n" in video.read_text() and "#EXT-X-TARGETDURATION:7\n" in audio.read_text()
 
 
 def test_codecs_come_from_the_sps_in_either_form() -> None:

@@ -18,7 +18,7 @@ from vidmesh.catalog.v1 import resources_pb2
 from vidmesh.type.v1 import media_pb2
 
 from ..runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, PermissionDenied
-from ..storage.blobs import BlobStore, hls_prefix
+from ..storage.blobs import AUDIO_FOLDER, BlobStore, hls_prefix
 from .tokens import DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, MIN_TTL_SECONDS, InvalidToken, PlaybackTokens
 
 Video = resources_pb2.Video
@@ -41,6 +41,15 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 PRIVATE = "private, max-age=60"
 # Quoted URI attributes in playlists (EXT-X-MAP, EXT-X-MEDIA, EXT-X-I-FRAME-STREAM-INF).
 _URI_ATTRIBUTE = re.compile(r'URI="([^"]*)"')
+
+
+def content_type_of(path: str) -> str:
+    """The media type of the object at `path` inside a version: fMP4 is audio/mp4 in the audio
+    track's folder (RFC 4337), video/mp4 everywhere else."""
+    suffix = path[path.rfind(".") :] if "." in path else ""
+    if path.startswith(f"{AUDIO_FOLDER}/") and suffix in (".m4s", ".mp4"):
+        return "audio/mp4"
+    return CONTENT_TYPES.get(suffix, "application/octet-stream")
 
 
 @dataclass(frozen=True)
@@ -123,7 +132,7 @@ class Playback:
         except FileNotFoundError:
             raise NotFound("playback object", f"/{key}") from None
         suffix = path[path.rfind(".") :] if "." in path else ""
-        content_type = CONTENT_TYPES.get(suffix, "application/octet-stream")
+        content_type = content_type_of(path)
         if token:
             if suffix == ".m3u8":
                 data = sign_playlist(data.decode(), token).encode()

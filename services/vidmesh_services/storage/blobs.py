@@ -88,6 +88,11 @@ def hls_prefix(video_id: str) -> str:
     return f"hls/{video_id}"
 
 
+# Inside a version: the folder of the one audio track every rendition shares (Playback serves
+# its segments as audio/mp4); each video rendition has a folder named after it (e.g. 720p).
+AUDIO_FOLDER = "audio"
+
+
 def video_prefixes(video_id: str) -> tuple[str, ...]:
     """Every prefix holding a video's bytes: the raw source and its HLS packages."""
     return (f"raw/{video_id}", hls_prefix(video_id))

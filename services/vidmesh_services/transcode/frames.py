@@ -105,10 +105,11 @@ class ConstantRateClock:
             self.ticks += 1
 
 
-def starts_segment(tick: int, frames_per_segment: Fraction) -> bool:
-    """Whether output tick `tick` is the first one at or after a segment boundary k * segment.
+def starts_interval(tick: int, frames_per_interval: Fraction) -> bool:
+    """Whether output tick `tick` is the first one at or after a boundary k * interval.
 
-    Every rendition forces an IDR frame on exactly these ticks, so all of them cut their
-    segments at the same instants and a player can switch between any two at any boundary.
+    Every rendition forces an IDR frame on exactly the ticks that start a keyframe interval,
+    so all of them cut their segments (whole multiples of that interval) at the same instants
+    and a player can switch between any two at any boundary.
     """
-    return tick == 0 or math.floor(tick / frames_per_segment) != math.floor((tick - 1) / frames_per_segment)
+    return tick == 0 or math.floor(tick / frames_per_interval) != math.floor((tick - 1) / frames_per_interval)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import re
 from typing import AsyncIterator
 
@@ -14,6 +11,7 @@ from vidmesh.transcode.v1 import resources_pb2
 
 from ..runtime.auth import Identity
 from ..runtime.errors import FieldViolation, InvalidArgument, NotFound, Unavailable
+from ..runtime.pages import decode_page_token, encode_page_token, query_id
 from ..runtime.validation import parse_name
 from .store import FINAL_STATES, Job, JobStore, Position, progress_channel
 
@@ -26,30 +24,13 @@ _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 _SOURCE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 
 
-def _query_id(owner: str, video: str, state: int) -> str:
-    """What a page token is bound to: the caller and the filters of its listing."""
-    return hashlib.sha256(f"{owner}\0{video}\0{state}".encode()).hexdigest()[:16]
-
-
-def encode_token(query: str, position: Position) -> str:
-    raw = json.dumps({"q": query, "s": position.score, "id": position.job_id}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_token(token: str, query: str) -> Position:
-    """The position a token resumes at; INVALID_ARGUMENT for a foreign or malformed token."""
+def _position(token: str, query: str) -> Position:
+    position = decode_page_token(token, query)
     try:
-        fields = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        position = Position(float(fields["s"]), str(fields["id"]))
-        issued_for = fields["q"]
-    except (ValueError, KeyError, TypeError):
+        score, job_id = position  # type: ignore[misc]
+        return Position(float(score), str(job_id))
+    except (TypeError, ValueError):
         raise InvalidArgument(FieldViolation("page_token", "not a token this server issued"), reason="INVALID_PAGE_TOKEN") from None
-    if issued_for != query:
-        raise InvalidArgument(
-            FieldViolation("page_token", "came from a listing with other filters (video, state) or another caller"),
-            reason="PAGE_TOKEN_MISMATCH",
-        )
-    return position
 
 
 class Jobs:
@@ -89,11 +70,11 @@ class Jobs:
         if state not in resources_pb2.JobState.values():
             raise InvalidArgument(FieldViolation("state", "unknown job state"))
         limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        query = _query_id(caller.owner, video, state)
-        after = decode_token(page_token, query) if page_token else None
+        query = query_id(caller.owner, video, state)
+        after = _position(page_token, query) if page_token else None
         page = await self._store.page(video_id=video_id, owner=caller.owner, state=state, after=after, limit=limit,
                                       max_scan=MAX_SCAN)
-        return page.jobs, encode_token(query, page.after) if page.after else ""
+        return page.jobs, encode_page_token(query, [page.after.score, page.after.job_id]) if page.after else ""
 
     async def watch(self, name: str, caller: Identity) -> AsyncIterator[Job]:
         """The job now, then on every change (and every 15 s), ending after a final state."""

@@ -48,6 +48,10 @@ class LadderConfig:
     audio_bitrate: int = 128_000
     x264_preset: str = "veryfast"
     segment_seconds: float = 6.0
+    # An IDR frame this often, as Apple's HLS authoring specification recommends (2 s): a player
+    # can start or seek within a segment without waiting for the next one. Segments are cut on
+    # these frames, so segment_seconds must be a whole multiple of keyframe_seconds.
+    keyframe_seconds: float = 2.0
     max_frame_rate: float = 60.0
     # Capped VBR: x264 may spend up to this multiple of the target rate over one buffer.
     peak_bitrate_ratio: float = 1.5
@@ -58,6 +62,11 @@ class LadderConfig:
     # Larger pictures are refused rather than tying a worker up for hours (8K is 7680x4320).
     max_side: int = 8192
     max_pixels: int = 36_000_000
+
+    def __post_init__(self) -> None:
+        keyframes_per_segment = Fraction(self.segment_seconds) / Fraction(self.keyframe_seconds)
+        if self.keyframe_seconds <= 0 or keyframes_per_segment.denominator != 1:
+            raise ValueError(f"segment_seconds ({self.segment_seconds}) must be a whole multiple of keyframe_seconds ({self.keyframe_seconds})")
 
 
 @dataclass(frozen=True)

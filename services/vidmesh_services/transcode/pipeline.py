@@ -50,9 +50,10 @@ import av
 from vidmesh.type.v1 import media_pb2
 
 from ..media import BadMediaError
+from ..storage.blobs import AUDIO_FOLDER
 from .frames import ConstantRateClock
 from .ladder import LadderConfig, RenditionPlan
-from .playlists import AudioRendition, Variant, avc_codecs, finalize_media_playlist, write_master_playlist
+from .playlists import AudioRendition, Variant, avc_codecs, finalize_media_playlists, write_master_playlist
 from .previews import POSTER, STORYBOARD_FOLDER, STORYBOARD_TRACK, PosterPicker, PreviewConfig, Storyboard
 from .source import Source, decoded_frames, open_source
 from .tracks import PLAYLIST, AudioTrackEncoder, VideoTrackEncoder, timeline_start
@@ -63,7 +64,6 @@ ENCODING = "encoding"
 PACKAGING = "packaging"
 
 MASTER_PLAYLIST = "master.m3u8"
-AUDIO_FOLDER = "audio"
 
 
 @dataclass(frozen=True)
@@ -202,10 +202,13 @@ class _Transcoding:
         self._poster.finish()
         self._storyboard.finish(duration)
         has_sound = self._audio is not None and self._audio.has_sound
-        audio = finalize_media_playlist(self._out_dir / AUDIO_FOLDER / PLAYLIST) if has_sound else None
+        paths = [self._out_dir / video.plan.name / PLAYLIST for video in self._videos]
+        if has_sound:
+            paths.append(self._out_dir / AUDIO_FOLDER / PLAYLIST)
+        playlists = finalize_media_playlists(paths)
+        audio = playlists[-1] if has_sound else None
         renditions = []
-        for video in self._videos:
-            playlist = finalize_media_playlist(self._out_dir / video.plan.name / PLAYLIST)
+        for video, playlist in zip(self._videos, playlists):
             renditions.append(RenditionOutput(
                 plan=video.plan,
                 playlist_path=f"{video.plan.name}/{PLAYLIST}",

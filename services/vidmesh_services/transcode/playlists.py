@@ -2,8 +2,10 @@
 
 FFmpeg's HLS muxer cuts the segments, but rounds EXT-X-TARGETDURATION to the nearest second,
 so a 6.006 s segment (29.97 fps) would sit under a target of 6 and players that trust the
-target stall. We re-read what the muxer wrote and write the playlist again with a target no
-segment exceeds; the same reading gives the measured bit rates the master playlist needs.
+target stall. We re-read what the muxer wrote and write the playlists again with a target no
+segment exceeds, one for every playlist of a version (audio and video), as Apple's HLS
+authoring specification asks of the playlists of one master; the same reading gives the
+measured bit rates the master playlist needs.
 """
 
 from __future__ import annotations
@@ -80,13 +82,21 @@ class AudioRendition:
 AUDIO_GROUP = "audio"
 
 
-def finalize_media_playlist(path: Path) -> MediaPlaylist:
-    """Reads the playlist the muxer wrote at `path` and writes it again with a safe target duration."""
-    playlist = _read_media_playlist(path)
+def finalize_media_playlists(paths: Sequence[Path]) -> list[MediaPlaylist]:
+    """Reads the playlists the muxer wrote at `paths` and writes them again under one target
+    duration that no segment of any of them exceeds."""
+    playlists = [_read_media_playlist(path) for path in paths]
+    target = max(playlist.target_duration for playlist in playlists)
+    for path, playlist in zip(paths, playlists):
+        _write_media_playlist(path, playlist, target)
+    return playlists
+
+
+def _write_media_playlist(path: Path, playlist: MediaPlaylist, target_duration: int) -> None:
     lines = [
         "#EXTM3U",
         f"#EXT-X-VERSION:{HLS_VERSION}",
-        f"#EXT-X-TARGETDURATION:{playlist.target_duration}",
+        f"#EXT-X-TARGETDURATION:{target_duration}",
         "#EXT-X-MEDIA-SEQUENCE:0",
         "#EXT-X-PLAYLIST-TYPE:VOD",
         "#EXT-X-INDEPENDENT-SEGMENTS",  # every segment starts with a keyframe
@@ -96,7 +106,6 @@ def finalize_media_playlist(path: Path) -> MediaPlaylist:
         lines += [f"#EXTINF:{segment.duration:.6f},", segment.uri]
     lines.append("#EXT-X-ENDLIST")
     path.write_text("\n".join(lines) + "\n")
-    return playlist
 
 
 def write_master_playlist(path: Path, variants: Sequence[Variant], audio: AudioRendition | None) -> None:

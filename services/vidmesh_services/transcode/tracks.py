@@ -1,7 +1,7 @@
 """The encoders: one H.264 rendition per thread, and the one AAC track every rendition shares.
 
 Each track is written by FFmpeg's HLS muxer as fMP4: `init.mp4` plus numbered `.m4s` segments
-and a playlist that `playlists.finalize_media_playlist` rewrites afterwards.
+and a playlist that `playlists.finalize_media_playlists` rewrites afterwards.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from av.audio.stream import AudioStream
 from av.container import OutputContainer
 from av.video.frame import PictureType
 
-from .frames import FrameShaper, starts_segment
+from .frames import FrameShaper, starts_interval
 from .ladder import LadderConfig, RenditionPlan
 
 PLAYLIST = "index.m3u8"
@@ -56,7 +56,7 @@ class VideoTrackEncoder:
 
     def __init__(self, plan: RenditionPlan, folder: Path, config: LadderConfig, queue_frames: int):
         self.plan = plan
-        self._frames_per_segment = plan.frame_rate * Fraction(config.segment_seconds).limit_denominator(1000)
+        self._frames_per_keyframe = plan.frame_rate * Fraction(config.keyframe_seconds).limit_denominator(1000)
         self._time_base = 1 / plan.frame_rate
         self._first_pts = round(timeline_start(plan.frame_rate) * plan.frame_rate)
         self._shaper = FrameShaper(plan.width, plan.height)
@@ -66,10 +66,11 @@ class VideoTrackEncoder:
         self._stream.bit_rate = plan.bitrate
         # Frame threads, as the ffmpeg CLI uses; PyAV's default, slice threads, measured slower here.
         self._stream.codec_context.thread_type = "FRAME"
-        # Closed GOPs of exactly one segment: IDR frames only where starts_segment() forces them.
-        # keyint is the longest gap between two such ticks, and with scene cuts off x264 places no
-        # keyframe of its own before keyint (so min-keyint has nothing to do).
-        keyint = math.ceil(self._frames_per_segment)
+        # Closed GOPs of one keyframe interval: IDR frames only where starts_interval() forces them,
+        # and a segment boundary is always one of them. keyint is the longest gap between two such
+        # ticks, and with scene cuts off x264 places no keyframe of its own before keyint (so
+        # min-keyint has nothing to do).
+        keyint = math.ceil(self._frames_per_keyframe)
         self._stream.options = {
             "preset": config.x264_preset,
             "maxrate": str(plan.max_bitrate),
@@ -125,7 +126,7 @@ class VideoTrackEncoder:
         picture = self._shaper.shape(frame)
         picture.pts, picture.time_base = self._first_pts + tick, self._time_base
         # Decoded frames carry the source's picture types, which x264 would obey: reset them.
-        picture.pict_type = PictureType.I if starts_segment(tick, self._frames_per_segment) else PictureType.NONE
+        picture.pict_type = PictureType.I if starts_interval(tick, self._frames_per_keyframe) else PictureType.NONE
         self._output.mux(self._stream.encode(picture))
 
 

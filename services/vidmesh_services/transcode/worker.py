@@ -136,6 +136,7 @@ class Worker:
 
     async def _drop_deleted(self, job: Job, delivery: Delivery) -> None:
         job.state, job.failure_reason = resources_pb2.JOB_STATE_FAILED, "the video was deleted"
+        job.stage = resources_pb2.JOB_STAGE_UNSPECIFIED
         job.end_time.CopyFrom(now())
         await self._save(job)
         for path in self._paths(delivery.video_id, delivery.job_id):
@@ -170,14 +171,14 @@ class Worker:
 
         source = self._config.blob_root / delivery.job.source_path
         ladder = await asyncio.to_thread(self._encode, source, staging, progress)
-        job.stage = resources_pb2.JOB_STAGE_PUBLISHING
+        job.stage, job.percent = resources_pb2.JOB_STAGE_PUBLISHING, overall_percent(resources_pb2.JOB_STAGE_PUBLISHING, 0)
         await self._save(job)
         await asyncio.to_thread(_publish, staging, final, ladder)
         return ladder, version
 
     async def _report(self, job: Job, stage: int, percent: int) -> None:
         """Progress from the encoding thread, applied on the loop in the order it was reported."""
-        job.stage, job.percent = stage, percent
+        job.stage, job.percent = stage, overall_percent(stage, percent)
         await self._save(job)
 
     async def _save(self, job: Job) -> None:
@@ -195,7 +196,7 @@ class Worker:
         )
         if video is None:
             raise VideoDeleted()
-        job.state = resources_pb2.JOB_STATE_SUCCEEDED
+        job.state, job.stage = resources_pb2.JOB_STATE_SUCCEEDED, resources_pb2.JOB_STAGE_UNSPECIFIED
         job.percent = 100
         job.failure_reason = ""
         job.end_time.CopyFrom(now())
@@ -206,7 +207,7 @@ class Worker:
 
     async def _fail(self, job: Job, delivery: Delivery, reason: str) -> None:
         await self._catalog.set_processing_result(delivery.video_id, catalog_pb2.VIDEO_STATUS_FAILED, failure_reason=reason)
-        job.state = resources_pb2.JOB_STATE_FAILED
+        job.state, job.stage = resources_pb2.JOB_STATE_FAILED, resources_pb2.JOB_STAGE_UNSPECIFIED
         job.failure_reason = reason
         job.end_time.CopyFrom(now())
         await self._save(job)
@@ -217,7 +218,7 @@ class Worker:
         log.warning("failed", extra={"fields": {"job": job.name, "reason": reason}})
 
     async def _retry_later(self, job: Job, delivery: Delivery, reason: str) -> None:
-        job.state = resources_pb2.JOB_STATE_QUEUED
+        job.state, job.stage, job.percent = resources_pb2.JOB_STATE_QUEUED, resources_pb2.JOB_STAGE_UNSPECIFIED, 0
         job.failure_reason = f"attempt {job.attempt} failed: {reason}"
         await self._save(job)
         due = now().ToMilliseconds() / 1000 + retry_delay(job.attempt, self._settings.retry_base_seconds)
@@ -226,6 +227,22 @@ class Worker:
 
     async def _ack(self, delivery: Delivery) -> None:
         await self._queue.ack(delivery.entry_id)
+
+
+# Each stage's share of an attempt's progress, as (first, last) percent: encoding is nearly all
+# of the time, so Job.percent runs 0 to 100 over the whole attempt as its contract says.
+STAGE_PERCENTS = {
+    resources_pb2.JOB_STAGE_PROBING: (0, 0),
+    resources_pb2.JOB_STAGE_ENCODING: (0, 95),
+    resources_pb2.JOB_STAGE_PACKAGING: (95, 98),
+    resources_pb2.JOB_STAGE_PUBLISHING: (99, 99),
+}
+
+
+def overall_percent(stage: int, percent_of_stage: float) -> int:
+    """Where `percent_of_stage` of `stage` puts the whole attempt, 0 to 99 (100 is SUCCEEDED)."""
+    first, last = STAGE_PERCENTS[stage]
+    return first + int((last - first) * min(max(percent_of_stage, 0), 100) / 100)
 
 
 def _publish(staging: Path, final: Path, ladder: EncodedLadder) -> None:

@@ -47,8 +47,10 @@ type CatalogServiceClient interface {
 	// Lists videos, newest first. Without an owner filter it lists public
 	// videos; with another owner's name, that owner's public videos; with the
 	// caller's own owner name, all of theirs (any visibility and status).
-	// Returns INVALID_ARGUMENT for a negative page_size or a page_token this
-	// server did not issue.
+	// Returns INVALID_ARGUMENT for a negative page_size (reason
+	// INVALID_ARGUMENT), a page_token this server did not issue
+	// (INVALID_PAGE_TOKEN), or one from a listing with another owner filter or
+	// by a caller who sees other videos (PAGE_TOKEN_MISMATCH).
 	ListVideos(ctx context.Context, in *ListVideosRequest, opts ...grpc.CallOption) (*ListVideosResponse, error)
 	// Changes the fields named in update_mask. Owner only. Returns NOT_FOUND
 	// if the video does not exist or is not visible to the caller,
@@ -146,8 +148,10 @@ type CatalogServiceServer interface {
 	// Lists videos, newest first. Without an owner filter it lists public
 	// videos; with another owner's name, that owner's public videos; with the
 	// caller's own owner name, all of theirs (any visibility and status).
-	// Returns INVALID_ARGUMENT for a negative page_size or a page_token this
-	// server did not issue.
+	// Returns INVALID_ARGUMENT for a negative page_size (reason
+	// INVALID_ARGUMENT), a page_token this server did not issue
+	// (INVALID_PAGE_TOKEN), or one from a listing with another owner filter or
+	// by a caller who sees other videos (PAGE_TOKEN_MISMATCH).
 	ListVideos(context.Context, *ListVideosRequest) (*ListVideosResponse, error)
 	// Changes the fields named in update_mask. Owner only. Returns NOT_FOUND
 	// if the video does not exist or is not visible to the caller,

@@ -95,8 +95,10 @@ class CatalogServiceServicer:
         """Lists videos, newest first. Without an owner filter it lists public
         videos; with another owner's name, that owner's public videos; with the
         caller's own owner name, all of theirs (any visibility and status).
-        Returns INVALID_ARGUMENT for a negative page_size or a page_token this
-        server did not issue.
+        Returns INVALID_ARGUMENT for a negative page_size (reason
+        INVALID_ARGUMENT), a page_token this server did not issue
+        (INVALID_PAGE_TOKEN), or one from a listing with another owner filter or
+        by a caller who sees other videos (PAGE_TOKEN_MISMATCH).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
