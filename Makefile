@@ -14,7 +14,7 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
 # which is how a deliberate breaking change is made (and reviewed).
 API_BASELINE := proto/api-baseline.json
 
-.PHONY: install gen check-gen lint format check breaking api-baseline test test-fast test-clients run bench bench-upload ci clean
+.PHONY: install gen check-gen lint format check breaking api-baseline test test-fast run bench bench-upload ci clean
 
 ## install: create .venv and install vidmesh with every tool it needs (safe to re-run)
 install: $(VENV)/.installed node_modules/.installed $(TOOLS)/grpcurl $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
@@ -51,21 +51,22 @@ $(TOOLS)/tusd:
 
 ## gen: regenerate gen/ (Python, Go, TypeScript and Envoy's descriptor set) from proto/ with buf.gen.yaml
 gen: install
-	$(call generate,gen)
+	$(call generate,.)
 
-# Generates into $(1): the generated folders are cleared first (gen/go/go.mod is hand-written and stays).
+# Generates gen/ under the root $(1) (buf.gen.yaml's outputs are relative to it): the generated
+# folders are cleared first (gen/go/go.mod and go.sum are hand-written and stay).
 define generate
-	rm -rf $(1)/python/vidmesh $(1)/go/vidmesh $(1)/ts $(1)/descriptor
-	mkdir -p $(1)/descriptor
-	$(BUF) generate --template buf.gen.yaml $(if $(filter-out gen,$(1)),--output $(1))
-	$(BUF) build -o $(1)/descriptor/vidmesh.binpb
+	rm -rf $(1)/gen/python/vidmesh $(1)/gen/go/vidmesh $(1)/gen/ts $(1)/gen/descriptor
+	mkdir -p $(1)/gen/descriptor
+	$(BUF) generate --template buf.gen.yaml --output $(1)
+	$(BUF) build -o $(1)/gen/descriptor/vidmesh.binpb
 endef
 
 ## check-gen: fail if gen/ differs from what `make gen` would write
 check-gen: install
 	rm -rf build/gen-check
 	$(call generate,build/gen-check)
-	diff -r -x go.mod -x go.sum gen build/gen-check > /dev/null || { diff -r -x go.mod -x go.sum gen build/gen-check | head -20; echo "gen/ is stale: run 'make gen' and commit"; exit 1; }
+	diff -r -x go.mod -x go.sum gen build/gen-check/gen > /dev/null || { diff -r -x go.mod -x go.sum gen build/gen-check/gen | head -20; echo "gen/ is stale: run 'make gen' and commit"; exit 1; }
 
 ## lint: buf lint (STANDARD) on proto/
 lint: node_modules/.installed

@@ -30,22 +30,32 @@ import random
 import re
 import resource
 import secrets
-import signal
 import subprocess
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
-from docs_section import write_section  # bench/ is on sys.path when a script here runs
-from transcode import wait_for_quiet_machine
-from upload import (ROOT, Vidmesh, _terminate, cpu_seconds, free_ports, machine, md_table, running_vidmesh, say,
-                    text_table)
+from harness import (  # bench/ is on sys.path when a script here runs
+    DOCS,
+    OUT,
+    ROOT,
+    Vidmesh,
+    cpu_seconds,
+    free_ports,
+    go_module_version,
+    machine,
+    md_table,
+    running_vidmesh,
+    say,
+    stop_on_sigterm,
+    text_table,
+    wait_for_quiet_machine,
+    write_section,
+)
 
-OUT = ROOT / "bench" / "out"
-DOCS = ROOT / "docs" / "benchmarks.md"
 GHZ = ROOT / ".tools" / "bin" / "ghz"
 PROTOSET = ROOT / "gen" / "descriptor" / "vidmesh.binpb"
 SECTION = "catalog"
@@ -83,11 +93,13 @@ class Backend:
 
 BACKENDS = (
     # A TTL longer than the run: every read after the first warm-up is a hit.
-    Backend("cache", "cache hit (Valkey, SQLite behind it)",
-            {"VIDMESH_CATALOG_CACHE_ENABLED": "true", "VIDMESH_CATALOG_CACHE_TTL_SECONDS": "3600"}),
+    Backend(
+        "cache",
+        "cache hit (Valkey, SQLite behind it)",
+        {"VIDMESH_CATALOG_CACHE_ENABLED": "true", "VIDMESH_CATALOG_CACHE_TTL_SECONDS": "3600"},
+    ),
     Backend("sqlite", "SQLite, no cache", {"VIDMESH_CATALOG_CACHE_ENABLED": "false"}),
-    Backend("cassandra", "Cassandra, no cache",
-            {"VIDMESH_CATALOG_CACHE_ENABLED": "false", "VIDMESH_METADATA_BACKEND": "cassandra"}),
+    Backend("cassandra", "Cassandra, no cache", {"VIDMESH_CATALOG_CACHE_ENABLED": "false", "VIDMESH_METADATA_BACKEND": "cassandra"}),
 )
 
 
@@ -115,8 +127,14 @@ def make_videos(mesh: Vidmesh, token: str, count: int) -> list[str]:
     from vidmesh.catalog.v1 import resources_pb2
     from vidmesh.type.v1 import media_pb2
 
-    ladder = [(1920, 1080, 6_000_000), (1280, 720, 3_000_000), (854, 480, 1_500_000), (640, 360, 800_000),
-              (426, 240, 400_000), (256, 144, 200_000)]
+    ladder = [
+        (1920, 1080, 6_000_000),
+        (1280, 720, 3_000_000),
+        (854, 480, 1_500_000),
+        (640, 360, 800_000),
+        (426, 240, 400_000),
+        (256, 144, 200_000),
+    ]
     names = []
     with grpc.insecure_channel(f"127.0.0.1:{mesh.ports['catalog']}") as channel:
         stub = internal_grpc.CatalogInternalServiceStub(channel)
@@ -125,19 +143,36 @@ def make_videos(mesh: Vidmesh, token: str, count: int) -> list[str]:
             fields = resources_pb2.Video(
                 title=f"Benchmark video number {i}: a title of typical length",
                 description="A description of a few sentences, as creators write them. " * 4,
-                tags=["bench", "catalog", "cache", f"tag{i % 50}"], visibility=media_pb2.VISIBILITY_PUBLIC,
+                tags=["bench", "catalog", "cache", f"tag{i % 50}"],
+                visibility=media_pb2.VISIBILITY_PUBLIC,
             )
             auth = (("authorization", f"Bearer {token}"),)
-            created = stub.CreateVideo(internal_pb2.CreateVideoRequest(video_id=video_id, owner="bench", video=fields),
-                                       metadata=auth, timeout=30)
+            created = stub.CreateVideo(
+                internal_pb2.CreateVideoRequest(video_id=video_id, owner="bench", video=fields), metadata=auth, timeout=30
+            )
             # READY with a full ladder, so each read carries what a real video's metadata does.
-            stub.SetProcessingResult(internal_pb2.SetProcessingResultRequest(
-                name=created.video.name, status=resources_pb2.VIDEO_STATUS_READY,
-                master_playlist_path=f"/hls/{video_id}/job/master.m3u8",
-                renditions=[media_pb2.Rendition(name=f"{h}p", width=w, height=h, bandwidth=b, average_bandwidth=b * 4 // 5,
-                                                codecs="avc1.64001f,mp4a.40.2", frame_rate=30.0, playlist_path=f"{h}p/index.m3u8")
-                            for w, h, b in ladder],
-            ), metadata=auth, timeout=30)
+            stub.SetProcessingResult(
+                internal_pb2.SetProcessingResultRequest(
+                    name=created.video.name,
+                    status=resources_pb2.VIDEO_STATUS_READY,
+                    master_playlist_path=f"/hls/{video_id}/job/master.m3u8",
+                    renditions=[
+                        media_pb2.Rendition(
+                            name=f"{h}p",
+                            width=w,
+                            height=h,
+                            bandwidth=b,
+                            average_bandwidth=b * 4 // 5,
+                            codecs="avc1.64001f,mp4a.40.2",
+                            frame_rate=30.0,
+                            playlist_path=f"{h}p/index.m3u8",
+                        )
+                        for w, h, b in ladder
+                    ],
+                ),
+                metadata=auth,
+                timeout=30,
+            )
             names.append(created.video.name)
     return names
 
@@ -148,7 +183,7 @@ def data_files(work: Path, names: list[str]) -> dict[str, Path]:
     get.write_text(json.dumps([{"name": n} for n in names]))
     shuffled = random.Random(1).sample(names, len(names))
     batch = work / "batch.json"
-    batch.write_text(json.dumps([{"names": shuffled[i:i + BATCH]} for i in range(0, len(shuffled) - BATCH + 1, BATCH)]))
+    batch.write_text(json.dumps([{"names": shuffled[i : i + BATCH]} for i in range(0, len(shuffled) - BATCH + 1, BATCH)]))
     return {"GetVideo": get, f"BatchGetVideos ({BATCH})": batch}
 
 
@@ -158,9 +193,20 @@ def data_files(work: Path, names: list[str]) -> dict[str, Path]:
 def ghz(mesh: Vidmesh, call: str, data: Path, load: Load, out: Path, *, seconds: float = 0, total: int = 0) -> dict:
     """One ghz run, for `seconds` (calls still in flight at the end fail: for warm-ups) or `total` calls."""
     method = call.split()[0]
-    argv = [str(GHZ), "--insecure", f"--protoset={PROTOSET}", f"--call={SERVICE}/{method}", f"--data-file={data}",
-            f"--concurrency={load.callers}", f"--connections={max(1, load.callers // 8)}", f"--rps={load.rate}",
-            f"--duration={seconds}s" if seconds else f"--total={total}", "--format=json", f"--output={out}", mesh.gateway]
+    argv = [
+        str(GHZ),
+        "--insecure",
+        f"--protoset={PROTOSET}",
+        f"--call={SERVICE}/{method}",
+        f"--data-file={data}",
+        f"--concurrency={load.callers}",
+        f"--connections={max(1, load.callers // 8)}",
+        f"--rps={load.rate}",
+        f"--duration={seconds}s" if seconds else f"--total={total}",
+        "--format=json",
+        f"--output={out}",
+        mesh.gateway,
+    ]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=(seconds or 60) + 300)
     if result.returncode != 0:
         raise RuntimeError(f"ghz failed ({result.returncode}): {result.stderr.strip()}")
@@ -172,8 +218,9 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure(mesh: Vidmesh, backend: str, call: str, data: Path, load: Load, seconds: float, warmup: float, work: Path,
-            extra_pids: dict[str, int]) -> Measurement:
+def measure(
+    mesh: Vidmesh, backend: str, call: str, data: Path, load: Load, seconds: float, warmup: float, work: Path, extra_pids: dict[str, int]
+) -> Measurement:
     """A warm-up of `warmup` s at this load, then as many calls as fit in about `seconds` at its rate."""
     tag = f"{call.split()[0]}-{load.callers}-{load.rate}"
     rate = ghz(mesh, call, data, load, work / f"warmup-{tag}.json", seconds=warmup)["rps"]
@@ -187,8 +234,18 @@ def measure(mesh: Vidmesh, backend: str, call: str, data: Path, load: Load, seco
     codes = report.get("statusCodeDistribution") or {}
     count = int(report["count"])
     wall = report["total"] / 1e9
-    return Measurement(backend, call, load, wall, count, float(report["rps"]), latencies.get(50, float("nan")),
-                       latencies.get(99, float("nan")), count - int(codes.get("OK", 0)), cpu)
+    return Measurement(
+        backend,
+        call,
+        load,
+        wall,
+        count,
+        float(report["rps"]),
+        latencies.get(50, float("nan")),
+        latencies.get(99, float("nan")),
+        count - int(codes.get("OK", 0)),
+        cpu,
+    )
 
 
 # -- Cassandra --------------------------------------------------------------------------------------
@@ -212,8 +269,7 @@ def running_cassandra(directory: Path) -> Iterator[tuple[dict[str, str], dict[st
     say("  starting Cassandra")
     process = cassandra.start(node, lib)  # its output goes under directory/logs
     try:
-        env = {"VIDMESH_CASSANDRA_CONTACT_POINTS": node.host, "VIDMESH_CASSANDRA_PORT": str(native),
-               "VIDMESH_CASSANDRA_KEYSPACE": "bench"}
+        env = {"VIDMESH_CASSANDRA_CONTACT_POINTS": node.host, "VIDMESH_CASSANDRA_PORT": str(native), "VIDMESH_CASSANDRA_KEYSPACE": "bench"}
         yield env, {"cassandra": process.pid}
     finally:
         cassandra.stop(process)
@@ -242,13 +298,12 @@ def start_backend(stack: contextlib.ExitStack, backend: Backend, work: Path, vid
         env, extra = stack.enter_context(running_cassandra(home / "cassandra"))
         overrides.update(env)
     token = secrets.token_urlsafe(24)
-    (metrics_port,) = free_ports(1)
-    overrides.update(VIDMESH_SERVICE_TOKEN=token, VIDMESH_METRICS_CATALOG_PORT=str(metrics_port))
+    overrides.update(VIDMESH_SERVICE_TOKEN=token)
     mesh = stack.enter_context(running_vidmesh(home / "vidmesh", overrides))
     started = time.monotonic()
     names = make_videos(mesh, token, videos)
     say(f"  created {len(names)} videos in {time.monotonic() - started:.1f}s")
-    return Running(backend, mesh, data_files(home, names), extra, home, metrics_port)
+    return Running(backend, mesh, data_files(home, names), extra, home, mesh.ports["metrics_catalog"])
 
 
 def cache_counts(port: int) -> dict[str, float]:
@@ -260,13 +315,23 @@ def cache_counts(port: int) -> dict[str, float]:
 
 def median_of(rounds: list[Measurement]) -> Measurement:
     """Each figure is the median over the rounds; CPU is that of the median round by throughput."""
+
     def mid(values: list[float]) -> float:
         return sorted(values)[len(values) // 2]
 
     by_rps = sorted(rounds, key=lambda m: m.rps)[len(rounds) // 2]
-    return Measurement(by_rps.backend, by_rps.call, by_rps.load, by_rps.seconds, sum(m.count for m in rounds),
-                       mid([m.rps for m in rounds]), mid([m.p50_ms for m in rounds]), mid([m.p99_ms for m in rounds]),
-                       sum(m.errors for m in rounds), by_rps.cpu)
+    return Measurement(
+        by_rps.backend,
+        by_rps.call,
+        by_rps.load,
+        by_rps.seconds,
+        sum(m.count for m in rounds),
+        mid([m.rps for m in rounds]),
+        mid([m.p50_ms for m in rounds]),
+        mid([m.p99_ms for m in rounds]),
+        sum(m.errors for m in rounds),
+        by_rps.cpu,
+    )
 
 
 def bench_all(running: list[Running], rounds: int, seconds: float, warmup: float) -> list[Measurement]:
@@ -277,10 +342,12 @@ def bench_all(running: list[Running], rounds: int, seconds: float, warmup: float
         for load in LOADS[call]:
             per_backend: dict[str, list[Measurement]] = {r.backend.key: [] for r in running}
             for n in range(rounds):
-                for r in running[n % len(running):] + running[:n % len(running)]:
+                for r in running[n % len(running) :] + running[: n % len(running)]:
                     m = measure(r.mesh, r.backend.name, call, r.files[call], load, seconds, warmup, r.home, r.extra_pids)
-                    say(f"  {r.backend.name}, {call}, {load} callers, round {n + 1}: {m.rps:.0f} req/s, "
-                        f"p50 {m.p50_ms:.2f} ms, p99 {m.p99_ms:.2f} ms" + (f", {m.errors} errors" if m.errors else ""))
+                    say(
+                        f"  {r.backend.name}, {call}, {load} callers, round {n + 1}: {m.rps:.0f} req/s, "
+                        f"p50 {m.p50_ms:.2f} ms, p99 {m.p99_ms:.2f} ms" + (f", {m.errors} errors" if m.errors else "")
+                    )
                     per_backend[r.backend.key].append(m)
             results += [median_of(ms) for ms in per_backend.values()]
     return results
@@ -293,8 +360,19 @@ HEADERS = ["backend", "call", "callers", "requests/s", "videos/s", "p50 ms", "p9
 
 
 def rows(results: list[Measurement]) -> list[list[str]]:
-    return [[m.backend, m.call, str(m.load), f"{m.rps:.0f}", f"{m.rps * (BATCH if m.call.startswith('Batch') else 1):.0f}",
-             f"{m.p50_ms:.2f}", f"{m.p99_ms:.2f}", str(m.errors)] for m in results]
+    return [
+        [
+            m.backend,
+            m.call,
+            str(m.load),
+            f"{m.rps:.0f}",
+            f"{m.rps * (BATCH if m.call.startswith('Batch') else 1):.0f}",
+            f"{m.p50_ms:.2f}",
+            f"{m.p99_ms:.2f}",
+            str(m.errors),
+        ]
+        for m in results
+    ]
 
 
 def cpu_rows(results: list[Measurement]) -> list[list[str]]:
@@ -315,8 +393,10 @@ def checks(results: list[Measurement]) -> list[str]:
     for m in results:
         hit = hits.get((m.call, m.load))
         if hit is not None and hit is not m and not m.load.rate:
-            lines.append(f"- cache hit vs {m.backend}, {m.call}, {m.load.describe()}: {hit.rps / m.rps:.2f}x the "
-                         f"throughput, p50 {hit.p50_ms:.2f} vs {m.p50_ms:.2f} ms")
+            lines.append(
+                f"- cache hit vs {m.backend}, {m.call}, {m.load.describe()}: {hit.rps / m.rps:.2f}x the "
+                f"throughput, p50 {hit.p50_ms:.2f} vs {m.p50_ms:.2f} ms"
+            )
     return lines
 
 
@@ -366,24 +446,18 @@ def section_markdown(results: list[Measurement], skipped: list[str], args: argpa
     return "\n".join(lines)
 
 
-def ghz_version() -> str:
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        out = subprocess.run(["go", "version", "-m", str(GHZ)], capture_output=True, text=True, timeout=10).stdout
-        for line in out.splitlines():
-            parts = line.split()
-            if parts[:2] == ["mod", "github.com/bojand/ghz"]:
-                return parts[2]
-    return "unknown"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--videos", type=int, default=1000, help="videos to create and read (default 1000)")
     parser.add_argument("--seconds", type=float, default=6.0, help="length of each measured run (default 6)")
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up before each run (default 2)")
     parser.add_argument("--rounds", type=int, default=3, help="runs per row and backend; medians are reported (default 3)")
-    parser.add_argument("--quiet-minutes", type=float, default=10.0,
-                        help="wait up to this long for other processes to go idle before measuring (default 10)")
+    parser.add_argument(
+        "--quiet-minutes",
+        type=float,
+        default=10.0,
+        help="wait up to this long for other processes to go idle before measuring (default 10)",
+    )
     parser.add_argument("--backends", default="all", help="comma-separated: cache,sqlite,cassandra (default all)")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
     args = parser.parse_args(argv)
@@ -391,8 +465,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--videos must be at least {BATCH}")
     if not GHZ.exists():
         parser.error(f"{GHZ} is missing: run `make bench-catalog` (it builds it)")
-    args.ghz_version = ghz_version()
-    signal.signal(signal.SIGTERM, _terminate)
+    args.ghz_version = go_module_version(GHZ, "github.com/bojand/ghz") or "unknown"
+    stop_on_sigterm()
     wanted = {b.key for b in BACKENDS} if args.backends == "all" else {b.strip() for b in args.backends.split(",")}
 
     OUT.mkdir(parents=True, exist_ok=True)
@@ -419,9 +493,11 @@ def main(argv: list[str] | None = None) -> int:
             delta = {k: v - before[r.backend.key].get(k, 0.0) for k, v in counts.items()}
             if sum(delta.values()):
                 hits = delta.get("hit", 0) + delta.get("negative_hit", 0)
-                skipped.append(f"{r.backend.name}: the catalog counted {delta.get('hit', 0):.0f} cache hits, "
-                               f"{delta.get('miss', 0):.0f} misses and {delta.get('error', 0):.0f} errors during the runs, warm-ups "
-                               f"included (hit ratio {hits / sum(delta.values()):.4f}, from vidmesh_catalog_cache_requests_total)")
+                skipped.append(
+                    f"{r.backend.name}: the catalog counted {delta.get('hit', 0):.0f} cache hits, "
+                    f"{delta.get('miss', 0):.0f} misses and {delta.get('error', 0):.0f} errors during the runs, warm-ups "
+                    f"included (hit ratio {hits / sum(delta.values()):.4f}, from vidmesh_catalog_cache_requests_total)"
+                )
 
     info = machine()
     say("")

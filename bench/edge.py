@@ -14,7 +14,6 @@ wrk and the servers share the machine's cores; the figures are for comparing, no
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import platform
 import re
@@ -26,25 +25,43 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from harness import (  # bench/ is on sys.path when a script here runs
+    DOCS,
+    ROOT,
+    free_ports,
+    machine,
+    md_table,
+    running_vidmesh,
+    say,
+    stop_on_sigterm,
+    stop_process,
+    wait_for_port,
+    write_section,
+)
 
-from docs_section import write_section  # noqa: E402  (bench/ is on sys.path when a script here runs)
+sys.path.insert(0, str(ROOT))  # for tests.support, below
 
-from tests.support.http import envoy_stat, envoy_stat_sum, get, wait_cache_entries  # noqa: E402
-from tests.support.media import make_noisy_video  # noqa: E402
-from tests.support.processes import free_ports, start_mesh, stop_mesh, stop_pid, wait_for_port  # noqa: E402
-from vidmesh.catalog.v1 import resources_pb2  # noqa: E402
-from vidmesh.type.v1 import media_pb2  # noqa: E402
-from vidmesh_client import VidmeshClient  # noqa: E402
-from vidmesh_client._ledger import UploadLedger  # noqa: E402
+from vidmesh.catalog.v1 import resources_pb2
+from vidmesh.type.v1 import media_pb2
 
+from tests.support.http import envoy_stat, envoy_stat_sum, get, wait_cache_entries
+from tests.support.media import make_noisy_video
+from vidmesh_client import VidmeshClient
+from vidmesh_client._ledger import UploadLedger
+
+SECTION = "edge"
 FINAL = (resources_pb2.VIDEO_STATUS_READY, resources_pb2.VIDEO_STATUS_FAILED)
 TARGET_RATIO = 0.8
 TTFF_TARGET_MS = 500
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
 ]
 
 
@@ -99,7 +116,7 @@ http {{
 }}
 """)
     process = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for_port(port, process=process)
+    wait_for_port(port, process, folder / "error.log")
     return process
 
 
@@ -113,7 +130,7 @@ def time_to_first_frame(url: str, runs: int) -> list[float]:
             context = browser.new_context()  # cold: empty HTTP cache, no connections
             page = context.new_page()
             console: list[str] = []
-            page.on("console", lambda message: console.append(message.text))
+            page.on("console", lambda message, lines=console: lines.append(message.text))
             page.goto(url)
             try:
                 page.wait_for_function("window.vidmeshMetrics && window.vidmeshMetrics.firstFrameMs !== null", timeout=30_000)
@@ -141,12 +158,12 @@ def main() -> int:
     parser.add_argument("--ttff-only", action="store_true", help="only time to first frame (implies --no-docs)")
     args = parser.parse_args()
 
+    stop_on_sigterm()
+
     work = Path(tempfile.mkdtemp(prefix="vidmesh-bench-edge-"))
-    mesh = start_mesh(work / "home", VIDMESH_TRANSCODE_WORKERS="1")
-    nginx = None
-    try:
+    with running_vidmesh(work / "home", {"VIDMESH_TRANSCODE_WORKERS": "1"}) as mesh:
         key = mesh.create_key("bench")
-        print("making an 854x480 source and transcoding it (its 480p segments are ~1 MB)...", flush=True)
+        say("making an 854x480 source and transcoding it (its 480p segments are ~1 MB)...")
         source = make_noisy_video(work / "noise.mp4", seconds=12, width=854, height=480)
         with VidmeshClient(mesh.gateway, key, ledger=UploadLedger(work / "ledger.json")) as client:
             video_id = client.upload(source, title="Edge benchmark", visibility=media_pb2.VISIBILITY_PUBLIC)
@@ -165,35 +182,38 @@ def main() -> int:
         assert "age" in get(edge_url).headers, "the segment is not served from the cache"
         if args.ttff_only:
             ttff = time_to_first_frame(f"http://{mesh.gateway}/watch/{video_id}", args.ttff_runs)
-            print(f"time to first frame: median {statistics.median(ttff):.0f} ms, all: {[round(t) for t in ttff]}")
+            say(f"time to first frame: median {statistics.median(ttff):.0f} ms, all: {[round(t) for t in ttff]}")
             return 0
         nginx_port = free_ports(1)[0]
         nginx = start_nginx(work, mesh.home / "data" / "blobs", nginx_port)
-        nginx_url = f"http://127.0.0.1:{nginx_port}/{relative}"
-        assert get(nginx_url).body == get(edge_url).body
+        try:
+            nginx_url = f"http://127.0.0.1:{nginx_port}/{relative}"
+            assert get(nginx_url).body == get(edge_url).body
 
-        print(f"segment {relative} ({size / 1e6:.2f} MB); {args.rounds} alternating rounds of {args.seconds} s, "
-              f"{args.connections} connections", flush=True)
-        envoy_rounds, nginx_rounds = [], []
-        for index in range(args.rounds):
-            envoy_rounds.append(wrk(edge_url, args.seconds, args.connections))
-            nginx_rounds.append(wrk(nginx_url, args.seconds, args.connections))
-            print(f"  round {index + 1}: envoy {envoy_rounds[-1].requests_per_second:.0f} req/s, "
-                  f"nginx {nginx_rounds[-1].requests_per_second:.0f} req/s", flush=True)
+            say(
+                f"segment {relative} ({size / 1e6:.2f} MB); {args.rounds} alternating rounds of {args.seconds} s, "
+                f"{args.connections} connections"
+            )
+            envoy_rounds, nginx_rounds = [], []
+            for index in range(args.rounds):
+                envoy_rounds.append(wrk(edge_url, args.seconds, args.connections))
+                nginx_rounds.append(wrk(nginx_url, args.seconds, args.connections))
+                say(
+                    f"  round {index + 1}: envoy {envoy_rounds[-1].requests_per_second:.0f} req/s, "
+                    f"nginx {nginx_rounds[-1].requests_per_second:.0f} req/s"
+                )
 
-        admin = mesh.ports["envoy_admin"]
-        before = envoy_stat(admin, "cluster.playback.upstream_rq_total")
-        miss = wrk(edge_url, args.seconds, 8, {"Cache-Control": "no-cache"})
-        origin_calls = envoy_stat(admin, "cluster.playback.upstream_rq_total") - before
-        print(f"  miss path: {miss.requests_per_second:.0f} req/s, {origin_calls} origin calls", flush=True)
+            admin = mesh.ports["envoy_admin"]
+            before = envoy_stat(admin, "cluster.playback.upstream_rq_total")
+            miss = wrk(edge_url, args.seconds, 8, {"Cache-Control": "no-cache"})
+            origin_calls = envoy_stat(admin, "cluster.playback.upstream_rq_total") - before
+            say(f"  miss path: {miss.requests_per_second:.0f} req/s, {origin_calls} origin calls")
 
-        get(f"http://{mesh.gateway}/watch/{video_id}")
-        ttff = time_to_first_frame(f"http://{mesh.gateway}/watch/{video_id}", args.ttff_runs)
-        print(f"  time to first frame: median {statistics.median(ttff):.0f} ms", flush=True)
-    finally:
-        if nginx is not None:
-            stop_pid(nginx)
-        stop_mesh(mesh)
+            get(f"http://{mesh.gateway}/watch/{video_id}")
+            ttff = time_to_first_frame(f"http://{mesh.gateway}/watch/{video_id}", args.ttff_runs)
+            say(f"  time to first frame: median {statistics.median(ttff):.0f} ms")
+        finally:
+            stop_process(nginx, timeout=20)
 
     def median(results: list[WrkResult], field: str) -> float:
         return statistics.median(getattr(r, field) for r in results)
@@ -201,23 +221,33 @@ def main() -> int:
     envoy_rps, nginx_rps = median(envoy_rounds, "requests_per_second"), median(nginx_rounds, "requests_per_second")
     ratio = envoy_rps / nginx_rps
     ttff_median = statistics.median(ttff)
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    info = machine()
+    table = [
+        [
+            "Envoy edge, cache hit",
+            f"{envoy_rps:.0f}",
+            f"{median(envoy_rounds, 'p50_ms'):.2f} ms",
+            f"{median(envoy_rounds, 'p99_ms'):.2f} ms",
+        ],
+        ["nginx, file on disk", f"{nginx_rps:.0f}", f"{median(nginx_rounds, 'p50_ms'):.2f} ms", f"{median(nginx_rounds, 'p99_ms'):.2f} ms"],
+        [
+            "Envoy edge, miss (no-cache → transcoder → Playback in Python), -c8",
+            f"{miss.requests_per_second:.0f}",
+            f"{miss.p50_ms:.2f} ms",
+            f"{miss.p99_ms:.2f} ms",
+        ],
+    ]
     lines = [
-        "<!-- bench:edge -->",
+        f"<!-- bench:{SECTION} -->",
         "## Edge: Envoy cache hits vs nginx, the miss path, time to first frame",
         "",
-        f"`make bench-edge` (`bench/edge.py`), {stamp}, {machine}. One {size / 1e6:.2f} MB HLS segment (480p, 6 s) "
+        f"`make bench-edge` (`bench/edge.py`), {info['date']}, {platform.machine()}, {info['nproc']} cores, Python {info['python']}. "
+        f"One {size / 1e6:.2f} MB HLS segment (480p, 6 s) "
         f"through the `vidmesh up` edge (Envoy's file-system cache, warm) and the same file from disk by nginx "
         f"({os.cpu_count()} workers, sendfile); wrk -t2 -c{args.connections}, {args.rounds} alternating rounds of "
         f"{args.seconds} s, medians. wrk shares the 2 cores with the server it measures.",
         "",
-        "| path | requests/s | p50 | p99 |",
-        "|---|---:|---:|---:|",
-        f"| Envoy edge, cache hit | {envoy_rps:.0f} | {median(envoy_rounds, 'p50_ms'):.2f} ms | {median(envoy_rounds, 'p99_ms'):.2f} ms |",
-        f"| nginx, file on disk | {nginx_rps:.0f} | {median(nginx_rounds, 'p50_ms'):.2f} ms | {median(nginx_rounds, 'p99_ms'):.2f} ms |",
-        f"| Envoy edge, miss (no-cache → transcoder → Playback in Python), -c8 | {miss.requests_per_second:.0f} | "
-        f"{miss.p50_ms:.2f} ms | {miss.p99_ms:.2f} ms |",
+        md_table(["path", "requests/s", "p50", "p99"], table),
         "",
         f"Cache hits at **{ratio:.2f}x** nginx's requests/s (target ≥ {TARGET_RATIO}x: {'met' if ratio >= TARGET_RATIO else 'NOT met'}). "
         f"The miss path reached Python {origin_calls} times for {miss.requests_per_second * args.seconds:.0f} requests.",
@@ -226,13 +256,13 @@ def main() -> int:
         f"edge cache warm), measured from navigation start to the first painted video frame: median "
         f"**{ttff_median:.0f} ms**, p90 {percentile(ttff, 0.9):.0f} ms, best {min(ttff):.0f} ms "
         f"(target < {TTFF_TARGET_MS} ms: {'met' if ttff_median < TTFF_TARGET_MS else 'NOT met'}; the seed budgets 2 s).",
-        "<!-- /bench:edge -->",
+        f"<!-- /bench:{SECTION} -->",
         "",
     ]
     section = "\n".join(lines)
-    print(section)
+    say(section)
     if not args.no_docs:
-        write_section(ROOT / "docs" / "benchmarks.md", "edge", section)
+        write_section(DOCS, SECTION, section)
     return 0
 
 

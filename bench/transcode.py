@@ -33,11 +33,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import json
 import math
 import os
-import platform
 import re
 import shutil
 import signal
@@ -51,109 +49,33 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+from harness import (  # bench/ is on sys.path when a script here runs
+    CACHE,
+    DOCS,
+    OUT,
+    ROOT,
+    Sampler,
+    machine,
+    machine_busy_seconds,
+    mb,
+    md_table,
+    say,
+    status_kib,
+    stop_on_sigterm,
+    tail,
+    text_table,
+    wait_for_quiet_machine,
+    write_section,
+)
+
 from vidmesh_services.platform.pids import die_with_parent
 
-from docs_section import write_section  # bench/ is on sys.path when a script here runs
-
-ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "bench" / "out"
-CACHE = OUT / "cache"
-DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "transcode"
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 TARGET_RATIO = 1.15  # vidmesh wall / ffmpeg wall
 SOURCE = dict(width=1920, height=1080, fps=30, seconds=60, crf=20)
 LADDER_TOPS = {"1080p-topped": None, "720p-topped": 720}  # None: the default ladder, capped by the source
 RUN_TIMEOUT = 20 * 60.0  # seconds; one run takes under a minute on 2 cores
-
-
-def say(line: str) -> None:
-    print(line, flush=True)
-
-
-# -- /proc ------------------------------------------------------------------------------------
-
-
-def status_kib(pid: int | str, field_name: str) -> int:
-    """A kB figure from /proc/<pid>/status (VmRSS, VmHWM), 0 if the process is gone."""
-    with contextlib.suppress(FileNotFoundError, ProcessLookupError, PermissionError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def descendants(pid: int) -> list[int]:
-    found: list[int] = []
-    todo = [pid]
-    while todo:
-        current = todo.pop()
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-            for task in os.listdir(f"/proc/{current}/task"):
-                with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-                    for child in Path(f"/proc/{current}/task/{task}/children").read_text().split():
-                        found.append(int(child))
-                        todo.append(int(child))
-    return found
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine has spent outside idle and iowait since boot."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
-    return (user + nice + system + irq + softirq) / CLK_TCK
-
-
-def process_cpu() -> dict[int, tuple[float, str]]:
-    """CPU seconds (utime + stime) and command line of every process, by PID."""
-    result: dict[int, tuple[float, str]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError, PermissionError, ValueError, IndexError):
-            raw = Path(f"/proc/{entry}/stat").read_text()
-            fields = raw[raw.rindex(")") + 2:].split()
-            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-            result[int(entry)] = ((int(fields[11]) + int(fields[12])) / CLK_TCK, cmd or raw[raw.index("(") + 1:raw.rindex(")")])
-    return result
-
-
-def busy_processes(window: float = 3.0, threshold: float = 0.15) -> list[str]:
-    """Other processes that used more than `threshold` of a core over `window` seconds, and other
-    benchmark scripts however idle they are at this instant (they may be between two phases)."""
-    me = os.getpid()
-    before = process_cpu()
-    time.sleep(window)
-    after = process_cpu()
-    busy = []
-    for pid, (cpu, cmd) in after.items():
-        if pid == me:
-            continue
-        share = (cpu - before.get(pid, (0.0, ""))[0]) / window
-        is_bench = re.search(r"bench/(upload|transcode)\.py", cmd) is not None
-        if share > threshold or is_bench:
-            busy.append(f"pid {pid} ({share:.0%} of a core): {cmd[:120]}")
-    return busy
-
-
-def wait_for_quiet_machine(minutes: float, poll: float = 30.0) -> list[str]:
-    """Waits until no other process is busy, polling every `poll` s for at most `minutes`.
-    Returns what was still busy when it gave up (empty when the machine went quiet)."""
-    deadline = time.monotonic() + minutes * 60
-    while True:
-        busy = busy_processes()
-        if not busy:
-            return []
-        if time.monotonic() >= deadline:
-            say(f"the machine is still busy after {minutes:g} min; measuring anyway:")
-            for line in busy:
-                say(f"  {line}")
-            return busy
-        say(f"waiting for a quiet machine (every {poll:.0f}s, up to {minutes:g} min):")
-        for line in busy:
-            say(f"  {line}")
-        time.sleep(poll)
 
 
 # -- the source -------------------------------------------------------------------------------
@@ -174,8 +96,9 @@ def source_video(seconds: int) -> Path:
     video_in = av.open(f"testsrc2=size={w}x{h}:rate={fps}:duration={dur},noise=alls=3:allf=t", format="lavfi")
     # Two different tones (one gliding) with a little noise, so left and right really differ.
     audio_in = av.open(
-        "aevalsrc=0.4*sin(2*PI*440*t)+0.05*(random(0)-0.5)|0.4*sin(2*PI*554*t+PI*t*t/10)+0.05*(random(1)-0.5)"
-        f":s=48000:c=stereo:d={dur}", format="lavfi")
+        f"aevalsrc=0.4*sin(2*PI*440*t)+0.05*(random(0)-0.5)|0.4*sin(2*PI*554*t+PI*t*t/10)+0.05*(random(1)-0.5):s=48000:c=stereo:d={dur}",
+        format="lavfi",
+    )
     try:
         with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
             video = out.add_stream("libx264", rate=fps)
@@ -231,9 +154,13 @@ def describe_source(path: Path) -> SourceInfo:
     with av.open(str(path)) as container:
         v, a = container.streams.video[0], container.streams.audio[0]
         return SourceInfo(
-            duration=container.duration / av.time_base, width=v.width, height=v.height,
-            frame_rate=Fraction(v.average_rate), video_bitrate=v.bit_rate or 0,
-            audio_rate=a.sample_rate, audio_channels=a.channels,
+            duration=container.duration / av.time_base,
+            width=v.width,
+            height=v.height,
+            frame_rate=Fraction(v.average_rate),
+            video_bitrate=v.bit_rate or 0,
+            audio_rate=a.sample_rate,
+            audio_channels=a.channels,
         )
 
 
@@ -271,26 +198,62 @@ def ffmpeg_command(source: Path, out_dir: Path, plan: list, config, info: Source
     graph = [f"[0:v]split={len(plan)}{splits}"]
     # frames.py's FrameShaper: scale to the planned size, limited range, 8-bit 4:2:0, square pixels.
     graph += [f"[s{i}]scale={r.width}:{r.height}:out_range=tv,format=yuv420p,setsar=1[v{i}]" for i, r in enumerate(plan)]
-    args = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(source),
-            "-filter_complex", ";".join(graph)]
+    args = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(source), "-filter_complex", ";".join(graph)]
     for i, r in enumerate(plan):
-        args += ["-map", f"[v{i}]", f"-c:v:{i}", "libx264", f"-b:v:{i}", str(r.bitrate),
-                 f"-maxrate:v:{i}", str(r.max_bitrate), f"-bufsize:v:{i}", str(r.buffer_size)]
-    args += ["-preset", config.x264_preset, "-forced-idr", "1",
-             "-x264-params", f"keyint={keyint}:scenecut=0:open-gop=0",
-             "-force_key_frames", f"expr:gte(t,n_forced*{keyframe:g})",
-             "-fps_mode", "cfr", "-r", str(frame_rate)]  # the plan's constant frame rate, like ConstantRateClock
+        args += [
+            "-map",
+            f"[v{i}]",
+            f"-c:v:{i}",
+            "libx264",
+            f"-b:v:{i}",
+            str(r.bitrate),
+            f"-maxrate:v:{i}",
+            str(r.max_bitrate),
+            f"-bufsize:v:{i}",
+            str(r.buffer_size),
+        ]
+    args += [
+        "-preset",
+        config.x264_preset,
+        "-forced-idr",
+        "1",
+        "-x264-params",
+        f"keyint={keyint}:scenecut=0:open-gop=0",
+        "-force_key_frames",
+        f"expr:gte(t,n_forced*{keyframe:g})",
+        "-fps_mode",
+        "cfr",
+        "-r",
+        str(frame_rate),
+    ]  # the plan's constant frame rate, like ConstantRateClock
     # tracks.py's AudioTrackEncoder: AAC-LC stereo, 44.1 or 48 kHz kept, anything else to 48 kHz.
     audio_rate = info.audio_rate if info.audio_rate in (44100, 48000) else 48000
     args += ["-map", "0:a:0", "-c:a", "aac", "-b:a", str(config.audio_bitrate), "-ac", "2", "-ar", str(audio_rate)]
     streams = ["a:0,agroup:audio,name:audio"] + [f"v:{i},agroup:audio,name:{r.name}" for i, r in enumerate(plan)]
-    args += ["-f", "hls", "-hls_time", f"{segment:g}", "-hls_segment_type", "fmp4", "-hls_playlist_type", "vod",
-             "-hls_fmp4_init_filename", "init.mp4", "-hls_segment_filename", str(out_dir / "%v" / "%05d.m4s"),
-             "-master_pl_name", "master.m3u8", "-var_stream_map", " ".join(streams), str(out_dir / "%v" / "index.m3u8")]
+    args += [
+        "-f",
+        "hls",
+        "-hls_time",
+        f"{segment:g}",
+        "-hls_segment_type",
+        "fmp4",
+        "-hls_playlist_type",
+        "vod",
+        "-hls_fmp4_init_filename",
+        "init.mp4",
+        "-hls_segment_filename",
+        str(out_dir / "%v" / "%05d.m4s"),
+        "-master_pl_name",
+        "master.m3u8",
+        "-var_stream_map",
+        " ".join(streams),
+        str(out_dir / "%v" / "index.m3u8"),
+    ]
     return args
 
 
 # -- running one side -------------------------------------------------------------------------
+
 
 @dataclass
 class Rendition:
@@ -322,45 +285,23 @@ class Run:
         return self.inner_wall if self.inner_wall is not None else self.wall
 
 
-class PeakSampler:
-    """Every 100 ms: the process's VmHWM (kept: it is unreadable once the process exits) and the
-    summed VmRSS of its process tree, with the number of descendants seen."""
-
-    def __init__(self, pid: int, interval: float = 0.1):
-        self.pid = pid
-        self.interval = interval
-        self.hwm_kib = 0
-        self.tree_kib = 0
-        self.children: set[int] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sampler", daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.hwm_kib = max(self.hwm_kib, status_kib(self.pid, "VmHWM"))
-            kids = descendants(self.pid)
-            self.children.update(kids)
-            self.tree_kib = max(self.tree_kib, sum(status_kib(p, "VmRSS") for p in [self.pid, *kids]))
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> "PeakSampler":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def measured(argv: list[str], log: Path, env: dict[str, str] | None = None) -> tuple[float, float, int, int, float]:
     """Runs argv to completion: (wall s, CPU s, peak RSS KiB, child processes seen, others' CPU s)."""
     busy_before, me_before = machine_busy_seconds(), time.process_time()
     with open(log, "wb") as out:
         started = time.monotonic()
-        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                   cwd=ROOT, start_new_session=True, preexec_fn=die_with_parent)
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
     try:
-        with PeakSampler(process.pid) as sampler:
+        with Sampler(process.pid, tree=True) as sampler:
             timer = threading.Timer(RUN_TIMEOUT, lambda: os.kill(process.pid, signal.SIGKILL))
             timer.start()
             try:
@@ -382,13 +323,6 @@ def measured(argv: list[str], log: Path, env: dict[str, str] | None = None) -> t
     return wall, cpu, peak, len(sampler.children), max(0.0, others)
 
 
-def tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
-
-
 def run_ffmpeg(source: Path, out_dir: Path, ladder: str, plan: list, config, info: SourceInfo, rnd: int, pos: int) -> Run:
     out_dir.mkdir(parents=True)
     argv = ffmpeg_command(source, out_dir, plan, config, info)
@@ -404,8 +338,18 @@ def run_vidmesh(source: Path, out_dir: Path, ladder: str, top: int | None, rnd: 
         argv += ["--top", str(top)]
     wall, cpu, peak, kids, others = measured(argv, out_dir.parent / f"{out_dir.name}.log")
     child = json.loads(result.read_text())
-    return Run("vidmesh", ladder, rnd, pos, wall, cpu, max(peak, child["vm_hwm_kib"]), inner_wall=child["wall"],
-               others_cpu=others, child_processes=kids)
+    return Run(
+        "vidmesh",
+        ladder,
+        rnd,
+        pos,
+        wall,
+        cpu,
+        max(peak, child["vm_hwm_kib"]),
+        inner_wall=child["wall"],
+        others_cpu=others,
+        child_processes=kids,
+    )
 
 
 def vidmesh_child(source: Path, out_dir: Path, result: Path, top: int | None) -> int:
@@ -417,10 +361,15 @@ def vidmesh_child(source: Path, out_dir: Path, result: Path, top: int | None) ->
     started = time.monotonic()
     encoded = encode_ladder(source, out_dir, lambda stage, percent: None, config)
     wall = time.monotonic() - started
-    result.write_text(json.dumps({
-        "wall": wall, "vm_hwm_kib": status_kib("self", "VmHWM"),
-        "renditions": [f"{r.name} {r.width}x{r.height}" for r in encoded.renditions],
-    }))
+    result.write_text(
+        json.dumps(
+            {
+                "wall": wall,
+                "vm_hwm_kib": status_kib("self", "VmHWM"),
+                "renditions": [f"{r.name} {r.width}x{r.height}" for r in encoded.renditions],
+            }
+        )
+    )
     return 0
 
 
@@ -435,7 +384,7 @@ def read_media_playlist(path: Path) -> list[tuple[float, str]]:
     segments, duration = [], None
     for line in path.read_text().splitlines():
         if line.startswith("#EXTINF:"):
-            duration = float(line[len("#EXTINF:"):].split(",")[0])
+            duration = float(line[len("#EXTINF:") :].split(",")[0])
         elif line and not line.startswith("#") and duration is not None:
             segments.append((duration, line))
             duration = None
@@ -469,10 +418,6 @@ def inspect_output(out_dir: Path, plan: list) -> tuple[list[Rendition], str]:
 # -- report -----------------------------------------------------------------------------------
 
 
-def mb(kib: int) -> float:
-    return kib * 1024 / 1e6
-
-
 def med(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -497,8 +442,16 @@ class Case:
         return runs[(len(runs) - 1) // 2]
 
 
-HEADERS = ["system", "ladder", "wall s (median)", "every round, s (* ran first)", "x real time", "ratio vidmesh/ffmpeg",
-           "CPU s", "peak RSS, MB"]
+HEADERS = [
+    "system",
+    "ladder",
+    "wall s (median)",
+    "every round, s (* ran first)",
+    "x real time",
+    "ratio vidmesh/ffmpeg",
+    "CPU s",
+    "peak RSS, MB",
+]
 
 
 def rows(cases: list[Case], duration: float) -> list[list[str]]:
@@ -507,12 +460,18 @@ def rows(cases: list[Case], duration: float) -> list[list[str]]:
         for system in ("vidmesh", "ffmpeg"):
             runs = case.of(system)
             wall = case.wall(system)
-            body.append([
-                system, f"{case.ladder} ({len(case.plan)})", f"{wall:.1f}",
-                ", ".join(f"{r.timed:.1f}{'*' if r.position == 1 else ''}" for r in sorted(runs, key=lambda r: r.round)),
-                f"{duration / wall:.2f}", f"{case.ratio():.2f}" if system == "vidmesh" else "1.00",
-                f"{med([r.cpu for r in runs]):.0f}", f"{mb(int(med([r.peak_kib for r in runs]))):.0f}",
-            ])
+            body.append(
+                [
+                    system,
+                    f"{case.ladder} ({len(case.plan)})",
+                    f"{wall:.1f}",
+                    ", ".join(f"{r.timed:.1f}{'*' if r.position == 1 else ''}" for r in sorted(runs, key=lambda r: r.round)),
+                    f"{duration / wall:.2f}",
+                    f"{case.ratio():.2f}" if system == "vidmesh" else "1.00",
+                    f"{med([r.cpu for r in runs]):.0f}",
+                    f"{mb(int(med([r.peak_kib for r in runs]))):.0f}",
+                ]
+            )
     return body
 
 
@@ -520,13 +479,16 @@ def checks(cases: list[Case], duration: float) -> list[str]:
     lines = []
     for case in cases:
         ratio = case.ratio()
-        lines.append(f"{case.ladder}: vidmesh/ffmpeg {ratio:.2f} (target <= {TARGET_RATIO}): "
-                     f"{'met' if ratio <= TARGET_RATIO else 'NOT met'}")
+        lines.append(
+            f"{case.ladder}: vidmesh/ffmpeg {ratio:.2f} (target <= {TARGET_RATIO}): {'met' if ratio <= TARGET_RATIO else 'NOT met'}"
+        )
     top720 = next((c for c in cases if c.ladder == "720p-topped"), None)
     if top720 is not None:
         speed = duration / top720.wall("vidmesh")
-        lines.append(f"720p-topped ladder faster than real time on this machine: vidmesh {speed:.2f}x "
-                     f"({'met' if speed > 1 else 'NOT met'}; the seed's reference runs at 1/2.4 = 0.42x)")
+        lines.append(
+            f"720p-topped ladder faster than real time on this machine: vidmesh {speed:.2f}x "
+            f"({'met' if speed > 1 else 'NOT met'}; the seed's reference runs at 1/2.4 = 0.42x)"
+        )
     return lines
 
 
@@ -539,29 +501,45 @@ def details(cases: list[Case], duration: float, busy: list[str]) -> list[str]:
         lines.append(
             f"{case.ladder}: the vidmesh child process from start to exit (adding Python start-up and imports to "
             f"encode_ladder) took {proc_wall:.1f} s, ratio {proc_wall / ff_wall:.2f}; paired rounds, vidmesh/ffmpeg: "
-            + ", ".join(f"{v.timed / f.timed:.2f}" for v, f in zip(sorted(vm, key=lambda r: r.round),
-                                                                  sorted(case.of("ffmpeg"), key=lambda r: r.round))))
+            + ", ".join(
+                f"{v.timed / f.timed:.2f}"
+                for v, f in zip(sorted(vm, key=lambda r: r.round), sorted(case.of("ffmpeg"), key=lambda r: r.round), strict=True)
+            )
+        )
     for case in cases:
         for system in ("vidmesh", "ffmpeg"):
             runs = case.of(system)
             cpu = med([r.cpu for r in runs])
-            lines.append(f"{case.ladder}, {system}: {cpu:.0f} CPU-seconds, {cpu / med([r.wall for r in runs]):.2f} "
-                         f"cores busy on average; peak RSS every round: "
-                         + ", ".join(f"{mb(r.peak_kib):.0f}" for r in sorted(runs, key=lambda r: r.round)) + " MB")
+            lines.append(
+                f"{case.ladder}, {system}: {cpu:.0f} CPU-seconds, {cpu / med([r.wall for r in runs]):.2f} "
+                f"cores busy on average; peak RSS every round: "
+                + ", ".join(f"{mb(r.peak_kib):.0f}" for r in sorted(runs, key=lambda r: r.round))
+                + " MB"
+            )
     runs = [r for c in cases for r in c.runs]
     others = max(r.others_cpu for r in runs)
     disturbed = [f"round {r.round} {r.ladder} {r.system}: {r.others_cpu:.1f} CPU-s" for r in runs if r.others_cpu >= 1.0]
-    lines.append(f"the rest of the machine used at most {others:.1f} CPU-seconds during any one run "
-                 f"(from /proc/stat, minus the measured process and the benchmark itself)"
-                 + (f"; 1 CPU-second or more in {'; '.join(disturbed)}" if disturbed else "")
-                 + f"; child processes started by either side: {max(r.child_processes for r in runs)}")
+    lines.append(
+        f"the rest of the machine used at most {others:.1f} CPU-seconds during any one run "
+        f"(from /proc/stat, minus the measured process and the benchmark itself)"
+        + (f"; 1 CPU-second or more in {'; '.join(disturbed)}" if disturbed else "")
+        + f"; child processes started by either side: {max(r.child_processes for r in runs)}"
+    )
     if busy:
         lines.append("the machine was NOT quiet when measuring started: " + "; ".join(busy))
     return lines
 
 
-RENDITION_HEADERS = ["ladder", "rendition", "planned size", "target kb/s", "vidmesh kb/s", "ffmpeg kb/s",
-                     "segments (vidmesh / ffmpeg)", "longest segment s (vidmesh / ffmpeg)"]
+RENDITION_HEADERS = [
+    "ladder",
+    "rendition",
+    "planned size",
+    "target kb/s",
+    "vidmesh kb/s",
+    "ffmpeg kb/s",
+    "segments (vidmesh / ffmpeg)",
+    "longest segment s (vidmesh / ffmpeg)",
+]
 
 
 def rendition_rows(cases: list[Case], audio_kbps: int) -> list[list[str]]:
@@ -572,69 +550,41 @@ def rendition_rows(cases: list[Case], audio_kbps: int) -> list[list[str]]:
         targets = [(p.name, f"{p.width}x{p.height}", p.bitrate // 1000) for p in case.plan] + [("audio", "AAC stereo", audio_kbps)]
         for name, size, target in targets:
             v, f = vm[name], ff[name]
-            body.append([case.ladder, name, size, str(target), f"{v.kbps:.0f}", f"{f.kbps:.0f}",
-                         f"{v.segments} / {f.segments}", f"{v.longest_segment:.3f} / {f.longest_segment:.3f}"])
+            body.append(
+                [
+                    case.ladder,
+                    name,
+                    size,
+                    str(target),
+                    f"{v.kbps:.0f}",
+                    f"{f.kbps:.0f}",
+                    f"{v.segments} / {f.segments}",
+                    f"{v.longest_segment:.3f} / {f.longest_segment:.3f}",
+                ]
+            )
     return body
 
 
-def text_table(header: list[str], body: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-
-    def line(r: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
-
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, body)])
-
-
-def md_table(header: list[str], body: list[list[str]]) -> str:
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
-    out += ["| " + " | ".join(r) + " |" for r in body]
-    return "\n".join(out)
-
-
-def machine(cases: list[Case]) -> dict[str, str]:
+def machine_info(cases: list[Case]) -> dict[str, str]:
     import av
 
-    mem_kib = 0
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_kib = int(line.split()[1])
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    commit = ""
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        untracked_transcode = subprocess.run(["git", "status", "--porcelain", "services/vidmesh_services/transcode"],
-                                             cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        if commit and (dirty or untracked_transcode):
-            commit += " + uncommitted changes"
     ffmpeg_version = ""
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         first = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True, timeout=10).stdout.splitlines()[0]
         ffmpeg_version = first.split(" Copyright")[0].removeprefix("ffmpeg version ").strip()
     libav = av.library_versions.get("libavcodec", ())
     x264 = {system: next((r.x264 for c in cases for r in c.of(system) if r.x264), "unknown") for system in ("vidmesh", "ffmpeg")}
-    return {
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "nproc": str(os.cpu_count()),
-        "cpu": model or platform.processor() or "unknown",
-        "ram": f"{mem_kib / 1024 / 1024:.1f} GiB",
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "pyav": f"PyAV {av.__version__} (its own FFmpeg build, libavcodec {'.'.join(map(str, libav))}, x264 {x264['vidmesh']})",
-        "ffmpeg": f"Debian's ffmpeg {ffmpeg_version or 'unknown'} (x264 {x264['ffmpeg']})",
-        "commit": commit or "unknown",
-    }
+    return machine(
+        # An untracked file in the transcode pipeline changes what is measured, too.
+        untracked_in=("services/vidmesh_services/transcode",),
+        pyav=f"PyAV {av.__version__} (its own FFmpeg build, libavcodec {'.'.join(map(str, libav))}, x264 {x264['vidmesh']})",
+        ffmpeg=f"Debian's ffmpeg {ffmpeg_version or 'unknown'} (x264 {x264['ffmpeg']})",
+    )
 
 
-def section_markdown(cases: list[Case], src: SourceInfo, source: Path, rounds: int, config, info: dict[str, str],
-                     busy: list[str], example_cmd: str) -> str:
+def section_markdown(
+    cases: list[Case], src: SourceInfo, source: Path, rounds: int, config, info: dict[str, str], busy: list[str], example_cmd: str
+) -> str:
     d = src.duration
     lines = [
         f"<!-- bench:{SECTION} -->",
@@ -645,7 +595,8 @@ def section_markdown(cases: list[Case], src: SourceInfo, source: Path, rounds: i
         f"{src.video_bitrate / 1e6:.1f} Mb/s) and a stereo {src.audio_rate // 1000} kHz AAC track, in MP4 "
         f"({source.stat().st_size / 1e6:.0f} MB). Two ladders, both planned by vidmesh's `plan_ladder` from the probed "
         f"source: the default one, topped by the source's 1080p ("
-        + ", ".join(p.name for p in cases[0].plan) + "), and a 720p-topped one (the default `LadderConfig` "
+        + ", ".join(p.name for p in cases[0].plan)
+        + "), and a 720p-topped one (the default `LadderConfig` "
         "without the rungs above 720p). Both systems encode exactly these renditions with the same settings, taken "
         f"from `LadderConfig` and the plan: x264 preset `{config.x264_preset}`, capped VBR at the planned bit rate "
         f"(maxrate {config.peak_bitrate_ratio:g}x, bufsize {config.buffer_seconds:g} s of the target), an IDR frame forced "
@@ -683,8 +634,7 @@ def section_markdown(cases: list[Case], src: SourceInfo, source: Path, rounds: i
         "",
         md_table(RENDITION_HEADERS, rendition_rows(cases, config.audio_bitrate // 1000)),
         "",
-        "The ffmpeg command for the 720p-topped ladder (the other adds the 1080p rendition), `OUT` standing for its "
-        "output folder:",
+        "The ffmpeg command for the 720p-topped ladder (the other adds the 1080p rendition), `OUT` standing for its output folder:",
         "",
         "```",
         example_cmd,
@@ -695,10 +645,6 @@ def section_markdown(cases: list[Case], src: SourceInfo, source: Path, rounds: i
 
 
 # -- main -------------------------------------------------------------------------------------
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)  # unwinds through the finally blocks that stop the encoders
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -719,7 +665,7 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("ffmpeg") is None:
         say("ffmpeg is not installed: run `make bench-transcode`, which installs Debian's ffmpeg package")
         return 2
-    signal.signal(signal.SIGTERM, _terminate)
+    stop_on_sigterm()
 
     say(f"source: {args.seconds} s of {SOURCE['width']}x{SOURCE['height']} at {SOURCE['fps']} fps in {CACHE.relative_to(ROOT)}")
     source = source_video(args.seconds)
@@ -751,12 +697,14 @@ def main(argv: list[str] | None = None) -> int:
                     run.renditions, run.x264 = inspect_output(out_dir, case.plan)
                     case.runs.append(run)
                     extra = f" (process {run.wall:.1f}s)" if run.inner_wall is not None else ""
-                    say(f"round {rnd}/{args.rounds}, {case.ladder}, {system}: {run.timed:.1f}s{extra}, "
+                    say(
+                        f"round {rnd}/{args.rounds}, {case.ladder}, {system}: {run.timed:.1f}s{extra}, "
                         f"{src.duration / run.timed:.2f}x real time, CPU {run.cpu:.0f}s, peak RSS {mb(run.peak_kib):.0f} MB, "
-                        f"others' CPU {run.others_cpu:.1f}s")
+                        f"others' CPU {run.others_cpu:.1f}s"
+                    )
 
         config = ladder_config(None)
-        info = machine(cases)
+        info = machine_info(cases)
         example = ffmpeg_command(source, Path("OUT"), cases[-1].plan, ladder_config(LADDER_TOPS[cases[-1].ladder]), src)
         example_cmd = " ".join(_quote(a) for a in example).replace(str(source), source.relative_to(ROOT).as_posix())
         say("")
@@ -769,9 +717,21 @@ def main(argv: list[str] | None = None) -> int:
         say(text_table(RENDITION_HEADERS, rendition_rows(cases, config.audio_bitrate // 1000)))
         say(f"\nmachine: {json.dumps(info)}")
         raw = OUT / "transcode-results.json"
-        raw.write_text(json.dumps({"machine": info, "source": str(source), "duration": src.duration, "runs": [
-            {k: v for k, v in vars(r).items() if k != "renditions"} | {"renditions": [vars(x) for x in r.renditions]}
-            for c in cases for r in c.runs]}, indent=1))
+        raw.write_text(
+            json.dumps(
+                {
+                    "machine": info,
+                    "source": str(source),
+                    "duration": src.duration,
+                    "runs": [
+                        {k: v for k, v in vars(r).items() if k != "renditions"} | {"renditions": [vars(x) for x in r.renditions]}
+                        for c in cases
+                        for r in c.runs
+                    ],
+                },
+                indent=1,
+            )
+        )
         say(f"every run: {raw.relative_to(ROOT)}")
         if not args.no_docs:
             write_section(DOCS, SECTION, section_markdown(cases, src, source, args.rounds, config, info, busy, example_cmd))

@@ -26,241 +26,61 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
-import datetime as dt
 import http.client
 import json
 import os
-import platform
-import re
-import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator
+
+from harness import (  # bench/ is on sys.path when a script here runs
+    CACHE,
+    DOCS,
+    OUT,
+    ROOT,
+    GiB,
+    MiB,
+    PhaseCpu,
+    Sampler,
+    Snapshot,
+    ThreadTracker,
+    Vidmesh,
+    cpu_seconds,
+    descendants,
+    free_ports,
+    go_module_version,
+    machine,
+    mb,
+    md_table,
+    paused,
+    phase_cpu,
+    running_vidmesh,
+    say,
+    snapshot,
+    status_kib,
+    stop_on_sigterm,
+    stop_process,
+    text_table,
+    wait_for_port,
+    write_section,
+)
 
 from vidmesh_services.platform.pids import die_with_parent
 
-from docs_section import write_section  # bench/ is on sys.path when a script here runs
-
-ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "bench" / "out"
-CACHE = OUT / "cache"
-DOCS = ROOT / "docs" / "benchmarks.md"
 TUSD = ROOT / ".tools" / "bin" / "tusd"
-
-MiB = 1024 * 1024
-GiB = 1024 * MiB
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
 
 TARGET_RATIO = 0.7
 TARGET_RSS_MB = 200.0  # MB = 10**6 bytes
 
 CLIP = dict(width=1280, height=720, fps=25, frames=100, crf=12)  # ~110 MB of noise per copy
 SECTION = "upload"
-
-
-# -- /proc sampling ---------------------------------------------------------------------------
-
-
-def _stat_fields(path: str) -> list[str]:
-    raw = Path(path).read_text()
-    return raw[raw.rindex(")") + 2:].split()  # fields from 3 (state) onwards
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a whole process (all its threads), 0.0 if it is gone."""
-    try:
-        f = _stat_fields(f"/proc/{pid}/stat")
-    except (FileNotFoundError, ProcessLookupError, ValueError):
-        return 0.0
-    return (int(f[11]) + int(f[12])) / CLK_TCK
-
-
-def thread_cpu(pid: int) -> dict[str, float]:
-    """CPU seconds per thread, keyed 'name/tid'."""
-    result: dict[str, float] = {}
-    with contextlib.suppress(FileNotFoundError):
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with contextlib.suppress(FileNotFoundError, ProcessLookupError, ValueError):
-                name = Path(f"/proc/{pid}/task/{task}/comm").read_text().strip()
-                if task == str(pid):
-                    name = f"main:{name}"
-                f = _stat_fields(f"/proc/{pid}/task/{task}/stat")
-                result[f"{name}/{task}"] = (int(f[11]) + int(f[12])) / CLK_TCK
-    return result
-
-
-def status_kib(pid: int, field_name: str) -> int:
-    """A kB figure from /proc/<pid>/status (VmRSS, VmHWM), 0 if the process is gone."""
-    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def descendants(pid: int) -> list[int]:
-    found: list[int] = []
-    todo = [pid]
-    while todo:
-        current = todo.pop()
-        with contextlib.suppress(FileNotFoundError):
-            for task in os.listdir(f"/proc/{current}/task"):
-                with contextlib.suppress(FileNotFoundError):
-                    for child in Path(f"/proc/{current}/task/{task}/children").read_text().split():
-                        found.append(int(child))
-                        todo.append(int(child))
-    return found
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        return _stat_fields(f"/proc/{pid}/stat")[0] != "Z"
-    except (FileNotFoundError, ProcessLookupError, ValueError):
-        return False
-
-
-@dataclass
-class Snapshot:
-    """CPU seconds of named processes (and of a few processes' threads) at one instant."""
-
-    at: float
-    procs: dict[str, float]
-    threads: dict[str, dict[str, float]]
-
-
-class ThreadTracker:
-    """Last-seen CPU seconds of every thread of some processes, so threads that exit mid-phase
-    (gRPC's request-iterator thread, for one) still count: the sampler refreshes it every 100 ms."""
-
-    def __init__(self, pids: dict[str, int]):
-        self.pids = pids
-        self._seen: dict[str, dict[str, float]] = {name: {} for name in pids}
-        self._lock = threading.Lock()
-
-    def update(self) -> dict[str, dict[str, float]]:
-        fresh = {name: thread_cpu(pid) for name, pid in self.pids.items()}
-        with self._lock:
-            for name, threads in fresh.items():
-                self._seen[name].update(threads)
-            return {name: dict(threads) for name, threads in self._seen.items()}
-
-
-def snapshot(pids: dict[str, int], tracker: ThreadTracker | None = None) -> Snapshot:
-    return Snapshot(
-        at=time.monotonic(),
-        procs={name: cpu_seconds(pid) for name, pid in pids.items()},
-        threads=tracker.update() if tracker else {},
-    )
-
-
-@dataclass
-class PhaseCpu:
-    name: str
-    wall: float
-    procs: dict[str, float]  # CPU seconds used during the phase
-    top_threads: dict[str, list[tuple[str, float]]]
-
-
-def phase_cpu(name: str, start: Snapshot, end: Snapshot) -> PhaseCpu:
-    procs = {p: end.procs[p] - start.procs.get(p, 0.0) for p in end.procs}
-    top: dict[str, list[tuple[str, float]]] = {}
-    for proc, threads in end.threads.items():
-        before = start.threads.get(proc, {})
-        deltas = sorted(((t, s - before.get(t, 0.0)) for t, s in threads.items()), key=lambda x: -x[1])
-        top[proc] = [(t, d) for t, d in deltas[:4] if d >= 0.02]
-    return PhaseCpu(name, end.at - start.at, procs, top)
-
-
-class Sampler:
-    """Every interval seconds, in a thread: VmRSS of one PID (keeping the maximum) and the threads' CPU."""
-
-    def __init__(self, pid: int, tracker: ThreadTracker | None = None, interval: float = 0.1):
-        self.pid = pid
-        self.tracker = tracker
-        self.interval = interval
-        self.max_kib = 0
-        self.samples = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sampler", daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            kib = status_kib(self.pid, "VmRSS")
-            self.max_kib = max(self.max_kib, kib)
-            self.samples += 1
-            if self.tracker:
-                self.tracker.update()
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> "Sampler":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-# -- processes --------------------------------------------------------------------------------
-
-def free_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} while starting; log:\n{tail(log)}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f}s; log:\n{tail(log)}")
-
-
-def stop_process(process: subprocess.Popen[bytes], timeout: float) -> None:
-    """SIGTERM to this PID, SIGKILL if it has not exited within timeout."""
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        say(f"  pid {process.pid} ignored SIGTERM for {timeout:.0f}s; killing it")
-        process.kill()
-        process.wait()
-
-
-def tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
-
-
-def say(line: str) -> None:
-    print(line, flush=True)
 
 
 # -- the test file ----------------------------------------------------------------------------
@@ -307,94 +127,6 @@ def make_big_file(dest: Path, min_bytes: int) -> Path:
     return dest
 
 
-# -- vidmesh ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Vidmesh:
-    home: Path
-    env: dict[str, str]
-    ports: dict[str, int]
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def gateway(self) -> str:
-        return f"127.0.0.1:{self.ports['http']}"
-
-    def pids(self) -> dict[str, int]:
-        return json.loads((self.home / "run" / "pids.json").read_text())
-
-
-def vidmesh_bin() -> str:
-    local = Path(sys.executable).parent / "vidmesh"
-    return str(local) if local.exists() else (shutil.which("vidmesh") or "vidmesh")
-
-
-@contextlib.contextmanager
-def running_vidmesh(home: Path, overrides: dict[str, str] | None = None) -> Iterator[Vidmesh]:
-    from vidmesh_services.runtime.config import Ports  # every port the mesh needs, services added later too
-
-    names = [f.name for f in dataclasses.fields(Ports)]
-    ports = dict(zip(names, free_ports(len(names))))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VIDMESH_")}
-    env.update({f"VIDMESH_PORTS_{n.upper()}": str(p) for n, p in ports.items()})
-    env.update(VIDMESH_HOME=str(home), VIDMESH_CLIENT_STATE=str(home / "client-ledger.json"))
-    env.update(overrides or {})
-    home.mkdir(parents=True, exist_ok=True)
-    log = home / "vidmesh-up.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [vidmesh_bin(), "up"], env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=die_with_parent,
-        )
-    mesh = Vidmesh(home, env, ports, process, log)
-    try:
-        deadline = time.monotonic() + 120
-        while "vidmesh is up" not in log.read_text(errors="replace"):
-            if process.poll() is not None:
-                raise RuntimeError(f"vidmesh up exited with {process.returncode} while starting:\n{tail(log)}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"vidmesh up was not up after 120s:\n{tail(log)}")
-            time.sleep(0.1)
-        yield mesh
-    finally:
-        children = {}
-        with contextlib.suppress(FileNotFoundError, ValueError):
-            children = {k: v for k, v in mesh.pids().items() if k != "supervisor"}
-        # The supervisor (this Popen's PID) stops its children in order on SIGTERM.
-        stop_process(process, timeout=90)
-        for name, pid in children.items():
-            if pid_alive(pid):
-                say(f"  {name} (pid {pid}) outlived the supervisor; killing it")
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-
-
-@contextlib.contextmanager
-def paused(pids: dict[str, int]) -> Iterator[list[str]]:
-    """SIGSTOPs the given processes, SIGCONTs them on the way out (before the mesh is stopped)."""
-    stopped: list[int] = []
-    try:
-        for pid in pids.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGSTOP)
-                stopped.append(pid)
-        yield sorted(pids)
-    finally:
-        for pid in stopped:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGCONT)
-
-
-def create_key(mesh: Vidmesh) -> str:
-    result = subprocess.run([vidmesh_bin(), "keys", "create", "--owner", "bench"], env=mesh.env,
-                            capture_output=True, text=True, timeout=120)
-    if result.returncode != 0:
-        raise RuntimeError(f"vidmesh keys create failed:\n{result.stderr}")
-    return result.stdout.strip().splitlines()[-1]
-
-
 @dataclass
 class Result:
     """One upload of the file."""
@@ -431,8 +163,9 @@ class Series:
         return max(self.rss_peak_kib, self.rss_hwm_kib)
 
 
-def vidmesh_round(mesh: Vidmesh, key: str, path: Path, chunk_size: int, watched: dict[str, int],
-                  tracker: ThreadTracker, label: str) -> tuple[Result, str]:
+def vidmesh_round(
+    mesh: Vidmesh, key: str, path: Path, chunk_size: int, watched: dict[str, int], tracker: ThreadTracker, label: str
+) -> tuple[Result, str]:
     from vidmesh_client import VidmeshClient
     from vidmesh_client._ledger import UploadLedger
 
@@ -480,7 +213,7 @@ def vidmesh_round(mesh: Vidmesh, key: str, path: Path, chunk_size: int, watched:
 def bench_vidmesh(path: Path, home: Path, chunk_size: int, rounds: int) -> Series:
     say(f"vidmesh: starting `vidmesh up` (home {home.relative_to(ROOT)})")
     with running_vidmesh(home) as mesh:
-        key = create_key(mesh)
+        key = mesh.create_key()
         pids = mesh.pids()
         upload_pid = pids["upload"]
         watched = {name: pids[name] for name in ("envoy", "upload", "catalog", "valkey", "supervisor") if name in pids}
@@ -490,7 +223,7 @@ def bench_vidmesh(path: Path, home: Path, chunk_size: int, rounds: int) -> Serie
         series = Series("vidmesh", [], rss_idle_kib=status_kib(upload_pid, "VmRSS"))
         # Workers would start transcoding each uploaded video while the next round runs.
         background = {name: pid for name, pid in pids.items() if "worker" in name}
-        with paused(background) as names, Sampler(upload_pid, tracker) as sampler:
+        with paused(background) as names, Sampler(upload_pid, tracker=tracker) as sampler:
             if names:
                 say(f"vidmesh: paused {', '.join(names)} while measuring")
                 series.notes.append(f"paused (SIGSTOP) while measuring, so that only the upload path uses the cores: {', '.join(names)}")
@@ -498,10 +231,9 @@ def bench_vidmesh(path: Path, home: Path, chunk_size: int, rounds: int) -> Serie
                 label = f"vidmesh round {n}/{rounds}"
                 result, probed = vidmesh_round(mesh, key, path, chunk_size, watched, tracker, label)
                 series.rounds.append(result)
-                say(f"{label}: transfer {result.transfer_s:.2f}s ({result.mib_s:.1f} MiB/s), "
-                    f"total {result.total_s:.2f}s ({probed})")
+                say(f"{label}: transfer {result.transfer_s:.2f}s ({result.mib_s:.1f} MiB/s), total {result.total_s:.2f}s ({probed})")
                 os.sync()  # the deleted source's writeback must not land in the next round
-        series.rss_peak_kib, series.rss_samples = sampler.max_kib, sampler.samples
+        series.rss_peak_kib, series.rss_samples = sampler.rss_kib, sampler.samples
         series.rss_hwm_kib = status_kib(upload_pid, "VmHWM")
         probe_hwm = max((status_kib(p, "VmHWM") for p in descendants(upload_pid)), default=0)
         series.notes.append(f"probe worker processes (outside the Upload service process) peaked at {mb(probe_hwm):.0f} MB RSS each")
@@ -521,7 +253,11 @@ def running_tusd(upload_dir: Path, log: Path) -> Iterator[tuple[int, subprocess.
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [str(TUSD), "-host", "127.0.0.1", "-port", str(port), "-upload-dir", str(upload_dir), "-base-path", "/files/"],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
         )
     try:
         wait_for_port(port, process, log)
@@ -530,8 +266,9 @@ def running_tusd(upload_dir: Path, log: Path) -> Iterator[tuple[int, subprocess.
         stop_process(process, timeout=20)
 
 
-def tus_request(conn: http.client.HTTPConnection, method: str, url: str, headers: dict[str, str],
-                body: bytes | None = None) -> http.client.HTTPResponse:
+def tus_request(
+    conn: http.client.HTTPConnection, method: str, url: str, headers: dict[str, str], body: bytes | None = None
+) -> http.client.HTTPResponse:
     conn.request(method, url, body=body, headers={"Tus-Resumable": "1.0.0", **headers})
     response = conn.getresponse()
     response.read()
@@ -552,11 +289,17 @@ def tus_upload(port: int, path: Path, chunk_size: int) -> str:
         with open(path, "rb") as handle:
             while offset < size:
                 data = os.pread(handle.fileno(), min(chunk_size, size - offset), offset)
-                response = tus_request(conn, "PATCH", location, {
-                    "Upload-Offset": str(offset),
-                    "Content-Type": "application/offset+octet-stream",
-                    "Content-Length": str(len(data)),
-                }, data)
+                response = tus_request(
+                    conn,
+                    "PATCH",
+                    location,
+                    {
+                        "Upload-Offset": str(offset),
+                        "Content-Type": "application/offset+octet-stream",
+                        "Content-Length": str(len(data)),
+                    },
+                    data,
+                )
                 if response.status != 204:
                     raise RuntimeError(f"PATCH at offset {offset} answered {response.status} {response.reason}")
                 offset = int(response.getheader("Upload-Offset") or -1)
@@ -585,7 +328,7 @@ def bench_tusd(path: Path, work: Path, chunk_size: int, rounds: int) -> Series:
         watched = {"tusd": process.pid, "client": os.getpid()}
         tracker = ThreadTracker(watched)
         series = Series("tusd", [], rss_idle_kib=status_kib(process.pid, "VmRSS"))
-        with Sampler(process.pid, tracker) as sampler:
+        with Sampler(process.pid, tracker=tracker) as sampler:
             for n in range(1, rounds + 1):
                 start = snapshot(watched, tracker)
                 location = tus_upload(port, path, chunk_size)
@@ -600,7 +343,7 @@ def bench_tusd(path: Path, work: Path, chunk_size: int, rounds: int) -> Series:
                 series.rounds.append(result)
                 say(f"tusd round {n}/{rounds}: transfer {result.transfer_s:.2f}s ({result.mib_s:.1f} MiB/s)")
                 os.sync()
-        series.rss_peak_kib, series.rss_samples = sampler.max_kib, sampler.samples
+        series.rss_peak_kib, series.rss_samples = sampler.rss_kib, sampler.samples
         series.rss_hwm_kib = status_kib(process.pid, "VmHWM")
         say(f"tusd: stopping (pid {process.pid})")
     return series
@@ -658,57 +401,12 @@ def disk_pass(src: Path, dest: Path, chunk_size: int) -> float:
 # -- report -----------------------------------------------------------------------------------
 
 
-def machine() -> dict[str, str]:
-    mem_kib = 0
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_kib = int(line.split()[1])
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    commit = ""
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        if commit and dirty:
-            commit += " + uncommitted changes"
-    tusd_version = ""
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        # `go install` builds print no -version, but the module version is in the build info.
-        out = subprocess.run(["go", "version", "-m", str(TUSD)], capture_output=True, text=True, timeout=10).stdout
-        found = re.search(r"^\s*mod\s+github.com/tus/tusd/v2\s+(\S+)", out, re.M)
-        tusd_version = found.group(1) if found else ""
-    fs = ""
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        fs = subprocess.run(["findmnt", "-n", "-o", "FSTYPE", "-T", str(OUT)], capture_output=True, text=True, timeout=10).stdout.strip()
-    return {
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "nproc": str(os.cpu_count()),
-        "cpu": model or platform.processor() or "unknown",
-        "ram": f"{mem_kib / 1024 / 1024:.1f} GiB",
-        "kernel": platform.release(),
-        "fs": fs or "unknown",
-        "python": platform.python_version(),
-        "commit": commit or "unknown",
-        "tusd": tusd_version or "unknown",
-    }
-
-
-def mb(kib: int) -> float:
-    return kib * 1024 / 1e6
-
-
 def median(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[(len(ordered) - 1) // 2]
 
 
-HEADERS = ["system", "transfer MiB/s", "range over rounds", "transfer s", "total s", "ratio vs tusd",
-           "peak RSS of server process, MB"]
+HEADERS = ["system", "transfer MiB/s", "range over rounds", "transfer s", "total s", "ratio vs tusd", "peak RSS of server process, MB"]
 
 
 def rows(vm: Series, tus: Series) -> list[list[str]]:
@@ -717,27 +415,18 @@ def rows(vm: Series, tus: Series) -> list[list[str]]:
     for series in (vm, tus):
         m = series.median
         speeds = [r.mib_s for r in series.rounds]
-        out.append([
-            "vidmesh (Upload service)" if series is vm else "tusd",
-            f"{m.mib_s:.1f}", f"{min(speeds):.0f}-{max(speeds):.0f}", f"{m.transfer_s:.2f}", f"{m.total_s:.2f}",
-            f"{m.mib_s / base:.2f}", f"{mb(series.rss_max_kib):.0f}",
-        ])
+        out.append(
+            [
+                "vidmesh (Upload service)" if series is vm else "tusd",
+                f"{m.mib_s:.1f}",
+                f"{min(speeds):.0f}-{max(speeds):.0f}",
+                f"{m.transfer_s:.2f}",
+                f"{m.total_s:.2f}",
+                f"{m.mib_s / base:.2f}",
+                f"{mb(series.rss_max_kib):.0f}",
+            ]
+        )
     return out
-
-
-def text_table(header: list[str], body: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-
-    def line(r: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
-
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, body)])
-
-
-def md_table(header: list[str], body: list[list[str]]) -> str:
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
-    out += ["| " + " | ".join(r) + " |" for r in body]
-    return "\n".join(out)
 
 
 CPU_HEADERS = ["system, phase (median round)", "process", "CPU s", "CPU % of wall (100% = one core)"]
@@ -844,10 +533,6 @@ def section_markdown(vm: Series, tus: Series, disks: list[float], chunk_size: in
 # -- main -------------------------------------------------------------------------------------
 
 
-def _terminate(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)  # unwinds through the finally blocks that stop the servers
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=int, default=1024, help="minimum file size (default 1024 = 1 GiB)")
@@ -858,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
-    signal.signal(signal.SIGTERM, _terminate)
+    stop_on_sigterm()
 
     chunk_size = args.chunk_mib * MiB
     OUT.mkdir(parents=True, exist_ok=True)
@@ -877,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
         disks = [disk_pass(path, work / "disk", chunk_size) for _ in range(args.rounds)]
         say(f"disk alone: {', '.join(f'{d:.0f}' for d in disks)} MiB/s")
 
-        info = machine()
+        info = machine(fs_of=OUT) | {"tusd": go_module_version(TUSD, "github.com/tus/tusd/v2") or "unknown"}
         say("")
         say(f"median of {args.rounds} rounds:")
         say(text_table(HEADERS, rows(vm, tus)))

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING
 
 import grpc
 import pytest
 
 from tests.support.processes import Mesh, start_mesh, stop_mesh
+
+if TYPE_CHECKING:
+    from tests.support.cassandra import CassandraNode
 
 MiB = 1024 * 1024
 # How long the edge keeps playlists in the test mesh (60 s by default): short, so a test can
@@ -63,7 +67,7 @@ def ledger_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def cassandra_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator["tests.support.cassandra.CassandraNode"]:
+def cassandra_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CassandraNode]:
     """One real Cassandra node for the session, started on first use (about 10 s), stopped by PID."""
     from tests.support.cassandra import start_node
 

@@ -4,5 +4,14 @@ from .binary import envoy_binary, validate
 from .topologies import Cluster, Page, Route, Transcoding, cdn, cdn_tier, render, single_gateway
 
 __all__ = [
-    "Cluster", "Page", "Route", "Transcoding", "cdn", "cdn_tier", "envoy_binary", "render", "single_gateway", "validate",
+    "Cluster",
+    "Page",
+    "Route",
+    "Transcoding",
+    "cdn",
+    "cdn_tier",
+    "envoy_binary",
+    "render",
+    "single_gateway",
+    "validate",
 ]

@@ -19,9 +19,10 @@ other route switches the cache off, so only HLS reaches it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 
@@ -38,7 +39,7 @@ ROUTER = {
 # token there (`?token=`, `?playbackToken=`), and a bearer credential must not reach the logs.
 ACCESS_LOG_FORMAT = (
     '[%START_TIME%] "%REQ(:METHOD)% %PATH(NQ:ORIG_OR_PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% '
-    '%GRPC_STATUS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% '
+    "%GRPC_STATUS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "
     '"%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%"\n'
 )
 STDOUT_LOG = {
@@ -179,7 +180,10 @@ def _cache(cache_dir: Path | None, max_bytes: int) -> dict[str, Any]:
             "cache_path": str(cache_dir),
             "max_cache_size_bytes": max_bytes,
         }
-    return {"name": CACHE, "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.cache.v3.CacheConfig", "typed_config": store}}
+    return {
+        "name": CACHE,
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.cache.v3.CacheConfig", "typed_config": store},
+    }
 
 
 def _manager(stat_prefix: str, virtual_host: dict[str, Any], filters: list[dict[str, Any]]) -> dict[str, Any]:
@@ -235,9 +239,7 @@ def single_gateway(
     )
     # REST calls match no gRPC route until the transcoder has rewritten them; this route holds
     # their per-route settings meanwhile (no cache) and answers what the transcoder rejects.
-    edge_routes.append(
-        {"match": {"prefix": "/"}, "direct_response": {"status": 404}, "typed_per_filter_config": _disabled(CACHE)}
-    )
+    edge_routes.append({"match": {"prefix": "/"}, "direct_response": {"status": 404}, "typed_per_filter_config": _disabled(CACHE)})
     edge = _manager(
         "edge",
         {"name": "vidmesh", "domains": ["*"], "routes": edge_routes, "typed_per_filter_config": {CORS: CORS_POLICY}},

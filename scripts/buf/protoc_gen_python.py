@@ -23,9 +23,7 @@ OWN_PREFIX = "vidmesh/"
 
 
 def generate(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGeneratorResponse:
-    response = plugin_pb2.CodeGeneratorResponse(
-        supported_features=plugin_pb2.CodeGeneratorResponse.FEATURE_PROTO3_OPTIONAL
-    )
+    response = plugin_pb2.CodeGeneratorResponse(supported_features=plugin_pb2.CodeGeneratorResponse.FEATURE_PROTO3_OPTIONAL)
     wanted = [name for name in request.file_to_generate if name.startswith(OWN_PREFIX)]
     if not wanted:
         return response
@@ -35,8 +33,14 @@ def generate(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGenerat
         out = Path(work) / "out"
         out.mkdir()
         code = protoc.main(
-            ["grpc_tools.protoc", f"--descriptor_set_in={descriptors}",
-             f"--python_out={out}", f"--pyi_out={out}", f"--grpc_python_out={out}", *wanted]
+            [
+                "grpc_tools.protoc",
+                f"--descriptor_set_in={descriptors}",
+                f"--python_out={out}",
+                f"--pyi_out={out}",
+                f"--grpc_python_out={out}",
+                *wanted,
+            ]
         )
         if code != 0:
             response.error = f"grpc_tools.protoc exited with {code}"

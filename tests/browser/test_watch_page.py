@@ -10,11 +10,11 @@ import m3u8
 import pytest
 from playwright.sync_api import Page
 
-from tests.support.videos import ReadyVideo, ReadyVideoFactory
 from tests.integration.test_playback import signed_url
 from tests.support.http import get
 from tests.support.media import make_noisy_video, make_video
 from tests.support.processes import Mesh
+from tests.support.videos import ReadyVideo, ReadyVideoFactory
 
 pytestmark = pytest.mark.slow
 
@@ -29,8 +29,20 @@ def wait_playing(page: Page, beyond: float = 1.5, timeout_ms: int = 30_000) -> N
 
 def test_a_video_uploaded_with_the_cli_plays_in_the_browser(mesh: Mesh, page: Page, alice_key: str, tmp_path: Path) -> None:
     source = make_video(tmp_path / "trip.mp4", seconds=8, width=640, height=360)
-    uploaded = mesh.cli("upload", str(source), "--title", "Trip", "--visibility", "unlisted", "--wait", "--quiet",
-                        "--url", mesh.gateway, env={"VIDMESH_API_KEY": alice_key}, timeout=300)
+    uploaded = mesh.cli(
+        "upload",
+        str(source),
+        "--title",
+        "Trip",
+        "--visibility",
+        "unlisted",
+        "--wait",
+        "--quiet",
+        "--url",
+        mesh.gateway,
+        env={"VIDMESH_API_KEY": alice_key},
+        timeout=300,
+    )
     assert uploaded.returncode == 0, uploaded.stderr
     video_id = uploaded.stdout.strip().splitlines()[-1]
     page.goto(f"http://{mesh.gateway}/watch/{video_id}")
@@ -114,7 +126,9 @@ def test_abr_moves_down_under_a_throttle_and_climbs_back(mesh: Mesh, page: Page,
     wait_playing(page, 2)
 
     throttled_at = time.monotonic()
-    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 20, "downloadThroughput": limit_bps / 8, "uploadThroughput": -1})
+    cdp.send(
+        "Network.emulateNetworkConditions", {"offline": False, "latency": 20, "downloadThroughput": limit_bps / 8, "uploadThroughput": -1}
+    )
     # "Moves down" is hls.js deciding to load a lower rendition (LEVEL_SWITCHING); the picture
     # changes once the buffered top-rendition segments have played.
     page.wait_for_function(

@@ -3,12 +3,12 @@ decorator must behave as a store itself (reads through it see every write made t
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import AsyncIterator, Iterator
 
 import pytest
 
-from tests.contract.test_video_store import *  # noqa: F401,F403 (the suite's tests, run with this module's `store`)
+from tests.contract.test_video_store import *  # noqa: F403 (the suite's tests, run with this module's `store`)
 from tests.support.processes import valkey_server
 from tests.support.stores import open_video_store
 from vidmesh_services.catalog.store import VideoStore

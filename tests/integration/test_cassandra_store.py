@@ -24,11 +24,11 @@ from vidmesh.type.v1 import media_pb2
 from tests.conftest import bearer
 from tests.support.cassandra import CassandraNode
 from vidmesh_services.catalog.server import create_catalog_server
-from vidmesh_services.storage.blob_fs import FilesystemBlobStore
-from vidmesh_services.storage.cassandra.schema import LOCK_TTL_SECONDS, MigrationError, connect, load_migrations, migrate
-from vidmesh_services.storage.cassandra.api_keys import CassandraApiKeyStore
-from vidmesh_services.storage.cassandra.videos import CassandraVideoStore
 from vidmesh_services.runtime.config import CassandraSettings, Config
+from vidmesh_services.storage.blob_fs import FilesystemBlobStore
+from vidmesh_services.storage.cassandra.api_keys import CassandraApiKeyStore
+from vidmesh_services.storage.cassandra.schema import LOCK_TTL_SECONDS, MigrationError, connect, load_migrations, migrate
+from vidmesh_services.storage.cassandra.videos import CassandraVideoStore
 
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -102,8 +102,8 @@ async def health_status(channel: grpc.aio.Channel) -> int:
     return response.status
 
 
-async def wait_serving(channel: grpc.aio.Channel, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_serving(channel: grpc.aio.Channel) -> None:
+    deadline = time.monotonic() + 60
     while await health_status(channel) != SERVING:
         assert time.monotonic() < deadline, "the catalog never reported SERVING after Cassandra came up"
         await asyncio.sleep(0.2)
@@ -118,8 +118,9 @@ async def test_catalog_waits_for_cassandra_then_rides_out_a_node_restart(cassand
     await asyncio.to_thread(cassandra_node.stop)
     try:
         # Cassandra down at start-up: the server starts, reports NOT_SERVING, and calls say UNAVAILABLE.
-        server = await create_catalog_server(Config(home=tmp_path, service_token=token), "127.0.0.1:0", store, keys,
-                                             FilesystemBlobStore(tmp_path / "blobs"))
+        server = await create_catalog_server(
+            Config(home=tmp_path, service_token=token), "127.0.0.1:0", store, keys, FilesystemBlobStore(tmp_path / "blobs")
+        )
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
         assert await health_status(channel) == NOT_SERVING
         catalog = catalog_grpc.CatalogServiceStub(channel)
@@ -157,13 +158,15 @@ async def mid_traffic_restart(node: CassandraNode, channel: grpc.aio.Channel, to
         while True:
             try:
                 await internal.CreateVideo(request, metadata=bearer(token), timeout=10)
+            except grpc.aio.AioRpcError as exc:
+                failed = exc
+            else:
                 created.append(video_id)
                 return
-            except grpc.aio.AioRpcError as exc:
-                assert exc.code() in RETRYABLE, exc
-                failures[exc.code()] += 1
-                assert time.monotonic() < deadline, f"create {video_id} kept failing: {exc}"
-                await asyncio.sleep(0.2)
+            assert failed.code() in RETRYABLE, failed
+            failures[failed.code()] += 1
+            assert time.monotonic() < deadline, f"create {video_id} kept failing: {failed}"
+            await asyncio.sleep(0.2)
 
     async def writer() -> None:
         for i in range(total):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from typing import Iterator
+from collections.abc import Iterator
 
 import grpc
 import pytest
@@ -35,7 +35,9 @@ def internal(mesh: Mesh) -> Iterator[internal_grpc.CatalogInternalServiceStub]:
         yield internal_grpc.CatalogInternalServiceStub(channel)
 
 
-def create(internal: internal_grpc.CatalogInternalServiceStub, mesh: Mesh, owner: str, title: str, visibility: int = PUBLIC) -> resources_pb2.Video:
+def create(
+    internal: internal_grpc.CatalogInternalServiceStub, mesh: Mesh, owner: str, title: str, visibility: int = PUBLIC
+) -> resources_pb2.Video:
     fields = resources_pb2.Video(title=title, visibility=visibility)  # type: ignore[arg-type]
     request = internal_pb2.CreateVideoRequest(video_id=new_id(), owner=owner, video=fields)
     response = internal.CreateVideo(request, metadata=bearer(mesh.service_token))
@@ -80,14 +82,17 @@ def test_bad_page_arguments_are_invalid(catalog: pb2_grpc.CatalogServiceStub) ->
     expect(grpc.StatusCode.INVALID_ARGUMENT, lambda: catalog.ListVideos(pb2.ListVideosRequest(page_size=-1)))
 
 
-def test_visibility_rules_for_get(catalog: pb2_grpc.CatalogServiceStub, internal: internal_grpc.CatalogInternalServiceStub,
-                                  mesh: Mesh, alice_key: str, bob_key: str) -> None:
+def test_visibility_rules_for_get(
+    catalog: pb2_grpc.CatalogServiceStub, internal: internal_grpc.CatalogInternalServiceStub, mesh: Mesh, alice_key: str, bob_key: str
+) -> None:
     private = create(internal, mesh, "alice", "secret", PRIVATE)
     unlisted = create(internal, mesh, "alice", "by link", UNLISTED)
     assert catalog.GetVideo(pb2.GetVideoRequest(name=unlisted.name)).video.id == unlisted.id
     assert catalog.GetVideo(pb2.GetVideoRequest(name=private.name), metadata=bearer(alice_key)).video.title == "secret"
     for metadata in ((), bearer(bob_key)):
-        error = expect(grpc.StatusCode.NOT_FOUND, lambda: catalog.GetVideo(pb2.GetVideoRequest(name=private.name), metadata=metadata))
+        error = expect(
+            grpc.StatusCode.NOT_FOUND, lambda metadata=metadata: catalog.GetVideo(pb2.GetVideoRequest(name=private.name), metadata=metadata)
+        )
         assert details(error)["ResourceInfo"].resource_name == private.name
     expect(grpc.StatusCode.NOT_FOUND, lambda: catalog.GetVideo(pb2.GetVideoRequest(name="videos/nope")))
     expect(grpc.StatusCode.INVALID_ARGUMENT, lambda: catalog.GetVideo(pb2.GetVideoRequest(name="uploads/x")))
@@ -96,8 +101,9 @@ def test_visibility_rules_for_get(catalog: pb2_grpc.CatalogServiceStub, internal
     assert list(batch.missing_names) == [private.name, "videos/nope"]
 
 
-def test_field_mask_update_changes_only_named_fields(catalog: pb2_grpc.CatalogServiceStub,
-                                                     internal: internal_grpc.CatalogInternalServiceStub, mesh: Mesh, alice_key: str) -> None:
+def test_field_mask_update_changes_only_named_fields(
+    catalog: pb2_grpc.CatalogServiceStub, internal: internal_grpc.CatalogInternalServiceStub, mesh: Mesh, alice_key: str
+) -> None:
     video = create(internal, mesh, "alice", "before")
     change = resources_pb2.Video(name=video.name, title="after", description="ignored: not in the mask", tags=["x", "y"])
     updated = catalog.UpdateVideo(
@@ -120,8 +126,15 @@ def test_field_mask_update_changes_only_named_fields(catalog: pb2_grpc.CatalogSe
         (["visibility"], resources_pb2.Video(visibility=media_pb2.VISIBILITY_UNSPECIFIED), "video.visibility"),
     ],
 )
-def test_bad_updates_are_refused(catalog: pb2_grpc.CatalogServiceStub, internal: internal_grpc.CatalogInternalServiceStub,
-                                 mesh: Mesh, alice_key: str, paths: list[str], change: resources_pb2.Video, field: str) -> None:
+def test_bad_updates_are_refused(
+    catalog: pb2_grpc.CatalogServiceStub,
+    internal: internal_grpc.CatalogInternalServiceStub,
+    mesh: Mesh,
+    alice_key: str,
+    paths: list[str],
+    change: resources_pb2.Video,
+    field: str,
+) -> None:
     video = create(internal, mesh, "alice", "stable")
     change.name = video.name
     request = pb2.UpdateVideoRequest(video=change, update_mask=field_mask_pb2.FieldMask(paths=paths))
@@ -130,15 +143,19 @@ def test_bad_updates_are_refused(catalog: pb2_grpc.CatalogServiceStub, internal:
     assert catalog.GetVideo(pb2.GetVideoRequest(name=video.name)).video.title == "stable"
 
 
-def test_only_the_owner_may_update_or_delete(catalog: pb2_grpc.CatalogServiceStub, internal: internal_grpc.CatalogInternalServiceStub,
-                                             mesh: Mesh, bob_key: str) -> None:
+def test_only_the_owner_may_update_or_delete(
+    catalog: pb2_grpc.CatalogServiceStub, internal: internal_grpc.CatalogInternalServiceStub, mesh: Mesh, bob_key: str
+) -> None:
     video = create(internal, mesh, "alice", "mine")
-    change = pb2.UpdateVideoRequest(video=resources_pb2.Video(name=video.name, title="hijacked"),
-                                    update_mask=field_mask_pb2.FieldMask(paths=["title"]))
+    change = pb2.UpdateVideoRequest(
+        video=resources_pb2.Video(name=video.name, title="hijacked"), update_mask=field_mask_pb2.FieldMask(paths=["title"])
+    )
     expect(grpc.StatusCode.UNAUTHENTICATED, lambda: catalog.UpdateVideo(change))
     expect(grpc.StatusCode.PERMISSION_DENIED, lambda: catalog.UpdateVideo(change, metadata=bearer(bob_key)))
     expect(grpc.StatusCode.UNAUTHENTICATED, lambda: catalog.DeleteVideo(pb2.DeleteVideoRequest(name=video.name)))
-    expect(grpc.StatusCode.PERMISSION_DENIED, lambda: catalog.DeleteVideo(pb2.DeleteVideoRequest(name=video.name), metadata=bearer(bob_key)))
+    expect(
+        grpc.StatusCode.PERMISSION_DENIED, lambda: catalog.DeleteVideo(pb2.DeleteVideoRequest(name=video.name), metadata=bearer(bob_key))
+    )
     assert catalog.GetVideo(pb2.GetVideoRequest(name=video.name)).video.title == "mine"
 
 
@@ -158,11 +175,15 @@ def test_delete_removes_media_and_is_idempotent(mesh: Mesh, alice_key: str, tmp_
     assert result.returncode == 1 and "NOT_FOUND" in result.stderr
 
 
-def test_internal_service_is_closed_to_users(mesh: Mesh, gateway: grpc.Channel, alice_key: str,
-                                             internal: internal_grpc.CatalogInternalServiceStub) -> None:
+def test_internal_service_is_closed_to_users(
+    mesh: Mesh, gateway: grpc.Channel, alice_key: str, internal: internal_grpc.CatalogInternalServiceStub
+) -> None:
     request = internal_pb2.CreateVideoRequest(video_id="forged1", owner="alice", video=resources_pb2.Video(title="forged"))
     # The gateway has no route for it at all...
-    expect(grpc.StatusCode.UNIMPLEMENTED, lambda: internal_grpc.CatalogInternalServiceStub(gateway).CreateVideo(request, metadata=bearer(alice_key)))
+    expect(
+        grpc.StatusCode.UNIMPLEMENTED,
+        lambda: internal_grpc.CatalogInternalServiceStub(gateway).CreateVideo(request, metadata=bearer(alice_key)),
+    )
     # ...and the catalog itself refuses anyone but the service identity.
     error = expect(grpc.StatusCode.PERMISSION_DENIED, lambda: internal.CreateVideo(request, metadata=bearer(alice_key)))
     assert details(error)["ErrorInfo"].reason == "SERVICE_ONLY"

@@ -14,8 +14,8 @@ import signal
 import subprocess
 import time
 import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 
 import grpc
 import pytest
@@ -36,10 +36,10 @@ from vidmesh_services.catalog.videos import Catalog
 from vidmesh_services.platform.pids import die_with_parent
 from vidmesh_services.platform.valkey import valkey_argv
 from vidmesh_services.runtime.auth import Identity
-from vidmesh_services.storage.blob_fs import FilesystemBlobStore
 from vidmesh_services.runtime.config import CatalogCacheSettings, Config
 from vidmesh_services.runtime.errors import NotFound, Unavailable
 from vidmesh_services.runtime.ids import new_id
+from vidmesh_services.storage.blob_fs import FilesystemBlobStore
 from vidmesh_services.storage.sqlite import SqliteVideoStore
 
 Video = resources_pb2.Video
@@ -237,8 +237,9 @@ async def test_no_stale_read_after_update_processing_result_or_delete(rig: Rig) 
     ready = await rig.catalog.get(video.name, None)
     assert ready.status == resources_pb2.VIDEO_STATUS_READY and [r.name for r in ready.renditions] == ["720p"]
 
-    await rig.catalog.update(Video(name=video.name, visibility=media_pb2.VISIBILITY_PRIVATE),
-                             field_mask_pb2.FieldMask(paths=["visibility"]), ALICE)
+    await rig.catalog.update(
+        Video(name=video.name, visibility=media_pb2.VISIBILITY_PRIVATE), field_mask_pb2.FieldMask(paths=["visibility"]), ALICE
+    )
     with pytest.raises(NotFound):
         await rig.catalog.get(video.name, None)  # private now: others must not see the cached public copy
     assert (await rig.catalog.get(video.name, ALICE)).visibility == media_pb2.VISIBILITY_PRIVATE
@@ -254,9 +255,7 @@ async def test_no_stale_read_after_update_processing_result_or_delete(rig: Rig) 
 
 
 @pytest.mark.parametrize("writer", ["same process", "other process"])
-async def test_a_reader_paused_between_store_read_and_fill_never_caches_the_old_video(
-    rigs: Callable[[int], Rig], writer: str
-) -> None:
+async def test_a_reader_paused_between_store_read_and_fill_never_caches_the_old_video(rigs: Callable[[int], Rig], writer: str) -> None:
     rig = rigs(2)
     video = await create(rig.catalog, "old")
     paused, resume = rig.store.pause_next_read()

@@ -5,8 +5,8 @@ caller who names an etag gets ABORTED when the video moved on."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
-from typing import AsyncIterator, Iterator, Sequence
 
 import pytest
 from google.protobuf import field_mask_pb2

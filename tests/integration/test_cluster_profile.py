@@ -24,19 +24,23 @@ def test_upload_transcode_get_list_on_cassandra_and_external_valkey(cassandra_no
     settings = cassandra_node.settings()
     with valkey_server(tmp_path / "valkey") as redis_url:
         cluster_yaml = tmp_path / "cluster.yaml"
-        cluster_yaml.write_text(yaml.safe_dump({
-            "metadata_backend": "cassandra",
-            "redis_url": redis_url,
-            "transcode": {"workers": 1},
-            "cassandra": {
-                "contact_points": "127.0.0.1",
-                "port": settings.port,
-                "keyspace": settings.keyspace,
-                "local_dc": "datacenter1",
-                "replication_strategy": "NetworkTopologyStrategy",
-                "datacenters": {"datacenter1": 1},
-            },
-        }))
+        cluster_yaml.write_text(
+            yaml.safe_dump(
+                {
+                    "metadata_backend": "cassandra",
+                    "redis_url": redis_url,
+                    "transcode": {"workers": 1},
+                    "cassandra": {
+                        "contact_points": "127.0.0.1",
+                        "port": settings.port,
+                        "keyspace": settings.keyspace,
+                        "local_dc": "datacenter1",
+                        "replication_strategy": "NetworkTopologyStrategy",
+                        "datacenters": {"datacenter1": 1},
+                    },
+                }
+            )
+        )
         home = tmp_path / "home"
         mesh = start_mesh(home, VIDMESH_CONFIG=str(cluster_yaml))
         try:

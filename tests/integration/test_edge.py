@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import struct
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import grpc
 import pytest
@@ -98,11 +98,15 @@ def test_grpc_web_calls_work_cross_origin(mesh: Mesh, public_video: ReadyVideo) 
 
 def test_cors_preflights_are_answered_at_the_edge(mesh: Mesh) -> None:
     for path in ("/vidmesh.catalog.v1.CatalogService/GetVideo", "/v1/videos"):
-        reply = request("OPTIONS", f"http://{mesh.gateway}{path}", {
-            "origin": "http://app.example",
-            "access-control-request-method": "POST",
-            "access-control-request-headers": "content-type,x-grpc-web,authorization",
-        })
+        reply = request(
+            "OPTIONS",
+            f"http://{mesh.gateway}{path}",
+            {
+                "origin": "http://app.example",
+                "access-control-request-method": "POST",
+                "access-control-request-headers": "content-type,x-grpc-web,authorization",
+            },
+        )
         assert reply.status == 200, path
         assert reply.headers["access-control-allow-origin"] == "http://app.example"
         assert "x-grpc-web" in reply.headers["access-control-allow-headers"]
@@ -134,11 +138,13 @@ class Tier:
         self.name, self.port, self.admin_port = name, port, admin_port
         path = folder / f"{name}.yaml"
         path.write_text(render(config))
-        self.log = open(folder / f"{name}.log", "wb")
-        self.process = subprocess.Popen(
-            [envoy_binary(), "-c", str(path), "--base-id", str(port), "--log-level", "warn"],
-            stdout=self.log, stderr=subprocess.STDOUT,
-        )
+        # Envoy gets its own copy of the log's descriptor; this process needs none once it started.
+        with open(folder / f"{name}.log", "wb") as log:
+            self.process = subprocess.Popen(
+                [envoy_binary(), "-c", str(path), "--base-id", str(port), "--log-level", "warn"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         wait_for_port(port, process=self.process)
 
     def get(self, path: str):  # type: ignore[no-untyped-def]
@@ -151,7 +157,6 @@ class Tier:
 
     def stop(self) -> None:
         stop_pid(self.process)
-        self.log.close()
 
 
 @pytest.fixture(scope="module")
@@ -159,10 +164,23 @@ def tiers(mesh: Mesh, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
     """Edge A and edge B (two points of presence) in front of one regional tier, in front of the mesh."""
     folder = tmp_path_factory.mktemp("cdn")
     edge_a, edge_a_admin, regional, regional_admin, edge_b, edge_b_admin = free_ports(6)
-    configs = cdn(host="127.0.0.1", origin=("127.0.0.1", mesh.ports["http"]), edge_port=edge_a, edge_admin_port=edge_a_admin,
-                  regional_port=regional, regional_admin_port=regional_admin, cache_root=folder / "cache")
-    configs["edge-b"] = cdn_tier(name="edge", host="127.0.0.1", port=edge_b, admin_port=edge_b_admin,
-                                 upstream=Cluster("regional", "127.0.0.1", regional, http2=False), cache_dir=folder / "cache" / "edge-b")
+    configs = cdn(
+        host="127.0.0.1",
+        origin=("127.0.0.1", mesh.ports["http"]),
+        edge_port=edge_a,
+        edge_admin_port=edge_a_admin,
+        regional_port=regional,
+        regional_admin_port=regional_admin,
+        cache_root=folder / "cache",
+    )
+    configs["edge-b"] = cdn_tier(
+        name="edge",
+        host="127.0.0.1",
+        port=edge_b,
+        admin_port=edge_b_admin,
+        upstream=Cluster("regional", "127.0.0.1", regional, http2=False),
+        cache_dir=folder / "cache" / "edge-b",
+    )
     for name in ("regional", "edge", "edge-b"):
         (folder / "cache" / name).mkdir(parents=True)
     started: dict[str, Tier] = {}
@@ -200,8 +218,9 @@ def test_cdn_tiers_serve_hot_segments_without_the_origin(tiers: dict[str, Tier],
     assert regional.stat(ORIGIN_FETCHES) == 1, "the regional tier answered without the origin"
 
 
-def test_cdn_tiers_do_not_keep_private_or_missing_objects(tiers: dict[str, Tier], private_video: ReadyVideo,
-                                                        public_video: ReadyVideo, mesh: Mesh, gateway: grpc.Channel) -> None:
+def test_cdn_tiers_do_not_keep_private_or_missing_objects(
+    tiers: dict[str, Tier], private_video: ReadyVideo, public_video: ReadyVideo, mesh: Mesh, gateway: grpc.Channel
+) -> None:
     regional = tiers["regional"]
     signed = signed_url(mesh, private_video, gateway)
     before = regional.stat(ORIGIN_FETCHES)

@@ -13,7 +13,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.support.media import make_video
-from tests.support.processes import Mesh, child_pids, pid_alive, start_mesh, stop_mesh
+from tests.support.processes import Mesh, child_pids, pid_alive, start_mesh
 from vidmesh_client import VidmeshClient
 from vidmesh_client._ledger import UploadLedger
 
@@ -94,25 +94,35 @@ def test_grpcurl_lists_the_mesh_through_the_gateway_without_protos(mesh: Mesh) -
     listed = subprocess.run([str(GRPCURL), "-plaintext", mesh.gateway, "list"], capture_output=True, text=True, timeout=30)
     assert listed.returncode == 0, listed.stderr
     services = set(listed.stdout.split())
-    assert {"vidmesh.catalog.v1.CatalogService", "vidmesh.upload.v1.UploadService", "vidmesh.transcode.v1.TranscodeService",
-            "vidmesh.playback.v1.PlaybackService",
-            "grpc.health.v1.Health"} <= services
+    assert {
+        "vidmesh.catalog.v1.CatalogService",
+        "vidmesh.upload.v1.UploadService",
+        "vidmesh.transcode.v1.TranscodeService",
+        "vidmesh.playback.v1.PlaybackService",
+        "grpc.health.v1.Health",
+    } <= services
     assert "vidmesh.catalog.v1.CatalogInternalService" not in services
     described = subprocess.run(
         [str(GRPCURL), "-plaintext", mesh.gateway, "describe", "vidmesh.upload.v1.UploadService"],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert "rpc UploadChunks ( stream .vidmesh.upload.v1.UploadChunksRequest )" in described.stdout
     called = subprocess.run(
         [str(GRPCURL), "-plaintext", "-d", '{"page_size": 1}', mesh.gateway, "vidmesh.catalog.v1.CatalogService/ListVideos"],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert called.returncode == 0, called.stderr
 
 
 def test_access_log_has_one_line_per_call_and_no_secrets(mesh: Mesh, gateway: grpc.Channel, alice_key: str) -> None:
-    from vidmesh.catalog.v1 import catalog_service_pb2 as catalog_pb2, catalog_service_pb2_grpc as catalog_grpc
-    from vidmesh.upload.v1 import upload_service_pb2 as upload_pb2, upload_service_pb2_grpc as upload_grpc
+    from vidmesh.catalog.v1 import catalog_service_pb2 as catalog_pb2
+    from vidmesh.catalog.v1 import catalog_service_pb2_grpc as catalog_grpc
+    from vidmesh.upload.v1 import upload_service_pb2 as upload_pb2
+    from vidmesh.upload.v1 import upload_service_pb2_grpc as upload_grpc
 
     metadata = (("authorization", f"Bearer {alice_key}"), ("x-request-id", "trace-me-123"))
     upload_grpc.UploadServiceStub(gateway).InitUpload(

@@ -15,10 +15,10 @@ from vidmesh.playback.v1 import playback_service_pb2_grpc as pb2_grpc
 from vidmesh.type.v1 import media_pb2
 
 from tests.conftest import SHARED_PLAYLIST_SECONDS, bearer
-from tests.support.videos import ReadyVideo
 from tests.integration.test_upload_errors import expect
 from tests.support.http import envoy_stat, envoy_stat_sum, get, wait_cache_entries
 from tests.support.processes import Mesh
+from tests.support.videos import ReadyVideo
 from vidmesh_client import VidmeshClient
 from vidmesh_services.playback.tokens import PlaybackTokens
 
@@ -177,8 +177,9 @@ def test_playback_tokens_never_reach_the_logs(mesh: Mesh, private_video: ReadyVi
         assert signed.token not in log.read_text(), log.name
 
 
-def test_playback_urls_are_for_owners_only(mesh: Mesh, private_video: ReadyVideo, public_video: ReadyVideo, bob_key: str,
-                                           gateway: grpc.Channel) -> None:
+def test_playback_urls_are_for_owners_only(
+    mesh: Mesh, private_video: ReadyVideo, public_video: ReadyVideo, bob_key: str, gateway: grpc.Channel
+) -> None:
     stub = pb2_grpc.PlaybackServiceStub(gateway)
 
     def create(name: str, key: str | None, ttl: int = 600) -> pb2.CreatePlaybackUrlResponse:
@@ -196,8 +197,16 @@ def test_playback_urls_are_for_owners_only(mesh: Mesh, private_video: ReadyVideo
 
 
 def test_cli_prints_a_signed_url_that_plays(mesh: Mesh, private_video: ReadyVideo, tmp_path: Path) -> None:
-    result = mesh.cli("videos", "playback-url", private_video.id, "--ttl-minutes", "5", "--url", mesh.gateway,
-                      env={"VIDMESH_API_KEY": private_video.owner_key})
+    result = mesh.cli(
+        "videos",
+        "playback-url",
+        private_video.id,
+        "--ttl-minutes",
+        "5",
+        "--url",
+        mesh.gateway,
+        env={"VIDMESH_API_KEY": private_video.owner_key},
+    )
     assert result.returncode == 0, result.stderr
     printed = result.stdout.strip()
     assert printed.startswith(f"http://{mesh.gateway}/hls/{private_video.id}/") and "token=" in printed

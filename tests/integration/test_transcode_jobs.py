@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -35,13 +36,13 @@ def wait_for_job(client: VidmeshClient, video_id: str, timeout: float = 120) -> 
 
 def test_cli_upload_wait_ends_ready_with_a_playable_ladder(mesh: Mesh, alice_key: str, tmp_path: Path) -> None:
     video = make_video(tmp_path / "clip.mp4", seconds=3, width=640, height=360)
-    result = mesh.cli("upload", str(video), "--title", "ladder", "--wait", "--url", mesh.gateway,
-                      env={"VIDMESH_API_KEY": alice_key}, timeout=300)
+    result = mesh.cli(
+        "upload", str(video), "--title", "ladder", "--wait", "--url", mesh.gateway, env={"VIDMESH_API_KEY": alice_key}, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     assert "ready:" in result.stderr
     video_id = result.stdout.strip().splitlines()[-1]
-    shown = json.loads(mesh.cli("videos", "get", video_id, "--json", "--url", mesh.gateway,
-                                env={"VIDMESH_API_KEY": alice_key}).stdout)
+    shown = json.loads(mesh.cli("videos", "get", video_id, "--json", "--url", mesh.gateway, env={"VIDMESH_API_KEY": alice_key}).stdout)
     assert shown["status"] == "VIDEO_STATUS_READY"
     heights = [r["height"] for r in shown["renditions"]]
     assert heights and max(heights) <= 360  # never upscaled
@@ -50,8 +51,9 @@ def test_cli_upload_wait_ends_ready_with_a_playable_ladder(mesh: Mesh, alice_key
     assert not list(master.parent.parent.glob(".staging-*")), "no partial work left behind"
 
 
-def test_jobs_are_owner_only_and_unknown_ids_are_not_found(mesh: Mesh, gateway: grpc.Channel, alice_key: str, bob_key: str,
-                                                           tmp_path: Path) -> None:
+def test_jobs_are_owner_only_and_unknown_ids_are_not_found(
+    mesh: Mesh, gateway: grpc.Channel, alice_key: str, bob_key: str, tmp_path: Path
+) -> None:
     stub = pb2_grpc.TranscodeServiceStub(gateway)
     with VidmeshClient(mesh.gateway, alice_key, ledger=UploadLedger(tmp_path / "l.json")) as client:
         video_id = client.upload(make_video(tmp_path / "v.mp4"), title="jobs")
@@ -64,7 +66,7 @@ def test_jobs_are_owner_only_and_unknown_ids_are_not_found(mesh: Mesh, gateway: 
     watched = list(stub.WatchJob(pb2.WatchJobRequest(name=job.name), metadata=bearer(alice_key), timeout=120))
     assert watched[-1].job.state == jobs_pb2.JOB_STATE_SUCCEEDED
     # Progress over the whole attempt never goes back, and a finished job has no stage.
-    assert all(a.job.percent <= b.job.percent for a, b in zip(watched, watched[1:]))
+    assert all(a.job.percent <= b.job.percent for a, b in itertools.pairwise(watched))
     assert watched[-1].job.percent == 100 and watched[-1].job.stage == jobs_pb2.JOB_STAGE_UNSPECIFIED
     assert list(stub.ListJobs(pb2.ListJobsRequest(video=f"videos/{video_id}"), metadata=bearer(bob_key)).jobs) == []
     mine = stub.ListJobs(pb2.ListJobsRequest(state=jobs_pb2.JOB_STATE_SUCCEEDED, page_size=100), metadata=bearer(alice_key)).jobs

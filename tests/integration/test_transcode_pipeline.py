@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable
 
 import av
 import m3u8
@@ -81,12 +81,15 @@ def read_track(folder: Path) -> Track:
         container.seek(0)
         first_frame = next(container.decode(stream))
         return Track(
-            playlist=playlist, segment_starts=starts, segments_open_on_keyframes=keyframes,
+            playlist=playlist,
+            segment_starts=starts,
+            segments_open_on_keyframes=keyframes,
             keyframe_ticks=[tick for tick, packet in enumerate(in_order) if packet.is_keyframe],
             start=float(min(p.pts for p in packets) * stream.time_base),
             end=float(max(p.pts + p.duration for p in packets) * stream.time_base),
             packet_durations={p.duration * stream.time_base for p in packets},
-            codec=stream.codec_context, first_frame=first_frame,
+            codec=stream.codec_context,
+            first_frame=first_frame,
         )
 
 
@@ -103,7 +106,7 @@ def check_ladder(source: Path, out: Path, result: TranscodeResult) -> dict[str, 
     audio = read_track(out / "audio") if result.has_audio else None
     assert [media.uri for media in master.media] == (["audio/index.m3u8"] if audio else [])
     tracks = {}
-    for variant, rendition in zip(master.playlists, result.renditions):
+    for variant, rendition in zip(master.playlists, result.renditions, strict=True):
         plan, info = rendition.plan, variant.stream_info
         frame_time = float(1 / plan.frame_rate)
         track = tracks[plan.name] = read_track(out / plan.name)
@@ -163,7 +166,9 @@ def test_poster_and_storyboard(tmp_path: Path) -> None:
     cues = [block.splitlines() for block in track.split("\n\n")[1:] if block.strip()]
     assert track.startswith("WEBVTT\n")
     assert [cue[0] for cue in cues] == [
-        "00:00:00.000 --> 00:00:01.000", "00:00:01.000 --> 00:00:02.000", "00:00:02.000 --> 00:00:03.000",
+        "00:00:00.000 --> 00:00:01.000",
+        "00:00:01.000 --> 00:00:02.000",
+        "00:00:02.000 --> 00:00:03.000",
     ]
     assert [cue[1] for cue in cues] == [f"sprite-000.jpg#xywh={x},0,160,120" for x in (0, 160, 320)]
     with av.open(str(tmp_path / "out" / "storyboard" / "sprite-000.jpg")) as sprite:
@@ -214,7 +219,7 @@ def test_a_rotated_phone_video_comes_out_upright(tmp_path: Path) -> None:
     tracks = check_ladder(source, tmp_path / "out", result)
     assert [(r.plan.width, r.plan.height) for r in result.renditions] == [(240, 320), (144, 192)]
     picture = tracks["240p"].first_frame.planes[0]
-    rows = [bytes(picture)[row * picture.line_size:row * picture.line_size + 240] for row in (10, 310)]
+    rows = [bytes(picture)[row * picture.line_size : row * picture.line_size + 240] for row in (10, 310)]
     top, bottom = (sum(row) / len(row) for row in rows)
     assert top > 200 > 50 > bottom  # the bright half is on top, as the display matrix says
 
@@ -258,8 +263,7 @@ def not_media(path: Path) -> Path:
 
 def cut_short(path: Path) -> Path:
     """An MP4 with its index first (as phones and web uploads write it) that ends 40% early."""
-    streamable = remux(make_video(path.with_name("whole.mp4"), seconds=3.0), path.with_name("fast.mp4"),
-                       movflags="faststart")
+    streamable = remux(make_video(path.with_name("whole.mp4"), seconds=3.0), path.with_name("fast.mp4"), movflags="faststart")
     data = streamable.read_bytes()
     path.write_bytes(data[: len(data) * 6 // 10])
     return path
@@ -267,7 +271,7 @@ def cut_short(path: Path) -> Path:
 
 def damaged(path: Path) -> Path:
     data = bytearray(make_video(path.with_name("whole.mp4"), seconds=3.0).read_bytes())
-    data[len(data) * 4 // 10: len(data) * 6 // 10] = b"\xff" * (len(data) * 6 // 10 - len(data) * 4 // 10)
+    data[len(data) * 4 // 10 : len(data) * 6 // 10] = b"\xff" * (len(data) * 6 // 10 - len(data) * 4 // 10)
     path.write_bytes(bytes(data))
     return path
 
@@ -278,15 +282,18 @@ def undecodable_codec(path: Path) -> Path:
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize(("make", "reason"), [
-    (zero_length, "UNREADABLE_MEDIA"),
-    (not_media, "UNREADABLE_MEDIA"),
-    (cut_short, "CORRUPT_MEDIA"),
-    (damaged, "CORRUPT_MEDIA"),
-    (undecodable_codec, "UNDECODABLE_VIDEO"),
-    (make_sound_with_empty_video_track, "UNDECODABLE_VIDEO"),
-    (make_audio_only, "NO_VIDEO_STREAM"),
-])
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (zero_length, "UNREADABLE_MEDIA"),
+        (not_media, "UNREADABLE_MEDIA"),
+        (cut_short, "CORRUPT_MEDIA"),
+        (damaged, "CORRUPT_MEDIA"),
+        (undecodable_codec, "UNDECODABLE_VIDEO"),
+        (make_sound_with_empty_video_track, "UNDECODABLE_VIDEO"),
+        (make_audio_only, "NO_VIDEO_STREAM"),
+    ],
+)
 def test_bad_media_fails_with_a_reason(tmp_path: Path, make: Callable[[Path], Path], reason: str) -> None:
     source = make(tmp_path / "source.mp4")
     with pytest.raises(BadMediaError) as raised:

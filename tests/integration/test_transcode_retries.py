@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 import redis.asyncio as redis
@@ -20,9 +21,14 @@ from vidmesh_services.runtime.calls import ServiceChannels
 from vidmesh_services.runtime.config import Config, Ports, TranscodeSettings
 from vidmesh_services.storage.blob_fs import FilesystemBlobStore
 from vidmesh_services.storage.sqlite import SqliteApiKeyStore, SqliteVideoStore
-from vidmesh_services.transcode.store import DEAD_LETTERS, RETRIES, JobStore
 from vidmesh_services.transcode.encode import EncodedLadder, Progress, encode_ladder
+from vidmesh_services.transcode.store import DEAD_LETTERS, RETRIES, JobStore
 from vidmesh_services.transcode.worker import Worker
+
+
+def copy_blob(source: Path, blob: Path) -> None:
+    blob.parent.mkdir(parents=True)
+    blob.write_bytes(source.read_bytes())
 
 
 class Pieces:
@@ -36,10 +42,10 @@ class Pieces:
     async def video_with_source(self, source: Path) -> tuple[str, str]:
         video_id = secrets.token_urlsafe(8)
         key = f"raw/{video_id}/source"
-        (self.config.blob_root / key).parent.mkdir(parents=True)
-        (self.config.blob_root / key).write_bytes(source.read_bytes())
-        await self.store.insert_video(catalog_pb2.Video(
-            id=video_id, name=f"videos/{video_id}", owner="alice", title="t", status=catalog_pb2.VIDEO_STATUS_PROCESSING))
+        await asyncio.to_thread(copy_blob, source, self.config.blob_root / key)
+        await self.store.insert_video(
+            catalog_pb2.Video(id=video_id, name=f"videos/{video_id}", owner="alice", title="t", status=catalog_pb2.VIDEO_STATUS_PROCESSING)
+        )
         job = await JobStore(self.client, self.config.transcode.max_attempts).submit(video_id, "alice", key, submission_key=video_id)
         return video_id, job.name.removeprefix("jobs/")
 
@@ -51,8 +57,12 @@ async def pieces(tmp_path: Path) -> AsyncIterator[Pieces]:
         keys = SqliteApiKeyStore(tmp_path / "meta.sqlite3")
         blobs = FilesystemBlobStore(tmp_path / "blobs")
         token = secrets.token_urlsafe(16)
-        config = Config(home=tmp_path, service_token=token, redis_url=url,
-                        transcode=TranscodeSettings(max_attempts=2, retry_base_seconds=0.0, visibility_timeout_seconds=5))
+        config = Config(
+            home=tmp_path,
+            service_token=token,
+            redis_url=url,
+            transcode=TranscodeSettings(max_attempts=2, retry_base_seconds=0.0, visibility_timeout_seconds=5),
+        )
         server = await create_catalog_server(config, "127.0.0.1:0", store, keys, blobs)
         config = config.replace(ports=Ports(catalog=server.port))
         client = redis.Redis.from_url(url)

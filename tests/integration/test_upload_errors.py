@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator
 
 import google_crc32c
 import grpc
@@ -96,7 +95,9 @@ def test_unknown_and_malformed_keys_are_unauthenticated(stub: pb2_grpc.UploadSer
         ({"tags": ["ok", ""]}, "tags[1]"),
     ],
 )
-def test_init_rejects_bad_fields_naming_them(stub: pb2_grpc.UploadServiceStub, alice_key: str, fields: dict[str, object], field: str) -> None:
+def test_init_rejects_bad_fields_naming_them(
+    stub: pb2_grpc.UploadServiceStub, alice_key: str, fields: dict[str, object], field: str
+) -> None:
     base: dict[str, object] = {"filename": "f.mp4", "size_bytes": 1000, "title": "t"}
     request = pb2.InitUploadRequest(**{**base, **fields})  # type: ignore[arg-type]
     error = expect(grpc.StatusCode.INVALID_ARGUMENT, lambda: stub.InitUpload(request, metadata=bearer(alice_key)))
@@ -106,14 +107,19 @@ def test_init_rejects_bad_fields_naming_them(stub: pb2_grpc.UploadServiceStub, a
 
 def test_unknown_upload_is_not_found_everywhere(stub: pb2_grpc.UploadServiceStub, alice_key: str) -> None:
     name = "uploads/doesnotexist"
-    error = expect(grpc.StatusCode.NOT_FOUND, lambda: stub.GetUploadStatus(pb2.GetUploadStatusRequest(name=name), metadata=bearer(alice_key)))
+    error = expect(
+        grpc.StatusCode.NOT_FOUND, lambda: stub.GetUploadStatus(pb2.GetUploadStatusRequest(name=name), metadata=bearer(alice_key))
+    )
     assert details(error)["ResourceInfo"].resource_name == name
     expect(grpc.StatusCode.NOT_FOUND, lambda: send(stub, alice_key, [chunk(name, 0, b"x")]))
     expect(grpc.StatusCode.NOT_FOUND, lambda: stub.CompleteUpload(pb2.CompleteUploadRequest(name=name), metadata=bearer(alice_key)))
 
 
 def test_malformed_name_is_invalid(stub: pb2_grpc.UploadServiceStub, alice_key: str) -> None:
-    error = expect(grpc.StatusCode.INVALID_ARGUMENT, lambda: stub.GetUploadStatus(pb2.GetUploadStatusRequest(name="videos/x"), metadata=bearer(alice_key)))
+    error = expect(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        lambda: stub.GetUploadStatus(pb2.GetUploadStatusRequest(name="videos/x"), metadata=bearer(alice_key)),
+    )
     assert details(error)["BadRequest"].field_violations[0].field == "name"
 
 
@@ -124,7 +130,9 @@ def test_bad_chunks_are_refused_and_not_recorded(stub: pb2_grpc.UploadServiceStu
     expect(grpc.StatusCode.INVALID_ARGUMENT, lambda: send(stub, alice_key, [chunk(started.name, -1, good)]))
     expect(grpc.StatusCode.INVALID_ARGUMENT, lambda: send(stub, alice_key, [chunk(started.name, 0, good + b"x")]))  # too large
     expect(grpc.StatusCode.INVALID_ARGUMENT, lambda: send(stub, alice_key, [chunk(started.name, 2, good)]))  # last chunk is shorter
-    error = expect(grpc.StatusCode.DATA_LOSS, lambda: send(stub, alice_key, [chunk(started.name, 0, good), chunk(started.name, 1, good, crc=1)]))
+    error = expect(
+        grpc.StatusCode.DATA_LOSS, lambda: send(stub, alice_key, [chunk(started.name, 0, good), chunk(started.name, 1, good, crc=1)])
+    )
     assert details(error)["ErrorInfo"].metadata["index"] == "1"
     status = stub.GetUploadStatus(pb2.GetUploadStatusRequest(name=started.name), metadata=bearer(alice_key))
     # chunk 0 arrived intact before the damaged one and stays; the damaged chunk is not recorded
@@ -137,19 +145,24 @@ def test_bad_chunks_are_refused_and_not_recorded(stub: pb2_grpc.UploadServiceStu
 def test_complete_with_missing_chunks_names_them(stub: pb2_grpc.UploadServiceStub, alice_key: str) -> None:
     started = init(stub, alice_key, 5 * CHUNK)
     send(stub, alice_key, [chunk(started.name, i, os.urandom(CHUNK)) for i in (0, 2, 4)])
-    error = expect(grpc.StatusCode.FAILED_PRECONDITION, lambda: stub.CompleteUpload(pb2.CompleteUploadRequest(name=started.name), metadata=bearer(alice_key)))
+    error = expect(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        lambda: stub.CompleteUpload(pb2.CompleteUploadRequest(name=started.name), metadata=bearer(alice_key)),
+    )
     info = details(error)["ErrorInfo"]
     assert info.reason == "CHUNKS_MISSING" and info.metadata["missing_indexes"] == "1,3"
 
 
-def test_another_owner_cannot_touch_an_upload_or_learn_that_it_exists(stub: pb2_grpc.UploadServiceStub, alice_key: str, bob_key: str) -> None:
+def test_another_owner_cannot_touch_an_upload_or_learn_that_it_exists(
+    stub: pb2_grpc.UploadServiceStub, alice_key: str, bob_key: str
+) -> None:
     started = init(stub, alice_key, CHUNK)
     data = os.urandom(CHUNK)
     for name in (started.name, "uploads/nosuchupload0000"):  # alice's upload looks to bob like one that does not exist
         for call in (
-            lambda: stub.GetUploadStatus(pb2.GetUploadStatusRequest(name=name), metadata=bearer(bob_key)),
-            lambda: send(stub, bob_key, [chunk(name, 0, data)]),
-            lambda: stub.CompleteUpload(pb2.CompleteUploadRequest(name=name), metadata=bearer(bob_key)),
+            lambda name=name: stub.GetUploadStatus(pb2.GetUploadStatusRequest(name=name), metadata=bearer(bob_key)),
+            lambda name=name: send(stub, bob_key, [chunk(name, 0, data)]),
+            lambda name=name: stub.CompleteUpload(pb2.CompleteUploadRequest(name=name), metadata=bearer(bob_key)),
         ):
             error = expect(grpc.StatusCode.NOT_FOUND, call)
             assert details(error)["ErrorInfo"].reason == "UPLOAD_NOT_FOUND"
@@ -160,7 +173,9 @@ def test_another_owner_cannot_touch_an_upload_or_learn_that_it_exists(stub: pb2_
     assert list(status.received_indexes) == []  # bob's chunk was never stored
 
 
-def test_whole_file_sha256_mismatch_is_data_loss_and_keeps_the_upload(stub: pb2_grpc.UploadServiceStub, alice_key: str, tmp_path: Path) -> None:
+def test_whole_file_sha256_mismatch_is_data_loss_and_keeps_the_upload(
+    stub: pb2_grpc.UploadServiceStub, alice_key: str, tmp_path: Path
+) -> None:
     name = upload_file(stub, alice_key, make_video(tmp_path / "v.mp4"), sha256="0" * 64)
     error = expect(grpc.StatusCode.DATA_LOSS, lambda: stub.CompleteUpload(pb2.CompleteUploadRequest(name=name), metadata=bearer(alice_key)))
     assert details(error)["ErrorInfo"].reason == "SHA256_MISMATCH"
@@ -180,7 +195,9 @@ def test_a_file_that_is_not_a_video_is_rejected_and_leaves_nothing(
     path = make(tmp_path)  # type: ignore[operator]
     name = upload_file(stub, alice_key, path)
     upload_id = name.split("/")[1]
-    error = expect(grpc.StatusCode.INVALID_ARGUMENT, lambda: stub.CompleteUpload(pb2.CompleteUploadRequest(name=name), metadata=bearer(alice_key)))
+    error = expect(
+        grpc.StatusCode.INVALID_ARGUMENT, lambda: stub.CompleteUpload(pb2.CompleteUploadRequest(name=name), metadata=bearer(alice_key))
+    )
     assert details(error)["ErrorInfo"].reason == reason
     expect(grpc.StatusCode.NOT_FOUND, lambda: stub.GetUploadStatus(pb2.GetUploadStatusRequest(name=name), metadata=bearer(alice_key)))
     assert not (mesh.home / "data" / "blobs" / "uploads" / upload_id).exists()
@@ -194,7 +211,9 @@ def test_abort_removes_everything_and_is_idempotent(mesh: Mesh, stub: pb2_grpc.U
     stub.AbortUpload(pb2.AbortUploadRequest(name=started.name), metadata=bearer(alice_key))
     stub.AbortUpload(pb2.AbortUploadRequest(name=started.name), metadata=bearer(alice_key))
     assert not parts.exists()
-    expect(grpc.StatusCode.NOT_FOUND, lambda: stub.GetUploadStatus(pb2.GetUploadStatusRequest(name=started.name), metadata=bearer(alice_key)))
+    expect(
+        grpc.StatusCode.NOT_FOUND, lambda: stub.GetUploadStatus(pb2.GetUploadStatusRequest(name=started.name), metadata=bearer(alice_key))
+    )
 
 
 def test_retried_complete_returns_the_same_video(stub: pb2_grpc.UploadServiceStub, alice_key: str, bob_key: str, tmp_path: Path) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import google_crc32c
 import pytest
@@ -13,9 +13,9 @@ import redis.asyncio as redis
 
 from tests.support.processes import valkey_server
 from vidmesh_services.runtime.auth import Identity
-from vidmesh_services.storage.blob_fs import FilesystemBlobStore
 from vidmesh_services.runtime.config import UploadLimits
 from vidmesh_services.runtime.errors import NotFound
+from vidmesh_services.storage.blob_fs import FilesystemBlobStore
 from vidmesh_services.upload.probe import Prober
 from vidmesh_services.upload.store import UploadState
 from vidmesh_services.upload.uploads import Chunk, Uploads
@@ -54,8 +54,18 @@ async def _chunks(name: str, count: int) -> AsyncIterator[Chunk]:
 
 async def test_abandoned_upload_expires_and_its_parts_are_removed(uploads: tuple[Uploads, FilesystemBlobStore]) -> None:
     manager, blobs = uploads
-    upload, _ = await manager.init(ALICE, filename="a.mp4", size_bytes=4 * KiB, content_type="", sha256="",
-                                   chunk_size=KiB, title="t", description="", tags=[], visibility=0)
+    upload, _ = await manager.init(
+        ALICE,
+        filename="a.mp4",
+        size_bytes=4 * KiB,
+        content_type="",
+        sha256="",
+        chunk_size=KiB,
+        title="t",
+        description="",
+        tags=[],
+        visibility=0,
+    )
     name = f"uploads/{upload.upload_id}"
     await manager.receive(ALICE, _chunks(name, 2))
     assert len(list(blobs.list(f"uploads/{upload.upload_id}"))) > 0
@@ -69,8 +79,18 @@ async def test_abandoned_upload_expires_and_its_parts_are_removed(uploads: tuple
 
 async def test_each_chunk_extends_the_expiry(uploads: tuple[Uploads, FilesystemBlobStore]) -> None:
     manager, _ = uploads
-    upload, first_expiry = await manager.init(ALICE, filename="a.mp4", size_bytes=4 * KiB, content_type="", sha256="",
-                                              chunk_size=KiB, title="t", description="", tags=[], visibility=0)
+    upload, first_expiry = await manager.init(
+        ALICE,
+        filename="a.mp4",
+        size_bytes=4 * KiB,
+        content_type="",
+        sha256="",
+        chunk_size=KiB,
+        title="t",
+        description="",
+        tags=[],
+        visibility=0,
+    )
     await asyncio.sleep(1.2)
     await manager.receive(ALICE, _chunks(f"uploads/{upload.upload_id}", 1))
     status = await manager.status(ALICE, f"uploads/{upload.upload_id}")

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from vidmesh.catalog.v1 import resources_pb2
 from vidmesh.upload.v1 import upload_service_pb2 as upload_pb2
 from vidmesh.upload.v1 import upload_service_pb2_grpc as upload_grpc
 
@@ -64,8 +63,21 @@ def source_blob(mesh: Mesh, video_id: str) -> Path:
 
 def test_cli_upload_prints_video_id_and_the_video_exists(mesh: Mesh, alice_key: str, tmp_path: Path) -> None:
     video = make_video(tmp_path / "holiday.mp4")
-    result = mesh.cli("upload", str(video), "--title", "Holiday", "--tag", "beach", "--tag", "sun",
-                      "--visibility", "public", "--url", mesh.gateway, env={"VIDMESH_API_KEY": alice_key})
+    result = mesh.cli(
+        "upload",
+        str(video),
+        "--title",
+        "Holiday",
+        "--tag",
+        "beach",
+        "--tag",
+        "sun",
+        "--visibility",
+        "public",
+        "--url",
+        mesh.gateway,
+        env={"VIDMESH_API_KEY": alice_key},
+    )
     assert result.returncode == 0, result.stderr
     video_id = result.stdout.strip().splitlines()[-1]
     assert "100%" in result.stderr, result.stderr  # the progress bar ran to the end
@@ -127,9 +139,11 @@ def test_resume_after_the_network_is_cut_sends_only_missing_chunks(mesh: Mesh, a
 
     cutter = threading.Thread(target=cut_once_the_server_holds_some_chunks)
     cutter.start()
-    with VidmeshClient(f"127.0.0.1:{proxy.port}", alice_key, ledger=ledger, max_attempts=1) as client:
-        with pytest.raises(VidmeshError) as failed:
-            client.upload(video, title="cut", chunk_size=1 * MiB)
+    with (
+        VidmeshClient(f"127.0.0.1:{proxy.port}", alice_key, ledger=ledger, max_attempts=1) as client,
+        pytest.raises(VidmeshError) as failed,
+    ):
+        client.upload(video, title="cut", chunk_size=1 * MiB)
     cutter.join()
     assert failed.value.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.INTERNAL)
     # The server may still be storing chunks that were in flight when the line dropped.
@@ -137,8 +151,7 @@ def test_resume_after_the_network_is_cut_sends_only_missing_chunks(mesh: Mesh, a
 
     resumed: list[UploadProgress] = []
     with VidmeshClient(mesh.gateway, alice_key, ledger=ledger) as client:
-        video_id = client.upload(video, title="cut", chunk_size=1 * MiB,
-                                 progress=lambda s: resumed.append(UploadProgress(**vars(s))))
+        video_id = client.upload(video, title="cut", chunk_size=1 * MiB, progress=lambda s: resumed.append(UploadProgress(**vars(s))))
     first = resumed[0]
     assert 0 < first.resumed_bytes < first.total_bytes, "the second run must start from what the server kept"
     sent_again = resumed[-1].sent_bytes - first.resumed_bytes
@@ -209,12 +222,19 @@ def test_cli_ctrl_c_then_same_command_resumes(mesh: Mesh, alice_key: str, tmp_pa
     # Ctrl-C as a terminal delivers it, even when this suite runs where SIGINT is ignored (a
     # background job of a shell without job control passes SIG_IGN on, and Python then never
     # raises KeyboardInterrupt).
-    first = subprocess.Popen([*argv, "--url", f"127.0.0.1:{proxy.port}"], env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    first = subprocess.Popen(
+        [*argv, "--url", f"127.0.0.1:{proxy.port}"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     ledger = UploadLedger(tmp_path / "ledger.json")
     deadline = time.monotonic() + 60
-    while not (proxy.stalled and (name := ledger.get(ledger.key(video, str(bearer(alice_key)))))
-               and received_count(mesh, alice_key, name) >= 1):
+    while not (
+        proxy.stalled and (name := ledger.get(ledger.key(video, str(bearer(alice_key))))) and received_count(mesh, alice_key, name) >= 1
+    ):
         assert time.monotonic() < deadline and first.poll() is None, "the first run never got halfway"
         time.sleep(0.01)
     first.send_signal(signal.SIGINT)

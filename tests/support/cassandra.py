@@ -12,8 +12,8 @@ from typing import Any
 
 from tests.support.processes import free_ports
 from vidmesh_services.platform import cassandra
-from vidmesh_services.storage.cassandra.schema import connect
 from vidmesh_services.runtime.config import CassandraSettings
+from vidmesh_services.storage.cassandra.schema import connect
 
 # Small heap: the test machine has two cores and runs other work besides.
 HEAP_MB = 512

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterable
 
 import av
 
@@ -20,7 +20,7 @@ def make_video(path: Path, *, seconds: float = 2.0, width: int = 320, height: in
         frames = int(seconds * fps)
         for i in range(frames):
             frame = av.VideoFrame(width, height, "yuv420p")
-            for plane, value in zip(frame.planes, (16 + (i * 7) % 200, 128, 128)):
+            for plane, value in zip(frame.planes, (16 + (i * 7) % 200, 128, 128), strict=True):
                 plane.update(bytes([value]) * plane.buffer_size)
             frame.pts = i
             frame.time_base = Fraction(1, fps)
@@ -108,7 +108,7 @@ def make_variable_rate_video(path: Path, seconds: float = 3.0) -> Path:
         while times[-1] < seconds * 1000 - 50:
             times.append(times[-1] + (20 if len(times) % 2 else 50))
         frames = (_picture(320, 240, 16 + (i * 7) % 200) for i in range(len(times)))
-        _encode(out, video, zip(times, frames), Fraction(1, 1000))
+        _encode(out, video, zip(times, frames, strict=True), Fraction(1, 1000))
         _write_silence(out, sound, seconds)
     return path
 
@@ -163,8 +163,9 @@ def _picture(width: int, height: int, luma: int | Callable[[int], int]) -> av.Vi
     return frame
 
 
-def _encode(out: av.container.OutputContainer, video: av.video.stream.VideoStream,
-            frames: Iterable[tuple[int, av.VideoFrame]], time_base: Fraction) -> None:
+def _encode(
+    out: av.container.OutputContainer, video: av.video.stream.VideoStream, frames: Iterable[tuple[int, av.VideoFrame]], time_base: Fraction
+) -> None:
     """Encodes (pts, frame) pairs, then flushes the encoder."""
     for pts, frame in frames:
         frame.pts, frame.time_base = pts, time_base

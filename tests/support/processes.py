@@ -11,13 +11,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
+from vidmesh_services.platform.pids import die_with_parent
 from vidmesh_services.platform.pids import pid_alive as pid_alive
 from vidmesh_services.platform.pids import stop_process as stop_pid
-from vidmesh_services.platform.pids import die_with_parent
 from vidmesh_services.platform.valkey import valkey_argv
 from vidmesh_services.runtime.config import MetricsSettings, Ports
 
@@ -126,8 +126,8 @@ def mesh_env(home: Path, token: str, **overrides: str) -> tuple[dict[str, str], 
     names = [f.name for f in dataclasses.fields(Ports)]
     metrics = [f.name.removesuffix("_port") for f in dataclasses.fields(MetricsSettings)]
     free = free_ports(len(names) + len(metrics))
-    ports = dict(zip(names, free))
-    ports.update({f"metrics_{m}": p for m, p in zip(metrics, free[len(names):])})
+    ports = dict(zip(names, free[: len(names)], strict=True))
+    ports.update({f"metrics_{m}": p for m, p in zip(metrics, free[len(names) :], strict=True)})
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIDMESH_")}
     env.update({f"VIDMESH_PORTS_{n.upper()}": str(ports[n]) for n in names})
     env.update({f"VIDMESH_METRICS_{m.upper()}_PORT": str(ports[f"metrics_{m}"]) for m in metrics})
@@ -140,7 +140,10 @@ def start_mesh(home: Path, **overrides: str) -> Mesh:
     token = secrets.token_urlsafe(24)
     env, ports = mesh_env(home, token, **overrides)
     process = subprocess.Popen(
-        [sys.executable, "-m", "vidmesh_client", "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "vidmesh_client", "up"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         preexec_fn=die_with_parent,  # a killed test run leaves no platform behind
     )
     mesh = Mesh(home=home, env=env, process=process, ports=ports, service_token=token)

@@ -5,9 +5,9 @@ tests/conftest.py re-exports the fixtures, so every test folder can ask for them
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from vidmesh.catalog.v1 import resources_pb2
@@ -39,8 +39,9 @@ ReadyVideoFactory = Callable[..., ReadyVideo]
 def ready_video(mesh: Mesh, tmp_path_factory: pytest.TempPathFactory) -> ReadyVideoFactory:
     """Uploads a video with the SDK and waits until it is READY."""
 
-    def make(key: str, *, visibility: int = media_pb2.VISIBILITY_PUBLIC, title: str = "clip", source: Path | None = None,
-             description: str = "") -> ReadyVideo:
+    def make(
+        key: str, *, visibility: int = media_pb2.VISIBILITY_PUBLIC, title: str = "clip", source: Path | None = None, description: str = ""
+    ) -> ReadyVideo:
         folder = tmp_path_factory.mktemp("ready")
         source = source or make_video(folder / "clip.mp4", seconds=4, width=640, height=360)
         with VidmeshClient(mesh.gateway, key, ledger=UploadLedger(folder / "ledger.json")) as client:

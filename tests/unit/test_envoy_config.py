@@ -51,15 +51,22 @@ def test_only_player_requests_meet_the_cache_and_they_skip_the_transcoder(tmp_pa
     assert [r["route"]["cluster"] for r in routes(origin) if "route" in r] == ["playback"]
     filters = {f["name"]: f["typed_config"] for f in origin["http_filters"]}
     assert filters[TRANSCODER]["services"] == ["vidmesh.playback.v1.PlaybackService"]
-    assert list(filters)[0] == "envoy.filters.http.header_mutation"  # strips gRPC headers after the transcoder
+    assert next(iter(filters)) == "envoy.filters.http.header_mutation"  # strips gRPC headers after the transcoder
     clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
     assert all("http2_protocol_options" in str(clusters[s.name]) for s in MESH)  # gRPC upstreams
 
 
 def test_generated_configs_pass_envoy_validate(tmp_path: Path) -> None:
     configs = {"single": gateway_config(tmp_path)}
-    configs |= cdn(host="127.0.0.1", origin=("127.0.0.1", 8080), edge_port=8180, edge_admin_port=8181,
-                   regional_port=8280, regional_admin_port=8281, cache_root=tmp_path / "cache")
+    configs |= cdn(
+        host="127.0.0.1",
+        origin=("127.0.0.1", 8080),
+        edge_port=8180,
+        edge_admin_port=8181,
+        regional_port=8280,
+        regional_admin_port=8281,
+        cache_root=tmp_path / "cache",
+    )
     for name, config in configs.items():
         path = tmp_path / f"{name}.yaml"
         path.write_text(render(config))

@@ -6,8 +6,8 @@ import m3u8
 import pytest
 
 from vidmesh_services.playback.objects import content_type_of, plain_name, sign_playlist, sign_storyboard, with_token
-from vidmesh_services.runtime.errors import InvalidArgument
 from vidmesh_services.playback.tokens import InvalidToken, PlaybackTokens
+from vidmesh_services.runtime.errors import InvalidArgument
 
 TOKENS = PlaybackTokens(b"k" * 32)
 
@@ -22,13 +22,16 @@ def test_a_token_verifies_for_its_resource_until_it_expires() -> None:
         TOKENS.verify(token, "videos/abd", now=1000)
 
 
-@pytest.mark.parametrize("mangle", [
-    lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),  # signature changed
-    lambda t: t.split(".")[0],  # no signature
-    lambda t: "",
-    lambda t: "!!!.???",
-    lambda t: t.replace(".", ".."),
-])
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),  # signature changed
+        lambda t: t.split(".")[0],  # no signature
+        lambda t: "",
+        lambda t: "!!!.???",
+        lambda t: t.replace(".", ".."),
+    ],
+)
 def test_tampered_tokens_are_refused(mangle) -> None:  # type: ignore[no-untyped-def]
     token, _ = TOKENS.sign("videos/abc", 600)
     with pytest.raises(InvalidToken):

@@ -12,8 +12,10 @@ from vidmesh_services.media import BadMediaError
 from vidmesh_services.transcode.ladder import LadderConfig, SourceFacts, output_frame_rate, plan_ladder
 from vidmesh_services.transcode.playlists import MediaPlaylist, Segment, avc_codecs, finalize_media_playlists
 
+DEFAULT_LADDER = LadderConfig()
 
-def sizes(source: SourceFacts, config: LadderConfig = LadderConfig()) -> list[tuple[str, int, int]]:
+
+def sizes(source: SourceFacts, config: LadderConfig = DEFAULT_LADDER) -> list[tuple[str, int, int]]:
     return [(plan.name, plan.width, plan.height) for plan in plan_ladder(source, config)]
 
 
@@ -65,7 +67,10 @@ def test_a_portrait_source_is_named_by_its_short_side() -> None:
 
 def test_anamorphic_pixels_are_squared() -> None:
     assert sizes(SourceFacts(720, 480, sample_aspect_ratio=Fraction(32, 27))) == [
-        ("480p", 852, 480), ("360p", 640, 360), ("240p", 426, 240), ("144p", 256, 144),
+        ("480p", 852, 480),
+        ("360p", 640, 360),
+        ("240p", 426, 240),
+        ("144p", 256, 144),
     ]
 
 
@@ -82,22 +87,25 @@ def test_peak_rate_and_buffer_follow_the_target_bitrate() -> None:
     assert (plan.bitrate, plan.max_bitrate, plan.buffer_size) == (5_000_000, 7_500_000, 10_000_000)
 
 
-@pytest.mark.parametrize(("source", "expected"), [
-    (30.0, Fraction(30)),
-    (29.97, Fraction(30000, 1001)),
-    (23.976, Fraction(24000, 1001)),
-    (25.0, Fraction(25)),
-    (29.87, Fraction(30000, 1001)),  # variable-rate phone videos' averages
-    (30.2, Fraction(30)),
-    (59.94, Fraction(60000, 1001)),
-    (120.0, Fraction(60)),
-    (119.88, Fraction(60000, 1001)),
-    (60.05, Fraction(60)),  # a variable 60 fps average a hair above the cap is not halved
-    (100.0, Fraction(50)),
-    (90.0, Fraction(45)),
-    (12.5, Fraction(25, 2)),
-    (0.0, Fraction(30)),  # unknown
-])
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (30.0, Fraction(30)),
+        (29.97, Fraction(30000, 1001)),
+        (23.976, Fraction(24000, 1001)),
+        (25.0, Fraction(25)),
+        (29.87, Fraction(30000, 1001)),  # variable-rate phone videos' averages
+        (30.2, Fraction(30)),
+        (59.94, Fraction(60000, 1001)),
+        (120.0, Fraction(60)),
+        (119.88, Fraction(60000, 1001)),
+        (60.05, Fraction(60)),  # a variable 60 fps average a hair above the cap is not halved
+        (100.0, Fraction(50)),
+        (90.0, Fraction(45)),
+        (12.5, Fraction(25, 2)),
+        (0.0, Fraction(30)),  # unknown
+    ],
+)
 def test_frame_rate_is_kept_and_divided_down_to_at_most_60(source: float, expected: Fraction) -> None:
     assert output_frame_rate(source, 60) == expected
 
@@ -126,12 +134,15 @@ def test_source_facts_come_from_a_probe() -> None:
 
 
 def test_peak_bitrate_is_measured_over_windows_of_half_to_one_and_a_half_targets() -> None:
-    playlist = MediaPlaylist("init.mp4", (
-        Segment("0.m4s", 6.0, 600_000),  # 800 kb/s
-        Segment("1.m4s", 6.0, 900_000),  # 1.2 Mb/s: the peak
-        Segment("2.m4s", 6.0, 600_000),
-        Segment("3.m4s", 0.1, 60_000),  # a short last segment: 4.8 Mb/s alone, but no window of its own
-    ))
+    playlist = MediaPlaylist(
+        "init.mp4",
+        (
+            Segment("0.m4s", 6.0, 600_000),  # 800 kb/s
+            Segment("1.m4s", 6.0, 900_000),  # 1.2 Mb/s: the peak
+            Segment("2.m4s", 6.0, 600_000),
+            Segment("3.m4s", 0.1, 60_000),  # a short last segment: 4.8 Mb/s alone, but no window of its own
+        ),
+    )
     assert playlist.target_duration == 6
     assert playlist.peak_bitrate() == 1_200_000
     assert playlist.average_bitrate() == pytest.approx(2_160_000 * 8 / 18.1, abs=1)
@@ -165,5 +176,5 @@ def test_codecs_come_from_the_sps_in_either_form() -> None:
     sps = bytes.fromhex("6764001facd9")
     assert avc_codecs(b"\x00\x00\x00\x01" + sps + b"\x00\x00\x00\x01\x68\xeb\xe3") == "avc1.64001f"
     assert avc_codecs(bytes.fromhex("0164001fffe1") + sps) == "avc1.64001f"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no sequence parameter set"):
         avc_codecs(b"\x00\x00\x00\x01\x68\xeb\xe3")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import grpc
 from google.protobuf import duration_pb2, field_mask_pb2
@@ -28,15 +28,16 @@ MAX_MESSAGE_BYTES = 65 * 1024 * 1024
 def _target(url: str) -> str:
     for scheme in ("http://", "grpc://"):
         if url.startswith(scheme):
-            return url[len(scheme):].rstrip("/")
+            return url[len(scheme) :].rstrip("/")
     return url.rstrip("/")
 
 
 class VidmeshClient:
     """A connection to a vidmesh gateway, optionally authenticated with an API key."""
 
-    def __init__(self, url: str = DEFAULT_URL, api_key: str | None = None, *, ledger: UploadLedger | None = None,
-                 max_attempts: int = MAX_ATTEMPTS):
+    def __init__(
+        self, url: str = DEFAULT_URL, api_key: str | None = None, *, ledger: UploadLedger | None = None, max_attempts: int = MAX_ATTEMPTS
+    ):
         """max_attempts bounds retries of transient upload failures (1: fail at the first)."""
         self.target = _target(url)
         self._channel = grpc.insecure_channel(
@@ -51,14 +52,17 @@ class VidmeshClient:
         self._transcode = transcode_grpc.TranscodeServiceStub(self._channel)
         self._playback = playback_grpc.PlaybackServiceStub(self._channel)
         self._uploader = Uploader(
-            upload_grpc.UploadServiceStub(self._channel), self._metadata, ledger or UploadLedger(), max_attempts,
+            upload_grpc.UploadServiceStub(self._channel),
+            self._metadata,
+            ledger or UploadLedger(),
+            max_attempts,
             channel=self._channel,
         )
 
     def close(self) -> None:
         self._channel.close()
 
-    def __enter__(self) -> "VidmeshClient":
+    def __enter__(self) -> VidmeshClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -66,11 +70,29 @@ class VidmeshClient:
 
     # -- uploads ----------------------------------------------------------------------------
 
-    def upload(self, path: str | Path, *, title: str, description: str = "", tags: list[str] | None = None,
-               visibility: int = 0, chunk_size: int = 0, sha256: bool = False, progress: ProgressFn | None = None) -> str:
+    def upload(
+        self,
+        path: str | Path,
+        *,
+        title: str,
+        description: str = "",
+        tags: list[str] | None = None,
+        visibility: int = 0,
+        chunk_size: int = 0,
+        sha256: bool = False,
+        progress: ProgressFn | None = None,
+    ) -> str:
         """Uploads a file (resuming an earlier attempt at the same file) and returns the video id."""
-        return self._uploader.upload(Path(path), title=title, description=description, tags=tags, visibility=visibility,
-                                     chunk_size=chunk_size, sha256=sha256, progress=progress)
+        return self._uploader.upload(
+            Path(path),
+            title=title,
+            description=description,
+            tags=tags,
+            visibility=visibility,
+            chunk_size=chunk_size,
+            sha256=sha256,
+            progress=progress,
+        )
 
     # -- videos -----------------------------------------------------------------------------
 

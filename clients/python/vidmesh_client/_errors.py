@@ -12,8 +12,14 @@ from grpc_status import rpc_status
 class VidmeshError(Exception):
     """A call failed. code is the gRPC status code; reason and violations come from its details."""
 
-    def __init__(self, code: grpc.StatusCode, message: str, reason: str = "", metadata: dict[str, str] | None = None,
-                 violations: list[tuple[str, str]] | None = None):
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        message: str,
+        reason: str = "",
+        metadata: dict[str, str] | None = None,
+        violations: list[tuple[str, str]] | None = None,
+    ):
         super().__init__(f"{code.name}: {message}")
         self.code = code
         self.message = message
@@ -22,9 +28,9 @@ class VidmeshError(Exception):
         self.violations = violations or []
 
     @classmethod
-    def from_rpc_error(cls, error: grpc.RpcError) -> "VidmeshError":
-        code: grpc.StatusCode = error.code()  # type: ignore[attr-defined]
-        message: str = error.details() or ""  # type: ignore[attr-defined]
+    def from_rpc_error(cls, error: grpc.RpcError) -> VidmeshError:
+        code: grpc.StatusCode = error.code()
+        message: str = error.details() or ""
         reason, metadata, violations = "", {}, []
         status = rpc_status.from_call(error)  # type: ignore[arg-type]
         for detail in status.details if status else []:

@@ -34,7 +34,8 @@ class UploadLedger:
 
     def _load(self) -> dict[str, str]:
         try:
-            return json.loads(self.path.read_text())
+            entries: dict[str, str] = json.loads(self.path.read_text())
+            return entries
         except (FileNotFoundError, ValueError):
             return {}
 

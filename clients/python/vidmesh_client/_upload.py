@@ -12,9 +12,9 @@ import hashlib
 import mimetypes
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import google_crc32c
 import grpc
@@ -24,8 +24,14 @@ from vidmesh.upload.v1 import upload_service_pb2_grpc as pb2_grpc
 from ._errors import VidmeshError
 from ._ledger import UploadLedger
 
-RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.DATA_LOSS,
-             grpc.StatusCode.ABORTED, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
+RETRYABLE = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.DATA_LOSS,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.UNKNOWN,
+}
 MAX_ATTEMPTS = 8
 
 
@@ -54,17 +60,25 @@ UPLOAD_CHUNKS = "/vidmesh.upload.v1.UploadService/UploadChunks"
 
 
 class Uploader:
-    def __init__(self, stub: pb2_grpc.UploadServiceStub, metadata: tuple[tuple[str, str], ...], ledger: UploadLedger,
-                 max_attempts: int = MAX_ATTEMPTS, channel: grpc.Channel | None = None):
+    def __init__(
+        self,
+        stub: pb2_grpc.UploadServiceStub,
+        metadata: tuple[tuple[str, str], ...],
+        ledger: UploadLedger,
+        max_attempts: int = MAX_ATTEMPTS,
+        channel: grpc.Channel | None = None,
+    ):
         """With the stub's channel, chunks go out as bytes encoded here (see _encode_chunk) rather
         than as protobuf messages, which costs three copies of every chunk fewer."""
         self._max_attempts = max_attempts
         self._stub = stub
         self._metadata = metadata
         self._ledger = ledger
-        self._raw_chunks = channel.stream_unary(
-            UPLOAD_CHUNKS, request_serializer=None, response_deserializer=pb2.UploadChunksResponse.FromString
-        ) if channel is not None else None
+        self._raw_chunks = (
+            channel.stream_unary(UPLOAD_CHUNKS, request_serializer=None, response_deserializer=pb2.UploadChunksResponse.FromString)
+            if channel is not None
+            else None
+        )
 
     def _unary(self, method: Callable[..., object], request: object, timeout: float = 60.0) -> object:
         try:
@@ -94,9 +108,15 @@ class Uploader:
             init: pb2.InitUploadResponse = self._unary(  # type: ignore[assignment]
                 self._stub.InitUpload,
                 pb2.InitUploadRequest(
-                    filename=path.name, size_bytes=size, content_type=_guess_type(path),
-                    sha256=file_sha256(path) if sha256 else "", chunk_size_bytes=chunk_size,
-                    title=title, description=description, tags=tags or [], visibility=visibility,  # type: ignore[arg-type]
+                    filename=path.name,
+                    size_bytes=size,
+                    content_type=_guess_type(path),
+                    sha256=file_sha256(path) if sha256 else "",
+                    chunk_size_bytes=chunk_size,
+                    title=title,
+                    description=description,
+                    tags=tags or [],
+                    visibility=visibility,  # type: ignore[arg-type]
                 ),
             )
             name, chunk_size, chunk_count, received = init.name, init.chunk_size_bytes, init.chunk_count, set()
@@ -148,42 +168,40 @@ class Uploader:
                 time.sleep(min(0.5 * 2**attempt, 10.0))
         raise AssertionError("unreachable")
 
-    def _send(self, path: Path, name: str, chunk_size: int, size: int, indexes: list[int],
-              state: UploadProgress, progress: ProgressFn | None) -> None:
-        handle = open(path, "rb")  # closed below even when the call is cut short
+    def _send(
+        self, path: Path, name: str, chunk_size: int, size: int, indexes: list[int], state: UploadProgress, progress: ProgressFn | None
+    ) -> None:
+        with open(path, "rb") as handle:  # closed even when the call is cut short
+            raw = self._raw_chunks is not None
+            name_field = _field(1, _LEN, _varint(len(name.encode())) + name.encode())
 
-        raw = self._raw_chunks is not None
-        name_field = _field(1, _LEN, _varint(len(name.encode())) + name.encode())
+            def messages() -> Iterator[pb2.UploadChunksRequest | bytes]:
+                for index in indexes:
+                    data = os.pread(handle.fileno(), min(chunk_size, size - index * chunk_size), index * chunk_size)
+                    crc = google_crc32c.value(data)
+                    if raw:
+                        yield _encode_chunk(name_field, index, data, crc)
+                    else:
+                        yield pb2.UploadChunksRequest(name=name, index=index, data=data, crc32c=crc)
+                    # grpc asks for the next message once this one is on its way.
+                    state.sent_bytes += len(data)
+                    if progress:
+                        progress(state)
 
-        def messages() -> Iterator[pb2.UploadChunksRequest | bytes]:
-            for index in indexes:
-                data = os.pread(handle.fileno(), min(chunk_size, size - index * chunk_size), index * chunk_size)
-                crc = google_crc32c.value(data)
-                if raw:
-                    yield _encode_chunk(name_field, index, data, crc)
-                else:
-                    yield pb2.UploadChunksRequest(name=name, index=index, data=data, crc32c=crc)
-                # grpc asks for the next message once this one is on its way.
-                state.sent_bytes += len(data)
-                if progress:
-                    progress(state)
-
-        call = self._raw_chunks or self._stub.UploadChunks
-        future = call.future(messages(), metadata=self._metadata)
-        try:
-            while True:
-                try:
-                    future.result(timeout=0.5)  # short waits keep Ctrl-C responsive
-                    return
-                except grpc.FutureTimeoutError:
-                    continue
-        except grpc.RpcError as error:
-            raise VidmeshError.from_rpc_error(error) from None
-        except BaseException:
-            future.cancel()
-            raise
-        finally:
-            handle.close()
+            call = self._raw_chunks or self._stub.UploadChunks
+            future = call.future(messages(), metadata=self._metadata)
+            try:
+                while True:
+                    try:
+                        future.result(timeout=0.5)  # short waits keep Ctrl-C responsive
+                        return
+                    except grpc.FutureTimeoutError:
+                        continue
+            except grpc.RpcError as error:
+                raise VidmeshError.from_rpc_error(error) from None
+            except BaseException:
+                future.cancel()
+                raise
 
     def _complete(self, name: str, sleep: Callable[[float], None]) -> str:
         for attempt in range(self._max_attempts):
@@ -191,7 +209,9 @@ class Uploader:
                 done: pb2.CompleteUploadResponse = self._unary(self._stub.CompleteUpload, pb2.CompleteUploadRequest(name=name), 600.0)  # type: ignore[assignment]
                 return done.video_id
             except VidmeshError as error:
-                transient = error.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) or error.reason == "COMPLETE_IN_PROGRESS"
+                transient = (
+                    error.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) or error.reason == "COMPLETE_IN_PROGRESS"
+                )
                 if not transient or attempt == self._max_attempts - 1:
                     raise
                 sleep(min(0.5 * 2**attempt, 10.0))
@@ -222,11 +242,14 @@ def _encode_chunk(name_field: bytes, index: int, data: bytes, crc: int) -> bytes
     """An UploadChunksRequest in protobuf wire format, built with one copy of data (protobuf's
     own message + SerializeToString take three). Fields: name (1), index (2), crc32c (4), then
     data (3) last; any protobuf parser reads fields in any order."""
-    header = name_field + (_field(2, _VARINT, _varint(index)) if index else b"") + \
-        (_field(4, _VARINT, _varint(crc)) if crc else b"") + _field(3, _LEN, _varint(len(data)))
+    header = (
+        name_field
+        + (_field(2, _VARINT, _varint(index)) if index else b"")
+        + (_field(4, _VARINT, _varint(crc)) if crc else b"")
+        + _field(3, _LEN, _varint(len(data)))
+    )
     return b"".join((header, data))
 
 
 def _guess_type(path: Path) -> str:
     return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-

@@ -10,8 +10,8 @@ import argparse
 import os
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from google.protobuf import json_format
 from vidmesh.catalog.v1 import resources_pb2
@@ -90,17 +90,33 @@ def cmd_upload(args: argparse.Namespace) -> int:
     def show(state: UploadProgress) -> None:
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=state.total_bytes, initial=state.resumed_bytes, unit="B", unit_scale=True, unit_divisor=1024,
-                       desc=path.name[:30], file=sys.stderr, disable=args.quiet, dynamic_ncols=True)
+            bar = tqdm(
+                total=state.total_bytes,
+                initial=state.resumed_bytes,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=path.name[:30],
+                file=sys.stderr,
+                disable=args.quiet,
+                dynamic_ncols=True,
+            )
             if state.resumed_bytes:
                 bar.write(f"resuming {state.upload_name}: {state.resumed_bytes} bytes already on the server", file=sys.stderr)
         bar.update(state.sent_bytes - bar.n)
 
     with _client(args, need_key=True) as client:
         try:
-            video_id = client.upload(path, title=args.title, description=args.description, tags=args.tag,
-                                     visibility=VISIBILITIES[args.visibility], chunk_size=args.chunk_size_mib * 1024 * 1024,
-                                     sha256=args.sha256, progress=show)
+            video_id = client.upload(
+                path,
+                title=args.title,
+                description=args.description,
+                tags=args.tag,
+                visibility=VISIBILITIES[args.visibility],
+                chunk_size=args.chunk_size_mib * 1024 * 1024,
+                sha256=args.sha256,
+                progress=show,
+            )
         except KeyboardInterrupt:
             if bar:
                 bar.close()
@@ -147,7 +163,8 @@ def _wait_for_transcode(client: VidmeshClient, video_id: str, quiet: bool) -> bo
         return False
     job = jobs[0]
     with tqdm(total=100, desc="transcoding", unit="%", file=sys.stderr, disable=quiet, dynamic_ncols=True) as bar:
-        for job in client.watch_job(job.name):
+        for update in client.watch_job(job.name):
+            job = update  # the last one watched is the final state
             stage = jobs_pb2.JobStage.Name(job.stage).removeprefix("JOB_STAGE_").lower()
             bar.set_postfix_str(f"{stage}, attempt {job.attempt}" if job.attempt > 1 else stage)
             bar.update(job.percent - bar.n)
@@ -170,10 +187,8 @@ def _print_video(video: resources_pb2.Video, as_json: bool) -> None:
 
 def cmd_videos_list(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        shown = 0
-        for video in client.iter_videos(owner=args.owner or ""):
+        for shown, video in enumerate(client.iter_videos(owner=args.owner or ""), start=1):
             _print_video(video, args.json)
-            shown += 1
             if args.limit and shown >= args.limit:
                 break
     return 0

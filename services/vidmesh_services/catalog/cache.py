@@ -72,7 +72,8 @@ import logging
 import os
 import random
 import time
-from typing import Awaitable, Callable, Sequence, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 import redis.asyncio as redis
 from prometheus_client import Counter
@@ -221,7 +222,7 @@ class CachedVideoStore:
             bypass: list[str] = []  # being written: read the store, fill nothing
             waiting: list[str] = []  # leased by another process: ask again shortly
             joins: dict[asyncio.Task[Rows], list[str]] = {}  # leased by a load of this process
-            for video_id, raw in zip(todo, replies):
+            for video_id, raw in zip(todo, replies, strict=True):
                 if raw is None:
                     unclaimed.append(video_id)
                 elif raw == lease:
@@ -346,8 +347,11 @@ class CachedVideoStore:
         finally:
             if not await self._retry(lambda: self._unmark(keys=[key])):
                 INVALIDATION_ERRORS.labels(step="clear").inc()
-                log.warning("could not clear the cache marker of video %s; readers bypass it for up to %.0fs",
-                            video_id, self._settings.write_marker_seconds)
+                log.warning(
+                    "could not clear the cache marker of video %s; readers bypass it for up to %.0fs",
+                    video_id,
+                    self._settings.write_marker_seconds,
+                )
 
     @staticmethod
     async def _retry(command: Callable[[], Awaitable[object]]) -> bool:

@@ -3,7 +3,7 @@ sees private videos too). Deadlines, retries and error mapping: runtime/calls.py
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import grpc
 from vidmesh.catalog.v1 import catalog_internal_service_pb2 as internal_pb2
@@ -66,8 +66,11 @@ class CatalogClient:
     ) -> Video | None:
         """Records a processing outcome; None if the video no longer exists."""
         request = internal_pb2.SetProcessingResultRequest(
-            name=f"videos/{video_id}", status=status, failure_reason=failure_reason,
-            renditions=renditions, master_playlist_path=master_playlist_path,
+            name=f"videos/{video_id}",
+            status=status,
+            failure_reason=failure_reason,
+            renditions=renditions,
+            master_playlist_path=master_playlist_path,
         )
         try:
             reply = await self._calls.call(CALLEE, self._internal.SetProcessingResult, request)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from vidmesh.catalog.v1 import catalog_internal_service_pb2_grpc as internal_grpc
 from vidmesh.catalog.v1 import catalog_service_pb2_grpc as pb2_grpc
@@ -70,8 +70,13 @@ async def start(config: Config, stack: contextlib.AsyncExitStack) -> RunningServ
     keys = open_api_key_store(config)
     stack.push_async_callback(keys.close)
     return await create_catalog_server(
-        config, config.address("catalog"), store, keys, open_blob_store(config),
-        reflect=mesh_service_names(), remote_health=remote_health_targets(config, "catalog"),
+        config,
+        config.address("catalog"),
+        store,
+        keys,
+        open_blob_store(config),
+        reflect=mesh_service_names(),
+        remote_health=remote_health_targets(config, "catalog"),
     )
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import grpc
 from vidmesh.catalog.v1 import catalog_internal_service_pb2 as internal_pb2
 from vidmesh.catalog.v1 import catalog_internal_service_pb2_grpc as internal_grpc
 from vidmesh.catalog.v1 import catalog_service_pb2 as pb2
 from vidmesh.catalog.v1 import catalog_service_pb2_grpc as pb2_grpc
 
 from ..runtime.auth import current_caller, require_caller
+from ..runtime.interceptors import Context
 from .videos import Catalog
 
 
@@ -16,22 +16,22 @@ class CatalogServicer(pb2_grpc.CatalogServiceServicer):
     def __init__(self, catalog: Catalog):
         self._catalog = catalog
 
-    async def GetVideo(self, request: pb2.GetVideoRequest, context: grpc.aio.ServicerContext) -> pb2.GetVideoResponse:
+    async def GetVideo(self, request: pb2.GetVideoRequest, context: Context) -> pb2.GetVideoResponse:
         return pb2.GetVideoResponse(video=await self._catalog.get(request.name, current_caller(), request.playback_token))
 
-    async def BatchGetVideos(self, request: pb2.BatchGetVideosRequest, context: grpc.aio.ServicerContext) -> pb2.BatchGetVideosResponse:
+    async def BatchGetVideos(self, request: pb2.BatchGetVideosRequest, context: Context) -> pb2.BatchGetVideosResponse:
         videos, missing = await self._catalog.batch_get(list(request.names), current_caller())
         return pb2.BatchGetVideosResponse(videos=videos, missing_names=missing)
 
-    async def ListVideos(self, request: pb2.ListVideosRequest, context: grpc.aio.ServicerContext) -> pb2.ListVideosResponse:
+    async def ListVideos(self, request: pb2.ListVideosRequest, context: Context) -> pb2.ListVideosResponse:
         videos, token = await self._catalog.list(request.owner, request.page_size, request.page_token, current_caller())
         return pb2.ListVideosResponse(videos=videos, next_page_token=token)
 
-    async def UpdateVideo(self, request: pb2.UpdateVideoRequest, context: grpc.aio.ServicerContext) -> pb2.UpdateVideoResponse:
+    async def UpdateVideo(self, request: pb2.UpdateVideoRequest, context: Context) -> pb2.UpdateVideoResponse:
         video = await self._catalog.update(request.video, request.update_mask, require_caller())
         return pb2.UpdateVideoResponse(video=video)
 
-    async def DeleteVideo(self, request: pb2.DeleteVideoRequest, context: grpc.aio.ServicerContext) -> pb2.DeleteVideoResponse:
+    async def DeleteVideo(self, request: pb2.DeleteVideoRequest, context: Context) -> pb2.DeleteVideoResponse:
         await self._catalog.delete(request.name, require_caller(), request.etag)
         return pb2.DeleteVideoResponse()
 
@@ -42,13 +42,13 @@ class CatalogInternalServicer(internal_grpc.CatalogInternalServiceServicer):
     def __init__(self, catalog: Catalog):
         self._catalog = catalog
 
-    async def CreateVideo(self, request: internal_pb2.CreateVideoRequest, context: grpc.aio.ServicerContext) -> internal_pb2.CreateVideoResponse:
+    async def CreateVideo(self, request: internal_pb2.CreateVideoRequest, context: Context) -> internal_pb2.CreateVideoResponse:
         source = request.source if request.HasField("source") else None
         video = await self._catalog.create(request.video_id, request.owner, request.video, source)
         return internal_pb2.CreateVideoResponse(video=video)
 
     async def SetProcessingResult(
-        self, request: internal_pb2.SetProcessingResultRequest, context: grpc.aio.ServicerContext
+        self, request: internal_pb2.SetProcessingResultRequest, context: Context
     ) -> internal_pb2.SetProcessingResultResponse:
         video = await self._catalog.set_processing_result(
             request.name, request.status, request.failure_reason, list(request.renditions), request.master_playlist_path

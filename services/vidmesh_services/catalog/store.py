@@ -10,8 +10,9 @@ the video changed since, so a read-modify-write never overwrites a change it did
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 from vidmesh.catalog.v1 import resources_pb2
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from google.protobuf import field_mask_pb2, timestamp_pb2
 from vidmesh.catalog.v1 import resources_pb2
@@ -62,8 +62,7 @@ def _visibility_violation(value: int, field: str) -> list[FieldViolation]:
 
 
 def _etag_mismatch(name: str) -> Aborted:
-    return Aborted(f"{name} changed since the etag was read; read it again and retry", reason="ETAG_MISMATCH",
-                   metadata={"video": name})
+    return Aborted(f"{name} changed since the etag was read; read it again and retry", reason="ETAG_MISMATCH", metadata={"video": name})
 
 
 class Catalog:
@@ -91,7 +90,7 @@ class Catalog:
         ids = [parse_name(n, "videos", f"names[{i}]") for i, n in enumerate(names)]
         found = await self._store.get_videos(ids)
         videos, missing = [], []
-        for name, video_id in zip(names, ids):
+        for name, video_id in zip(names, ids, strict=True):
             video = found.get(video_id)
             if video is not None and can_see(video, caller):
                 videos.append(video)
@@ -192,9 +191,16 @@ class Catalog:
             raise InvalidArgument(violations)
         now = _now()
         stored = Video(
-            name=f"videos/{video_id}", id=video_id, owner=owner, title=fields.title, description=fields.description,
-            tags=fields.tags, visibility=fields.visibility or media_pb2.VISIBILITY_PRIVATE,
-            status=resources_pb2.VIDEO_STATUS_PROCESSING, create_time=now, update_time=now,
+            name=f"videos/{video_id}",
+            id=video_id,
+            owner=owner,
+            title=fields.title,
+            description=fields.description,
+            tags=fields.tags,
+            visibility=fields.visibility or media_pb2.VISIBILITY_PRIVATE,
+            status=resources_pb2.VIDEO_STATUS_PROCESSING,
+            create_time=now,
+            update_time=now,
         )
         if source is not None:
             stored.source.CopyFrom(source)

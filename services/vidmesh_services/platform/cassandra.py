@@ -21,9 +21,10 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO
 
 from .pids import die_with_parent, pid_alive, stop_process
 
@@ -35,18 +36,39 @@ READY_TIMEOUT = 180.0
 # Java 17 needs these, from apache/cassandra conf/jvm17-server.options; without them the
 # daemon stops with "unable to access required classes".
 JAVA17_MODULE_OPTIONS = [
-    *(f"--add-exports={m}=ALL-UNNAMED" for m in (
-        "java.base/jdk.internal.misc", "java.management.rmi/com.sun.jmx.remote.internal.rmi",
-        "java.rmi/sun.rmi.registry", "java.rmi/sun.rmi.server", "java.sql/java.sql", "java.base/java.lang.ref",
-        "jdk.unsupported/sun.misc", "jdk.compiler/com.sun.tools.javac.file", "jdk.attach/sun.tools.attach",
-    )),
-    *(f"--add-opens={m}=ALL-UNNAMED" for m in (
-        "java.base/java.lang.module", "java.base/jdk.internal.loader", "java.base/jdk.internal.ref",
-        "java.base/jdk.internal.reflect", "java.base/jdk.internal.math", "java.base/jdk.internal.module",
-        "java.base/jdk.internal.util.jar", "jdk.management/com.sun.management.internal", "java.base/sun.nio.ch",
-        "java.base/java.io", "java.base/java.lang.reflect", "jdk.compiler/com.sun.tools.javac",
-        "java.base/java.lang", "java.base/java.util",
-    )),
+    *(
+        f"--add-exports={m}=ALL-UNNAMED"
+        for m in (
+            "java.base/jdk.internal.misc",
+            "java.management.rmi/com.sun.jmx.remote.internal.rmi",
+            "java.rmi/sun.rmi.registry",
+            "java.rmi/sun.rmi.server",
+            "java.sql/java.sql",
+            "java.base/java.lang.ref",
+            "jdk.unsupported/sun.misc",
+            "jdk.compiler/com.sun.tools.javac.file",
+            "jdk.attach/sun.tools.attach",
+        )
+    ),
+    *(
+        f"--add-opens={m}=ALL-UNNAMED"
+        for m in (
+            "java.base/java.lang.module",
+            "java.base/jdk.internal.loader",
+            "java.base/jdk.internal.ref",
+            "java.base/jdk.internal.reflect",
+            "java.base/jdk.internal.math",
+            "java.base/jdk.internal.module",
+            "java.base/jdk.internal.util.jar",
+            "jdk.management/com.sun.management.internal",
+            "java.base/sun.nio.ch",
+            "java.base/java.io",
+            "java.base/java.lang.reflect",
+            "jdk.compiler/com.sun.tools.javac",
+            "java.base/java.lang",
+            "java.base/java.util",
+        )
+    ),
 ]
 
 
@@ -78,9 +100,19 @@ def resolve(cache: Path | None = None, say: Callable[[str], None] = print) -> Pa
     shutil.rmtree(partial, ignore_errors=True)
     say(f"resolving Apache Cassandra {version} from Maven Central into {lib}")
     done = subprocess.run(
-        ["mvn", "-q", "-B", "-Dstyle.color=never", "-f", str(POM), "dependency:copy-dependencies",
-         "-DincludeScope=runtime", f"-DoutputDirectory={partial}"],
-        capture_output=True, text=True,
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "-Dstyle.color=never",
+            "-f",
+            str(POM),
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={partial}",
+        ],
+        capture_output=True,
+        text=True,
     )
     if done.returncode != 0:
         raise RuntimeError(f"mvn could not resolve Cassandra {version}:\n{done.stdout}{done.stderr}")
@@ -141,11 +173,11 @@ rpc_address: {node.host}
 storage_port: {node.storage_port}
 native_transport_port: {node.native_port}
 start_native_transport: true
-data_file_directories: [{d / 'data'}]
-commitlog_directory: {d / 'commitlog'}
-saved_caches_directory: {d / 'saved_caches'}
-hints_directory: {d / 'hints'}
-cdc_raw_directory: {d / 'cdc_raw'}
+data_file_directories: [{d / "data"}]
+commitlog_directory: {d / "commitlog"}
+saved_caches_directory: {d / "saved_caches"}
+hints_directory: {d / "hints"}
+cdc_raw_directory: {d / "cdc_raw"}
 # Group commit: a write is acknowledged once the commit log is on disk, so a killed node loses
 # nothing it acknowledged (periodic, Cassandra's default, replays only up to the last sync,
 # up to 10 s back, and relies on other replicas).
@@ -167,7 +199,7 @@ concurrent_counter_writes: 8
     (conf / "logback.xml").write_text(f"""\
 <configuration scan="false">
   <appender name="FILE" class="ch.qos.logback.core.FileAppender">
-    <file>{d / 'logs' / 'system.log'}</file>
+    <file>{d / "logs" / "system.log"}</file>
     <encoder><pattern>%-5level [%thread] %date{{ISO8601}} %F:%L - %msg%n</pattern></encoder>
   </appender>
   <appender name="STDOUT" class="ch.qos.logback.core.ConsoleAppender">
@@ -208,13 +240,21 @@ def java_argv(node: NodeConfig, lib: Path) -> list[str]:
     }
     return [
         "java",
-        f"-Xms{node.heap_mb}m", f"-Xmx{node.heap_mb}m", "-Xss256k",
-        "-XX:+UseG1GC", "-XX:+ParallelRefProcEnabled", "-XX:MaxTenuringThreshold=1",
-        "-XX:+PerfDisableSharedMem", "-XX:+ExitOnOutOfMemoryError", "-ea", "-da:net.openhft...",
+        f"-Xms{node.heap_mb}m",
+        f"-Xmx{node.heap_mb}m",
+        "-Xss256k",
+        "-XX:+UseG1GC",
+        "-XX:+ParallelRefProcEnabled",
+        "-XX:MaxTenuringThreshold=1",
+        "-XX:+PerfDisableSharedMem",
+        "-XX:+ExitOnOutOfMemoryError",
+        "-ea",
+        "-da:net.openhft...",
         *([f"-javaagent:{jamm}"] if jamm else []),
         *JAVA17_MODULE_OPTIONS,
         *(f"-D{k}={v}" for k, v in props.items()),
-        "-cp", f"{lib}/*",
+        "-cp",
+        f"{lib}/*",
         DAEMON_CLASS,
     ]
 
@@ -226,8 +266,13 @@ def cql_ready(host: str, port: int, timeout: float = 5.0) -> bool:
 
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1.0):
         profile = ExecutionProfile(load_balancing_policy=RoundRobinPolicy(), request_timeout=timeout)
-        cluster = Cluster([host], port=port, connect_timeout=timeout, control_connection_timeout=timeout,
-                          execution_profiles={EXEC_PROFILE_DEFAULT: profile})
+        cluster = Cluster(
+            [host],
+            port=port,
+            connect_timeout=timeout,
+            control_connection_timeout=timeout,
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        )
         try:
             session = cluster.connect()
             return session.execute("SELECT release_version FROM system.local").one() is not None
@@ -252,19 +297,15 @@ def start(
     """
     lib = lib or resolve()
     write_node_files(node)
-    log = open(node.directory / "logs" / "stdout.log", "ab") if output is None else None
-    try:
+    with open(node.directory / "logs" / "stdout.log", "ab") if output is None else contextlib.nullcontext(output) as sink:
         process = subprocess.Popen(
             java_argv(node, lib),
             stdin=subprocess.DEVNULL,
-            stdout=log or output,
+            stdout=sink,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             preexec_fn=None if detach else die_with_parent,
         )
-    finally:
-        if log:
-            log.close()
     node.pid_file.write_text(f"{process.pid}\n")
     try:
         wait_ready(node, process, timeout)
@@ -334,14 +375,22 @@ def main(argv: list[str] | None = None) -> int:
         stop(int(pid_file.read_text()))
         pid_file.unlink(missing_ok=True)
         return 0
-    node = NodeConfig(args.dir.resolve(), host=args.host, native_port=args.port, storage_port=args.storage_port,
-                      datacenter=args.datacenter, heap_mb=args.heap_mb)
+    node = NodeConfig(
+        args.dir.resolve(),
+        host=args.host,
+        native_port=args.port,
+        storage_port=args.storage_port,
+        datacenter=args.datacenter,
+        heap_mb=args.heap_mb,
+    )
     lib = resolve()
     started = time.monotonic()
     process = start(node, lib, output=None if args.detach else sys.stdout.buffer, detach=args.detach)
-    print(f"cassandra {cassandra_version()} answers CQL on {node.host}:{node.native_port} after "
-          f"{time.monotonic() - started:.1f}s (pid {process.pid}, RSS {rss_mb(process.pid):.0f} MB, logs {node.log_file})",
-          flush=True)
+    print(
+        f"cassandra {cassandra_version()} answers CQL on {node.host}:{node.native_port} after "
+        f"{time.monotonic() - started:.1f}s (pid {process.pid}, RSS {rss_mb(process.pid):.0f} MB, logs {node.log_file})",
+        flush=True,
+    )
     if args.detach:
         return 0
     stopping = False

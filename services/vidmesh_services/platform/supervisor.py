@@ -15,9 +15,9 @@ import secrets
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from vidmesh_envoy import envoy_binary
 from vidmesh_envoy.topologies import Cluster, Route, Transcoding, render, single_gateway
@@ -95,13 +95,24 @@ class Supervisor:
         logs.mkdir(parents=True, exist_ok=True)
         children = []
         if not cfg.redis_url:
-            children.append(Child("valkey", valkey_argv(cfg.ports.valkey, cfg.data_dir / "valkey", cfg.host), cfg.ports.valkey, logs / "valkey.log"))
+            children.append(
+                Child("valkey", valkey_argv(cfg.ports.valkey, cfg.data_dir / "valkey", cfg.host), cfg.ports.valkey, logs / "valkey.log")
+            )
         for service in MESH:
-            children.append(Child(service.name, [sys.executable, "-m", service.module], getattr(cfg.ports, service.name), logs / f"{service.name}.log"))
+            children.append(
+                Child(service.name, [sys.executable, "-m", service.module], getattr(cfg.ports, service.name), logs / f"{service.name}.log")
+            )
         for name, module in WORKERS:
             for index in range(cfg.transcode.worker_count):
-                children.append(Child(f"{name}-{index + 1}", [sys.executable, "-m", module], None, logs / f"{name}-{index + 1}.log",
-                                      env={"VIDMESH_WORKER_INDEX": str(index)}))
+                children.append(
+                    Child(
+                        f"{name}-{index + 1}",
+                        [sys.executable, "-m", module],
+                        None,
+                        logs / f"{name}-{index + 1}.log",
+                        env={"VIDMESH_WORKER_INDEX": str(index)},
+                    )
+                )
         (cfg.run_dir / "edge-cache").mkdir(parents=True, exist_ok=True)
         envoy_yaml = cfg.run_dir / "envoy.yaml"
         envoy_yaml.write_text(render(self.gateway_config()))
@@ -131,8 +142,8 @@ class Supervisor:
         )
 
     async def _spawn(self, child: Child) -> None:
-        log = open(child.log_path, "ab")
-        try:
+        # The child gets its own copy of the descriptor; ours closes once it has started.
+        with open(child.log_path, "ab") as log:  # noqa: ASYNC230 - a local append-only file opens at once
             child.process = await asyncio.create_subprocess_exec(
                 *child.argv,
                 stdin=asyncio.subprocess.DEVNULL,
@@ -142,8 +153,6 @@ class Supervisor:
                 start_new_session=True,
                 preexec_fn=die_with_parent,
             )
-        finally:
-            log.close()
         child.started_at = time.monotonic()
         self._write_pids()
         await self._wait_ready(child)
@@ -228,9 +237,7 @@ class Supervisor:
             f"  redis     {cfg.effective_redis_url}",
         ]
         lines += [
-            f"  {c.name:<18} {f'{cfg.host}:{c.port}' if c.port else 'worker':<16} pid {c.process.pid}"
-            for c in self._children
-            if c.process
+            f"  {c.name:<18} {f'{cfg.host}:{c.port}' if c.port else 'worker':<16} pid {c.process.pid}" for c in self._children if c.process
         ]
         lines.append("Ctrl-C stops everything.")
         self._say("\n".join(lines))
@@ -254,6 +261,6 @@ class Supervisor:
         process.send_signal(signal.SIGTERM)
         try:
             await asyncio.wait_for(process.wait(), self.config.shutdown_grace_seconds + 5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             process.kill()
             await process.wait()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import vidmesh
+
 import vidmesh_services
 from vidmesh_envoy.topologies import Page
 

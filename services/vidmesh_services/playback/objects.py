@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 from vidmesh.catalog.v1 import resources_pb2
 from vidmesh.type.v1 import media_pb2
@@ -109,8 +109,9 @@ def version_of(video: Video) -> str:
 
 
 class Playback:
-    def __init__(self, blobs: BlobStore, lookup: VideoLookup, tokens: PlaybackTokens, playlist_cache_control: str,
-                 lookup_ttl_seconds: float = 2.0):
+    def __init__(
+        self, blobs: BlobStore, lookup: VideoLookup, tokens: PlaybackTokens, playlist_cache_control: str, lookup_ttl_seconds: float = 2.0
+    ):
         self._blobs = blobs
         self._lookup = lookup
         self._tokens = tokens

@@ -31,9 +31,7 @@ def playback_tokens(config: Config) -> PlaybackTokens:
     return PlaybackTokens(config.playback_secret.encode())
 
 
-async def create_playback_server(
-    config: Config, address: str, keys: ApiKeyStore, blobs: BlobStore, lookup: VideoLookup
-) -> RunningServer:
+async def create_playback_server(config: Config, address: str, keys: ApiKeyStore, blobs: BlobStore, lookup: VideoLookup) -> RunningServer:
     playback = Playback(blobs, lookup, playback_tokens(config), config.hls.playlist_cache_control)
     return await create_server(
         address,

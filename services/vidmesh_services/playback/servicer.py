@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import grpc
 from google.api import httpbody_pb2
 from google.protobuf import timestamp_pb2
 from vidmesh.playback.v1 import playback_service_pb2 as pb2
 from vidmesh.playback.v1 import playback_service_pb2_grpc as pb2_grpc
 
 from ..runtime.auth import require_caller
+from ..runtime.interceptors import Context
 from .objects import Playback, PlaybackObject
 
 
-async def _send(obj: PlaybackObject, context: grpc.aio.ServicerContext) -> httpbody_pb2.HttpBody:
+async def _send(obj: PlaybackObject, context: Context) -> httpbody_pb2.HttpBody:
     # Envoy's transcoder turns initial metadata into HTTP response headers.
     await context.send_initial_metadata((("cache-control", obj.cache_control),))
     return httpbody_pb2.HttpBody(content_type=obj.content_type, data=obj.data)
@@ -24,30 +24,30 @@ class PlaybackServicer(pb2_grpc.PlaybackServiceServicer):
     def __init__(self, playback: Playback):
         self._playback = playback
 
-    async def GetMasterPlaylist(self, request: pb2.GetMasterPlaylistRequest, context: grpc.aio.ServicerContext) -> pb2.GetMasterPlaylistResponse:
+    async def GetMasterPlaylist(self, request: pb2.GetMasterPlaylistRequest, context: Context) -> pb2.GetMasterPlaylistResponse:
         obj = await self._playback.read(request.video_id, request.version, [("master.m3u8", "path")], request.token)
         return pb2.GetMasterPlaylistResponse(body=await _send(obj, context))
 
-    async def GetMediaPlaylist(self, request: pb2.GetMediaPlaylistRequest, context: grpc.aio.ServicerContext) -> pb2.GetMediaPlaylistResponse:
+    async def GetMediaPlaylist(self, request: pb2.GetMediaPlaylistRequest, context: Context) -> pb2.GetMediaPlaylistResponse:
         parts = [(request.rendition, "rendition"), ("index.m3u8", "path")]
         obj = await self._playback.read(request.video_id, request.version, parts, request.token)
         return pb2.GetMediaPlaylistResponse(body=await _send(obj, context))
 
-    async def GetSegment(self, request: pb2.GetSegmentRequest, context: grpc.aio.ServicerContext) -> pb2.GetSegmentResponse:
+    async def GetSegment(self, request: pb2.GetSegmentRequest, context: Context) -> pb2.GetSegmentResponse:
         parts = [(request.rendition, "rendition"), (request.segment, "segment")]
         obj = await self._playback.read(request.video_id, request.version, parts, request.token)
         return pb2.GetSegmentResponse(body=await _send(obj, context))
 
-    async def GetPoster(self, request: pb2.GetPosterRequest, context: grpc.aio.ServicerContext) -> pb2.GetPosterResponse:
+    async def GetPoster(self, request: pb2.GetPosterRequest, context: Context) -> pb2.GetPosterResponse:
         obj = await self._playback.read(request.video_id, request.version, [("poster.jpg", "path")], request.token)
         return pb2.GetPosterResponse(body=await _send(obj, context))
 
-    async def GetStoryboard(self, request: pb2.GetStoryboardRequest, context: grpc.aio.ServicerContext) -> pb2.GetStoryboardResponse:
+    async def GetStoryboard(self, request: pb2.GetStoryboardRequest, context: Context) -> pb2.GetStoryboardResponse:
         parts = [("storyboard", "path"), (request.file, "file")]
         obj = await self._playback.read(request.video_id, request.version, parts, request.token)
         return pb2.GetStoryboardResponse(body=await _send(obj, context))
 
-    async def CreatePlaybackUrl(self, request: pb2.CreatePlaybackUrlRequest, context: grpc.aio.ServicerContext) -> pb2.CreatePlaybackUrlResponse:
+    async def CreatePlaybackUrl(self, request: pb2.CreatePlaybackUrlRequest, context: Context) -> pb2.CreatePlaybackUrlResponse:
         ttl = request.ttl.seconds if request.HasField("ttl") else 0
         if request.HasField("ttl") and ttl <= 0:
             ttl = -1  # an explicit zero or negative ttl is out of range, not "the default"

@@ -77,9 +77,7 @@ def hash_key(key: str) -> str:
 
 def validate_owner_name(owner: str) -> None:
     if not _OWNER_NAME.match(owner):
-        raise InvalidArgument(
-            FieldViolation("owner", "1-63 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit")
-        )
+        raise InvalidArgument(FieldViolation("owner", "1-63 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit"))
 
 
 async def create_api_key(store: ApiKeyStore, owner: str) -> str:

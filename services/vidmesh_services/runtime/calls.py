@@ -13,7 +13,8 @@ either expects (NOT_FOUND, say) or lets through as a bug (INTERNAL, logged).
 from __future__ import annotations
 
 import json
-from typing import Awaitable, Callable, Sequence, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 import grpc
 from google.protobuf import descriptor, descriptor_pb2
@@ -112,5 +113,5 @@ class ServiceChannels:
 
     async def close(self) -> None:
         for channel in self._channels.values():
-            await channel.close()
+            await channel.close(None)
         self._channels.clear()

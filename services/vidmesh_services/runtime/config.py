@@ -8,9 +8,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -85,6 +86,7 @@ class CatalogCacheSettings:
         if mode in {"false", "0", "no", "off"}:
             return False
         raise ValueError(f"catalog_cache.enabled must be auto, true or false, not {self.enabled!r}")
+
     # How long a cached video lives (a write removes it at once; this bounds memory, not staleness).
     ttl_seconds: int = 300
     # How long "no such video" is remembered (creating the video removes it at once).
@@ -207,7 +209,7 @@ class Config:
     def gateway_url(self) -> str:
         return f"{self.host}:{self.ports.http}"
 
-    def replace(self, **changes: Any) -> "Config":
+    def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
 
 
@@ -225,7 +227,8 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         if not isinstance(loaded, dict):
             raise ValueError(f"{path}: expected a mapping at the top level")
         values = loaded
-    return _build(Config, values, env, "VIDMESH")
+    config: Config = _build(Config, values, env, "VIDMESH")
+    return config
 
 
 def _build(cls: type, values: Mapping[str, Any], env: Mapping[str, str], prefix: str) -> Any:

@@ -6,7 +6,7 @@ ErrorInfo (always), plus BadRequest or ResourceInfo where they apply.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import grpc
 from google.protobuf import any_pb2
@@ -62,8 +62,7 @@ class InvalidArgument(VidmeshError):
         return [
             error_details_pb2.BadRequest(
                 field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                    for v in self.violations
+                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description) for v in self.violations
                 ]
             )
         ]
@@ -100,16 +99,21 @@ class PermissionDenied(_ResourceError):
     default_reason = "NOT_OWNER"
 
 
-class FailedPrecondition(VidmeshError):
+class _ReasonRequired(VidmeshError):
+    """Codes that say too little on their own: every raise names its ErrorReason."""
+
+    def __init__(self, message: str, *, reason: str, metadata: dict[str, str] | None = None):
+        super().__init__(message, reason=reason, metadata=metadata)
+
+
+class FailedPrecondition(_ReasonRequired):
     code = grpc.StatusCode.FAILED_PRECONDITION
-    default_reason = "FAILED_PRECONDITION"
 
 
-class Aborted(VidmeshError):
+class Aborted(_ReasonRequired):
     """A concurrent change got in the way (e.g. an etag that no longer matches): read again, then retry."""
 
     code = grpc.StatusCode.ABORTED
-    default_reason = "ABORTED"
 
 
 class DataLoss(VidmeshError):
@@ -122,16 +126,16 @@ class Unauthenticated(VidmeshError):
     default_reason = "API_KEY_REQUIRED"
 
 
-class Unavailable(VidmeshError):
+class Unavailable(_ReasonRequired):
+    """A dependency is down or starting: the reason names which, and the caller may retry."""
+
     code = grpc.StatusCode.UNAVAILABLE
-    default_reason = "UNAVAILABLE"
 
 
-class DeadlineExceeded(VidmeshError):
+class DeadlineExceeded(_ReasonRequired):
     """A dependency did not answer in time; the operation may or may not have taken effect."""
 
     code = grpc.StatusCode.DEADLINE_EXCEEDED
-    default_reason = "DEADLINE_EXCEEDED"
 
 
 def internal_status(request_id: str) -> status_pb2.Status:

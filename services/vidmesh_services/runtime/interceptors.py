@@ -12,8 +12,9 @@ import contextvars
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable
+from typing import Any, TypeAlias
 
 import grpc
 from grpc_interceptor.server import AsyncServerInterceptor
@@ -23,6 +24,8 @@ from .auth import Authenticator, Identity, set_caller
 from .errors import PermissionDenied, Unauthenticated, VidmeshError, internal_status
 from .metrics import observe_call
 
+# What every servicer method receives (grpc-stubs types it by request and response).
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 log = logging.getLogger("vidmesh.access")
 REQUEST_ID_HEADER = "x-request-id"
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("vidmesh_request_id", default="")
@@ -67,7 +70,7 @@ class ServerCallInterceptor(AsyncServerInterceptor):
         self._authenticator = authenticator
         self._policy = policy
 
-    async def intercept(self, method: Callable[..., Any], request: Any, context: grpc.aio.ServicerContext, method_name: str) -> Any:
+    async def intercept(self, method: Callable[..., Any], request: Any, context: Context, method_name: str) -> Any:
         metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
         call = _Call(method=method_name, request_id=metadata.get(REQUEST_ID_HEADER) or uuid.uuid4().hex)
         _request_id.set(call.request_id)
@@ -84,7 +87,7 @@ class ServerCallInterceptor(AsyncServerInterceptor):
         self._log(call, context)
         return result
 
-    async def _stream(self, call: _Call, metadata: dict[str, str], response: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    async def _stream(self, call: _Call, metadata: dict[str, str], response: AsyncIterator[Any], context: Context) -> AsyncIterator[Any]:
         try:
             await self._authorize(call, metadata)
             async for item in response:
@@ -99,7 +102,7 @@ class ServerCallInterceptor(AsyncServerInterceptor):
         set_caller(call.caller)
         self._policy.check(call.method, call.caller)
 
-    async def _fail(self, call: _Call, exc: BaseException, context: grpc.aio.ServicerContext) -> None:
+    async def _fail(self, call: _Call, exc: BaseException, context: Context) -> None:
         if isinstance(exc, VidmeshError):
             self._log(call, context, exc.code)
             await context.abort_with_status(rpc_status.to_status(exc.to_status(call.request_id)))
@@ -112,7 +115,7 @@ class ServerCallInterceptor(AsyncServerInterceptor):
         else:  # cancelled by the client or by shutdown
             self._log(call, context, grpc.StatusCode.CANCELLED)
 
-    def _log(self, call: _Call, context: grpc.aio.ServicerContext, code: grpc.StatusCode | None = None) -> None:
+    def _log(self, call: _Call, context: Context, code: grpc.StatusCode | None = None) -> None:
         code = code or context.code() or grpc.StatusCode.OK
         name = code.name if isinstance(code, grpc.StatusCode) else str(code)
         seconds = time.perf_counter() - call.started

@@ -21,8 +21,9 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from .blobs import BlobChecksumMismatch
 
@@ -129,7 +130,8 @@ class FilesystemBlobStore:
     # -- multipart writes -------------------------------------------------------------------
 
     def _read_meta(self, name: str) -> dict[str, object]:
-        return json.loads((self._path(name) / _MULTIPART_META).read_bytes())
+        meta: dict[str, object] = json.loads((self._path(name) / _MULTIPART_META).read_bytes())
+        return meta
 
     def _part_layout(self, name: str) -> tuple[int, int]:
         with self._meta_lock:

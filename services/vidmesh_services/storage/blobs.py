@@ -6,7 +6,8 @@ service builds keys through the layout functions at the bottom, so the layout is
 
 from __future__ import annotations
 
-from typing import BinaryIO, Iterator, Protocol
+from collections.abc import Iterator
+from typing import BinaryIO, Protocol
 
 
 class BlobChecksumMismatch(Exception):

@@ -15,9 +15,10 @@ import asyncio
 import base64
 import sqlite3
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from vidmesh.catalog.v1 import resources_pb2
 from vidmesh.type.v1 import media_pb2

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from vidmesh.transcode.v1 import resources_pb2
 from vidmesh.type.v1 import media_pb2
@@ -29,7 +29,10 @@ class EncodedLadder:
     master_playlist: str  # relative to the output folder, e.g. "master.m3u8"
 
 
-def encode_ladder(source: Path, out_dir: Path, progress: Progress, config: TranscodeConfig = TranscodeConfig()) -> EncodedLadder:
+DEFAULT_CONFIG = TranscodeConfig()
+
+
+def encode_ladder(source: Path, out_dir: Path, progress: Progress, config: TranscodeConfig = DEFAULT_CONFIG) -> EncodedLadder:
     try:
         plan = plan_ladder(probe_source(source), config.ladder)
         result = transcode(source, out_dir, plan, config, lambda stage, percent: progress(_STAGES[stage], percent))

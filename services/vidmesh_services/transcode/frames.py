@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from fractions import Fraction
-from typing import Iterator
 
 import av
 from av.filter import Graph
@@ -48,20 +48,27 @@ class FrameShaper:
         # transposed size.
         turn = first.rotation % 360
         size = f"{self._height}:{self._width}" if turn in (90, 270) else f"{self._width}:{self._height}"
-        turning: list[tuple[str, str | None]] = {
-            90: [("transpose", "cclock")], 270: [("transpose", "clock")], 180: [("hflip", None), ("vflip", None)],
-        }.get(turn, [])
+        turns: dict[int, list[tuple[str, str | None]]] = {
+            90: [("transpose", "cclock")],
+            270: [("transpose", "clock")],
+            180: [("hflip", None), ("vflip", None)],
+        }
+        turning = turns.get(turn, [])
         graph = Graph()
         graph.threads = 1  # parallelism comes from one thread per rendition, not from slicing
-        return FilterChain(graph, [
-            graph.add_buffer(width=first.width, height=first.height, format=first.format,
-                             time_base=first.time_base or Fraction(1, 1000)),
-            graph.add("scale", f"{size}:out_range=tv"),
-            *(graph.add(name, args) for name, args in turning),
-            graph.add("format", "yuv420p"),
-            graph.add("setsar", "1"),
-            graph.add("buffersink"),
-        ])
+        return FilterChain(
+            graph,
+            [
+                graph.add_buffer(
+                    width=first.width, height=first.height, format=first.format, time_base=first.time_base or Fraction(1, 1000)
+                ),
+                graph.add("scale", f"{size}:out_range=tv"),
+                *(graph.add(name, args) for name, args in turning),
+                graph.add("format", "yuv420p"),
+                graph.add("setsar", "1"),
+                graph.add("buffersink"),
+            ],
+        )
 
 
 class ConstantRateClock:
@@ -90,7 +97,8 @@ class ConstantRateClock:
         """The last frame's ticks, until its own end (at least one tick for a one-frame video)."""
         if self._held is None:
             return
-        shown = Fraction(self._held.duration) * self._held.time_base if self._held.duration else 1 / self._rate
+        time_base = self._held.time_base
+        shown = Fraction(self._held.duration) * time_base if self._held.duration and time_base is not None else 1 / self._rate
         yield from self._emit_until(max(round((self._held_time + shown) * self._rate), 1))
 
     def _time_of(self, frame: av.VideoFrame) -> Fraction:

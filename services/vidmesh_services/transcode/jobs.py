@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
@@ -26,11 +26,9 @@ _SOURCE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 
 def _position(token: str, query: str) -> Position:
     position = decode_page_token(token, query)
-    try:
-        score, job_id = position  # type: ignore[misc]
-        return Position(float(score), str(job_id))
-    except (TypeError, ValueError):
-        raise InvalidArgument(FieldViolation("page_token", "not a token this server issued"), reason="INVALID_PAGE_TOKEN") from None
+    if isinstance(position, list) and len(position) == 2 and isinstance(position[0], (int, float)) and isinstance(position[1], str):
+        return Position(float(position[0]), position[1])
+    raise InvalidArgument(FieldViolation("page_token", "not a token this server issued"), reason="INVALID_PAGE_TOKEN")
 
 
 class Jobs:
@@ -72,8 +70,7 @@ class Jobs:
         limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         query = query_id(caller.owner, video, state)
         after = _position(page_token, query) if page_token else None
-        page = await self._store.page(video_id=video_id, owner=caller.owner, state=state, after=after, limit=limit,
-                                      max_scan=MAX_SCAN)
+        page = await self._store.page(video_id=video_id, owner=caller.owner, state=state, after=after, limit=limit, max_scan=MAX_SCAN)
         return page.jobs, encode_page_token(query, [page.after.score, page.after.job_id]) if page.after else ""
 
     async def watch(self, name: str, caller: Identity) -> AsyncIterator[Job]:

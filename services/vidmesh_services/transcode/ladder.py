@@ -66,7 +66,9 @@ class LadderConfig:
     def __post_init__(self) -> None:
         keyframes_per_segment = Fraction(self.segment_seconds) / Fraction(self.keyframe_seconds)
         if self.keyframe_seconds <= 0 or keyframes_per_segment.denominator != 1:
-            raise ValueError(f"segment_seconds ({self.segment_seconds}) must be a whole multiple of keyframe_seconds ({self.keyframe_seconds})")
+            raise ValueError(
+                f"segment_seconds ({self.segment_seconds}) must be a whole multiple of keyframe_seconds ({self.keyframe_seconds})"
+            )
 
 
 @dataclass(frozen=True)
@@ -119,13 +121,17 @@ def plan_ladder(source: SourceFacts, config: LadderConfig = LadderConfig()) -> l
             out_short, out_long = rung_short, min(_nearest_even(rung_short * long / short), _floor_even(long))
         out_width, out_height = (out_long, out_short) if width >= height else (out_short, out_long)
         return RenditionPlan(
-            name=name, width=out_width, height=out_height, frame_rate=frame_rate, bitrate=bitrate,
-            max_bitrate=round(bitrate * config.peak_bitrate_ratio), buffer_size=round(bitrate * config.buffer_seconds),
+            name=name,
+            width=out_width,
+            height=out_height,
+            frame_rate=frame_rate,
+            bitrate=bitrate,
+            max_bitrate=round(bitrate * config.peak_bitrate_ratio),
+            buffer_size=round(bitrate * config.buffer_seconds),
         )
 
     rungs = sorted(config.rungs, key=lambda rung: rung.short_side, reverse=True)
-    plans = [plan(rung.name, rung.short_side, rung.bitrate) for rung in rungs
-             if rung.short_side * (1 - config.rung_tolerance) <= short]
+    plans = [plan(rung.name, rung.short_side, rung.bitrate) for rung in rungs if rung.short_side * (1 - config.rung_tolerance) <= short]
     if not plans:  # smaller than the smallest rung: one rendition at its own size
         smallest = rungs[-1]
         plans = [plan(f"{_floor_even(short)}p", short, smallest.bitrate)]

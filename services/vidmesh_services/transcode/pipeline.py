@@ -42,9 +42,9 @@ found, with every encoder thread stopped. Odd sizes, rotation, variable frame ra
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import av
 from vidmesh.type.v1 import media_pb2
@@ -84,9 +84,14 @@ class RenditionOutput:
 
     def to_proto(self) -> media_pb2.Rendition:
         return media_pb2.Rendition(
-            name=self.plan.name, width=self.plan.width, height=self.plan.height,
-            bandwidth=self.bandwidth, average_bandwidth=self.average_bandwidth, codecs=self.codecs,
-            frame_rate=float(self.plan.frame_rate), playlist_path=self.playlist_path,
+            name=self.plan.name,
+            width=self.plan.width,
+            height=self.plan.height,
+            bandwidth=self.bandwidth,
+            average_bandwidth=self.average_bandwidth,
+            codecs=self.codecs,
+            frame_rate=float(self.plan.frame_rate),
+            playlist_path=self.playlist_path,
         )
 
 
@@ -136,10 +141,10 @@ class _Transcoding:
         self._plan = plan
         self._config = config
         top = plan[0]
-        self._poster = PosterPicker(out_dir / POSTER, top.width, top.height,
-                                    source.duration * config.previews.poster_position, config.previews)
-        self._storyboard = Storyboard(out_dir / STORYBOARD_FOLDER, (top.width, top.height), source.duration,
-                                      config.previews)
+        self._poster = PosterPicker(
+            out_dir / POSTER, top.width, top.height, source.duration * config.previews.poster_position, config.previews
+        )
+        self._storyboard = Storyboard(out_dir / STORYBOARD_FOLDER, (top.width, top.height), source.duration, config.previews)
         self._clock = ConstantRateClock(top.frame_rate, source.origin)
         self._videos: list[VideoTrackEncoder] = []
         self._audio: AudioTrackEncoder | None = None
@@ -148,14 +153,17 @@ class _Transcoding:
     def encode(self, progress: Progress) -> None:
         with contextlib.ExitStack() as on_failure:
             for rendition in self._plan:
-                video = VideoTrackEncoder(rendition, self._out_dir / rendition.name, self._config.ladder,
-                                          self._config.queue_frames)
+                video = VideoTrackEncoder(rendition, self._out_dir / rendition.name, self._config.ladder, self._config.queue_frames)
                 on_failure.callback(video.abandon)
                 self._videos.append(video)
             if self._source.audio is not None:
-                self._audio = AudioTrackEncoder(self._out_dir / AUDIO_FOLDER, self._config.ladder,
-                                                self._source.audio.sample_rate, self._source.origin,
-                                                timeline_start(self._plan[0].frame_rate))
+                self._audio = AudioTrackEncoder(
+                    self._out_dir / AUDIO_FOLDER,
+                    self._config.ladder,
+                    self._source.audio.sample_rate,
+                    self._source.origin,
+                    timeline_start(self._plan[0].frame_rate),
+                )
                 on_failure.callback(self._audio.abandon)
             self._decode_and_feed(progress)
             for video in self._videos:
@@ -208,18 +216,22 @@ class _Transcoding:
         playlists = finalize_media_playlists(paths)
         audio = playlists[-1] if has_sound else None
         renditions = []
-        for video, playlist in zip(self._videos, playlists):
-            renditions.append(RenditionOutput(
-                plan=video.plan,
-                playlist_path=f"{video.plan.name}/{PLAYLIST}",
-                codecs=",".join([avc_codecs(video.extradata), *([AudioTrackEncoder.CODECS] if audio else [])]),
-                bandwidth=playlist.peak_bitrate() + (audio.peak_bitrate() if audio else 0),
-                average_bandwidth=playlist.average_bitrate() + (audio.average_bitrate() if audio else 0),
-            ))
+        for video, playlist in zip(self._videos, playlists[: len(self._videos)], strict=True):
+            renditions.append(
+                RenditionOutput(
+                    plan=video.plan,
+                    playlist_path=f"{video.plan.name}/{PLAYLIST}",
+                    codecs=",".join([avc_codecs(video.extradata), *([AudioTrackEncoder.CODECS] if audio else [])]),
+                    bandwidth=playlist.peak_bitrate() + (audio.peak_bitrate() if audio else 0),
+                    average_bandwidth=playlist.average_bitrate() + (audio.average_bitrate() if audio else 0),
+                )
+            )
         write_master_playlist(
             self._out_dir / MASTER_PLAYLIST,
-            [Variant(r.playlist_path, r.bandwidth, r.average_bandwidth, r.plan.width, r.plan.height, r.codecs,
-                     r.plan.frame_rate) for r in renditions],
+            [
+                Variant(r.playlist_path, r.bandwidth, r.average_bandwidth, r.plan.width, r.plan.height, r.codecs, r.plan.frame_rate)
+                for r in renditions
+            ],
             AudioRendition(f"{AUDIO_FOLDER}/{PLAYLIST}", AudioTrackEncoder.CHANNELS) if audio else None,
         )
         return TranscodeResult(renditions=tuple(renditions), duration_seconds=duration, has_audio=audio is not None)

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Sequence
 
 HLS_VERSION = 6  # the lowest that allows EXT-X-MAP (fMP4 init segments) in a media playlist
 
@@ -87,7 +87,7 @@ def finalize_media_playlists(paths: Sequence[Path]) -> list[MediaPlaylist]:
     duration that no segment of any of them exceeds."""
     playlists = [_read_media_playlist(path) for path in paths]
     target = max(playlist.target_duration for playlist in playlists)
-    for path, playlist in zip(paths, playlists):
+    for path, playlist in zip(paths, playlists, strict=True):
         _write_media_playlist(path, playlist, target)
     return playlists
 

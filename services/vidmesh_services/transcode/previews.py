@@ -87,11 +87,14 @@ class Storyboard:
 
     def _build_tiler(self) -> FilterChain:
         graph = Graph()
-        return FilterChain(graph, [
-            graph.add_buffer(width=self._tile[0], height=self._tile[1], format="yuv420p", time_base=Fraction(1)),
-            graph.add("tile", f"{self._columns}x{self._rows}"),
-            graph.add("buffersink"),
-        ])
+        return FilterChain(
+            graph,
+            [
+                graph.add_buffer(width=self._tile[0], height=self._tile[1], format="yuv420p", time_base=Fraction(1)),
+                graph.add("tile", f"{self._columns}x{self._rows}"),
+                graph.add("buffersink"),
+            ],
+        )
 
     def _save_sheets(self) -> None:
         while True:

@@ -7,10 +7,10 @@ on. Failures while writing are not caught here: those are ours, and worth a retr
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
 
 import av
 from av.audio.stream import AudioStream
@@ -53,7 +53,9 @@ def open_source(path: Path) -> Iterator[Source]:
             audio = None  # an undecodable soundtrack is dropped, not fatal: the picture still plays
         start = container.start_time
         yield Source(
-            container=container, video=video, audio=audio,
+            container=container,
+            video=video,
+            audio=audio,
             duration=container.duration / av.time_base if container.duration else 0.0,
             origin=Fraction(start, av.time_base) if start is not None else Fraction(0),
         )
@@ -67,7 +69,9 @@ def probe_source(path: Path) -> SourceFacts:
             raise BadMediaError("UNDECODABLE_VIDEO", "the video stream holds no decodable frame")
         rate = source.video.average_rate or source.video.guessed_rate
         return SourceFacts(
-            width=first.width, height=first.height, rotation=first.rotation % 360,
+            width=first.width,
+            height=first.height,
+            rotation=first.rotation % 360,
             frame_rate=float(rate) if rate else 0.0,
             sample_aspect_ratio=source.video.sample_aspect_ratio or Fraction(1),
         )
@@ -88,4 +92,3 @@ def decoded_frames(source: Source) -> Iterator[av.VideoFrame | av.AudioFrame]:
             yield from packet.decode()
     except av.FFmpegError as exc:
         raise BadMediaError("CORRUPT_MEDIA", f"the file is damaged near {position:.1f} s") from exc
-

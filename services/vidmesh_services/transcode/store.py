@@ -16,8 +16,8 @@ Keys (all under 'vidmesh:transcode:'):
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import AsyncIterator
 
 import redis.asyncio as redis
 from google.protobuf import timestamp_pb2
@@ -88,8 +88,13 @@ class JobStore:
             await self._redis.set(marker, job_id, ex=SUBMISSION_SECONDS)  # the first submit died half-way
         created = now()
         job = Job(
-            name=f"jobs/{job_id}", video=f"videos/{video_id}", owner=owner, state=resources_pb2.JOB_STATE_QUEUED,
-            max_attempts=self._max_attempts, create_time=created, update_time=created,
+            name=f"jobs/{job_id}",
+            video=f"videos/{video_id}",
+            owner=owner,
+            state=resources_pb2.JOB_STATE_QUEUED,
+            max_attempts=self._max_attempts,
+            create_time=created,
+            update_time=created,
         )
         entry = QueuedJob(job=job.name, video=job.video, owner=owner, source_path=source_key)
         score = created.ToMilliseconds()
@@ -122,9 +127,7 @@ class JobStore:
             pipe.publish(progress_channel(job_id), data)
             await pipe.execute()
 
-    async def page(
-        self, *, video_id: str | None, owner: str, state: int, after: Position | None, limit: int, max_scan: int
-    ) -> JobPage:
+    async def page(self, *, video_id: str | None, owner: str, state: int, after: Position | None, limit: int, max_scan: int) -> JobPage:
         """Up to limit jobs, newest first, of one video or of every video of owner, strictly older
         than `after`, owned by owner, in `state` (0: any). The filter runs before the page is cut;
         a page stops early once max_scan index entries have been read."""
@@ -227,7 +230,7 @@ class JobQueue:
         raw = fields.get(ENTRY) if fields else None
         try:
             job = QueuedJob.FromString(raw) if raw else None
-        except Exception:  # noqa: BLE001 - a corrupt entry must not stop the worker
+        except Exception:
             job = None
         if job is None or not job.job:
             await self._redis.xadd(DEAD_LETTERS, {b"reason": b"unreadable queue entry", b"fields": repr(fields).encode()})

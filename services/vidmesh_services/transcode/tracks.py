@@ -37,13 +37,18 @@ def timeline_start(frame_rate: Fraction) -> Fraction:
 
 def _open_hls_track(folder: Path, segment_seconds: float) -> OutputContainer:
     folder.mkdir(parents=True)
-    return av.open(str(folder / PLAYLIST), "w", format="hls", options={
-        "hls_time": str(segment_seconds),  # cut at the first keyframe at or after each multiple
-        "hls_segment_type": "fmp4",
-        "hls_playlist_type": "vod",  # keeps every segment in the playlist
-        "hls_fmp4_init_filename": INIT_SEGMENT,
-        "hls_segment_filename": str(folder / "%05d.m4s"),
-    })
+    return av.open(
+        str(folder / PLAYLIST),
+        "w",
+        format="hls",
+        options={
+            "hls_time": str(segment_seconds),  # cut at the first keyframe at or after each multiple
+            "hls_segment_type": "fmp4",
+            "hls_playlist_type": "vod",  # keeps every segment in the playlist
+            "hls_fmp4_init_filename": INIT_SEGMENT,
+            "hls_segment_filename": str(folder / "%05d.m4s"),
+        },
+    )
 
 
 class VideoTrackEncoder:

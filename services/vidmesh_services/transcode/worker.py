@@ -113,7 +113,7 @@ class Worker:
             await self._drop_deleted(job, delivery)
         except MediaRejected as exc:
             await self._fail(job, delivery, str(exc))
-        except Exception as exc:  # noqa: BLE001 - any other failure is retried, then dead-lettered
+        except Exception as exc:
             log.exception("attempt %d of %s failed", job.attempt, job.name)
             if job.attempt >= job.max_attempts:
                 await self._fail(job, delivery, f"transcoding failed after {job.attempt} attempts: {exc}")
@@ -176,7 +176,7 @@ class Worker:
         await asyncio.to_thread(_publish, staging, final, ladder)
         return ladder, version
 
-    async def _report(self, job: Job, stage: int, percent: int) -> None:
+    async def _report(self, job: Job, stage: resources_pb2.JobStage, percent: int) -> None:
         """Progress from the encoding thread, applied on the loop in the order it was reported."""
         job.stage, job.percent = stage, overall_percent(stage, percent)
         await self._save(job)
@@ -239,7 +239,7 @@ STAGE_PERCENTS = {
 }
 
 
-def overall_percent(stage: int, percent_of_stage: float) -> int:
+def overall_percent(stage: resources_pb2.JobStage, percent_of_stage: float) -> int:
     """Where `percent_of_stage` of `stage` puts the whole attempt, 0 to 99 (100 is SUCCEEDED)."""
     first, last = STAGE_PERCENTS[stage]
     return first + int((last - first) * min(max(percent_of_stage, 0), 100) / 100)

@@ -83,15 +83,15 @@ def combine(crc1: int, crc2: int, length2: int) -> int:
 
 def crc32c(data: bytes | Window) -> int:
     """CRC32C of data (a Window is copied out first: use matches() to check one in place)."""
-    return google_crc32c.value(data.tobytes() if isinstance(data, Window) else data)
+    return int(google_crc32c.value(data.tobytes() if isinstance(data, Window) else data))
 
 
 def matches(data: bytes | Window, expected: int) -> bool:
     """Whether CRC32C(data) == expected; a Window is checked in place, without a copy."""
     if not isinstance(data, Window):
-        return google_crc32c.value(data) == expected
+        return int(google_crc32c.value(data)) == expected
     buffer, start, stop = data.buffer, data.start, data.stop
     prefix = google_crc32c.value(buffer[:start]) if start else 0
     suffix = google_crc32c.value(buffer[stop:]) if stop < len(buffer) else 0
     wanted = combine(combine(prefix, expected & 0xFFFFFFFF, stop - start), suffix, len(buffer) - stop)
-    return google_crc32c.value(buffer) == wanted
+    return int(google_crc32c.value(buffer)) == wanted

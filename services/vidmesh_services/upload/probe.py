@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 from google.protobuf import duration_pb2
 from vidmesh.type.v1 import media_pb2
 
+from ..media import BadMediaError
 from ..platform.pids import die_with_parent
 from ..storage.blob_fs import FilesystemBlobStore
-from ..media import BadMediaError
 
 if TYPE_CHECKING:
     import av
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 def probe_blob(blob_root: str, key: str) -> bytes:
     """Reads container and stream facts and decodes one video frame. Returns a serialized MediaInfo."""
     import av  # here, in the worker process: the server process never loads FFmpeg
+
     store = FilesystemBlobStore(Path(blob_root))
     size = store.size(key) or 0
     with store.open_read(key) as handle:
@@ -61,6 +62,7 @@ def probe_blob(blob_root: str, key: str) -> bytes:
 
 def _first_frame(container: av.container.InputContainer, video: av.video.stream.VideoStream) -> av.VideoFrame:
     import av
+
     try:
         for frame in container.decode(video):
             return frame
@@ -71,6 +73,7 @@ def _first_frame(container: av.container.InputContainer, video: av.video.stream.
 
 def _duration_seconds(container: av.container.InputContainer, video: av.video.stream.VideoStream) -> float:
     import av
+
     if container.duration:
         return container.duration / av.time_base
     if video.duration and video.time_base:
@@ -89,8 +92,7 @@ class Prober:
     def _new_pool(self) -> ProcessPoolExecutor:
         # Workers are started from the event loop's thread (on submit), which lives as long as the
         # service, so they die with it: a SIGKILLed Upload service leaves no prober behind.
-        return ProcessPoolExecutor(max_workers=self._workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=die_with_parent)
+        return ProcessPoolExecutor(max_workers=self._workers, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent)
 
     async def probe(self, key: str) -> media_pb2.MediaInfo:
         loop = asyncio.get_running_loop()

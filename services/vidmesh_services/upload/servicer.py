@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import grpc
 from google.protobuf import timestamp_pb2
@@ -10,6 +10,7 @@ from vidmesh.upload.v1 import upload_service_pb2 as pb2
 from vidmesh.upload.v1 import upload_service_pb2_grpc as pb2_grpc
 
 from ..runtime.auth import require_caller
+from ..runtime.interceptors import Context
 from .uploads import Chunk, Uploads
 from .wire import ChunkRequest, parse_chunk_request
 
@@ -26,7 +27,7 @@ class UploadServicer(pb2_grpc.UploadServiceServicer):
     def __init__(self, uploads: Uploads):
         self._uploads = uploads
 
-    async def InitUpload(self, request: pb2.InitUploadRequest, context: grpc.aio.ServicerContext) -> pb2.InitUploadResponse:
+    async def InitUpload(self, request: pb2.InitUploadRequest, context: Context) -> pb2.InitUploadResponse:
         upload, expires = await self._uploads.init(
             require_caller(),
             filename=request.filename,
@@ -47,9 +48,7 @@ class UploadServicer(pb2_grpc.UploadServiceServicer):
             video_id=upload.video_id,
         )
 
-    async def UploadChunks(
-        self, request_iterator: AsyncIterator[ChunkRequest], context: grpc.aio.ServicerContext
-    ) -> pb2.UploadChunksResponse:
+    async def UploadChunks(self, request_iterator: AsyncIterator[ChunkRequest], context: Context) -> pb2.UploadChunksResponse:
         async def chunks() -> AsyncIterator[Chunk]:
             async for message in request_iterator:
                 yield Chunk(upload_name=message.name, index=message.index, data=message.data, crc32c=message.crc32c)
@@ -59,7 +58,7 @@ class UploadServicer(pb2_grpc.UploadServiceServicer):
             recorded_indexes=report.recorded, received_count=report.received_count, chunk_count=report.chunk_count
         )
 
-    async def GetUploadStatus(self, request: pb2.GetUploadStatusRequest, context: grpc.aio.ServicerContext) -> pb2.GetUploadStatusResponse:
+    async def GetUploadStatus(self, request: pb2.GetUploadStatusRequest, context: Context) -> pb2.GetUploadStatusResponse:
         status = await self._uploads.status(require_caller(), request.name)
         upload = status.upload
         return pb2.GetUploadStatusResponse(
@@ -72,11 +71,11 @@ class UploadServicer(pb2_grpc.UploadServiceServicer):
             video_id=upload.video_id,
         )
 
-    async def CompleteUpload(self, request: pb2.CompleteUploadRequest, context: grpc.aio.ServicerContext) -> pb2.CompleteUploadResponse:
+    async def CompleteUpload(self, request: pb2.CompleteUploadRequest, context: Context) -> pb2.CompleteUploadResponse:
         video_id = await self._uploads.complete(require_caller(), request.name)
         return pb2.CompleteUploadResponse(video_id=video_id, video_name=f"videos/{video_id}")
 
-    async def AbortUpload(self, request: pb2.AbortUploadRequest, context: grpc.aio.ServicerContext) -> pb2.AbortUploadResponse:
+    async def AbortUpload(self, request: pb2.AbortUploadRequest, context: Context) -> pb2.AbortUploadResponse:
         await self._uploads.abort(require_caller(), request.name)
         return pb2.AbortUploadResponse()
 

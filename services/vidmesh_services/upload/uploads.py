@@ -15,8 +15,9 @@ import logging
 import math
 import re
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import AsyncIterator, Protocol
+from typing import Protocol
 
 from vidmesh.catalog.v1 import resources_pb2
 from vidmesh.transcode.v1 import resources_pb2 as transcode_pb2
@@ -124,9 +125,7 @@ class Uploads:
         elif size_bytes > limits.max_file_size:
             violations.append(FieldViolation("size_bytes", f"at most {limits.max_file_size} bytes on this server"))
         if not limits.min_chunk_size <= chunk_size <= limits.max_chunk_size:
-            violations.append(
-                FieldViolation("chunk_size_bytes", f"between {limits.min_chunk_size} and {limits.max_chunk_size}, or 0")
-            )
+            violations.append(FieldViolation("chunk_size_bytes", f"between {limits.min_chunk_size} and {limits.max_chunk_size}, or 0"))
         if sha256 and not _SHA256.match(sha256):
             violations.append(FieldViolation("sha256", "64 lowercase hex digits"))
         if visibility not in media_pb2.Visibility.values():
@@ -152,8 +151,11 @@ class Uploads:
         expires = await self._state.create(upload)
         try:
             await asyncio.to_thread(
-                self._blobs.begin_multipart, upload_prefix(upload.upload_id), source_key(upload.video_id),
-                size=upload.size_bytes, part_size=upload.chunk_size,
+                self._blobs.begin_multipart,
+                upload_prefix(upload.upload_id),
+                source_key(upload.video_id),
+                size=upload.size_bytes,
+                part_size=upload.chunk_size,
             )
         except BaseException:
             await self._state.forget(upload.upload_id)
@@ -294,7 +296,10 @@ class Uploads:
             raise InvalidArgument(FieldViolation("file", str(exc)), reason=exc.reason) from None
         media.size_bytes = upload.size_bytes
         fields = resources_pb2.Video(
-            title=upload.title, description=upload.description, tags=upload.tags, visibility=upload.visibility,  # type: ignore[arg-type]
+            title=upload.title,
+            description=upload.description,
+            tags=upload.tags,
+            visibility=upload.visibility,  # type: ignore[arg-type]
         )
         await self._videos.create_video(upload.video_id, upload.owner, fields, media)
         # The upload's name is the natural key of its one job: a retried complete queues nothing new.

@@ -22,16 +22,17 @@ import secrets
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from cassandra import ConsistencyLevel, CoordinationFailure, OperationTimedOut, ReadTimeout, WriteTimeout
 from cassandra import Unavailable as CassandraUnavailable
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
 from cassandra.connection import ConnectionException
-from cassandra.protocol import IsBootstrappingErrorMessage, OverloadedErrorMessage
 from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy
+from cassandra.protocol import IsBootstrappingErrorMessage, OverloadedErrorMessage
 from cassandra.query import SimpleStatement
 
 from ...runtime.config import CassandraSettings
@@ -56,8 +57,14 @@ BOOTSTRAP_TABLES = {
 SCOPE = "vidmesh"
 # Driver errors that say "not now" rather than "never": a retry may succeed. A timeout may also
 # mean the request took effect.
-DRIVER_UNAVAILABLE = (CassandraUnavailable, NoHostAvailable, ConnectionException, CoordinationFailure,
-                      OverloadedErrorMessage, IsBootstrappingErrorMessage)
+DRIVER_UNAVAILABLE = (
+    CassandraUnavailable,
+    NoHostAvailable,
+    ConnectionException,
+    CoordinationFailure,
+    OverloadedErrorMessage,
+    IsBootstrappingErrorMessage,
+)
 DRIVER_TIMEOUTS = (ReadTimeout, WriteTimeout, OperationTimedOut)
 TRANSIENT = DRIVER_UNAVAILABLE + DRIVER_TIMEOUTS
 RETRY_PAUSE_SECONDS = 1.0
@@ -166,8 +173,9 @@ class _Lock:
     def _lwt(self, cql: str, args: tuple[object, ...]) -> Any:
         """Runs a lightweight transaction; returns its result row ([applied], and the current
         values of the row when it did not apply)."""
-        statement = SimpleStatement(cql, consistency_level=ConsistencyLevel.LOCAL_QUORUM,
-                                    serial_consistency_level=ConsistencyLevel.LOCAL_SERIAL)
+        statement = SimpleStatement(
+            cql, consistency_level=ConsistencyLevel.LOCAL_QUORUM, serial_consistency_level=ConsistencyLevel.LOCAL_SERIAL
+        )
         return self._session.execute(statement, args).one()
 
     def acquire(self) -> bool:
@@ -180,8 +188,10 @@ class _Lock:
         return bool(row.applied) or getattr(row, "holder", None) == self.holder
 
     def refresh(self) -> None:
-        if not self._lwt(f"UPDATE schema_lock USING TTL {LOCK_TTL_SECONDS} SET holder = %s WHERE scope = %s IF holder = %s",
-                         (self.holder, SCOPE, self.holder)).applied:
+        if not self._lwt(
+            f"UPDATE schema_lock USING TTL {LOCK_TTL_SECONDS} SET holder = %s WHERE scope = %s IF holder = %s",
+            (self.holder, SCOPE, self.holder),
+        ).applied:
             raise MigrationError("lost the migration lock (its TTL ran out); another process took over")
 
     def release(self) -> None:
@@ -192,8 +202,9 @@ class _Lock:
 
 
 def _applied(session: Session) -> dict[int, str]:
-    statement = SimpleStatement("SELECT version, checksum FROM schema_migrations WHERE scope = %s",
-                                consistency_level=ConsistencyLevel.LOCAL_QUORUM)
+    statement = SimpleStatement(
+        "SELECT version, checksum FROM schema_migrations WHERE scope = %s", consistency_level=ConsistencyLevel.LOCAL_QUORUM
+    )
     return {row.version: row.checksum for row in session.execute(statement, (SCOPE,))}
 
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from cassandra import InvalidRequest
 from cassandra.cluster import Cluster, Session
@@ -75,8 +76,7 @@ class CassandraConnection:
                 await asyncio.to_thread(self._connect)
             except Exception as exc:  # Cassandra down or still starting, or the schema not there yet
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("cannot use Cassandra yet; retrying",
-                            extra={"fields": {"error": self.last_error, "retry_in_seconds": delay}})
+                log.warning("cannot use Cassandra yet; retrying", extra={"fields": {"error": self.last_error, "retry_in_seconds": delay}})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_SECONDS)
                 continue
@@ -120,7 +120,7 @@ class CassandraConnection:
             self._start()
             try:
                 await asyncio.wait_for(self._ready.wait(), self.settings.connect_timeout_seconds)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise Unavailable(
                     f"the metadata store is not reachable yet ({self.last_error or 'connecting'})",
                     reason="METADATA_STORE_STARTING",
@@ -194,7 +194,6 @@ class CassandraConnection:
         if self._cluster is not None:
             await asyncio.to_thread(self._cluster.shutdown)
             self._cluster = self._session = None
-
 
     def want_migrations(self) -> None:
         """Applies missing migrations on the next connection attempt instead of waiting for them."""

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from cassandra.query import BatchStatement, BatchType
 from vidmesh.catalog.v1 import resources_pb2
@@ -43,7 +44,9 @@ GET_ROW = Statement("SELECT owner, create_us, is_public, rev, data FROM {ks}.vid
 INSERT = Statement("INSERT INTO {ks}.videos_by_id (id, owner, create_us, is_public, rev, data) VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS")
 UPDATE = Statement("UPDATE {ks}.videos_by_id SET is_public = ?, rev = ?, data = ? WHERE id = ? IF rev = ?")
 DELETE = Statement("DELETE FROM {ks}.videos_by_id WHERE id = ? IF rev = ?")
-OWNER_PUT = Statement("INSERT INTO {ks}.videos_by_owner (owner, create_us, id, data) VALUES (?, ?, ?, ?) USING TIMESTAMP ?", idempotent=True)
+OWNER_PUT = Statement(
+    "INSERT INTO {ks}.videos_by_owner (owner, create_us, id, data) VALUES (?, ?, ?, ?) USING TIMESTAMP ?", idempotent=True
+)
 OWNER_DEL = Statement("DELETE FROM {ks}.videos_by_owner USING TIMESTAMP ? WHERE owner = ? AND create_us = ? AND id = ?", idempotent=True)
 OWNER_PUBLIC_PUT = Statement(
     "INSERT INTO {ks}.public_videos_by_owner (owner, create_us, id, data) VALUES (?, ?, ?, ?) USING TIMESTAMP ?", idempotent=True
@@ -51,7 +54,9 @@ OWNER_PUBLIC_PUT = Statement(
 OWNER_PUBLIC_DEL = Statement(
     "DELETE FROM {ks}.public_videos_by_owner USING TIMESTAMP ? WHERE owner = ? AND create_us = ? AND id = ?", idempotent=True
 )
-DAY_PUT = Statement("INSERT INTO {ks}.public_videos_by_day (day, create_us, id, data) VALUES (?, ?, ?, ?) USING TIMESTAMP ?", idempotent=True)
+DAY_PUT = Statement(
+    "INSERT INTO {ks}.public_videos_by_day (day, create_us, id, data) VALUES (?, ?, ?, ?) USING TIMESTAMP ?", idempotent=True
+)
 DAY_DEL = Statement("DELETE FROM {ks}.public_videos_by_day USING TIMESTAMP ? WHERE day = ? AND create_us = ? AND id = ?", idempotent=True)
 DAYS_PUT = Statement("INSERT INTO {ks}.public_video_days (feed, day) VALUES (?, ?) USING TIMESTAMP ?", idempotent=True)
 DAYS = Statement("SELECT day FROM {ks}.public_video_days WHERE feed = ? AND day <= ? LIMIT ?")

@@ -63,9 +63,11 @@ type CatalogServiceClient interface {
 	// video meanwhile (e.g. its transcode finishing).
 	UpdateVideo(ctx context.Context, in *UpdateVideoRequest, opts ...grpc.CallOption) (*UpdateVideoResponse, error)
 	// Deletes a video and its stored media. Owner only. Idempotent: deleting
-	// a video that is already gone succeeds. Returns NOT_FOUND and
-	// PERMISSION_DENIED as UpdateVideo does, and ABORTED (reason
-	// ETAG_MISMATCH) if etag is set and the video has changed since.
+	// a video that does not exist (already deleted, or never created) succeeds,
+	// so a retry after a lost answer is safe. Returns NOT_FOUND for another
+	// owner's video the caller may not see, PERMISSION_DENIED (NOT_OWNER) for
+	// another owner's visible one, and ABORTED (reason ETAG_MISMATCH) if etag
+	// is set and the video has changed since.
 	DeleteVideo(ctx context.Context, in *DeleteVideoRequest, opts ...grpc.CallOption) (*DeleteVideoResponse, error)
 }
 
@@ -164,9 +166,11 @@ type CatalogServiceServer interface {
 	// video meanwhile (e.g. its transcode finishing).
 	UpdateVideo(context.Context, *UpdateVideoRequest) (*UpdateVideoResponse, error)
 	// Deletes a video and its stored media. Owner only. Idempotent: deleting
-	// a video that is already gone succeeds. Returns NOT_FOUND and
-	// PERMISSION_DENIED as UpdateVideo does, and ABORTED (reason
-	// ETAG_MISMATCH) if etag is set and the video has changed since.
+	// a video that does not exist (already deleted, or never created) succeeds,
+	// so a retry after a lost answer is safe. Returns NOT_FOUND for another
+	// owner's video the caller may not see, PERMISSION_DENIED (NOT_OWNER) for
+	// another owner's visible one, and ABORTED (reason ETAG_MISMATCH) if etag
+	// is set and the video has changed since.
 	DeleteVideo(context.Context, *DeleteVideoRequest) (*DeleteVideoResponse, error)
 	mustEmbedUnimplementedCatalogServiceServer()
 }

@@ -121,9 +121,11 @@ class CatalogServiceServicer:
 
     def DeleteVideo(self, request, context):
         """Deletes a video and its stored media. Owner only. Idempotent: deleting
-        a video that is already gone succeeds. Returns NOT_FOUND and
-        PERMISSION_DENIED as UpdateVideo does, and ABORTED (reason
-        ETAG_MISMATCH) if etag is set and the video has changed since.
+        a video that does not exist (already deleted, or never created) succeeds,
+        so a retry after a lost answer is safe. Returns NOT_FOUND for another
+        owner's video the caller may not see, PERMISSION_DENIED (NOT_OWNER) for
+        another owner's visible one, and ABORTED (reason ETAG_MISMATCH) if etag
+        is set and the video has changed since.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
