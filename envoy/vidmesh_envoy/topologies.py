@@ -104,7 +104,7 @@ def _socket(host: str, port: int) -> dict[str, Any]:
 
 
 def _cluster(cluster: Cluster) -> dict[str, Any]:
-    protocol = {"http2_protocol_options": {}} if cluster.http2 else {"http_protocol_options": {}}
+    protocol: dict[str, dict[str, Any]] = {"http2_protocol_options": {}} if cluster.http2 else {"http_protocol_options": {}}
     return {
         "name": cluster.name,
         "type": "STATIC",
@@ -171,6 +171,7 @@ def _transcoder(transcoding: Transcoding) -> dict[str, Any]:
 
 def _cache(cache_dir: Path | None, max_bytes: int) -> dict[str, Any]:
     """Envoy's HTTP cache: in memory, or bounded on disk under cache_dir. The Host is part of the key."""
+    store: dict[str, Any]
     if cache_dir is None:
         store = {"@type": "type.googleapis.com/envoy.extensions.http.cache.simple_http_cache.v3.SimpleHttpCacheConfig"}
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 from google.protobuf import duration_pb2, field_mask_pb2
@@ -96,7 +97,7 @@ class VidmeshClient:
 
     # -- videos -----------------------------------------------------------------------------
 
-    def _call(self, method: grpc.UnaryUnaryMultiCallable, request: object) -> object:
+    def _call(self, method: grpc.UnaryUnaryMultiCallable[Any, Any], request: object) -> object:
         return wrap(lambda: method(request, metadata=self._metadata, timeout=30))
 
     def get_video(self, video_id: str) -> resources_pb2.Video:

@@ -84,6 +84,7 @@ from vidmesh.catalog.v1 import resources_pb2
 
 from ..runtime.config import CatalogCacheSettings, Config
 from ..runtime.errors import Unavailable
+from ..storage.redis_replies import optional_reply_bytes, reply_bytes
 from .store import VideoPage, VideoStore
 
 Video = resources_pb2.Video
@@ -191,7 +192,7 @@ class CachedVideoStore:
         return {i: Video.FromString(raw) for i, raw in rows.items() if raw is not None}
 
     async def _mget(self, ids: list[str]) -> list[bytes | None]:
-        return await self._redis.mget([self._key(i) for i in ids])
+        return [optional_reply_bytes(raw) for raw in await self._redis.mget([self._key(i) for i in ids])]
 
     async def _lookup(self, ids: list[str], first_read: Callable[[list[str]], Awaitable[list[bytes | None]]] | None) -> Rows:
         """Rows of ids (None: no such video). first_read is a plain read to try before leasing."""
@@ -265,7 +266,7 @@ class CachedVideoStore:
                 for video_id in ids:
                     pipe.set(self._key(video_id), lease, nx=True, px=px, get=True)
                 replies = await pipe.execute()
-        return [lease if raw is None else raw for raw in replies]
+        return [lease if raw is None else reply_bytes(raw) for raw in replies]
 
     def _start_load(self, lease: bytes, mine: list[str], bypass: list[str]) -> asyncio.Task[Rows]:
         """Reads mine + bypass from the store in a task that outlives a cancelled caller, and fills mine."""

@@ -37,7 +37,9 @@ class CatalogClient:
     async def get_video(self, video_id: str) -> Video | None:
         """The video, whatever its visibility; None if there is no such video."""
         try:
-            reply = await self._calls.call(CALLEE, self._public.GetVideo, pb2.GetVideoRequest(name=f"videos/{video_id}"))
+            reply: pb2.GetVideoResponse = await self._calls.call(
+                CALLEE, self._public.GetVideo, pb2.GetVideoRequest(name=f"videos/{video_id}")
+            )
         except RemoteError as exc:
             if exc.code == grpc.StatusCode.NOT_FOUND:
                 return None
@@ -48,7 +50,7 @@ class CatalogClient:
         """Creates the video (PROCESSING), or returns it if this owner's video with that id exists."""
         request = internal_pb2.CreateVideoRequest(video_id=video_id, owner=owner, video=fields, source=source)
         try:
-            reply = await self._calls.call(CALLEE, self._internal.CreateVideo, request)
+            reply: internal_pb2.CreateVideoResponse = await self._calls.call(CALLEE, self._internal.CreateVideo, request)
         except RemoteError as exc:
             if exc.reason == "VIDEO_ID_TAKEN":
                 raise VideoIdTaken(video_id) from None
@@ -58,7 +60,7 @@ class CatalogClient:
     async def set_processing_result(
         self,
         video_id: str,
-        status: resources_pb2.VideoStatus.ValueType,
+        status: resources_pb2.VideoStatus,
         *,
         failure_reason: str = "",
         renditions: Sequence[media_pb2.Rendition] = (),
@@ -73,7 +75,7 @@ class CatalogClient:
             master_playlist_path=master_playlist_path,
         )
         try:
-            reply = await self._calls.call(CALLEE, self._internal.SetProcessingResult, request)
+            reply: internal_pb2.SetProcessingResultResponse = await self._calls.call(CALLEE, self._internal.SetProcessingResult, request)
         except RemoteError as exc:
             if exc.code == grpc.StatusCode.NOT_FOUND:
                 return None

@@ -67,7 +67,8 @@ def _reason(exc: grpc.aio.AioRpcError) -> str:
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
             detail.Unpack(info)
-            return info.reason
+            reason: str = info.reason  # error_details_pb2 (google.rpc) has no stubs
+            return reason
     return ""
 
 

@@ -12,18 +12,35 @@ processes' services).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-SERVING = health_pb2.HealthCheckResponse.SERVING
-NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+# grpc_health's stubs describe health_pb2 only through an untyped module __getattr__.
+SERVING: int = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING: int = health_pb2.HealthCheckResponse.NOT_SERVING
+SERVICE_UNKNOWN: int = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
 CHECK_TIMEOUT_SECONDS = 2.0
 WATCH_POLL_SECONDS = 1.0
 
+if TYPE_CHECKING:
 
-class MeshHealth(health.aio.HealthServicer):
+    class AioHealthServicer:
+        """The part of grpc.aio's health.aio.HealthServicer vidmesh uses: grpc_health's stubs
+        cover only the thread-based servicer."""
+
+        _server_status: MutableMapping[str, int]
+
+        async def set(self, service: str, status: int) -> None: ...
+        async def enter_graceful_shutdown(self) -> None: ...
+
+else:
+    AioHealthServicer = health.aio.HealthServicer
+
+
+class MeshHealth(AioHealthServicer):
     def __init__(self, remote: Mapping[str, str]):
         """remote maps the full name of each service other processes serve to their address."""
         super().__init__()
@@ -54,22 +71,24 @@ class MeshHealth(health.aio.HealthServicer):
         remote = await asyncio.gather(*(self._remote_status(s) for s in self._remote))
         return SERVING if all(s == SERVING for s in remote) else NOT_SERVING
 
-    async def Check(self, request: health_pb2.HealthCheckRequest, context: grpc.aio.ServicerContext) -> health_pb2.HealthCheckResponse:  # type: ignore[override]
+    async def Check(
+        self, request: health_pb2.HealthCheckRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> health_pb2.HealthCheckResponse:
         status = await self._status(request.service)
         if status is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown service {request.service!r}")
-        return health_pb2.HealthCheckResponse(status=status)  # type: ignore[arg-type]
+        return health_pb2.HealthCheckResponse(status=status)
 
-    async def Watch(  # type: ignore[override]
-        self, request: health_pb2.HealthCheckRequest, context: grpc.aio.ServicerContext
+    async def Watch(
+        self, request: health_pb2.HealthCheckRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[health_pb2.HealthCheckResponse]:
         last = None
         while True:
             status = await self._status(request.service)
             if status is None:
-                status = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
+                status = SERVICE_UNKNOWN
             if status != last:
-                yield health_pb2.HealthCheckResponse(status=status)  # type: ignore[arg-type]
+                yield health_pb2.HealthCheckResponse(status=status)
                 last = status
             await asyncio.sleep(WATCH_POLL_SECONDS)
 

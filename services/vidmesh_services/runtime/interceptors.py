@@ -105,13 +105,13 @@ class ServerCallInterceptor(AsyncServerInterceptor):
     async def _fail(self, call: _Call, exc: BaseException, context: Context) -> None:
         if isinstance(exc, VidmeshError):
             self._log(call, context, exc.code)
-            await context.abort_with_status(rpc_status.to_status(exc.to_status(call.request_id)))
+            await _abort_with_status(context, rpc_status.to_status(exc.to_status(call.request_id)))
         elif isinstance(exc, grpc.aio.AbortError):
             self._log(call, context)
         elif isinstance(exc, Exception):
             log.exception("unhandled error in %s (request %s)", call.method, call.request_id)
             self._log(call, context, grpc.StatusCode.INTERNAL)
-            await context.abort_with_status(rpc_status.to_status(internal_status(call.request_id)))
+            await _abort_with_status(context, rpc_status.to_status(internal_status(call.request_id)))
         else:  # cancelled by the client or by shutdown
             self._log(call, context, grpc.StatusCode.CANCELLED)
 
@@ -133,3 +133,8 @@ class ServerCallInterceptor(AsyncServerInterceptor):
                 }
             },
         )
+
+
+async def _abort_with_status(context: Context, status: grpc.Status) -> None:
+    """context.abort_with_status(status): grpc.aio's ServicerContext has it, grpc-stubs lacks it."""
+    await context.abort_with_status(status)  # type: ignore[attr-defined]  # missing from grpc-stubs

@@ -46,7 +46,8 @@ def enable_reflection(service_names: Sequence[str], server: grpc.aio.Server) -> 
     """Serves reflection (v1 and v1alpha) listing service_names and both reflection services."""
     _register_v1_descriptor()
     names = tuple(dict.fromkeys([*service_names, V1, V1ALPHA]))
-    servicer = reflection.aio.ReflectionServicer(names)
+    # grpc_reflection's stubs omit the grpc.aio servicer (reflection.aio at runtime).
+    servicer = reflection.aio.ReflectionServicer(names)  # type: ignore[attr-defined]
     for service in (V1ALPHA, V1):
         handler = grpc.stream_stream_rpc_method_handler(
             servicer.ServerReflectionInfo,

@@ -20,7 +20,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from .auth import Authenticator
 from .config import Config, load_config
-from .health import MeshHealth
+from .health import AioHealthServicer, MeshHealth
 from .interceptors import AccessPolicy, ServerCallInterceptor
 from .logs import setup_logging
 from .metrics import serve_metrics
@@ -51,7 +51,7 @@ class ServiceBinding:
 class RunningServer:
     server: grpc.aio.Server
     port: int
-    health: health.aio.HealthServicer
+    health: AioHealthServicer
     service_names: tuple[str, ...]
     # Set while the server waits for its dependencies before reporting SERVING.
     readiness: asyncio.Task[None] | None = None
@@ -93,7 +93,7 @@ async def create_server(
             ("grpc.http2.lookahead_bytes", STREAM_WINDOW_BYTES),
         ],
     )
-    health_servicer = MeshHealth(remote_health) if remote_health else health.aio.HealthServicer()
+    health_servicer = MeshHealth(remote_health) if remote_health else AioHealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = tuple(b.full_name for b in bindings)
     for binding in bindings:

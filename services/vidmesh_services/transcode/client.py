@@ -21,5 +21,5 @@ class TranscodeClient:
     async def submit_job(self, video_id: str, owner: str, source_key: str, request_id: str) -> resources_pb2.Job:
         """Queues a transcode of the video's source; the same request_id returns the same job."""
         request = internal_pb2.SubmitJobRequest(video=f"videos/{video_id}", owner=owner, source_path=source_key, request_id=request_id)
-        reply = await self._calls.call(CALLEE, self._internal.SubmitJob, request)
+        reply: internal_pb2.SubmitJobResponse = await self._calls.call(CALLEE, self._internal.SubmitJob, request)
         return reply.job

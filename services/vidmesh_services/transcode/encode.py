@@ -14,8 +14,8 @@ from .ladder import plan_ladder
 from .pipeline import ENCODING, PACKAGING, TranscodeConfig, transcode
 from .source import probe_source
 
-# progress(JobStage value, percent 0-100)
-Progress = Callable[[int, float], None]
+# progress(stage, percent 0-100)
+Progress = Callable[[resources_pb2.JobStage, float], None]
 _STAGES = {ENCODING: resources_pb2.JOB_STAGE_ENCODING, PACKAGING: resources_pb2.JOB_STAGE_PACKAGING}
 
 

@@ -91,4 +91,4 @@ class Jobs:
                     job = update
                 yield job
         finally:
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves PubSub.aclose unannotated

@@ -90,7 +90,7 @@ class Storyboard:
         return FilterChain(
             graph,
             [
-                graph.add_buffer(width=self._tile[0], height=self._tile[1], format="yuv420p", time_base=Fraction(1)),
+                graph.add_buffer(width=self._tile[0], height=self._tile[1], format=av.VideoFormat("yuv420p"), time_base=Fraction(1)),
                 graph.add("tile", f"{self._columns}x{self._rows}"),
                 graph.add("buffersink"),
             ],
@@ -102,6 +102,7 @@ class Storyboard:
                 sheet = self._tiler.output.pull()
             except (av.BlockingIOError, av.EOFError):  # no full sheet yet / no sheet left
                 return
+            assert isinstance(sheet, av.VideoFrame)  # a video graph's sink hands out video frames
             self._folder.mkdir(exist_ok=True)
             _save_jpeg(sheet, self._folder / _sheet_name(self._sheets), self._config.jpeg_quantizer)
             self._sheets += 1

@@ -89,6 +89,9 @@ def decoded_frames(source: Source) -> Iterator[av.VideoFrame | av.AudioFrame]:
             # index came first otherwise reads like a shorter video) or its container says so.
             if packet.is_corrupt:
                 raise BadMediaError("CORRUPT_MEDIA", f"the file is damaged or cut short near {position:.1f} s")
-            yield from packet.decode()
+            for frame in packet.decode():
+                # Only video and audio streams are demuxed, so no subtitle frame ever comes out.
+                if isinstance(frame, (av.VideoFrame, av.AudioFrame)):
+                    yield frame
     except av.FFmpegError as exc:
         raise BadMediaError("CORRUPT_MEDIA", f"the file is damaged near {position:.1f} s") from exc

@@ -27,6 +27,7 @@ from vidmesh.transcode.v1 import transcode_internal_service_pb2 as internal_pb2
 
 from ..runtime.config import TranscodeSettings
 from ..runtime.ids import new_id
+from ..storage.redis_replies import reply_bytes, reply_text, scored_members
 
 Job = resources_pb2.Job
 QueuedJob = internal_pb2.QueuedJob
@@ -82,7 +83,7 @@ class JobStore:
         marker = f"{PREFIX}submission:{submission_key}"
         if not await self._redis.set(marker, job_id, nx=True, ex=SUBMISSION_SECONDS):
             existing = await self._redis.get(marker)
-            job = await self.get(existing.decode()) if existing else None
+            job = await self.get(reply_text(existing)) if existing else None
             if job is not None:
                 return job
             await self._redis.set(marker, job_id, ex=SUBMISSION_SECONDS)  # the first submit died half-way
@@ -108,14 +109,14 @@ class JobStore:
 
     async def get(self, job_id: str) -> Job | None:
         raw = await self._redis.get(job_key(job_id))
-        return Job.FromString(raw) if raw else None
+        return Job.FromString(reply_bytes(raw)) if raw else None
 
     async def get_many(self, job_ids: list[str]) -> list[Job]:
         """The jobs that exist among job_ids, in the same order, in one round trip."""
         if not job_ids:
             return []
         raws = await self._redis.mget([job_key(i) for i in job_ids])
-        return [Job.FromString(raw) for raw in raws if raw]
+        return [Job.FromString(reply_bytes(raw)) for raw in raws if raw]
 
     async def save(self, job: Job) -> None:
         """Stores the job and tells every watcher."""
@@ -172,7 +173,7 @@ class JobStore:
             if not rows:
                 return
             offset += len(rows)
-            for member, score in rows:
+            for member, score in scored_members(rows):
                 job_id = member.decode()
                 if after and score == after.score and job_id >= after.job_id:
                     continue  # at the cursor's score: ids at or above the cursor's came before it
@@ -254,7 +255,8 @@ class JobQueue:
 
     async def requeue_due(self, at: float, limit: int = 10) -> int:
         moved = 0
-        for raw in await self._redis.zrangebyscore(RETRIES, "-inf", at, start=0, num=limit):
+        due = await self._redis.zrangebyscore(RETRIES, "-inf", at, start=0, num=limit)
+        for raw in map(reply_bytes, due):
             if await self._redis.zrem(RETRIES, raw):  # only the worker that removes it re-queues it
                 await self._redis.xadd(TRANSCODE_JOBS, {ENTRY: raw})
                 moved += 1
@@ -276,4 +278,4 @@ def _entries(read: object, stream: str) -> list[tuple[bytes, dict[bytes, bytes]]
 
 def retry_delay(attempt: int, base_seconds: float) -> float:
     """Backoff before attempt+1: base, 4x base, 16x base, ... capped at 10 minutes."""
-    return min(base_seconds * 4 ** (attempt - 1), 600.0)
+    return min(base_seconds * 4.0 ** (attempt - 1), 600.0)

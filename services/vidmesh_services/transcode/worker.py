@@ -158,7 +158,7 @@ class Worker:
         loop = asyncio.get_running_loop()
         last: list[tuple[int, int]] = [(-1, -1)]
 
-        def progress(stage: int, percent: float) -> None:
+        def progress(stage: resources_pb2.JobStage, percent: float) -> None:
             # Called from the encoding thread; saves only whole-percent changes.
             if self._stop.is_set():
                 raise Abandoned()

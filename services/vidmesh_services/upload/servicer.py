@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 from google.protobuf import timestamp_pb2
@@ -86,18 +87,20 @@ def add_to_server(servicer: UploadServicer, server: grpc.aio.Server) -> None:
     generated = _HandlerCapture()
     pb2_grpc.add_UploadServiceServicer_to_server(servicer, generated)
     handlers = dict(generated.handlers)
-    handlers["UploadChunks"] = handlers["UploadChunks"]._replace(request_deserializer=parse_chunk_request)
+    # The handlers are namedtuples at runtime; grpc-stubs declares RpcMethodHandler without _replace.
+    handlers["UploadChunks"] = handlers["UploadChunks"]._replace(request_deserializer=parse_chunk_request)  # type: ignore[attr-defined]
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
-    server.add_registered_method_handlers(SERVICE, handlers)
+    # grpc.aio.Server has had this since grpcio 1.63; grpc-stubs (1.53) predates it.
+    server.add_registered_method_handlers(SERVICE, handlers)  # type: ignore[attr-defined]
 
 
 class _HandlerCapture:
     """Stands in for a server to collect the method handlers the generated code registers."""
 
-    handlers: dict[str, grpc.RpcMethodHandler]
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]]
 
     def add_generic_rpc_handlers(self, generic_handlers: object) -> None:
         pass
 
-    def add_registered_method_handlers(self, service_name: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
+    def add_registered_method_handlers(self, service_name: str, handlers: dict[str, grpc.RpcMethodHandler[Any, Any]]) -> None:
         self.handlers = handlers

@@ -15,6 +15,9 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import redis.asyncio as redis
+from redis.typing import EncodableT, FieldT
+
+from ..storage.redis_replies import reply_text
 
 PREFIX = "vidmesh:upload:"
 EXPIRY = PREFIX + "expiry"
@@ -52,7 +55,7 @@ class UploadState:
     async def create(self, upload: Upload) -> float:
         """Stores a new upload; returns its expiry time."""
         expires = time.time() + self._ttl
-        data = {k: json.dumps(v) for k, v in asdict(upload).items()}
+        data: dict[FieldT, EncodableT] = {k: json.dumps(v) for k, v in asdict(upload).items()}
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(PREFIX + upload.upload_id, mapping=data)
             pipe.expire(PREFIX + upload.upload_id, self._ttl)
@@ -64,7 +67,7 @@ class UploadState:
         raw = await self._redis.hgetall(PREFIX + upload_id)
         if not raw:
             return None
-        return Upload(**{k.decode(): json.loads(v) for k, v in raw.items()})
+        return Upload(**{reply_text(k): json.loads(v) for k, v in raw.items()})
 
     async def expiry(self, upload_id: str) -> float:
         return (await self._redis.zscore(EXPIRY, upload_id)) or 0.0
@@ -102,7 +105,7 @@ class UploadState:
         raw = await self._redis.get(PREFIX + upload_id + ":done")
         if not raw:
             return None
-        owner, _, video_id = raw.decode().partition(" ")
+        owner, _, video_id = reply_text(raw).partition(" ")
         return owner, video_id
 
     async def forget(self, upload_id: str) -> None:
@@ -113,4 +116,4 @@ class UploadState:
 
     async def expired(self, now: float, limit: int = 100) -> list[str]:
         ids = await self._redis.zrangebyscore(EXPIRY, "-inf", now, start=0, num=limit)
-        return [i.decode() for i in ids]
+        return [reply_text(i) for i in ids]

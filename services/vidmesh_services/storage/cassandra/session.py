@@ -104,7 +104,7 @@ class CassandraConnection:
     def _check_schema(self, session: Session) -> None:
         try:
             session.set_keyspace(self.settings.keyspace)
-            missing = [m.version for m in pending_migrations(session)]
+            missing: list[int | str] = [m.version for m in pending_migrations(session)]
         except InvalidRequest:  # no keyspace or bookkeeping table yet
             missing = ["all"]
         if missing:
@@ -129,17 +129,18 @@ class CassandraConnection:
         return self._session
 
     async def _prepare(self, statement: Statement) -> PreparedStatement:
-        prepared = self._prepared.get(statement)
-        if prepared is None:
-            session = await self._session_ready()
-            try:
-                prepared = await asyncio.to_thread(session.prepare, statement.cql.format(ks=self.settings.keyspace))
-            except Exception as exc:
-                raise translate(exc) from exc
-            prepared.is_idempotent = statement.idempotent
-            if statement.serial:
-                prepared.consistency_level = consistency(self.settings.serial_consistency)
-            self._prepared[statement] = prepared
+        cached = self._prepared.get(statement)
+        if cached is not None:
+            return cached
+        session = await self._session_ready()
+        try:
+            prepared: PreparedStatement = await asyncio.to_thread(session.prepare, statement.cql.format(ks=self.settings.keyspace))
+        except Exception as exc:
+            raise translate(exc) from exc
+        prepared.is_idempotent = statement.idempotent
+        if statement.serial:
+            prepared.consistency_level = consistency(self.settings.serial_consistency)
+        self._prepared[statement] = prepared
         return prepared
 
     async def prepared(self, statement: Statement) -> PreparedStatement:
