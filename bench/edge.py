@@ -44,6 +44,8 @@ sys.path.insert(0, str(ROOT))  # for tests.support, below
 from vidmesh.catalog.v1 import resources_pb2
 from vidmesh.type.v1 import media_pb2
 
+from tests.support.chromium import CHROMIUM
+from tests.support.chromium import FLAGS as CHROMIUM_FLAGS
 from tests.support.http import envoy_stat, envoy_stat_sum, get, wait_cache_entries
 from tests.support.media import make_noisy_video
 from vidmesh_client import VidmeshClient
@@ -53,16 +55,6 @@ SECTION = "edge"
 FINAL = (resources_pb2.VIDEO_STATUS_READY, resources_pb2.VIDEO_STATUS_FAILED)
 TARGET_RATIO = 0.8
 TTFF_TARGET_MS = 500
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
 
 
 @dataclass
@@ -125,7 +117,7 @@ def time_to_first_frame(url: str, runs: int) -> list[float]:
 
     results = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         for _ in range(runs):
             context = browser.new_context()  # cold: empty HTTP cache, no connections
             page = context.new_page()

@@ -8,18 +8,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-CHROMIUM = "/usr/bin/chromium"
-# DESIGN.md's flags; autoplay without a gesture so cold starts can be timed.
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
+from tests.support.chromium import CHROMIUM, FLAGS
 
 
 # Module scope: sync Playwright keeps its own event loop running on the main thread while it is

@@ -17,7 +17,7 @@ from vidmesh_services.runtime.config import UploadLimits
 from vidmesh_services.runtime.errors import NotFound
 from vidmesh_services.storage.blob_fs import FilesystemBlobStore
 from vidmesh_services.upload.probe import Prober
-from vidmesh_services.upload.store import UploadState
+from vidmesh_services.upload.store import Upload, UploadState
 from vidmesh_services.upload.uploads import Chunk, Uploads
 
 KiB = 1024
@@ -52,9 +52,9 @@ async def _chunks(name: str, count: int) -> AsyncIterator[Chunk]:
         yield Chunk(name, index, data, google_crc32c.value(data))
 
 
-async def test_abandoned_upload_expires_and_its_parts_are_removed(uploads: tuple[Uploads, FilesystemBlobStore]) -> None:
-    manager, blobs = uploads
-    upload, _ = await manager.init(
+async def _init(manager: Uploads) -> tuple[Upload, float]:
+    """A 4 KiB upload of 1 KiB chunks by alice."""
+    return await manager.init(
         ALICE,
         filename="a.mp4",
         size_bytes=4 * KiB,
@@ -66,6 +66,11 @@ async def test_abandoned_upload_expires_and_its_parts_are_removed(uploads: tuple
         tags=[],
         visibility=0,
     )
+
+
+async def test_abandoned_upload_expires_and_its_parts_are_removed(uploads: tuple[Uploads, FilesystemBlobStore]) -> None:
+    manager, blobs = uploads
+    upload, _ = await _init(manager)
     name = f"uploads/{upload.upload_id}"
     await manager.receive(ALICE, _chunks(name, 2))
     assert len(list(blobs.list(f"uploads/{upload.upload_id}"))) > 0
@@ -79,18 +84,7 @@ async def test_abandoned_upload_expires_and_its_parts_are_removed(uploads: tuple
 
 async def test_each_chunk_extends_the_expiry(uploads: tuple[Uploads, FilesystemBlobStore]) -> None:
     manager, _ = uploads
-    upload, first_expiry = await manager.init(
-        ALICE,
-        filename="a.mp4",
-        size_bytes=4 * KiB,
-        content_type="",
-        sha256="",
-        chunk_size=KiB,
-        title="t",
-        description="",
-        tags=[],
-        visibility=0,
-    )
+    upload, first_expiry = await _init(manager)
     await asyncio.sleep(1.2)
     await manager.receive(ALICE, _chunks(f"uploads/{upload.upload_id}", 1))
     status = await manager.status(ALICE, f"uploads/{upload.upload_id}")

@@ -20,7 +20,7 @@ from vidmesh.type.v1 import media_pb2
 from ..playback.tokens import PlaybackTokens
 from ..runtime.auth import Identity
 from ..runtime.errors import Aborted, FailedPrecondition, FieldViolation, InvalidArgument, NotFound, PermissionDenied
-from ..runtime.pages import decode_page_token, encode_page_token, query_id
+from ..runtime.pages import decode_page_token, encode_page_token, invalid_page_token, query_id
 from ..runtime.validation import parse_name, valid_id
 from ..storage.blobs import BlobStore, video_prefixes
 from .rules import metadata_violations
@@ -107,11 +107,11 @@ class Catalog:
         query = query_id(owner, own)
         cursor = decode_page_token(page_token, query) if page_token else ""
         if not isinstance(cursor, str):
-            raise InvalidArgument(FieldViolation("page_token", "not a token this server issued"), reason="INVALID_PAGE_TOKEN")
+            raise invalid_page_token()
         try:
             page = await self._store.list_videos(owner=owner or None, include_non_public=own, limit=limit, cursor=cursor)
         except ValueError:
-            raise InvalidArgument(FieldViolation("page_token", "not a token this server issued"), reason="INVALID_PAGE_TOKEN") from None
+            raise invalid_page_token() from None
         return page.videos, encode_page_token(query, page.next_cursor) if page.next_cursor else ""
 
     # -- changes by owners ------------------------------------------------------------------

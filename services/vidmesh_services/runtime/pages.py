@@ -26,6 +26,11 @@ def encode_page_token(query: str, position: object) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+def invalid_page_token() -> InvalidArgument:
+    """The error for a token this server did not issue (or whose position does not parse)."""
+    return InvalidArgument(FieldViolation("page_token", "not a token this server issued"), reason="INVALID_PAGE_TOKEN")
+
+
 def decode_page_token(token: str, query: str) -> object:
     """The position `token` resumes at. INVALID_ARGUMENT with reason INVALID_PAGE_TOKEN for a token
     this server did not issue, PAGE_TOKEN_MISMATCH for one issued for another query."""
@@ -33,7 +38,7 @@ def decode_page_token(token: str, query: str) -> object:
         fields = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         issued_for, position = fields["q"], fields["p"]
     except (ValueError, KeyError, TypeError):
-        raise InvalidArgument(FieldViolation("page_token", "not a token this server issued"), reason="INVALID_PAGE_TOKEN") from None
+        raise invalid_page_token() from None
     if issued_for != query:
         raise InvalidArgument(
             FieldViolation("page_token", "came from a listing with other filters or another caller; start again without one"),

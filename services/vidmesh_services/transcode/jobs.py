@@ -11,7 +11,7 @@ from vidmesh.transcode.v1 import resources_pb2
 
 from ..runtime.auth import Identity
 from ..runtime.errors import FieldViolation, InvalidArgument, NotFound, Unavailable
-from ..runtime.pages import decode_page_token, encode_page_token, query_id
+from ..runtime.pages import decode_page_token, encode_page_token, invalid_page_token, query_id
 from ..runtime.validation import parse_name
 from .store import FINAL_STATES, Job, JobStore, Position, progress_channel
 
@@ -28,7 +28,7 @@ def _position(token: str, query: str) -> Position:
     position = decode_page_token(token, query)
     if isinstance(position, list) and len(position) == 2 and isinstance(position[0], (int, float)) and isinstance(position[1], str):
         return Position(float(position[0]), position[1])
-    raise InvalidArgument(FieldViolation("page_token", "not a token this server issued"), reason="INVALID_PAGE_TOKEN")
+    raise invalid_page_token()
 
 
 class Jobs:
