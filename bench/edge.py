@@ -247,7 +247,7 @@ def main() -> int:
         f"Time to first frame, headless Chromium on loopback, {len(ttff)} cold starts (fresh browser context each, "
         f"edge cache warm), measured from navigation start to the first painted video frame: median "
         f"**{ttff_median:.0f} ms**, p90 {percentile(ttff, 0.9):.0f} ms, best {min(ttff):.0f} ms "
-        f"(target < {TTFF_TARGET_MS} ms: {'met' if ttff_median < TTFF_TARGET_MS else 'NOT met'}; the seed budgets 2 s).",
+        f"(target < {TTFF_TARGET_MS} ms: {'met' if ttff_median < TTFF_TARGET_MS else 'NOT met'}; the reference design budgets 2 s).",
         f"<!-- /bench:{SECTION} -->",
         "",
     ]

@@ -487,7 +487,7 @@ def checks(cases: list[Case], duration: float) -> list[str]:
         speed = duration / top720.wall("vidmesh")
         lines.append(
             f"720p-topped ladder faster than real time on this machine: vidmesh {speed:.2f}x "
-            f"({'met' if speed > 1 else 'NOT met'}; the seed's reference runs at 1/2.4 = 0.42x)"
+            f"({'met' if speed > 1 else 'NOT met'}; the reference design budgets 1/2.4 = 0.42x)"
         )
     return lines
 
@@ -600,15 +600,15 @@ def section_markdown(
         "without the rungs above 720p). Both systems encode exactly these renditions with the same settings, taken "
         f"from `LadderConfig` and the plan: x264 preset `{config.x264_preset}`, capped VBR at the planned bit rate "
         f"(maxrate {config.peak_bitrate_ratio:g}x, bufsize {config.buffer_seconds:g} s of the target), an IDR frame forced "
-        f"at every {config.segment_seconds:g} s segment boundary with `keyint` one segment long, scene cuts off and closed "
-        f"GOPs, AAC-LC stereo at {config.audio_bitrate // 1000} kb/s, HLS with fMP4 segments of {config.segment_seconds:g} s:",
+        f"every {config.keyframe_seconds:g} s (so every {config.segment_seconds:g} s segment starts with one) with `keyint` "
+        f"one interval long, scene cuts off and closed GOPs, AAC-LC stereo at {config.audio_bitrate // 1000} kb/s, HLS with fMP4 segments of {config.segment_seconds:g} s:",
         "",
         "- **vidmesh**: `encode_ladder` (probe, `plan_ladder`, `transcode`), as a transcode worker calls it, in a child "
         "Python process: decode once, one thread per rendition that scales, encodes and segments, one shared AAC "
         "track. It also writes a poster and a storyboard (sprite sheets + WebVTT), which the ffmpeg command does not.",
         "- **ffmpeg**: Debian's `ffmpeg` in one command with arguments derived from the same plan: decode once, `split`, "
         "`scale` (to the planned size, limited range, yuv420p, as vidmesh's FrameShaper does), libx264 per rendition, "
-        "`-force_key_frames expr:gte(t,n_forced*6)` with `-forced-idr 1`, the `hls` muxer with `var_stream_map` "
+        f"`-force_key_frames expr:gte(t,n_forced*{config.keyframe_seconds:g})` with `-forced-idr 1`, the `hls` muxer with `var_stream_map` "
         "(audio as its own group, like vidmesh) and a master playlist.",
         "",
         f"Each ladder ran {rounds} times on each system, the two systems alternating which goes first. Wall time is "

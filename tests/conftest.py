@@ -10,6 +10,7 @@ import grpc
 import pytest
 
 from tests.support.processes import Mesh, start_mesh, stop_mesh
+from vidmesh_client._ledger import default_ledger_path
 
 if TYPE_CHECKING:
     from tests.support.cassandra import CassandraNode
@@ -18,6 +19,30 @@ MiB = 1024 * 1024
 # How long the edge keeps playlists in the test mesh (60 s by default): short, so a test can
 # watch a switch to private reach the edge.
 SHARED_PLAYLIST_SECONDS = 3
+
+
+def _file_state(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+@pytest.fixture(scope="session", autouse=True)
+def client_state_outside_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The SDK keeps its upload ledger under XDG_STATE_HOME (VIDMESH_CLIENT_STATE wins): both
+    point into the session's temp folder, so no test, and no CLI it starts, touches the user's
+    home. HOME itself stays, for the Go, npm and Maven caches. A write to the user's real ledger
+    fails the session."""
+    users_ledger = default_ledger_path()
+    before = _file_state(users_ledger)
+    state = tmp_path_factory.mktemp("client-state")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_STATE_HOME", str(state))
+        patch.delenv("VIDMESH_CLIENT_STATE", raising=False)
+        yield state
+    assert _file_state(users_ledger) == before, f"the tests wrote to the user's upload ledger {users_ledger}"
 
 
 @pytest.fixture(scope="session")

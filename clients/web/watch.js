@@ -1,11 +1,17 @@
-// Watch page: /watch/{video}[?token=...]. Plays the master playlist with hls.js (MSE), offers a
-// quality menu with Auto (hls.js ABR), and shows storyboard thumbnails while seeking.
+// Watch page: /watch/{video}[?token=...]. Plays the master playlist with hls.js (MSE) behind one
+// set of controls of its own (play, sound, time, a seek bar with storyboard thumbnails, quality,
+// full screen); a video that cannot play gets a message instead of a player.
 "use strict";
 
+const stage = document.getElementById("stage");
 const video = document.getElementById("player");
-const status = document.getElementById("status");
+const playButton = document.getElementById("play");
+const muteButton = document.getElementById("mute");
+const unmuteButton = document.getElementById("unmute");
+const fullscreenButton = document.getElementById("fullscreen");
+const elapsed = document.getElementById("elapsed");
+const durationLabel = document.getElementById("duration");
 const quality = document.getElementById("quality");
-const levelLabel = document.getElementById("level");
 const seek = document.getElementById("seek");
 const preview = document.getElementById("preview");
 const thumb = document.getElementById("thumb");
@@ -20,20 +26,47 @@ function signed(url) {
   return token ? `${url}${url.includes("?") ? "&" : "?"}token=${encodeURIComponent(token)}` : url;
 }
 
-function say(text) {
-  status.textContent = text;
+// The page's one place for what the viewer is told: a line while loading, a card for a
+// video that cannot play (the player is hidden then: no empty box with dead controls).
+function say(text, { detail = "", problem = false } = {}) {
+  const notice = document.getElementById("notice");
+  document.getElementById("status").textContent = text;
+  const more = document.getElementById("detail");
+  more.textContent = detail;
+  more.hidden = !detail;
+  document.getElementById("home-link").hidden = !problem;
+  notice.classList.toggle("problem", problem);
+  notice.hidden = !text;
+  if (problem) {
+    stage.hidden = true;
+    notice.prepend(document.getElementById("title")); // the video's title, if known, heads the message
+  }
+}
+
+function sentence(text) {
+  const trimmed = text.trim();
+  if (!trimmed) return "";
+  return trimmed[0].toUpperCase() + trimmed.slice(1) + (/[.!?]$/.test(trimmed) ? "" : ".");
 }
 
 function formatTime(seconds) {
-  const s = Math.max(0, Math.floor(seconds));
-  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+  const s = Math.max(0, Math.floor(seconds || 0));
+  const hours = Math.floor(s / 3600);
+  const minutes = Math.floor((s % 3600) / 60);
+  const rest = String(s % 60).padStart(2, "0");
+  return hours ? `${hours}:${String(minutes).padStart(2, "0")}:${rest}` : `${minutes}:${rest}`;
 }
 
 async function fetchVideo() {
   // Started by the inline script in watch.html (GET /v1/videos/{id}, with the token if any).
   const { status, body } = await window.vidmeshVideo;
-  if (status === 404) throw new Error("This video does not exist or is private.");
-  if (status !== 200) throw new Error(body.message || `HTTP ${status}`);
+  if (status === 404) {
+    const detail = token
+      ? "The link's token is not valid for this video, or has expired. Ask its owner for a new link."
+      : "Check the address. A private video plays only from a link its owner shares.";
+    throw Object.assign(new Error("This video does not exist or is private."), { detail });
+  }
+  if (status !== 200) throw Object.assign(new Error("This video could not be loaded."), { detail: body.message || `HTTP ${status}` });
   return body;
 }
 
@@ -45,18 +78,24 @@ function watchFirstFrame() {
   else video.addEventListener("playing", done, { once: true });
 }
 
-function setupQualityMenu(hls) {
+// Renditions are named by the server (the catalog's renditions, e.g. "720p" for 720x1280 as
+// for 1280x720); a level is matched to its rendition by its media playlist's path.
+function renditionNamer(renditions) {
+  return (level) => {
+    const path = new URL(level.uri || level.url[0], location.href).pathname;
+    const rendition = renditions.find((r) => r.playlistPath && path.endsWith(`/${r.playlistPath}`));
+    return rendition ? rendition.name : `${Math.min(level.width, level.height)}p`;
+  };
+}
+
+function setupQualityMenu(hls, nameOf) {
+  const auto = quality.options[0];
   hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => {
-    // Highest first, as people read a quality list.
+    // Best first, as people read a quality list (and as the catalog lists renditions).
     data.levels
       .map((level, index) => ({ level, index }))
-      .sort((a, b) => b.level.height - a.level.height)
-      .forEach(({ level, index }) => {
-        const option = document.createElement("option");
-        option.value = String(index);
-        option.textContent = `${level.height}p`;
-        quality.append(option);
-      });
+      .sort((a, b) => Math.min(b.level.width, b.level.height) - Math.min(a.level.width, a.level.height) || b.level.bitrate - a.level.bitrate)
+      .forEach(({ level, index }) => quality.append(new Option(nameOf(level), String(index))));
     quality.disabled = false;
   });
   hls.on(Hls.Events.LEVEL_SWITCHING, (_, data) => {
@@ -64,8 +103,10 @@ function setupQualityMenu(hls) {
   });
   hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => {
     const level = hls.levels[data.level];
-    metrics.switches.push({ at: video.currentTime, level: data.level, height: level.height, bitrate: level.bitrate });
-    levelLabel.textContent = `${hls.autoLevelEnabled ? "Auto · " : ""}${level.height}p`;
+    const name = nameOf(level);
+    metrics.switches.push({ at: video.currentTime, level: data.level, name, height: level.height, bitrate: level.bitrate });
+    // Auto says what it picked, so the menu is the one place that shows the quality.
+    auto.textContent = hls.autoLevelEnabled ? `Auto (${name})` : "Auto";
   });
   hls.on(Hls.Events.FRAG_LOADED, (_, { frag }) => {
     if (frag.type !== "main") return;
@@ -75,6 +116,7 @@ function setupQualityMenu(hls) {
   quality.addEventListener("change", () => {
     // -1 hands the choice back to hls.js's bandwidth estimate.
     hls.currentLevel = Number(quality.value);
+    if (quality.value !== "-1") auto.textContent = "Auto";
   });
 }
 
@@ -91,7 +133,9 @@ async function setupStoryboard(root) {
     thumb.style.backgroundImage = `url("${new URL(cue.src, location.origin + root + "storyboard/")}")`;
     thumb.style.backgroundPosition = `-${sx}px -${sy}px`;
     previewTime.textContent = formatTime(seconds);
-    preview.style.left = `${x}px`;
+    // Kept inside the player, so a thumbnail near either end is not cut off.
+    const half = w / 2 + 2;
+    preview.style.left = `${Math.min(Math.max(x, half), seek.getBoundingClientRect().width - half)}px`;
     preview.hidden = false;
   };
   const hide = () => (preview.hidden = true);
@@ -102,6 +146,7 @@ async function setupStoryboard(root) {
   });
   seek.addEventListener("pointerleave", hide);
   seek.addEventListener("blur", hide);
+  seek.addEventListener("change", hide);
   seek.addEventListener("input", () => {
     const box = seek.getBoundingClientRect();
     show(Number(seek.value), (Number(seek.value) / Number(seek.max || 1)) * box.width);
@@ -124,10 +169,19 @@ function parseVtt(text) {
 }
 
 function setupSeekBar() {
-  video.addEventListener("loadedmetadata", () => (seek.max = String(video.duration || 0)));
-  video.addEventListener("timeupdate", () => {
-    if (document.activeElement !== seek) seek.value = String(video.currentTime);
+  const showTime = () => {
+    const total = video.duration || 0;
+    if (document.activeElement !== seek || !seek.matches(":active")) seek.value = String(video.currentTime);
+    elapsed.textContent = formatTime(video.currentTime);
+    seek.setAttribute("aria-valuetext", `${formatTime(video.currentTime)} of ${formatTime(total)}`);
+  };
+  video.addEventListener("durationchange", () => {
+    seek.max = String(video.duration || 0);
+    durationLabel.textContent = formatTime(video.duration);
+    showTime();
   });
+  video.addEventListener("timeupdate", showTime);
+  video.addEventListener("seeked", showTime);
   seek.addEventListener("change", () => (video.currentTime = Number(seek.value)));
   let stalledAt = null;
   video.addEventListener("waiting", () => (stalledAt = performance.now()));
@@ -137,24 +191,106 @@ function setupSeekBar() {
   });
 }
 
+function setupButtons() {
+  const toggle = () => (video.paused || video.ended ? video.play().catch(() => {}) : video.pause());
+  const showPlaying = () => {
+    const playing = !video.paused && !video.ended;
+    stage.classList.toggle("is-playing", playing);
+    playButton.setAttribute("aria-label", playing ? "Pause" : "Play");
+  };
+  ["play", "pause", "ended", "emptied"].forEach((event) => video.addEventListener(event, showPlaying));
+  playButton.addEventListener("click", toggle);
+  video.addEventListener("click", toggle);
+
+  // Browsers let a page start a video by itself only without sound, so it starts muted and
+  // says so over the picture until the viewer turns the sound on once.
+  const showSound = () => {
+    const muted = video.muted || video.volume === 0;
+    stage.classList.toggle("is-muted", muted);
+    muteButton.setAttribute("aria-label", muted ? "Unmute" : "Mute");
+    if (!muted) unmuteButton.hidden = true;
+  };
+  video.addEventListener("volumechange", showSound);
+  unmuteButton.hidden = !video.muted;
+  showSound();
+  const unmute = () => {
+    video.muted = false;
+    if (video.volume === 0) video.volume = 1;
+  };
+  unmuteButton.addEventListener("click", unmute);
+  muteButton.addEventListener("click", () => (video.muted || video.volume === 0 ? unmute() : (video.muted = true)));
+
+  const canFullscreen = document.fullscreenEnabled || "webkitEnterFullscreen" in video;
+  fullscreenButton.hidden = !canFullscreen;
+  fullscreenButton.addEventListener("click", () => {
+    if (document.fullscreenElement) document.exitFullscreen();
+    else if (document.fullscreenEnabled) stage.requestFullscreen();
+    else video.webkitEnterFullscreen(); // iPhone Safari: only the video itself goes full screen
+  });
+  document.addEventListener("fullscreenchange", () =>
+    fullscreenButton.setAttribute("aria-label", document.fullscreenElement ? "Exit full screen" : "Full screen"),
+  );
+
+  // The usual player keys, unless a control that uses them has the focus.
+  stage.addEventListener("keydown", (event) => {
+    const onControl = event.target.closest("button, select, input");
+    const key = event.key.toLowerCase();
+    if ((key === " " && !onControl) || key === "k") toggle();
+    else if (key === "m") muteButton.click();
+    else if (key === "f") fullscreenButton.click();
+    else if ((key === "arrowleft" || key === "arrowright") && !onControl) video.currentTime += key === "arrowleft" ? -5 : 5;
+    else return;
+    event.preventDefault();
+  });
+}
+
+function setAspect(width, height) {
+  // The player takes the picture's shape (filling the page's width, or the window's height
+  // for a tall picture), so there are no black bars around the video.
+  if (width > 0 && height > 0) stage.style.setProperty("--aspect", String(width / height));
+}
+
+async function waitUntilReady() {
+  // A processing video starts here once it is ready: look again every few seconds.
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    const query = token ? `?playbackToken=${encodeURIComponent(token)}` : "";
+    const response = await fetch(`/v1/videos/${encodeURIComponent(videoId)}${query}`).catch(() => null);
+    const body = response && response.ok ? await response.json() : null;
+    if (body && body.video.status !== "VIDEO_STATUS_PROCESSING" && body.video.status !== "VIDEO_STATUS_UPLOADING") {
+      return location.reload();
+    }
+  }
+}
+
 async function main() {
-  if (!videoId) return say("No video named in the address.");
+  if (!videoId) return say("No video named in the address.", { problem: true });
   let meta;
   try {
     meta = await fetchVideo();
   } catch (error) {
-    return say(error.message);
+    return say(error.message, { detail: error.detail, problem: true });
   }
   const v = meta.video;
   document.title = `${v.title} · vidmesh`;
   document.getElementById("title").textContent = v.title;
   document.getElementById("description").textContent = v.description;
-  if (v.status !== "VIDEO_STATUS_READY") {
-    return say(v.status === "VIDEO_STATUS_FAILED" ? "This video could not be processed." : "This video is still processing.");
+  if (v.status === "VIDEO_STATUS_FAILED") {
+    return say("This video could not be processed.", { detail: sentence(v.failureReason || ""), problem: true });
   }
+  if (v.status !== "VIDEO_STATUS_READY") {
+    say("This video is still processing.", { detail: "It will start here when it is ready.", problem: true });
+    return waitUntilReady();
+  }
+  const renditions = v.renditions || [];
+  if (renditions.length) setAspect(renditions[0].width, renditions[0].height);
+  video.addEventListener("loadedmetadata", () => setAspect(video.videoWidth, video.videoHeight));
+  stage.hidden = false;
+  say("");
   const root = "/" + v.masterPlaylistPath.replace(/^\//, "").replace(/master\.m3u8$/, "");
   video.poster = signed(`${root}poster.jpg`);
   watchFirstFrame();
+  setupButtons();
   setupSeekBar();
   const source = signed(`${root}master.m3u8`);
   if (window.Hls && Hls.isSupported()) {
@@ -177,18 +313,18 @@ async function main() {
       backBufferLength: 30,
     });
     window.vidmeshHls = hls;
-    setupQualityMenu(hls);
+    setupQualityMenu(hls, renditionNamer(renditions));
     hls.on(Hls.Events.ERROR, (_, data) => {
-      if (data.fatal) say(`Playback failed: ${data.details}`);
+      if (data.fatal) say("Playback failed.", { detail: `The player reported ${data.details}. Reload the page to try again.`, problem: true });
     });
     hls.loadSource(source);
     hls.attachMedia(video);
   } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
-    video.src = source; // Safari plays HLS natively (its own quality choice)
+    quality.hidden = true; // Safari plays HLS natively, with its own quality choice
+    video.src = source;
   } else {
-    return say("This browser cannot play HLS.");
+    return say("This browser cannot play HLS video.", { detail: "Try a current Chrome, Edge, Firefox or Safari.", problem: true });
   }
-  say("");
   setupStoryboard(root);
 }
 

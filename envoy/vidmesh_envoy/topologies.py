@@ -2,7 +2,7 @@
 
 `single_gateway` is what `vidmesh up` runs, one Envoy with two listeners:
 
-    edge   (public)   cors → cache → grpc_web → grpc_json_transcoder → router
+    edge   (public)   cors → cache → grpc_web → lua (strict REST bodies) → grpc_json_transcoder → router
                       gRPC, gRPC-Web and JSON/REST to the services; web pages from files;
                       /hls/ and /live/ through the cache to the origin listener
     origin (loopback) grpc_json_transcoder → router: HLS GETs become Playback RPCs
@@ -12,7 +12,10 @@ The cache cannot sit in the same filter chain as a transcoder that handles its r
 503), so HLS requests skip the transcoder at the edge and are transcoded one hop later. Every
 other route switches the cache off, so only HLS reaches it.
 
-`cdn` is the CDN of seed flow 5, each tier its own Envoy (`cdn_tier`: cache → router):
+REST errors are google.rpc.Status JSON on both listeners, Envoy's own included (errors.py); REST
+bodies naming fields the RPC lacks are refused (strict_body.py), wrong methods get 405 (rest.py).
+
+`cdn` is a CDN in front of the gateway, each tier its own Envoy (`cdn_tier`: cache → router):
 
     viewers → edge tier → regional tier → origin (the edge listener of a `single_gateway`)
 """
@@ -25,6 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .errors import json_local_replies
+from .rest import RestMethod, read_descriptor_set, rest_methods, rest_routes
+from .strict_body import LUA, lua_filter, route_metadata
 
 HCM = "envoy.filters.network.http_connection_manager"
 CORS = "envoy.filters.http.cors"
@@ -160,8 +167,9 @@ def _transcoder(transcoding: Transcoding) -> dict[str, Any]:
             # Upstream NOT_FOUND becomes HTTP 404 (and so on) with the status as a JSON body.
             "convert_grpc_status": True,
             "case_insensitive_enum_parsing": True,
-            # Without it an unknown path is forwarded as gRPC and comes back as a confusing 503.
-            "request_validation_options": {"reject_unknown_method": True},
+            # Without them an unknown path is forwarded as gRPC and comes back as a confusing 503,
+            # and a misspelled query parameter (?pagesize=) makes the path unknown (404, not 400).
+            "request_validation_options": {"reject_unknown_method": True, "reject_unknown_query_parameters": True},
             # An HttpBody answer is buffered whole; the default (the connection's 1 MiB buffer
             # limit) turned every segment above 1 MiB into a 500.
             "max_response_body_size": MAX_OBJECT_BYTES,
@@ -187,8 +195,8 @@ def _cache(cache_dir: Path | None, max_bytes: int) -> dict[str, Any]:
     }
 
 
-def _manager(stat_prefix: str, virtual_host: dict[str, Any], filters: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
+def _manager(stat_prefix: str, virtual_host: dict[str, Any], filters: list[dict[str, Any]], json_errors: bool = False) -> dict[str, Any]:
+    manager = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": stat_prefix,
         "codec_type": "AUTO",
@@ -199,6 +207,21 @@ def _manager(stat_prefix: str, virtual_host: dict[str, Any], filters: list[dict[
         "route_config": {"name": stat_prefix, "virtual_hosts": [virtual_host], "max_direct_response_body_size_bytes": MAX_PAGE_BYTES},
         "http_filters": [*filters, ROUTER],
     }
+    if json_errors:
+        manager["local_reply_config"] = json_local_replies()
+    return manager
+
+
+def _rest_routes(methods: list[RestMethod], lua_bodies: dict[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The edge's REST routes, each method's and the 405s (see rest.py), with their per-route settings."""
+
+    def extras(method: RestMethod) -> dict[str, Any]:
+        found: dict[str, Any] = {"typed_per_filter_config": _disabled(CACHE)}
+        if method.rpc in lua_bodies:
+            found["metadata"] = route_metadata(method, lua_bodies[method.rpc])
+        return found
+
+    return rest_routes(methods, extras, {"typed_per_filter_config": _disabled(CACHE, LUA, TRANSCODER)})
 
 
 def _listener(name: str, host: str, port: int, manager: dict[str, Any]) -> dict[str, Any]:
@@ -224,10 +247,16 @@ def single_gateway(
     cache_max_bytes: int = 1024**3,
 ) -> dict[str, Any]:
     """One Envoy: the public edge listener (with the HLS cache) and the origin listener behind it."""
+    descriptors = read_descriptor_set(transcoding.descriptor)
+    # The player's paths are the origin's, untranscoded at the edge.
+    rest = [m for m in rest_methods(descriptors, transcoding.services) if not m.template.startswith(PLAYER_PREFIXES)]
+    strict_bodies, lua_bodies = lua_filter(descriptors, rest)
+    method_routes, wrong_method_routes = _rest_routes(rest, lua_bodies)
     to_origin = {"route": {"cluster": "origin", "timeout": "60s"}, "typed_per_filter_config": _disabled(GRPC_WEB, TRANSCODER)}
     edge_routes = [{"match": {"prefix": prefix}, **to_origin} for prefix in PLAYER_PREFIXES]
     edge_routes += [_page_route(page) for page in pages]
     edge_routes += [_grpc_route(route) for route in routes]
+    edge_routes += method_routes
     # CORS preflights (no gRPC content type yet) need a route that is not a direct response,
     # or the CORS filter stands aside; it answers them before they reach the cluster.
     preflight_cluster = routes[0].cluster
@@ -238,9 +267,18 @@ def single_gateway(
             "typed_per_filter_config": _disabled(CACHE, GRPC_WEB, TRANSCODER),
         }
     )
-    # REST calls match no gRPC route until the transcoder has rewritten them; this route holds
-    # their per-route settings meanwhile (no cache) and answers what the transcoder rejects.
-    edge_routes.append({"match": {"prefix": "/"}, "direct_response": {"status": 404}, "typed_per_filter_config": _disabled(CACHE)})
+    # After the preflights: a path that exists, with a method it does not take.
+    edge_routes += wrong_method_routes
+    # REST calls match no gRPC route until the transcoder has rewritten them; the method routes
+    # and this one hold their per-route settings meanwhile (no cache). The transcoder answers
+    # unknown paths itself (reject_unknown_method); gRPC calls to unknown services get here.
+    edge_routes.append(
+        {
+            "match": {"prefix": "/"},
+            "direct_response": {"status": 404, "body": {"inline_string": "no such path"}},
+            "typed_per_filter_config": _disabled(CACHE),
+        }
+    )
     edge = _manager(
         "edge",
         {"name": "vidmesh", "domains": ["*"], "routes": edge_routes, "typed_per_filter_config": {CORS: CORS_POLICY}},
@@ -248,8 +286,10 @@ def single_gateway(
             {"name": CORS, "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"}},
             _cache(cache_dir, cache_max_bytes),
             {"name": GRPC_WEB, "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.grpc_web.v3.GrpcWeb"}},
+            strict_bodies,
             _transcoder(transcoding),
         ],
+        json_errors=True,
     )
     origin_routes = [_grpc_route(route) for route in routes if route.cluster == playback_cluster]
     origin = _manager(
@@ -257,7 +297,10 @@ def single_gateway(
         {
             "name": "origin",
             "domains": ["*"],
-            "routes": [*origin_routes, {"match": {"prefix": "/"}, "direct_response": {"status": 404}}],
+            "routes": [
+                *origin_routes,
+                {"match": {"prefix": "/"}, "direct_response": {"status": 404, "body": {"inline_string": "no such path"}}},
+            ],
         },
         [
             # First in the chain, so last on the way out: after the transcoder has used them,
@@ -272,6 +315,7 @@ def single_gateway(
             },
             _transcoder(Transcoding(transcoding.descriptor, tuple(s for s in transcoding.services if "playback" in s))),
         ],
+        json_errors=True,
     )
     return {
         "admin": {"address": _socket(host, admin_port)},

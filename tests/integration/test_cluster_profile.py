@@ -17,6 +17,7 @@ from tests.support.http import get
 from tests.support.media import make_video
 from tests.support.processes import start_mesh, stop_mesh, valkey_server
 from vidmesh_client import VidmeshClient
+from vidmesh_client._ledger import UploadLedger
 
 
 @pytest.mark.slow
@@ -47,7 +48,7 @@ def test_upload_transcode_get_list_on_cassandra_and_external_valkey(cassandra_no
             assert "valkey" not in mesh.pids()  # the cluster profile uses the Redis it is given
             key = mesh.create_key("carol")
             source = make_video(tmp_path / "clip.mp4", seconds=1.0)
-            with VidmeshClient(mesh.gateway, key) as client:
+            with VidmeshClient(mesh.gateway, key, ledger=UploadLedger(tmp_path / "ledger.json")) as client:
                 video_id = client.upload(source, title="on cassandra", visibility=media_pb2.VISIBILITY_PUBLIC)
                 deadline = time.monotonic() + 180
                 while (video := client.get_video(video_id)).status != resources_pb2.VIDEO_STATUS_READY:

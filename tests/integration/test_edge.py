@@ -127,7 +127,7 @@ def test_pages_and_the_pinned_player_are_served_by_envoy(mesh: Mesh) -> None:
     assert f'"{version}"' in player.text or f"'{version}'" in player.text
 
 
-# -- CDN tiers (seed flow 5) -----------------------------------------------------------------
+# -- CDN tiers: viewers → edge tier → regional tier → gateway -----------------------------------------------------------------
 
 
 CDN_HOST = "cdn.vidmesh.test"

@@ -20,6 +20,7 @@ from tests.support.http import envoy_stat, envoy_stat_sum, get, wait_cache_entri
 from tests.support.processes import Mesh
 from tests.support.videos import ReadyVideo
 from vidmesh_client import VidmeshClient
+from vidmesh_client._ledger import UploadLedger
 from vidmesh_services.playback.tokens import PlaybackTokens
 
 ORIGIN_REQUESTS = "cluster.playback.upstream_rq_total"
@@ -233,7 +234,7 @@ def test_a_switch_to_private_reaches_the_edge_within_the_shared_playlist_lifetim
     wait_cache_entries(admin, entries + 1)
     cached = get(master)
     assert cached.status == 200 and "age" in cached.headers, "the edge holds the public playlist"
-    with VidmeshClient(mesh.gateway, alice_key) as client:
+    with VidmeshClient(mesh.gateway, alice_key, ledger=UploadLedger(mesh.home / "client-ledger.json")) as client:
         client.update_video(video.id, visibility=media_pb2.VISIBILITY_PRIVATE)
         switched = time.monotonic()
     # Envoy keeps it for s-maxage, not the browsers' day-long max-age; then the origin says 404

@@ -34,6 +34,17 @@ def wait_for_job(client: VidmeshClient, video_id: str, timeout: float = 120) -> 
     raise TimeoutError(f"job of {video_id} did not finish")
 
 
+def wait_until_encoding(client: VidmeshClient, video_id: str, timeout: float) -> jobs_pb2.Job:
+    """The video's job once it is encoding and has made progress (so a test can interrupt it mid-way)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.jobs_for_video(video_id)[0]
+        if job.state == jobs_pb2.JOB_STATE_RUNNING and job.stage == jobs_pb2.JOB_STAGE_ENCODING and job.percent > 0:
+            return job
+        time.sleep(0.05)
+    pytest.fail("the job never started encoding")
+
+
 def test_cli_upload_wait_ends_ready_with_a_playable_ladder(mesh: Mesh, alice_key: str, tmp_path: Path) -> None:
     video = make_video(tmp_path / "clip.mp4", seconds=3, width=640, height=360)
     result = mesh.cli(
@@ -82,14 +93,7 @@ def test_worker_sigkilled_mid_job_still_ends_ready_exactly_once(mesh: Mesh, alic
     video = make_video(tmp_path / "long.mp4", seconds=20, width=640, height=360)
     with VidmeshClient(mesh.gateway, alice_key, ledger=UploadLedger(tmp_path / "l.json")) as client:
         video_id = client.upload(video, title="crash")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            job = client.jobs_for_video(video_id)[0]
-            if job.state == jobs_pb2.JOB_STATE_RUNNING and job.stage == jobs_pb2.JOB_STAGE_ENCODING and job.percent > 0:
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail("the job never started encoding")
+        wait_until_encoding(client, video_id, timeout=60)
         workers = {name: pid for name, pid in mesh.pids().items() if name.startswith("transcode-worker")}
         for pid in workers.values():  # whichever worker holds it, it dies mid-encode
             os.kill(pid, signal.SIGKILL)

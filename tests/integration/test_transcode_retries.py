@@ -153,4 +153,4 @@ async def test_a_deleted_video_is_not_transcoded(pieces: Pieces, tmp_path: Path)
     await worker.ensure_group()
     await run_once(worker)
     job = await JobStore(pieces.client).get(job_id)
-    assert job is not None and job.state == jobs_pb2.JOB_STATE_FAILED and job.failure_reason == "the video was deleted"
+    assert job is not None and job.state == jobs_pb2.JOB_STATE_CANCELLED and job.failure_reason == "the video was deleted"

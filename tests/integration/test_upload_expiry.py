@@ -52,15 +52,15 @@ async def _chunks(name: str, count: int) -> AsyncIterator[Chunk]:
         yield Chunk(name, index, data, google_crc32c.value(data))
 
 
-async def _init(manager: Uploads) -> tuple[Upload, float]:
-    """A 4 KiB upload of 1 KiB chunks by alice."""
+async def init_upload(manager: Uploads, owner: Identity = ALICE, size_bytes: int = 4 * KiB, chunk_size: int = KiB) -> tuple[Upload, float]:
+    """An upload with no checksum or metadata beyond a title (4 KiB of 1 KiB chunks by alice unless told)."""
     return await manager.init(
-        ALICE,
+        owner,
         filename="a.mp4",
-        size_bytes=4 * KiB,
+        size_bytes=size_bytes,
         content_type="",
         sha256="",
-        chunk_size=KiB,
+        chunk_size=chunk_size,
         title="t",
         description="",
         tags=[],
@@ -70,7 +70,7 @@ async def _init(manager: Uploads) -> tuple[Upload, float]:
 
 async def test_abandoned_upload_expires_and_its_parts_are_removed(uploads: tuple[Uploads, FilesystemBlobStore]) -> None:
     manager, blobs = uploads
-    upload, _ = await _init(manager)
+    upload, _ = await init_upload(manager)
     name = f"uploads/{upload.upload_id}"
     await manager.receive(ALICE, _chunks(name, 2))
     assert len(list(blobs.list(f"uploads/{upload.upload_id}"))) > 0
@@ -84,7 +84,7 @@ async def test_abandoned_upload_expires_and_its_parts_are_removed(uploads: tuple
 
 async def test_each_chunk_extends_the_expiry(uploads: tuple[Uploads, FilesystemBlobStore]) -> None:
     manager, _ = uploads
-    upload, first_expiry = await _init(manager)
+    upload, first_expiry = await init_upload(manager)
     await asyncio.sleep(1.2)
     await manager.receive(ALICE, _chunks(f"uploads/{upload.upload_id}", 1))
     status = await manager.status(ALICE, f"uploads/{upload.upload_id}")

@@ -53,7 +53,7 @@ def wait_until_settled(mesh: Mesh, key: str, upload_name: str | None) -> None:
 
 def discard(mesh: Mesh, key: str, video_id: str) -> None:
     """Deletes a padded test video, so the transcoder does not spend the session on it."""
-    with VidmeshClient(mesh.gateway, key) as client:
+    with VidmeshClient(mesh.gateway, key, ledger=UploadLedger(mesh.home / "client-ledger.json")) as client:
         client.delete_video(video_id)
 
 

@@ -19,7 +19,7 @@ def sizes(source: SourceFacts, config: LadderConfig = DEFAULT_LADDER) -> list[tu
     return [(plan.name, plan.width, plan.height) for plan in plan_ladder(source, config)]
 
 
-def test_a_1080p_source_gets_every_rung_up_to_1080p_with_the_seed_bitrates() -> None:
+def test_a_1080p_source_gets_every_rung_up_to_1080p_with_the_reference_bitrates() -> None:
     plans = plan_ladder(SourceFacts(1920, 1080, frame_rate=30))
     assert [(p.name, p.width, p.height, p.bitrate) for p in plans] == [
         ("1080p", 1920, 1080, 8_000_000),

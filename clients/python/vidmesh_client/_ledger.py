@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -21,6 +25,11 @@ class UploadLedger:
     The gateway is not part of the key: the same upload resumes whether it is reached as
     localhost or 127.0.0.1, and a server that does not know the upload answers NOT_FOUND,
     which starts a fresh one.
+
+    Many processes may share the file (parallel `vidmesh upload` runs): every change is a
+    read-modify-write under an exclusive lock on a sibling lock file, written through a temp
+    file of its own and renamed into place, so readers without the lock see the old or the new
+    file whole and no change is lost.
     """
 
     def __init__(self, path: Path | None = None):
@@ -39,21 +48,36 @@ class UploadLedger:
         except (FileNotFoundError, ValueError):
             return {}
 
-    def _save(self, entries: dict[str, str]) -> None:
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[dict[str, str]]:
+        """The entries, locked against other writers; what the block leaves in them is saved."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(entries, indent=1))
-        os.replace(tmp, self.path)
+        with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if the process dies
+            entries = self._load()
+            before = dict(entries)
+            yield entries
+            if entries != before:
+                self._save(entries)
+
+    def _save(self, entries: dict[str, str]) -> None:
+        handle, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name + ".", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w") as out:
+                json.dump(entries, out, indent=1)
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
 
     def get(self, key: str) -> str | None:
         return self._load().get(key)
 
     def put(self, key: str, upload_name: str) -> None:
-        entries = self._load()
-        entries[key] = upload_name
-        self._save(entries)
+        with self._locked() as entries:
+            entries[key] = upload_name
 
     def drop(self, key: str) -> None:
-        entries = self._load()
-        if entries.pop(key, None) is not None:
-            self._save(entries)
+        with self._locked() as entries:
+            entries.pop(key, None)

@@ -8,6 +8,7 @@ upload picks up from the ledger.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import mimetypes
 import os
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import google_crc32c
 import grpc
@@ -33,16 +35,24 @@ RETRYABLE = {
     grpc.StatusCode.UNKNOWN,
 }
 MAX_ATTEMPTS = 8
+# Retryable codes that still end an upload for good: the assembled file is not the one hashed.
+FINAL_REASONS = {"SHA256_MISMATCH"}
 
 
 @dataclass
 class UploadProgress:
-    """What a progress display needs. sent_bytes counts bytes the server already had, too."""
+    """What a progress display needs. sent_bytes counts bytes the server already had, too.
+
+    phase is "sending" while chunks go out and "finishing" once every byte is on its way: the
+    server still acknowledges the last chunks, assembles the file and probes it, which can take
+    seconds with sent_bytes already at total_bytes.
+    """
 
     upload_name: str
     total_bytes: int
     sent_bytes: int
     resumed_bytes: int
+    phase: Literal["sending", "finishing"] = "sending"
 
 
 ProgressFn = Callable[[UploadProgress], None]
@@ -103,7 +113,7 @@ class Uploader:
         path = Path(path)
         size = path.stat().st_size
         key = self._ledger.key(path, str(self._metadata))
-        name, chunk_size, chunk_count, received = self._resume(key)
+        name, chunk_size, chunk_count, received = self._resume(key, sleep)
         if name is None:
             init: pb2.InitUploadResponse = self._unary(  # type: ignore[assignment]
                 self._stub.InitUpload,
@@ -120,7 +130,32 @@ class Uploader:
                 ),
             )
             name, chunk_size, chunk_count, received = init.name, init.chunk_size_bytes, init.chunk_count, set()
-            self._ledger.put(key, name)
+            try:
+                self._ledger.put(key, name)
+            except BaseException:  # unrecorded, it could never be resumed: leave no orphan on the server
+                self._abort_quietly(name)
+                raise
+        try:
+            video_id = self._upload_chunks(path, name, size, chunk_size, chunk_count, received, progress, sleep)
+        except VidmeshError as error:
+            if error.code not in RETRYABLE or error.reason in FINAL_REASONS:  # refused, not interrupted: a re-run starts afresh
+                self._ledger.drop(key)
+                self._abort_quietly(name)
+            raise
+        self._ledger.drop(key)
+        return video_id
+
+    def _upload_chunks(
+        self,
+        path: Path,
+        name: str,
+        size: int,
+        chunk_size: int,
+        chunk_count: int,
+        received: set[int],
+        progress: ProgressFn | None,
+        sleep: Callable[[float], None],
+    ) -> str:
         state = UploadProgress(name, size, 0, 0)
         state.resumed_bytes = state.sent_bytes = sum(min(chunk_size, size - i * chunk_size) for i in received)
         if progress:
@@ -138,18 +173,20 @@ class Uploader:
                 if error.code not in RETRYABLE or attempt >= self._max_attempts:
                     raise
                 sleep(min(0.5 * 2 ** (attempt - 1), 10.0))
-                received = self._received(name)
+                received = set(self._status(name, sleep).received_indexes)
                 state.sent_bytes = sum(min(chunk_size, size - i * chunk_size) for i in received)
-        video_id = self._complete(name, sleep)
-        self._ledger.drop(key)
-        return video_id
+        if state.phase != "finishing":
+            state.phase = "finishing"
+            if progress:
+                progress(state)
+        return self._complete(name, sleep)
 
-    def _resume(self, key: str) -> tuple[str | None, int, int, set[int]]:
+    def _resume(self, key: str, sleep: Callable[[float], None]) -> tuple[str | None, int, int, set[int]]:
         name = self._ledger.get(key)
         if name is None:
             return None, 0, 0, set()
         try:
-            status: pb2.GetUploadStatusResponse = self._unary(self._stub.GetUploadStatus, pb2.GetUploadStatusRequest(name=name))  # type: ignore[assignment]
+            status = self._status(name, sleep)
         except VidmeshError as error:
             if error.code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED):
                 self._ledger.drop(key)  # expired or aborted: start afresh
@@ -157,20 +194,23 @@ class Uploader:
             raise
         return name, status.chunk_size_bytes, status.chunk_count, set(status.received_indexes)
 
-    def _received(self, name: str) -> set[int]:
+    def _status(self, name: str, sleep: Callable[[float], None]) -> pb2.GetUploadStatusResponse:
+        """The upload's status, retried like chunks while the server is briefly unreachable (a
+        restarting service or backend)."""
         for attempt in range(self._max_attempts):
             try:
                 status: pb2.GetUploadStatusResponse = self._unary(self._stub.GetUploadStatus, pb2.GetUploadStatusRequest(name=name), 10.0)  # type: ignore[assignment]
-                return set(status.received_indexes)
+                return status
             except VidmeshError as error:
                 if error.code not in RETRYABLE or attempt == self._max_attempts - 1:
                     raise
-                time.sleep(min(0.5 * 2**attempt, 10.0))
+                sleep(min(0.5 * 2**attempt, 10.0))
         raise AssertionError("unreachable")
 
     def _send(
         self, path: Path, name: str, chunk_size: int, size: int, indexes: list[int], state: UploadProgress, progress: ProgressFn | None
     ) -> None:
+        state.phase = "sending"
         with open(path, "rb") as handle:  # closed even when the call is cut short
             raw = self._raw_chunks is not None
             name_field = _field(1, _LEN, _varint(len(name.encode())) + name.encode())
@@ -187,6 +227,9 @@ class Uploader:
                     state.sent_bytes += len(data)
                     if progress:
                         progress(state)
+                state.phase = "finishing"  # all handed over; the server acknowledges the stream next
+                if progress:
+                    progress(state)
 
             call = self._raw_chunks or self._stub.UploadChunks
             future = call.future(messages(), metadata=self._metadata)
@@ -219,6 +262,12 @@ class Uploader:
 
     def abort(self, name: str) -> None:
         self._unary(self._stub.AbortUpload, pb2.AbortUploadRequest(name=name))
+
+    def _abort_quietly(self, name: str) -> None:
+        """Frees a refused upload's parts now rather than at its expiry; the refusal is the error
+        to report, so a failure here is not."""
+        with contextlib.suppress(VidmeshError):
+            self._unary(self._stub.AbortUpload, pb2.AbortUploadRequest(name=name), 10.0)
 
 
 _VARINT, _LEN = 0, 2

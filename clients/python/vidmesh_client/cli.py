@@ -15,6 +15,7 @@ from pathlib import Path
 
 from google.protobuf import json_format
 from vidmesh.catalog.v1 import resources_pb2
+from vidmesh.transcode.v1 import resources_pb2 as transcode_resources_pb2
 from vidmesh.type.v1 import media_pb2
 
 from ._client import DEFAULT_URL, VidmeshClient
@@ -26,6 +27,40 @@ VISIBILITIES = {
     "unlisted": media_pb2.VISIBILITY_UNLISTED,
     "private": media_pb2.VISIBILITY_PRIVATE,
 }
+
+
+SERVER_EXTRA_HINT = "pip install 'vidmesh[server]'"
+
+
+def _missing_server_packages() -> list[str]:
+    """The `server` extra's distributions that are not installed (none when run from a source tree)."""
+    from importlib import metadata
+
+    try:
+        requirements = metadata.requires("vidmesh") or []
+    except metadata.PackageNotFoundError:
+        return []
+    missing = []
+    for requirement in requirements:
+        name, _, marker = requirement.partition(";")
+        if "extra" not in marker or '"server"' not in marker:
+            continue
+        distribution = name.split("==")[0].split(">=")[0].strip()
+        try:
+            metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            missing.append(distribution)
+    return missing
+
+
+def _require_server_extra(command: str) -> None:
+    """Fail with a hint, not a traceback, when a platform command runs from an SDK-only install."""
+    missing = _missing_server_packages()
+    if missing:
+        raise SystemExit(
+            f"error: 'vidmesh {command}' runs the platform, which needs the server extra: "
+            f"{SERVER_EXTRA_HINT} (not installed: {', '.join(missing)})"
+        )
 
 
 def _server_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -42,21 +77,64 @@ def _server_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def cmd_up(args: argparse.Namespace) -> int:
     import asyncio
 
+    _require_server_extra("up")
     from vidmesh_services.platform.supervisor import Supervisor
 
+    if args.port_base is not None:  # under ports set on their own, as VIDMESH_PORT_BASE is
+        os.environ["VIDMESH_PORT_BASE"] = str(args.port_base)
     config = _server_config(args)
     if args.config:  # every child process reads the same file
         os.environ["VIDMESH_CONFIG"] = str(Path(args.config).resolve())
     return asyncio.run(Supervisor(config, say=lambda line: print(line, flush=True)).run())
 
 
+def _home_source(args: argparse.Namespace) -> str:
+    """Where the home folder came from, in the order load_config and _server_config apply them."""
+    if getattr(args, "home", None):
+        return "--home"
+    if os.environ.get("VIDMESH_HOME"):
+        return "VIDMESH_HOME"
+    config_file = getattr(args, "config", None) or os.environ.get("VIDMESH_CONFIG")
+    if config_file:
+        import yaml
+
+        loaded = yaml.safe_load(Path(config_file).read_text()) or {}
+        if isinstance(loaded, dict) and "home" in loaded:
+            return f"home in {config_file}"
+    return "the default: ./var in the current folder"
+
+
+def _check_owner(owner: str) -> None:
+    from vidmesh_services.runtime.auth import validate_owner_name
+    from vidmesh_services.runtime.errors import InvalidArgument
+
+    try:
+        validate_owner_name(owner)
+    except InvalidArgument as error:
+        raise SystemExit(f"error: --owner {owner!r} is not an owner name: {error.violations[0].description}") from None
+
+
 def cmd_keys_create(args: argparse.Namespace) -> int:
     import asyncio
 
+    _require_server_extra("keys create")
     from vidmesh_services.runtime.auth import create_api_key
     from vidmesh_services.storage.open import open_api_key_store
 
+    _check_owner(args.owner)
     config = _server_config(args)
+    if config.metadata_backend == "sqlite":
+        # The keys live in the home's database: a key made in the wrong home is one no running
+        # server knows, so say which home this is and refuse one that no platform has used.
+        where = f"home {config.home.resolve()} (from {_home_source(args)})"
+        if not config.sqlite_path.exists() and not args.init:
+            raise SystemExit(
+                f"error: no vidmesh platform in {where}: a key made there would be unknown to your server.\n"
+                "Run this in the folder where 'vidmesh up' runs, or point --home (or VIDMESH_HOME) at its home; "
+                "--init starts a new platform database in this home instead."
+            )
+    else:
+        where = f"Cassandra keyspace {config.cassandra.keyspace!r} at {config.cassandra.contact_points}"
 
     async def create() -> str:
         store = open_api_key_store(config, migrate=True)  # may run before the platform first started
@@ -67,7 +145,7 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
             await store.close()
 
     key = asyncio.run(create())
-    print(f"API key for owner {args.owner!r} (shown once; only its hash is stored):", file=sys.stderr)
+    print(f"API key for owner {args.owner!r} in {where} (shown once; only its hash is stored):", file=sys.stderr)
     print(key)
     return 0
 
@@ -79,6 +157,10 @@ def _client(args: argparse.Namespace, need_key: bool = False) -> VidmeshClient:
     return VidmeshClient(args.url or os.environ.get("VIDMESH_URL") or DEFAULT_URL, key)
 
 
+# Shown next to a full upload bar while the server acknowledges the last chunks and probes the file.
+FINISHING = "finishing: the server confirms the last chunks and checks the file"
+
+
 def cmd_upload(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -86,9 +168,10 @@ def cmd_upload(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise SystemExit(f"error: {path} is not a file")
     bar: tqdm | None = None
+    shown_phase = "sending"
 
     def show(state: UploadProgress) -> None:
-        nonlocal bar
+        nonlocal bar, shown_phase
         if bar is None:
             bar = tqdm(
                 total=state.total_bytes,
@@ -104,6 +187,9 @@ def cmd_upload(args: argparse.Namespace) -> int:
             if state.resumed_bytes:
                 bar.write(f"resuming {state.upload_name}: {state.resumed_bytes} bytes already on the server", file=sys.stderr)
         bar.update(state.sent_bytes - bar.n)
+        if state.phase != shown_phase:  # "finishing", or "sending" again after a retry
+            shown_phase = state.phase
+            bar.set_postfix_str(FINISHING if shown_phase == "finishing" else "")
 
     with _client(args, need_key=True) as client:
         try:
@@ -155,7 +241,6 @@ def _close_or_exit(client: VidmeshClient, code: int, seconds: float = 2.0) -> No
 def _wait_for_transcode(client: VidmeshClient, video_id: str, quiet: bool) -> bool:
     """Shows transcode progress until the job ends; True when the video is ready."""
     from tqdm import tqdm
-    from vidmesh.transcode.v1 import resources_pb2 as jobs_pb2
 
     jobs = client.jobs_for_video(video_id)
     if not jobs:
@@ -165,32 +250,99 @@ def _wait_for_transcode(client: VidmeshClient, video_id: str, quiet: bool) -> bo
     with tqdm(total=100, desc="transcoding", unit="%", file=sys.stderr, disable=quiet, dynamic_ncols=True) as bar:
         for update in client.watch_job(job.name):
             job = update  # the last one watched is the final state
-            stage = jobs_pb2.JobStage.Name(job.stage).removeprefix("JOB_STAGE_").lower()
-            bar.set_postfix_str(f"{stage}, attempt {job.attempt}" if job.attempt > 1 else stage)
+            bar.set_postfix_str(job_progress_note(job))
             bar.update(job.percent - bar.n)
-    if job.state == jobs_pb2.JOB_STATE_SUCCEEDED:
+    if job.state == transcode_resources_pb2.JOB_STATE_SUCCEEDED:
         print(f"ready: {len(job.output.renditions)} renditions, {job.output.master_playlist_path}", file=sys.stderr)
         return True
+    if job.state == transcode_resources_pb2.JOB_STATE_CANCELLED:
+        print(f"error: transcoding cancelled: {job.failure_reason}", file=sys.stderr)
+        return False
     print(f"error: transcoding failed: {job.failure_reason}", file=sys.stderr)
     return False
 
 
+def job_progress_note(job: transcode_resources_pb2.Job) -> str:
+    """What the `--wait` bar says beside the percentage: the queue position while waiting, else the stage."""
+    if job.state == transcode_resources_pb2.JOB_STATE_QUEUED:
+        if job.queue_position == 1:
+            return "queued, next in line"
+        if job.queue_position > 1:
+            ahead = job.queue_position - 1
+            return f"queued, {ahead} job{'s' if ahead > 1 else ''} ahead"
+        return "queued" if job.attempt <= 1 else f"waiting to retry, attempt {job.attempt}"
+    stage = transcode_resources_pb2.JobStage.Name(job.stage).removeprefix("JOB_STAGE_").lower()
+    return f"{stage}, attempt {job.attempt}" if job.attempt > 1 else stage
+
+
+def _status(video: resources_pb2.Video) -> str:
+    return resources_pb2.VideoStatus.Name(video.status).removeprefix("VIDEO_STATUS_").lower()
+
+
+def _visibility(video: resources_pb2.Video) -> str:
+    return media_pb2.Visibility.Name(video.visibility).removeprefix("VISIBILITY_").lower()
+
+
+def _created(video: resources_pb2.Video) -> str:
+    return video.create_time.ToDatetime().strftime("%Y-%m-%d %H:%M")
+
+
+def _row(*cells: str) -> str:
+    video_id, status, visibility, created, owner, title = cells
+    return f"{video_id:<12} {status:<10} {visibility:<10} {created:<16}  {owner:<12} {title}"
+
+
+LIST_HEADER = _row("ID", "STATUS", "VISIBILITY", "CREATED", "OWNER", "TITLE")
+
+
+def _print_row(video: resources_pb2.Video) -> None:
+    print(_row(video.id, _status(video), _visibility(video), _created(video), video.owner, video.title))
+
+
 def _print_video(video: resources_pb2.Video, as_json: bool) -> None:
+    """One video in full: every field a user acts on, and why it failed if it did."""
     if as_json:
         print(json_format.MessageToJson(video))
         return
-    status = resources_pb2.VideoStatus.Name(video.status).removeprefix("VIDEO_STATUS_").lower()
-    visibility = media_pb2.Visibility.Name(video.visibility).removeprefix("VISIBILITY_").lower()
-    created = video.create_time.ToDatetime().strftime("%Y-%m-%d %H:%M")
-    print(f"{video.id:<12} {status:<10} {visibility:<9} {created}  {video.owner:<12} {video.title}")
+    source = video.source
+    fields = [
+        ("id", video.id),
+        ("title", video.title),
+        ("owner", video.owner),
+        ("status", _status(video)),
+        ("reason", video.failure_reason),
+        ("visibility", _visibility(video)),
+        ("created", _created(video) + " UTC"),
+        ("tags", ", ".join(video.tags)),
+        ("description", video.description),
+    ]
+    if video.HasField("source"):
+        codecs = "/".join(c for c in (source.video_codec, source.audio_codec) if c)
+        fields.append(("source", f"{source.width}x{source.height} {codecs}, {source.duration.ToTimedelta().total_seconds():g} s"))
+    fields += [
+        ("renditions", ", ".join(r.name for r in video.renditions)),
+        ("playlist", video.master_playlist_path),
+    ]
+    for label, value in fields:
+        if value:
+            print(f"{label + ':':<12} {value}")
 
 
 def cmd_videos_list(args: argparse.Namespace) -> int:
+    shown = 0
     with _client(args) as client:
-        for shown, video in enumerate(client.iter_videos(owner=args.owner or ""), start=1):
-            _print_video(video, args.json)
+        for video in client.iter_videos(owner=args.owner or ""):
+            shown += 1
+            if args.json:
+                print(json_format.MessageToJson(video))
+            else:
+                if shown == 1:
+                    print(LIST_HEADER)
+                _print_row(video)
             if args.limit and shown >= args.limit:
                 break
+    if not shown and not args.json:
+        print("no videos", file=sys.stderr)
     return 0
 
 
@@ -250,12 +402,14 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="start the whole platform in the foreground")
     server_opts(up)
     up.add_argument("--http-port", type=int, help="gateway port (default 8080)")
+    up.add_argument("--port-base", type=int, help="put every port at this number + a fixed offset, e.g. for a second instance")
     up.set_defaults(run=cmd_up)
 
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
     create = keys.add_parser("create", help="create an API key and print it once")
     server_opts(create)
-    create.add_argument("--owner", required=True, help="owner name the key acts as")
+    create.add_argument("--owner", required=True, help="owner name the key acts as: 1-63 of a-z 0-9 . _ -")
+    create.add_argument("--init", action="store_true", help="allow a home no platform has used yet (creates its database)")
     create.set_defaults(run=cmd_keys_create)
 
     upload = commands.add_parser("upload", help="upload a video (re-run to resume an interrupted upload)")

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import AnyStr
 
 PR_SET_PDEATHSIG = 1
 
@@ -32,7 +33,7 @@ def pid_alive(pid: int) -> bool:
     return False
 
 
-def stop_process(process: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
+def stop_process(process: subprocess.Popen[AnyStr], timeout: float = 20.0) -> int:
     """SIGTERM, then SIGKILL if it has not exited after timeout seconds; returns its exit code."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)

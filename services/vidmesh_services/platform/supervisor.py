@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
+import shutil
 import signal
 import sys
 import time
@@ -22,9 +24,11 @@ from pathlib import Path
 from vidmesh_envoy import envoy_binary
 from vidmesh_envoy.topologies import Cluster, Route, Transcoding, render, single_gateway
 
-from ..runtime.config import Config
+from ..runtime.config import Config, MetricsSettings
+from ..runtime.metrics import metrics_port
 from .pids import die_with_parent
-from .topology import MESH, PLAYBACK_SERVICE, WORKERS, descriptor_set, gateway_routes, web_pages
+from .ports import Listener, PortUse, holders, listener, port_taken
+from .topology import MESH, PLAYBACK_SERVICE, REPO_ROOT, WORKERS, descriptor_set, gateway_routes, web_pages
 from .valkey import valkey_argv
 
 RESTART_BACKOFF_MAX = 30.0
@@ -35,6 +39,11 @@ READY_TIMEOUT = 60.0
 # and peak RSS was ~40-60 MB higher, for no gain in speed (measured with bench/upload.py).
 CHILD_ENV: dict[str, dict[str, str]] = {"upload": {"MALLOC_ARENA_MAX": "1"}}
 WORKER_SETTLE_SECONDS = 0.3
+LOG_TAIL_LINES = 5
+
+
+class StartError(RuntimeError):
+    """A child could not start; the message says why and what to change."""
 
 
 def _kept_secret(path: Path) -> str:
@@ -53,8 +62,11 @@ def _kept_secret(path: Path) -> str:
 class Child:
     name: str
     argv: list[str]
-    port: int | None  # None: a worker, ready once it has stayed up briefly
+    port: int | None  # the port it serves (for the banner); None: a worker
     log_path: Path
+    # Every port it listens on: it is ready once it alone listens on all of them (none: once it
+    # has stayed up briefly).
+    listens: tuple[PortUse, ...] = ()
     process: asyncio.subprocess.Process | None = None
     restarts: int = 0
     started_at: float = 0.0
@@ -85,9 +97,16 @@ class Supervisor:
             VIDMESH_REDIS_URL=cfg.effective_redis_url,
             PYTHONUNBUFFERED="1",
         )
+        # Every port as resolved here (port base, --http-port), so each child listens where we wait.
         for name in ("http", "origin", "envoy_admin", "valkey", *(s.name for s in MESH)):
             env[f"VIDMESH_PORTS_{name.upper()}"] = str(getattr(cfg.ports, name))
+        for setting in dataclasses.fields(MetricsSettings):
+            env[f"VIDMESH_METRICS_{setting.name.upper()}"] = str(getattr(cfg.metrics, setting.name))
         return env
+
+    def _metrics_use(self, process: str, index: int = 0) -> tuple[PortUse, ...]:
+        port = metrics_port(self.config, process, index)
+        return (PortUse(port, f"metrics.{process}_port", index),) if port else ()
 
     def _plan(self) -> list[Child]:
         cfg = self.config
@@ -95,13 +114,12 @@ class Supervisor:
         logs.mkdir(parents=True, exist_ok=True)
         children = []
         if not cfg.redis_url:
-            children.append(
-                Child("valkey", valkey_argv(cfg.ports.valkey, cfg.data_dir / "valkey", cfg.host), cfg.ports.valkey, logs / "valkey.log")
-            )
+            valkey = valkey_argv(cfg.ports.valkey, cfg.data_dir / "valkey", cfg.host)
+            children.append(Child("valkey", valkey, cfg.ports.valkey, logs / "valkey.log", (PortUse(cfg.ports.valkey, "ports.valkey"),)))
         for service in MESH:
-            children.append(
-                Child(service.name, [sys.executable, "-m", service.module], getattr(cfg.ports, service.name), logs / f"{service.name}.log")
-            )
+            port = getattr(cfg.ports, service.name)
+            listens = (PortUse(port, f"ports.{service.name}"), *self._metrics_use(service.name))
+            children.append(Child(service.name, [sys.executable, "-m", service.module], port, logs / f"{service.name}.log", listens))
         for name, module in WORKERS:
             for index in range(cfg.transcode.worker_count):
                 children.append(
@@ -110,6 +128,7 @@ class Supervisor:
                         [sys.executable, "-m", module],
                         None,
                         logs / f"{name}-{index + 1}.log",
+                        self._metrics_use(name.replace("-", "_"), index),
                         env={"VIDMESH_WORKER_INDEX": str(index)},
                     )
                 )
@@ -122,6 +141,11 @@ class Supervisor:
                 [envoy_binary(), "-c", str(envoy_yaml), "--base-id", str(cfg.ports.http), "--log-level", "warn"],
                 cfg.ports.http,
                 logs / "envoy.log",
+                (
+                    PortUse(cfg.ports.http, "ports.http"),
+                    PortUse(cfg.ports.origin, "ports.origin"),
+                    PortUse(cfg.ports.envoy_admin, "ports.envoy_admin"),
+                ),
             )
         )
         return children
@@ -155,27 +179,60 @@ class Supervisor:
             )
         child.started_at = time.monotonic()
         self._write_pids()
-        await self._wait_ready(child)
+        try:
+            await self._wait_ready(child)
+        except StartError:
+            await self._stop_child(child)
+            self._write_pids()
+            raise
 
     async def _wait_ready(self, child: Child) -> None:
-        if child.port is None:
+        """Returns once the child alone listens on each of its ports. Something answering on a
+        port is not enough: it may be another program, with the child dead of "address in use"."""
+        process = child.process
+        assert process is not None
+        if not child.listens:
             await asyncio.sleep(WORKER_SETTLE_SECONDS)
-            assert child.process is not None
-            if child.process.returncode is not None:
-                raise RuntimeError(f"{child.name} exited with {child.process.returncode} while starting; see {child.log_path}")
+            if process.returncode is not None:
+                raise self._exit_error(child, process.returncode)
             return
         deadline = time.monotonic() + READY_TIMEOUT
+        waiting = list(child.listens)
         while time.monotonic() < deadline:
-            assert child.process is not None
-            if child.process.returncode is not None:
-                raise RuntimeError(f"{child.name} exited with {child.process.returncode} while starting; see {child.log_path}")
-            with contextlib.suppress(OSError):
-                _, writer = await asyncio.open_connection(self.config.host, child.port)
-                writer.close()
-                await writer.wait_closed()
+            if process.returncode is not None:
+                raise self._exit_error(child, process.returncode)
+            states = {use: listener(process.pid, self.config.host, use.port) for use in child.listens}
+            for use, state in states.items():
+                if state is Listener.FOREIGN:
+                    raise self._port_in_use(child, use)
+            waiting = [use for use, state in states.items() if state is not Listener.OURS]
+            if not waiting:
                 return
             await asyncio.sleep(0.05)
-        raise RuntimeError(f"{child.name} did not listen on port {child.port} within {READY_TIMEOUT:.0f}s; see {child.log_path}")
+        ports = ", ".join(str(use.port) for use in waiting)
+        raise StartError(f"{child.name} did not listen on port {ports} within {READY_TIMEOUT:.0f}s; see {child.log_path}")
+
+    def _port_in_use(self, child: Child, use: PortUse) -> StartError:
+        host = self.config.host
+        assert child.process is not None
+        others = holders(host, use.port, besides=child.process.pid)
+        by = ", ".join(others) if others else "another program"
+        return StartError(
+            f"port {use.port} on {host}, which {child.name} listens on, is in use by {by}. Choose another port with "
+            f"{use.describe()}; or move all of vidmesh's ports at once with --port-base or VIDMESH_PORT_BASE "
+            "(see 'Ports' in docs/operations.md)"
+        )
+
+    def _exit_error(self, child: Child, code: int) -> StartError:
+        """Why a child died while starting: a port someone else holds, or the end of its log."""
+        for use in child.listens:
+            if port_taken(self.config.host, use.port):
+                return self._port_in_use(child, use)
+        with contextlib.suppress(OSError):
+            lines = child.log_path.read_text(errors="replace").strip().splitlines()[-LOG_TAIL_LINES:]
+            tail = "".join(f"\n  | {line[:300]}" for line in lines)
+            return StartError(f"{child.name} exited with {code} while starting; the end of {child.log_path}:{tail}")
+        return StartError(f"{child.name} exited with {code} while starting; see {child.log_path}")
 
     def _write_pids(self) -> None:
         pids = {c.name: c.process.pid for c in self._children if c.process and c.process.returncode is None}
@@ -200,7 +257,7 @@ class Supervisor:
             try:
                 await self._spawn(child)
                 self._say(f"vidmesh: {child.name} is back (pid {child.process.pid})")
-            except RuntimeError as exc:
+            except StartError as exc:
                 self._say(f"vidmesh: {exc}")
 
     # -- life cycle -------------------------------------------------------------------------
@@ -220,7 +277,7 @@ class Supervisor:
             else:
                 self._announce()
                 await self._stop.wait()
-        except RuntimeError as exc:
+        except StartError as exc:
             self._say(f"vidmesh: {exc}")
             return 1
         finally:
@@ -232,7 +289,7 @@ class Supervisor:
         lines = [
             f"vidmesh is up (home {cfg.home})",
             f"  web       http://{cfg.host}:{cfg.ports.http}/  (home page; videos play at /watch/VIDEO_ID)",
-            f"  gateway   http://{cfg.host}:{cfg.ports.http}  (gRPC, gRPC-Web, JSON /v1/...; try: grpcurl -plaintext {cfg.host}:{cfg.ports.http} list)",
+            f"  gateway   http://{cfg.host}:{cfg.ports.http}  (gRPC, gRPC-Web, JSON /v1/...{_try_gateway(cfg.gateway_url)})",
             f"  envoy     admin http://{cfg.host}:{cfg.ports.envoy_admin}",
             f"  redis     {cfg.effective_redis_url}",
         ]
@@ -264,3 +321,18 @@ class Supervisor:
         except TimeoutError:
             process.kill()
             await process.wait()
+
+
+def _try_gateway(gateway: str) -> str:
+    """A command that lists the mesh's services, with a grpcurl that exists (`make install` puts
+    one in .tools/bin, not on PATH), or else a curl of the JSON API; empty if neither is there."""
+    local = REPO_ROOT / ".tools" / "bin" / "grpcurl"
+    if shutil.which("grpcurl"):
+        return f"; try: grpcurl -plaintext {gateway} list"
+    if local.exists():
+        cwd = Path.cwd()
+        shown = f"./{local.relative_to(cwd)}" if local.is_relative_to(cwd) else str(local)  # ./.tools/... under `make run`
+        return f"; try: {shown} -plaintext {gateway} list"
+    if shutil.which("curl"):
+        return f"; try: curl http://{gateway}/v1/videos"
+    return ""

@@ -34,6 +34,13 @@ class Ports:
     origin: int = 8081
 
 
+# Config.port_base: every port of a deployment is base + its offset here, so one setting moves a
+# whole instance (a second one on the same machine). A port set on its own still wins.
+PORT_OFFSETS = {"http": 0, "origin": 1, "envoy_admin": 2, "valkey": 3, "upload": 4, "catalog": 5, "transcode": 6, "playback": 7}
+# Metrics ports (MetricsSettings); transcode worker i serves on base + 20 + i.
+METRICS_PORT_OFFSETS = {"upload_port": 10, "catalog_port": 11, "transcode_port": 12, "playback_port": 13, "transcode_worker_port": 20}
+
+
 @dataclass(frozen=True)
 class UploadLimits:
     """Limits of resumable uploads."""
@@ -48,6 +55,14 @@ class UploadLimits:
     sweep_interval_seconds: float = 60.0
     # How long a retried CompleteUpload still returns the video it created.
     completed_memory_seconds: int = 24 * 3600
+    # Per-owner quotas, checked by InitUpload (RESOURCE_EXHAUSTED beyond them); 0 means no limit.
+    # Open uploads are those started and not yet completed, aborted or expired.
+    max_open_uploads: int = 32
+    # Sum of the declared sizes of the owner's open uploads (one largest file fits by default).
+    max_open_bytes: int = 256 * GiB
+    # Uploaded sources the owner keeps (completed uploads whose video still exists) plus the open
+    # uploads; renditions the platform derives from them do not count.
+    max_stored_bytes: int = 1024 * GiB
 
 
 @dataclass(frozen=True)
@@ -161,6 +176,8 @@ class Config:
     home: Path = field(default_factory=lambda: Path("var"))
     host: str = "127.0.0.1"
     ports: Ports = field(default_factory=Ports)
+    # Non-zero: ports not set on their own are port_base + PORT_OFFSETS / METRICS_PORT_OFFSETS.
+    port_base: int = 0
     upload: UploadLimits = field(default_factory=UploadLimits)
     transcode: TranscodeSettings = field(default_factory=TranscodeSettings)
     catalog_cache: CatalogCacheSettings = field(default_factory=CatalogCacheSettings)
@@ -228,7 +245,30 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
             raise ValueError(f"{path}: expected a mapping at the top level")
         values = loaded
     config: Config = _build(Config, values, env, "VIDMESH")
-    return config
+    return _apply_port_base(config, values, env)
+
+
+def _apply_port_base(config: Config, values: Mapping[str, Any], env: Mapping[str, str]) -> Config:
+    """Moves every port not set on its own (file or environment) to port_base + its offset."""
+    base = config.port_base
+    if not base:
+        return config
+
+    def shifted(section: str, offsets: dict[str, int]) -> dict[str, int]:
+        given = values.get(section) or {}
+        ports = {
+            name: base + offset
+            for name, offset in offsets.items()
+            if name not in given and f"VIDMESH_{section.upper()}_{name.upper()}" not in env
+        }
+        out_of_range = {name: port for name, port in ports.items() if not 0 < port < 65536}
+        if out_of_range:
+            raise ValueError(f"port_base (VIDMESH_PORT_BASE) {base} puts {section} ports outside 1-65535: {out_of_range}")
+        return ports
+
+    ports = dataclasses.replace(config.ports, **shifted("ports", PORT_OFFSETS))
+    metrics = dataclasses.replace(config.metrics, **shifted("metrics", METRICS_PORT_OFFSETS))
+    return config.replace(ports=ports, metrics=metrics)
 
 
 def _build(cls: type, values: Mapping[str, Any], env: Mapping[str, str], prefix: str) -> Any:

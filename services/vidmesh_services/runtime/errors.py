@@ -1,7 +1,9 @@
 """The one exception tree of vidmesh's domain code, and how each error becomes a rich gRPC status.
 
 Domain code raises these; the server interceptor turns them into a google.rpc.Status with
-ErrorInfo (always), plus BadRequest or ResourceInfo where they apply.
+ErrorInfo (always), plus BadRequest, ResourceInfo or QuotaFailure where they apply. Errors of a
+backend that no domain code caught (Redis/Valkey unreachable or restarting) become UNAVAILABLE
+here too (backend_unavailable), so no service reports an outage as INTERNAL.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
+from redis import exceptions as redis_errors
 
 DOMAIN = "vidmesh.dev"
 
@@ -136,6 +139,40 @@ class DeadlineExceeded(_ReasonRequired):
     """A dependency did not answer in time; the operation may or may not have taken effect."""
 
     code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+class ResourceExhausted(_ReasonRequired):
+    """Something the call needs is used up (a quota, the server's disk); retry once some is freed."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class QuotaExceeded(ResourceExhausted):
+    """The call would pass a quota of subject (e.g. an owner): QuotaFailure says which and by how much."""
+
+    def __init__(self, subject: str, description: str, *, reason: str, metadata: dict[str, str] | None = None):
+        super().__init__(description, reason=reason, metadata=metadata)
+        self.subject = subject
+
+    def details(self) -> list[object]:
+        violation = error_details_pb2.QuotaFailure.Violation(subject=self.subject, description=self.message)
+        return [error_details_pb2.QuotaFailure(violations=[violation])]
+
+
+def backend_unavailable(exc: BaseException) -> Unavailable | None:
+    """A Redis/Valkey outage (refused or dropped connection, timeout, still loading its data after
+    a restart, a replica that cannot take writes, out of memory) as the UNAVAILABLE a caller
+    retries; None for any other error. The message names no host: callers learn what, not where."""
+    if isinstance(exc, redis_errors.BusyLoadingError):  # a ConnectionError: test it first
+        return Unavailable("the state store (Redis/Valkey) is starting; retry shortly", reason="STATE_STORE_STARTING")
+    if isinstance(exc, redis_errors.TimeoutError):
+        return Unavailable(
+            "the state store (Redis/Valkey) did not answer in time; the change may or may not have happened, retry",
+            reason="STATE_STORE_TIMEOUT",
+        )
+    if isinstance(exc, (redis_errors.ConnectionError, redis_errors.ReadOnlyError, redis_errors.OutOfMemoryError)):
+        return Unavailable("the state store (Redis/Valkey) cannot be reached; retry shortly", reason="STATE_STORE_UNAVAILABLE")
+    return None
 
 
 def internal_status(request_id: str) -> status_pb2.Status:

@@ -1,7 +1,8 @@
 """The server-side call pipeline every vidmesh service runs, built on grpc-interceptor.
 
 Per call, in order: take or make a request id; resolve the caller from its API key and apply
-the service's access policy; run the handler; turn domain errors into rich statuses; write
+the service's access policy; run the handler; turn domain errors, and backend outages nobody
+caught (errors.backend_unavailable), into rich statuses; write
 one structured access-log line and record the call's metrics (requests and latency by method
 and code). Credentials are never logged.
 """
@@ -21,7 +22,7 @@ from grpc_interceptor.server import AsyncServerInterceptor
 from grpc_status import rpc_status
 
 from .auth import Authenticator, Identity, set_caller
-from .errors import PermissionDenied, Unauthenticated, VidmeshError, internal_status
+from .errors import PermissionDenied, Unauthenticated, VidmeshError, backend_unavailable, internal_status
 from .metrics import observe_call
 
 # What every servicer method receives (grpc-stubs types it by request and response).
@@ -103,6 +104,10 @@ class ServerCallInterceptor(AsyncServerInterceptor):
         self._policy.check(call.method, call.caller)
 
     async def _fail(self, call: _Call, exc: BaseException, context: Context) -> None:
+        outage = None if isinstance(exc, VidmeshError) else backend_unavailable(exc)
+        if outage is not None:
+            log.warning("%s in %s (request %s): %s", outage.reason, call.method, call.request_id, exc)
+            exc = outage
         if isinstance(exc, VidmeshError):
             self._log(call, context, exc.code)
             await _abort_with_status(context, rpc_status.to_status(exc.to_status(call.request_id)))

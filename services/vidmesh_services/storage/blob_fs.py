@@ -1,9 +1,12 @@
 """Filesystem BlobStore: one file per key under a root folder.
 
-A multipart write named N keeps two files in folder N: `data`, preallocated to the final size
-and written part by part in place (pwrite at index * part_size, fdatasync before returning), and
-`multipart.json` (destination, size, part size). complete_multipart renames `data` to the
-destination key: publishing costs one rename, whatever the size.
+A multipart write named N keeps two files in folder N: `data`, sized to the final size but
+sparse (begin_multipart takes no disk blocks: a declared size is not a reservation, so a client
+cannot claim space it never sends) and written part by part in place (pwrite at
+index * part_size, fdatasync before returning, which also makes the blocks the part needed
+durable), and `multipart.json` (destination, size, part size). complete_multipart renames `data`
+to the destination key: publishing costs one rename, whatever the size. A full disk shows up as
+ENOSPC from write_part, for that part only; the parts before it stay written.
 
 Parts are written with O_DIRECT where the filesystem allows it and the part is 4 KiB-aligned
 (the last part's unaligned tail goes through the page cache): the bytes go from a reused aligned
@@ -63,16 +66,6 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _preallocate(fd: int, size: int) -> None:
-    """Reserves size bytes (ENOSPC now rather than halfway through), or at least sets the size."""
-    try:
-        os.posix_fallocate(fd, 0, size)
-    except OSError as exc:
-        if exc.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
-            raise
-        os.ftruncate(fd, size)
 
 
 class FilesystemBlobStore:
@@ -164,7 +157,7 @@ class FilesystemBlobStore:
         self._makedirs(folder)
         fd = os.open(folder / _MULTIPART_DATA, os.O_WRONLY | os.O_CREAT, 0o644)
         try:
-            _preallocate(fd, size)
+            os.ftruncate(fd, size)  # a hole: blocks are allocated as parts are written
             os.fsync(fd)
         finally:
             os.close(fd)

@@ -26,9 +26,11 @@ class BlobStore(Protocol):
     Large objects that arrive in pieces, in any order, are written as a *multipart* write, named
     by the caller (a key prefix that belongs to that write alone) and published under their final
     key in one step, with no copy: the filesystem store writes every part in place into one
-    preallocated file and renames it; an S3 store maps the calls one to one onto native multipart
+    sparse file and renames it; an S3 store maps the calls one to one onto native multipart
     upload (CreateMultipartUpload, UploadPart with PartNumber index + 1, ListParts +
     CompleteMultipartUpload, AbortMultipartUpload), keeping its UploadId under the name.
+    Beginning a write takes no storage for its size: space is used as parts arrive (the
+    filesystem store's file is sparse).
     """
 
     def write(self, key: str, data: bytes) -> None:
@@ -38,12 +40,13 @@ class BlobStore(Protocol):
         """Starts the multipart write `name` of size bytes, in parts of part_size bytes (the last
         may be shorter), that complete_multipart publishes as dest. Durable on return. Beginning
         a write that exists already is harmless; beginning another one under the same name is a
-        caller error. May fail with OSError (e.g. ENOSPC) when the store cannot hold size bytes."""
+        caller error. Takes no space for size: limiting what callers may claim is the caller's job."""
 
     def write_part(self, name: str, index: int, data: bytes | memoryview) -> None:
         """Stores part index (0-based) of the multipart write name durably: after return it
         survives a crash. Parts come in any order; writing a part again with the same bytes is
-        harmless. data must be exactly the part's length."""
+        harmless. data must be exactly the part's length. Fails with OSError ENOSPC (or EDQUOT)
+        when the store has no room for the part; the parts already written stay."""
 
     def complete_multipart(self, name: str, *, sha256: str = "") -> None:
         """Publishes the parts, in index order, as the write's dest, durably and atomically.

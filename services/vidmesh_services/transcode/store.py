@@ -2,8 +2,12 @@
 workers (JobQueue). Every key the transcoder uses is named here.
 
 Keys (all under 'vidmesh:transcode:'):
-  jobs                 stream   one entry per job to run ({entry: QueuedJob}), read by the
-                                'transcoders' consumer group
+  jobs                 stream   one entry per submitted job ({entry: QueuedJob, job, owner, cost,
+                                order}), taken into the fair line by its 'transcoders' group
+  ready:{owner}, waiting, cost, owners, vtime:{owner}, clock
+                                the line of waiting jobs, fair between owners (fair_queue.py)
+  running              stream   jobs handed to workers ({entry: QueuedJob}): pending entries of
+                                the 'transcoders' group, deleted once acknowledged
   dead                 stream   jobs that failed for good ({entry: QueuedJob, reason})
   retry                zset     QueuedJob -> when its next attempt may start
   job:{id}             string   the Job message (serialized proto)
@@ -16,6 +20,7 @@ Keys (all under 'vidmesh:transcode:'):
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -28,16 +33,14 @@ from vidmesh.transcode.v1 import transcode_internal_service_pb2 as internal_pb2
 from ..runtime.config import TranscodeSettings
 from ..runtime.ids import new_id
 from ..storage.redis_replies import reply_bytes, reply_text, scored_members
+from .fair_queue import GROUP, PREFIX, RETRIES, RUNNING, FairQueue, intake_fields
+from .fair_queue import INTAKE as TRANSCODE_JOBS
 
 Job = resources_pb2.Job
 QueuedJob = internal_pb2.QueuedJob
-PREFIX = "vidmesh:transcode:"
-TRANSCODE_JOBS = PREFIX + "jobs"
 DEAD_LETTERS = PREFIX + "dead"
-RETRIES = PREFIX + "retry"
-GROUP = "transcoders"
 ENTRY = b"entry"
-FINAL_STATES = (resources_pb2.JOB_STATE_SUCCEEDED, resources_pb2.JOB_STATE_FAILED)
+FINAL_STATES = (resources_pb2.JOB_STATE_SUCCEEDED, resources_pb2.JOB_STATE_FAILED, resources_pb2.JOB_STATE_CANCELLED)
 SUBMISSION_SECONDS = 30 * 86400
 # Index entries read per round trip while a listing looks for jobs that match its filter.
 SCAN_BATCH = 100
@@ -76,9 +79,11 @@ class JobStore:
     def __init__(self, client: redis.Redis, max_attempts: int = TranscodeSettings.max_attempts):
         self._redis = client
         self._max_attempts = max_attempts
+        self._line = FairQueue(client)
 
-    async def submit(self, video_id: str, owner: str, source_key: str, submission_key: str) -> Job:
-        """Creates a QUEUED job and queues it, once per submission key; a repeat returns the first job."""
+    async def submit(self, video_id: str, owner: str, source_key: str, submission_key: str, source_seconds: float = 0.0) -> Job:
+        """Creates a QUEUED job and queues it, once per submission key; a repeat returns the first job.
+        source_seconds (0: unknown) is the job's cost in the fair line."""
         job_id = new_id()
         marker = f"{PREFIX}submission:{submission_key}"
         if not await self._redis.set(marker, job_id, nx=True, ex=SUBMISSION_SECONDS):
@@ -97,15 +102,25 @@ class JobStore:
             create_time=created,
             update_time=created,
         )
-        entry = QueuedJob(job=job.name, video=job.video, owner=owner, source_path=source_key)
+        entry = QueuedJob(
+            job=job.name, video=job.video, owner=owner, source_path=source_key, source_seconds=source_seconds, submit_time=created
+        )
         score = created.ToMilliseconds()
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(job_key(job_id), job.SerializeToString())
             pipe.zadd(f"{PREFIX}video:{video_id}", {job_id: score})
             pipe.zadd(f"{PREFIX}owner:{owner}", {job_id: score})
-            pipe.xadd(TRANSCODE_JOBS, {ENTRY: entry.SerializeToString()})
+            pipe.xadd(TRANSCODE_JOBS, intake_fields(entry))  # type: ignore[arg-type]  # redis-py's field type is invariant
             await pipe.execute()
         return job
+
+    async def add_queue_positions(self, jobs: list[Job]) -> None:
+        """Sets queue_position on the QUEUED jobs among jobs (0 when not in line: waiting for a retry)."""
+        if not any(job.state == resources_pb2.JOB_STATE_QUEUED for job in jobs):
+            return
+        places = await self._line.positions()
+        for job in jobs:
+            job.queue_position = places.get(job.name.removeprefix("jobs/"), 0) if job.state == resources_pb2.JOB_STATE_QUEUED else 0
 
     async def get(self, job_id: str) -> Job | None:
         raw = await self._redis.get(job_key(job_id))
@@ -121,6 +136,7 @@ class JobStore:
     async def save(self, job: Job) -> None:
         """Stores the job and tells every watcher."""
         job.update_time.CopyFrom(now())
+        job.ClearField("queue_position")  # worked out on every read, never stored
         data = job.SerializeToString()
         job_id = job.name.removeprefix("jobs/")
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -202,31 +218,40 @@ class Delivery:
 
 
 class JobQueue:
-    """The stream of jobs to run, its consumer group, the retry schedule and the dead letters."""
+    """The jobs handed to workers (the running stream and its consumer group), the fair line they
+    come from (fair_queue.py), the retry schedule and the dead letters."""
 
     def __init__(self, client: redis.Redis, consumer: str):
         self._redis = client
+        self._line = FairQueue(client)
         self.consumer = consumer
 
     async def ensure_group(self) -> None:
-        with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
-            await self._redis.xgroup_create(TRANSCODE_JOBS, GROUP, id="0", mkstream=True)
+        for stream in (TRANSCODE_JOBS, RUNNING):
+            with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
+                await self._redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
 
     async def next(self, *, block_ms: int, idle_ms: int) -> tuple[Delivery | None, bool]:
-        """An entry a dead worker left for idle_ms first, else a new one (waiting up to block_ms).
-        Returns (delivery, taken over); the delivery is None if nothing came, or the entry was
-        unreadable (it is then dead-lettered and acknowledged)."""
-        reply = await self._redis.xautoclaim(TRANSCODE_JOBS, GROUP, self.consumer, idle_ms, "0-0", count=1)
+        """An entry a dead worker left for idle_ms first, else the next job of the fair line
+        (waiting up to block_ms for a submission). Returns (delivery, taken over); the delivery is
+        None if nothing came, or the entry was unreadable (it is then dead-lettered and acknowledged)."""
+        reply = await self._redis.xautoclaim(RUNNING, GROUP, self.consumer, idle_ms, "0-0", count=1)
         claimed = reply[1]
-        taken_over = bool(claimed)
-        if taken_over:
+        if claimed:
             entry_id, fields = claimed[0]
-        else:
-            read = await self._redis.xreadgroup(GROUP, self.consumer, {TRANSCODE_JOBS: ">"}, count=1, block=block_ms)
-            entries = _entries(read, TRANSCODE_JOBS)
-            if not entries:
+            return await self._delivery(entry_id, fields), True
+        deadline = time.monotonic() + block_ms / 1000
+        while True:
+            handed = await self._line.dispatch(self.consumer)
+            if not isinstance(handed, str):
+                return await self._delivery(*handed), False
+            wait_ms = int((deadline - time.monotonic()) * 1000)
+            if wait_ms <= 0:
                 return None, False
-            entry_id, fields = entries[0]
+            # Wakes on the next submission after the last one the line has taken in.
+            await self._redis.xread({TRANSCODE_JOBS: handed}, count=1, block=wait_ms)
+
+    async def _delivery(self, entry_id: bytes | str, fields: dict[bytes, bytes] | None) -> Delivery | None:
         entry = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
         raw = fields.get(ENTRY) if fields else None
         try:
@@ -236,44 +261,41 @@ class JobQueue:
         if job is None or not job.job:
             await self._redis.xadd(DEAD_LETTERS, {b"reason": b"unreadable queue entry", b"fields": repr(fields).encode()})
             await self.ack(entry)
-            return None, taken_over
-        return Delivery(entry, job), taken_over
+            return None
+        return Delivery(entry, job)
 
     async def heartbeat(self, delivery: Delivery) -> None:
         """Resets the entry's idle time, so no other worker takes it over while this one works."""
-        await self._redis.xclaim(TRANSCODE_JOBS, GROUP, self.consumer, 0, [delivery.entry_id], justid=True)
+        await self._redis.xclaim(RUNNING, GROUP, self.consumer, 0, [delivery.entry_id], justid=True)
 
     async def ack(self, entry_id: str) -> None:
-        await self._redis.xack(TRANSCODE_JOBS, GROUP, entry_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xack(RUNNING, GROUP, entry_id)
+            pipe.xdel(RUNNING, entry_id)  # done with: the running stream holds only work in hand
+            await pipe.execute()
 
     async def dead_letter(self, delivery: Delivery, reason: str) -> None:
         await self._redis.xadd(DEAD_LETTERS, {ENTRY: delivery.job.SerializeToString(), b"reason": reason.encode()})
 
     async def retry_at(self, delivery: Delivery, due: float) -> None:
-        """Schedules the job again at due (unix seconds); requeue_due() puts it back in the stream."""
+        """Schedules the job again at due (unix seconds); requeue_due() puts it back in line."""
         await self._redis.zadd(RETRIES, {delivery.job.SerializeToString(): due})
 
     async def requeue_due(self, at: float, limit: int = 10) -> int:
+        """Moves retries due by `at` back into the fair line, where they keep their place."""
         moved = 0
         due = await self._redis.zrangebyscore(RETRIES, "-inf", at, start=0, num=limit)
         for raw in map(reply_bytes, due):
-            if await self._redis.zrem(RETRIES, raw):  # only the worker that removes it re-queues it
-                await self._redis.xadd(TRANSCODE_JOBS, {ENTRY: raw})
-                moved += 1
+            try:
+                job: QueuedJob | None = QueuedJob.FromString(raw)
+            except Exception:
+                job = None
+            if job is None or not job.job or not job.owner:
+                if await self._redis.zrem(RETRIES, raw):
+                    await self._redis.xadd(DEAD_LETTERS, {b"reason": b"unreadable retry entry", b"fields": raw})
+                continue
+            moved += await self._line.requeue(raw, job)
         return moved
-
-
-def _entries(read: object, stream: str) -> list[tuple[bytes, dict[bytes, bytes]]]:
-    """XREADGROUP's entries of stream, from either reply shape redis-py gives: RESP2 a list of
-    [stream, entries] pairs, RESP3 a map of stream -> [entries]."""
-    if isinstance(read, dict):
-        pairs = [(name, value[0] if value else []) for name, value in read.items()]
-    else:
-        pairs = [(name, entries) for name, entries in (read or [])]  # type: ignore[attr-defined]
-    for name, entries in pairs:
-        if (name.decode() if isinstance(name, bytes) else name) == stream:
-            return list(entries)
-    return []
 
 
 def retry_delay(attempt: int, base_seconds: float) -> float:

@@ -1,15 +1,20 @@
-"""Transcode workers: consume the job stream, run the ladder, publish it all at once.
+"""Transcode workers: take the next job of the fair line, run the ladder, publish it all at once.
 
 Delivery is at-least-once and nothing gets stuck:
-- a worker reads jobs through the 'transcoders' consumer group and heart-beats the entry it
-  holds (XCLAIM ... JUSTID resets its idle time); a worker that dies stops heart-beating, and
-  after the visibility timeout another worker takes the entry over with XAUTOCLAIM;
+- a worker takes jobs from the line fair between owners (fair_queue.py); the job it takes is a
+  pending entry of the 'transcoders' group on the running stream, and it heart-beats that entry
+  (XCLAIM ... JUSTID resets its idle time); a worker that dies stops heart-beating, and after
+  the visibility timeout another worker takes the entry over with XAUTOCLAIM;
 - a failed attempt is acknowledged and re-queued after a backoff (retry zset); after the last
   attempt, or at once for media that can never transcode, the video is marked FAILED with the
   reason and the job goes to the dead-letter stream;
 - outputs are idempotent: an attempt encodes into a private staging folder that replaces any
   earlier partial attempt, and the finished ladder becomes visible with one rename under its
-  versioned path, so a player never sees half a ladder.
+  versioned path, so a player never sees half a ladder;
+- a video deleted before or during its job ends the job CANCELLED: no error, no retry, nothing
+  published. The worker asks the catalog before it starts, on every heartbeat, before it
+  publishes, and whenever an attempt fails (deleting removes the files under a running encoder);
+  if the catalog cannot answer then, vanished source or staging files count as the deletion.
 """
 
 from __future__ import annotations
@@ -29,15 +34,20 @@ from vidmesh.catalog.v1 import resources_pb2 as catalog_pb2
 from vidmesh.transcode.v1 import resources_pb2
 
 from ..catalog.client import CatalogClient
-from ..runtime.calls import ServiceChannels
+from ..runtime.calls import RemoteError, ServiceChannels
 from ..runtime.config import Config, load_config
+from ..runtime.errors import DeadlineExceeded, Unavailable
 from ..runtime.logs import setup_logging
 from ..runtime.metrics import serve_metrics
 from ..storage.blobs import hls_prefix
+from ..storage.redis_client import open_redis
 from .encode import EncodedLadder, MediaRejected, Progress, encode_ladder
 from .store import FINAL_STATES, Delivery, Job, JobQueue, JobStore, now, retry_delay
 
 log = logging.getLogger("vidmesh.transcode.worker")
+DELETED = "the video was deleted"
+# What a catalog call raises when the catalog cannot answer now.
+CATALOG_DOWN = (Unavailable, DeadlineExceeded, RemoteError)
 
 
 class Abandoned(Exception):
@@ -93,8 +103,8 @@ class Worker:
         if job is None or job.state in FINAL_STATES:
             await self._ack(delivery)  # a duplicate delivery of finished work
             return
-        if not await self._video_exists(delivery.video_id):
-            await self._drop_deleted(job, delivery)
+        if await self._catalog_says_deleted(delivery.video_id):
+            await self._cancel(job, delivery)
             return
         job.attempt += 1
         job.state = resources_pb2.JOB_STATE_RUNNING
@@ -109,16 +119,18 @@ class Worker:
             await self._mark_ready(job, delivery, ladder, version)
         except Abandoned:
             log.info("stopping: %s is left for another worker", job.name)
-        except VideoDeleted:
-            await self._drop_deleted(job, delivery)
-        except MediaRejected as exc:
-            await self._fail(job, delivery, str(exc))
         except Exception as exc:
-            log.exception("attempt %d of %s failed", job.attempt, job.name)
-            if job.attempt >= job.max_attempts:
-                await self._fail(job, delivery, f"transcoding failed after {job.attempt} attempts: {exc}")
+            # Deleting a video removes its files under the encoder: not a failure, whatever it raised.
+            if isinstance(exc, VideoDeleted) or await self._deleted_meanwhile(delivery):
+                await self._cancel(job, delivery)
+            elif isinstance(exc, MediaRejected):
+                await self._fail(job, delivery, str(exc))
             else:
-                await self._retry_later(job, delivery, str(exc))
+                log.exception("attempt %d of %s failed", job.attempt, job.name)
+                if job.attempt >= job.max_attempts:
+                    await self._fail(job, delivery, f"transcoding failed after {job.attempt} attempts: {exc}")
+                else:
+                    await self._retry_later(job, delivery, str(exc))
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -131,17 +143,40 @@ class Worker:
         while True:
             await asyncio.sleep(interval)
             await self._queue.heartbeat(delivery)
-            if not await self._video_exists(delivery.video_id):
+            if await self._catalog_says_deleted(delivery.video_id):
                 self._deleted.set()
 
-    async def _drop_deleted(self, job: Job, delivery: Delivery) -> None:
-        job.state, job.failure_reason = resources_pb2.JOB_STATE_FAILED, "the video was deleted"
+    async def _catalog_says_deleted(self, video_id: str) -> bool:
+        """True only if the catalog answers that the video is gone (False while it cannot answer)."""
+        try:
+            return not await self._video_exists(video_id)
+        except CATALOG_DOWN as exc:
+            log.warning("cannot ask the catalog whether the video still exists", extra={"fields": {"video": video_id, "error": str(exc)}})
+            return False
+
+    async def _deleted_meanwhile(self, delivery: Delivery) -> bool:
+        """After an attempt failed: was its video deleted under it? The catalog decides; if it
+        cannot answer, vanished files do (the catalog removes the record before the bytes)."""
+        try:
+            return not await self._video_exists(delivery.video_id)
+        except CATALOG_DOWN:
+            staging, _ = self._paths(delivery.video_id, delivery.job_id)
+            source = self._config.blob_root / delivery.job.source_path
+            return not await asyncio.to_thread(source.exists) or not await asyncio.to_thread(staging.parent.exists)
+
+    async def _cancel(self, job: Job, delivery: Delivery) -> None:
+        """Ends the job of a deleted video: CANCELLED, its partial and published files removed."""
+        job.state, job.failure_reason = resources_pb2.JOB_STATE_CANCELLED, DELETED
         job.stage = resources_pb2.JOB_STAGE_UNSPECIFIED
         job.end_time.CopyFrom(now())
         await self._save(job)
-        for path in self._paths(delivery.video_id, delivery.job_id):
+        staging, final = self._paths(delivery.video_id, delivery.job_id)
+        for path in (staging, final):
             await asyncio.to_thread(shutil.rmtree, path, True)
+        with contextlib.suppress(OSError):  # the video's folder, unless another job's output is there
+            await asyncio.to_thread(staging.parent.rmdir)
         await self._ack(delivery)
+        log.info("cancelled: %s", DELETED, extra={"fields": {"job": job.name, "video": delivery.video_id, "attempt": job.attempt}})
 
     def _paths(self, video_id: str, job_id: str) -> tuple[Path, Path]:
         root = self._config.blob_root / hls_prefix(video_id)
@@ -171,6 +206,8 @@ class Worker:
 
         source = self._config.blob_root / delivery.job.source_path
         ladder = await asyncio.to_thread(self._encode, source, staging, progress)
+        if self._deleted.is_set() or await self._catalog_says_deleted(delivery.video_id):
+            raise VideoDeleted()  # never publish a ladder for a deleted video
         job.stage, job.percent = resources_pb2.JOB_STAGE_PUBLISHING, overall_percent(resources_pb2.JOB_STAGE_PUBLISHING, 0)
         await self._save(job)
         await asyncio.to_thread(_publish, staging, final, ladder)
@@ -274,7 +311,7 @@ def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        client = redis.Redis.from_url(config.effective_redis_url)
+        client = open_redis(config.effective_redis_url)  # reconnects after a Valkey restart
         channels = ServiceChannels(config)
         try:
             await Worker(config, client, CatalogClient(channels), encode_ladder, name).run(stop)

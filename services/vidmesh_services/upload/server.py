@@ -13,6 +13,7 @@ from ..runtime.config import Config
 from ..runtime.interceptors import AccessPolicy
 from ..runtime.server import RunningServer, ServiceBinding, background, create_server, run_service
 from ..storage.open import open_api_key_store, open_blob_store
+from ..storage.redis_client import open_redis
 from ..transcode.client import TranscodeClient
 from .probe import Prober
 from .servicer import SERVICE, UploadServicer, add_to_server
@@ -45,7 +46,7 @@ async def create_upload_server(config: Config, address: str, uploads: Uploads, k
 
 
 async def start(config: Config, stack: contextlib.AsyncExitStack) -> RunningServer:
-    client = redis.Redis.from_url(config.effective_redis_url)
+    client = open_redis(config.effective_redis_url)
     stack.push_async_callback(client.aclose)
     channels = ServiceChannels(config)
     stack.push_async_callback(channels.close)

@@ -1,4 +1,5 @@
-"""Upload state in Redis: what an upload is, which chunks arrived, and when it expires.
+"""Upload state in Redis: what an upload is, which chunks arrived, when it expires, and what
+each owner holds against their quotas.
 
 Keys (all under 'vidmesh:upload:'):
   {id}            hash    the upload's fields; expires with the upload
@@ -6,6 +7,15 @@ Keys (all under 'vidmesh:upload:'):
   {id}:done       string  'owner video_id' of a completed upload, so a retried complete is answered
   {id}:lock       string  held while one CompleteUpload runs
   expiry          zset    upload id -> expiry time, so the janitor can remove abandoned parts
+  owners          hash    upload id -> owner of every open upload (kept past the upload's own
+                          keys, so that expiry can still give the owner's quota back)
+  quota:{owner}         hash  open_bytes, stored_bytes: the owner's totals
+  quota:{owner}:open    hash  upload id -> declared size of each open upload
+  quota:{owner}:stored  hash  video id -> size of each completed upload's source
+
+Every change of quota figures is one Lua script (quotas.py), so concurrent InitUploads of one
+owner cannot both pass a limit, and each script is idempotent (a retried call counts nothing
+twice).
 """
 
 from __future__ import annotations
@@ -15,12 +25,15 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import redis.asyncio as redis
-from redis.typing import EncodableT, FieldT
+from redis.typing import EncodableT
 
+from ..runtime.config import UploadLimits
 from ..storage.redis_replies import reply_text
+from . import quotas
 
 PREFIX = "vidmesh:upload:"
 EXPIRY = PREFIX + "expiry"
+OWNERS = PREFIX + "owners"
 
 
 @dataclass(frozen=True)
@@ -46,21 +59,61 @@ class Upload:
         return self.size_bytes - self.chunk_size * (self.chunk_count - 1)
 
 
+@dataclass(frozen=True)
+class Usage:
+    """What an owner holds against the quotas."""
+
+    open_uploads: int
+    open_bytes: int
+    stored_bytes: int
+
+
+class QuotaRefused(Exception):
+    """InitUpload would pass a quota; nothing was stored."""
+
+    def __init__(self, limit: str, used: int, maximum: int):
+        super().__init__(f"{limit}: {used} used of {maximum}")
+        self.limit = limit  # the UploadLimits field: max_open_uploads, max_open_bytes or max_stored_bytes
+        self.used = used
+        self.maximum = maximum
+
+
+def _quota_keys(owner: str) -> tuple[str, str, str]:
+    """The owner's totals, open uploads and stored sources."""
+    base = f"{PREFIX}quota:{owner}"
+    return base, base + ":open", base + ":stored"
+
+
+def _keys(upload_id: str) -> tuple[str, str, str, str]:
+    """The upload's fields, chunks, done marker and lock."""
+    base = PREFIX + upload_id
+    return base, base + ":chunks", base + ":done", base + ":lock"
+
+
 class UploadState:
     def __init__(self, client: redis.Redis, ttl_seconds: int, completed_memory_seconds: int):
         self._redis = client
         self._ttl = ttl_seconds
         self._completed_memory = completed_memory_seconds
+        self._create = client.register_script(quotas.CREATE)
+        self._finish = client.register_script(quotas.FINISH)
+        self._release = client.register_script(quotas.RELEASE)
+        self._unstore = client.register_script(quotas.UNSTORE)
 
-    async def create(self, upload: Upload) -> float:
-        """Stores a new upload; returns its expiry time."""
+    async def create(self, upload: Upload, limits: UploadLimits) -> float:
+        """Stores a new upload and counts it against its owner's quotas, or raises QuotaRefused
+        (storing nothing). Returns its expiry time."""
         expires = time.time() + self._ttl
-        data: dict[FieldT, EncodableT] = {k: json.dumps(v) for k, v in asdict(upload).items()}
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(PREFIX + upload.upload_id, mapping=data)
-            pipe.expire(PREFIX + upload.upload_id, self._ttl)
-            pipe.zadd(EXPIRY, {upload.upload_id: expires})
-            await pipe.execute()
+        fields: list[EncodableT] = []
+        for key, value in asdict(upload).items():
+            fields += [key, json.dumps(value)]
+        totals, open_, _ = _quota_keys(upload.owner)
+        args: list[EncodableT] = [upload.upload_id, upload.owner, upload.size_bytes, self._ttl, expires]
+        args += [limits.max_open_uploads, limits.max_open_bytes, limits.max_stored_bytes]
+        reply = await self._create(keys=[PREFIX + upload.upload_id, EXPIRY, OWNERS, totals, open_], args=args + fields)
+        if reply:
+            limit, used, maximum = reply
+            raise QuotaRefused(reply_text(limit), int(used), int(maximum))
         return expires
 
     async def get(self, upload_id: str) -> Upload | None:
@@ -93,12 +146,14 @@ class UploadState:
         await self._redis.delete(PREFIX + upload_id + ":lock")
 
     async def mark_done(self, upload: Upload) -> None:
-        """Forgets the upload but remembers which video it became."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(PREFIX + upload.upload_id + ":done", f"{upload.owner} {upload.video_id}", ex=self._completed_memory)
-            pipe.delete(PREFIX + upload.upload_id, PREFIX + upload.upload_id + ":chunks")
-            pipe.zrem(EXPIRY, upload.upload_id)
-            await pipe.execute()
+        """Forgets the upload but remembers which video it became; its size moves from the
+        owner's open uploads to their stored sources."""
+        fields, chunks, done, _ = _keys(upload.upload_id)
+        totals, open_, stored = _quota_keys(upload.owner)
+        await self._finish(
+            keys=[fields, chunks, done, EXPIRY, OWNERS, totals, open_, stored],
+            args=[upload.upload_id, f"{upload.owner} {upload.video_id}", self._completed_memory, upload.video_id, upload.size_bytes],
+        )
 
     async def done(self, upload_id: str) -> tuple[str, str] | None:
         """(owner, video_id) of a completed upload, if it is still remembered."""
@@ -109,11 +164,33 @@ class UploadState:
         return owner, video_id
 
     async def forget(self, upload_id: str) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(PREFIX + upload_id, PREFIX + upload_id + ":chunks", PREFIX + upload_id + ":lock")
-            pipe.zrem(EXPIRY, upload_id)
-            await pipe.execute()
+        """Removes an upload that ends without a video (aborted, refused, expired) and gives its
+        size back to the owner's quota."""
+        owner = await self._redis.hget(OWNERS, upload_id)
+        totals, open_, _ = _quota_keys(reply_text(owner) if owner is not None else "")
+        fields, chunks, _, lock = _keys(upload_id)
+        await self._release(keys=[fields, chunks, lock, EXPIRY, OWNERS, totals, open_], args=[upload_id])
 
     async def expired(self, now: float, limit: int = 100) -> list[str]:
         ids = await self._redis.zrangebyscore(EXPIRY, "-inf", now, start=0, num=limit)
         return [reply_text(i) for i in ids]
+
+    # -- quotas -----------------------------------------------------------------------------
+
+    async def usage(self, owner: str) -> Usage:
+        totals, open_, _ = _quota_keys(owner)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hlen(open_)
+            pipe.hmget(totals, ["open_bytes", "stored_bytes"])
+            count, (open_bytes, stored_bytes) = await pipe.execute()
+        return Usage(open_uploads=int(count), open_bytes=int(open_bytes or 0), stored_bytes=int(stored_bytes or 0))
+
+    async def stored_videos(self, owner: str) -> list[str]:
+        """Ids of the videos whose sources count as the owner's stored bytes."""
+        _, _, stored = _quota_keys(owner)
+        return [reply_text(video_id) async for video_id, _ in self._redis.hscan_iter(stored)]
+
+    async def unstore(self, owner: str, video_ids: list[str]) -> None:
+        """Stops counting these videos' sources (they were deleted)."""
+        totals, _, stored = _quota_keys(owner)
+        await self._unstore(keys=[totals, stored], args=list(video_ids))

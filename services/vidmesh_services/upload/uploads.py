@@ -4,13 +4,22 @@ A chunk is recorded in Redis only after its bytes are durably in the blob store,
 of recorded chunks never claims more than the store holds; re-sending a chunk is harmless.
 
 An upload is one multipart write in the blob store, begun at init: every chunk is written in
-place as part `index` (the filesystem store pwrites it into one preallocated file), and
-CompleteUpload publishes the whole as the video's source without copying it.
+place as part `index` (the filesystem store pwrites it into one sparse file, so disk is taken
+only as chunks arrive), and CompleteUpload publishes the whole as the video's source without
+copying it.
+
+Quotas (per owner, UploadLimits): InitUpload counts the declared size against the owner's open
+uploads (how many, and their bytes) and stored bytes, atomically in Redis, and refuses with
+RESOURCE_EXHAUSTED past a limit. Completing, aborting or expiring gives the open share back; a
+completed upload's size then counts as stored until its video is deleted. Deletions happen in
+the catalog, so the stored figure is brought up to date here, lazily: when it would refuse an
+upload, the sources that no longer exist stop counting and the check runs once more.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import math
 import re
@@ -27,13 +36,23 @@ from ..catalog.rules import metadata_violations
 from ..media import BadMediaError
 from ..runtime.auth import Identity
 from ..runtime.config import UploadLimits
-from ..runtime.errors import DataLoss, FailedPrecondition, FieldViolation, InvalidArgument, NotFound, VidmeshError
+from ..runtime.errors import (
+    DataLoss,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    QuotaExceeded,
+    ResourceExhausted,
+    VidmeshError,
+    backend_unavailable,
+)
 from ..runtime.ids import new_id
 from ..runtime.validation import parse_name
 from ..storage.blobs import BlobChecksumMismatch, BlobStore, source_key, upload_prefix
 from .checksum import Window, crc32c, matches
 from .probe import Prober
-from .store import Upload, UploadState
+from .store import QuotaRefused, Upload, UploadState
 
 log = logging.getLogger("vidmesh.upload")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -58,6 +77,29 @@ def _not_yours(name: str) -> NotFound:
     # Uploads are visible to their owner only, and the platform never reveals what a caller may
     # not see (as the catalog does for private videos): another owner's upload does not exist.
     return NotFound("upload", name, reason="UPLOAD_NOT_FOUND")
+
+
+def _quota_exceeded(upload: Upload, refused: QuotaRefused) -> QuotaExceeded:
+    """The refusal as callers see it: the owner, the limit (as configured) and the figures."""
+    owner, size, used, maximum = upload.owner, upload.size_bytes, refused.used, refused.maximum
+    setting = f"upload.{refused.limit}"
+    requested = size
+    if refused.limit == "max_open_uploads":
+        reason, requested = "OPEN_UPLOADS_QUOTA_EXCEEDED", 1
+        description = f"{owner} has {used} open uploads, the most {setting} allows ({maximum}); complete or abort one first"
+    elif refused.limit == "max_open_bytes":
+        reason = "OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED"
+        description = (
+            f"{owner}'s open uploads declare {used} bytes; {size} more would pass {setting} ({maximum} bytes); complete or abort one first"
+        )
+    else:
+        reason = "STORED_BYTES_QUOTA_EXCEEDED"
+        description = (
+            f"{owner} stores {used} bytes (uploaded sources and open uploads); {size} more would pass {setting} "
+            f"({maximum} bytes); delete videos to make room"
+        )
+    metadata = {"limit": refused.limit, "used": str(used), "requested": str(requested), "maximum": str(maximum)}
+    return QuotaExceeded(owner, description, reason=reason, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -148,7 +190,7 @@ class Uploads:
             visibility=visibility or media_pb2.VISIBILITY_PRIVATE,
             created_at=time.time(),
         )
-        expires = await self._state.create(upload)
+        expires = await self._reserve(upload)
         try:
             await asyncio.to_thread(
                 self._blobs.begin_multipart,
@@ -163,6 +205,27 @@ class Uploads:
             raise
         log.info("upload started", extra={"fields": {"upload": upload.upload_id, "size": size_bytes, "owner": caller.owner}})
         return upload, expires
+
+    async def _reserve(self, upload: Upload) -> float:
+        """Stores the upload within its owner's quotas; returns its expiry time."""
+        try:
+            return await self._state.create(upload, self._limits)
+        except QuotaRefused as refused:
+            if refused.limit != "max_stored_bytes" or not await self._forget_deleted_sources(upload.owner):
+                raise _quota_exceeded(upload, refused) from None
+        try:
+            return await self._state.create(upload, self._limits)
+        except QuotaRefused as refused:
+            raise _quota_exceeded(upload, refused) from None
+
+    async def _forget_deleted_sources(self, owner: str) -> bool:
+        """Stops counting the owner's sources whose videos were deleted; True if there were any."""
+        videos = await self._state.stored_videos(owner)
+        gone = await asyncio.to_thread(lambda: [v for v in videos if self._blobs.size(source_key(v)) is None])
+        if gone:
+            await self._state.unstore(owner, gone)
+            log.info("deleted sources no longer count", extra={"fields": {"owner": owner, "videos": len(gone)}})
+        return bool(gone)
 
     # -- receiving --------------------------------------------------------------------------
 
@@ -229,6 +292,15 @@ class Uploads:
             self._blobs.write_part(upload_prefix(upload.upload_id), chunk.index, data)
         except FileNotFoundError:  # aborted, expired or completed meanwhile
             raise NotFound("upload", f"uploads/{upload.upload_id}", reason="UPLOAD_NOT_FOUND") from None
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            log.error("no room for a chunk: %s", exc, extra={"fields": {"upload": upload.upload_id, "index": chunk.index}})
+            raise ResourceExhausted(
+                f"the server's storage is full: chunk {chunk.index} was not stored; send it again later",
+                reason="STORAGE_FULL",
+                metadata={"index": str(chunk.index)},
+            ) from None
 
     @staticmethod
     def _check_shape(upload: Upload, chunk: Chunk) -> None:
@@ -339,6 +411,9 @@ class Uploads:
         while True:
             try:
                 await self.sweep_expired()
-            except (VidmeshError, OSError, ConnectionError) as exc:
+            except Exception as exc:
+                # Redis errors are no builtin ConnectionError: unlisted, an outage would end the janitor.
+                if not isinstance(exc, (VidmeshError, OSError)) and backend_unavailable(exc) is None:
+                    raise
                 log.warning("janitor pass failed: %s", exc)
             await asyncio.sleep(interval)

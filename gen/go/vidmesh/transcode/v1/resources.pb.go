@@ -26,6 +26,7 @@ const (
 
 // Where a job is in its life. A job whose attempt fails, or whose worker
 // disappears, goes from RUNNING back to QUEUED until it runs out of attempts.
+// SUCCEEDED, FAILED and CANCELLED are final.
 type JobState int32
 
 const (
@@ -39,6 +40,10 @@ const (
 	JobState_JOB_STATE_SUCCEEDED JobState = 3
 	// Given up: failure_reason says why and the video is FAILED. Terminal.
 	JobState_JOB_STATE_FAILED JobState = 4
+	// Stopped because the video was deleted, before or while the job ran:
+	// nothing was published, no attempt follows, and failure_reason says
+	// "the video was deleted". Not an error. Terminal.
+	JobState_JOB_STATE_CANCELLED JobState = 5
 )
 
 // Enum value maps for JobState.
@@ -49,6 +54,7 @@ var (
 		2: "JOB_STATE_RUNNING",
 		3: "JOB_STATE_SUCCEEDED",
 		4: "JOB_STATE_FAILED",
+		5: "JOB_STATE_CANCELLED",
 	}
 	JobState_value = map[string]int32{
 		"JOB_STATE_UNSPECIFIED": 0,
@@ -56,6 +62,7 @@ var (
 		"JOB_STATE_RUNNING":     2,
 		"JOB_STATE_SUCCEEDED":   3,
 		"JOB_STATE_FAILED":      4,
+		"JOB_STATE_CANCELLED":   5,
 	}
 )
 
@@ -171,19 +178,27 @@ type Job struct {
 	Attempt int32 `protobuf:"varint,7,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	// Attempts allowed before the job is FAILED.
 	MaxAttempts int32 `protobuf:"varint,8,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
-	// Why the last attempt failed. Set when FAILED, and also while a retried
-	// job runs again, where it explains the previous attempt.
+	// Why the last attempt failed. Set when FAILED (or CANCELLED, saying why
+	// it stopped), and also while a retried job runs again, where it explains
+	// the previous attempt.
 	FailureReason string `protobuf:"bytes,9,opt,name=failure_reason,json=failureReason,proto3" json:"failure_reason,omitempty"`
 	// When the job was submitted.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When the current or last attempt started; unset until the first claim.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
-	// When the job reached SUCCEEDED or FAILED; unset before.
+	// When the job reached SUCCEEDED, FAILED or CANCELLED; unset before.
 	EndTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	// When any field of the job last changed.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// What the job produced; set once SUCCEEDED.
-	Output        *JobOutput `protobuf:"bytes,14,opt,name=output,proto3" json:"output,omitempty"`
+	Output *JobOutput `protobuf:"bytes,14,opt,name=output,proto3" json:"output,omitempty"`
+	// The job's place in line while it is QUEUED and waiting for a worker: 1
+	// runs next, 2 after it, and so on, if no other job arrives meanwhile (a
+	// later job can still go ahead of it: the order is fair between owners,
+	// see TranscodeService). 0 when the job is not waiting in line: RUNNING,
+	// finished, or QUEUED while it waits out the backoff before a retry.
+	// Worked out when the job is read, never stored.
+	QueuePosition int32 `protobuf:"varint,15,opt,name=queue_position,json=queuePosition,proto3" json:"queue_position,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -316,6 +331,13 @@ func (x *Job) GetOutput() *JobOutput {
 	return nil
 }
 
+func (x *Job) GetQueuePosition() int32 {
+	if x != nil {
+		return x.QueuePosition
+	}
+	return 0
+}
+
 // What a successful job published. Everything sits under the video's HLS
 // root, /hls/{video}/{version}/ (the layout is described on PlaybackService).
 type JobOutput struct {
@@ -388,7 +410,7 @@ var File_vidmesh_transcode_v1_resources_proto protoreflect.FileDescriptor
 
 const file_vidmesh_transcode_v1_resources_proto_rawDesc = "" +
 	"\n" +
-	"$vidmesh/transcode/v1/resources.proto\x12\x14vidmesh.transcode.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bvidmesh/type/v1/media.proto\"\xca\x05\n" +
+	"$vidmesh/transcode/v1/resources.proto\x12\x14vidmesh.transcode.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bvidmesh/type/v1/media.proto\"\xf7\x05\n" +
 	"\x03Job\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12\x1a\n" +
 	"\x05video\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\x05video\x12\x1a\n" +
@@ -407,7 +429,8 @@ const file_vidmesh_transcode_v1_resources_proto_rawDesc = "" +
 	"\bend_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\aendTime\x12A\n" +
 	"\vupdate_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
 	"updateTime\x12=\n" +
-	"\x06output\x18\x0e \x01(\v2\x1f.vidmesh.transcode.v1.JobOutputB\x04\xe2A\x01\x03R\x06output: \xeaA\x1d\n" +
+	"\x06output\x18\x0e \x01(\v2\x1f.vidmesh.transcode.v1.JobOutputB\x04\xe2A\x01\x03R\x06output\x12+\n" +
+	"\x0equeue_position\x18\x0f \x01(\x05B\x04\xe2A\x01\x03R\rqueuePosition: \xeaA\x1d\n" +
 	"\x0fvidmesh.dev/Job\x12\n" +
 	"jobs/{job}\"\x93\x01\n" +
 	"\tJobOutput\x12\x18\n" +
@@ -415,13 +438,14 @@ const file_vidmesh_transcode_v1_resources_proto_rawDesc = "" +
 	"\x14master_playlist_path\x18\x02 \x01(\tR\x12masterPlaylistPath\x12:\n" +
 	"\n" +
 	"renditions\x18\x03 \x03(\v2\x1a.vidmesh.type.v1.RenditionR\n" +
-	"renditions*\x81\x01\n" +
+	"renditions*\x9a\x01\n" +
 	"\bJobState\x12\x19\n" +
 	"\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n" +
 	"\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n" +
 	"\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n" +
-	"\x10JOB_STATE_FAILED\x10\x04*\x87\x01\n" +
+	"\x10JOB_STATE_FAILED\x10\x04\x12\x17\n" +
+	"\x13JOB_STATE_CANCELLED\x10\x05*\x87\x01\n" +
 	"\bJobStage\x12\x19\n" +
 	"\x15JOB_STAGE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11JOB_STAGE_PROBING\x10\x01\x12\x16\n" +

@@ -10,6 +10,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -27,7 +28,7 @@ type SubmitJobRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The video to transcode, "videos/{video}", in the catalog in status
 	// PROCESSING. (Not checked here: a job whose video is gone by the time a
-	// worker claims it ends without running.)
+	// worker claims it ends CANCELLED without running.)
 	Video string `protobuf:"bytes,1,opt,name=video,proto3" json:"video,omitempty"`
 	// The video's owner.
 	Owner string `protobuf:"bytes,2,opt,name=owner,proto3" json:"owner,omitempty"`
@@ -156,7 +157,13 @@ type QueuedJob struct {
 	// The video's owner.
 	Owner string `protobuf:"bytes,3,opt,name=owner,proto3" json:"owner,omitempty"`
 	// Blob store key of the source file.
-	SourcePath    string `protobuf:"bytes,4,opt,name=source_path,json=sourcePath,proto3" json:"source_path,omitempty"`
+	SourcePath string `protobuf:"bytes,4,opt,name=source_path,json=sourcePath,proto3" json:"source_path,omitempty"`
+	// Duration of the source in seconds, from the probe at upload; 0 when
+	// unknown. The scheduler counts it as the job's cost.
+	SourceSeconds float64 `protobuf:"fixed64,5,opt,name=source_seconds,json=sourceSeconds,proto3" json:"source_seconds,omitempty"`
+	// When the job was submitted; with source_seconds it orders an owner's
+	// waiting jobs.
+	SubmitTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=submit_time,json=submitTime,proto3" json:"submit_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -219,11 +226,25 @@ func (x *QueuedJob) GetSourcePath() string {
 	return ""
 }
 
+func (x *QueuedJob) GetSourceSeconds() float64 {
+	if x != nil {
+		return x.SourceSeconds
+	}
+	return 0
+}
+
+func (x *QueuedJob) GetSubmitTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SubmitTime
+	}
+	return nil
+}
+
 var File_vidmesh_transcode_v1_transcode_internal_service_proto protoreflect.FileDescriptor
 
 const file_vidmesh_transcode_v1_transcode_internal_service_proto_rawDesc = "" +
 	"\n" +
-	"5vidmesh/transcode/v1/transcode_internal_service.proto\x12\x14vidmesh.transcode.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a$vidmesh/transcode/v1/resources.proto\"\x96\x01\n" +
+	"5vidmesh/transcode/v1/transcode_internal_service.proto\x12\x14vidmesh.transcode.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$vidmesh/transcode/v1/resources.proto\"\x96\x01\n" +
 	"\x10SubmitJobRequest\x12\x1a\n" +
 	"\x05video\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x05video\x12\x1a\n" +
 	"\x05owner\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x05owner\x12%\n" +
@@ -232,13 +253,16 @@ const file_vidmesh_transcode_v1_transcode_internal_service_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x04 \x01(\tB\x04\xe2A\x01\x02R\trequestId\"@\n" +
 	"\x11SubmitJobResponse\x12+\n" +
-	"\x03job\x18\x01 \x01(\v2\x19.vidmesh.transcode.v1.JobR\x03job\"j\n" +
+	"\x03job\x18\x01 \x01(\v2\x19.vidmesh.transcode.v1.JobR\x03job\"\xce\x01\n" +
 	"\tQueuedJob\x12\x10\n" +
 	"\x03job\x18\x01 \x01(\tR\x03job\x12\x14\n" +
 	"\x05video\x18\x02 \x01(\tR\x05video\x12\x14\n" +
 	"\x05owner\x18\x03 \x01(\tR\x05owner\x12\x1f\n" +
 	"\vsource_path\x18\x04 \x01(\tR\n" +
-	"sourcePath2}\n" +
+	"sourcePath\x12%\n" +
+	"\x0esource_seconds\x18\x05 \x01(\x01R\rsourceSeconds\x12;\n" +
+	"\vsubmit_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"submitTime2}\n" +
 	"\x18TranscodeInternalService\x12a\n" +
 	"\tSubmitJob\x12&.vidmesh.transcode.v1.SubmitJobRequest\x1a'.vidmesh.transcode.v1.SubmitJobResponse\"\x03\x90\x02\x02B\xe0\x01\n" +
 	"\x18com.vidmesh.transcode.v1B\x1dTranscodeInternalServiceProtoP\x01Z3vidmesh.dev/gen/go/vidmesh/transcode/v1;transcodev1\xa2\x02\x03VTX\xaa\x02\x14Vidmesh.Transcode.V1\xca\x02\x14Vidmesh\\Transcode\\V1\xe2\x02 Vidmesh\\Transcode\\V1\\GPBMetadata\xea\x02\x16Vidmesh::Transcode::V1b\x06proto3"
@@ -257,20 +281,22 @@ func file_vidmesh_transcode_v1_transcode_internal_service_proto_rawDescGZIP() []
 
 var file_vidmesh_transcode_v1_transcode_internal_service_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_vidmesh_transcode_v1_transcode_internal_service_proto_goTypes = []any{
-	(*SubmitJobRequest)(nil),  // 0: vidmesh.transcode.v1.SubmitJobRequest
-	(*SubmitJobResponse)(nil), // 1: vidmesh.transcode.v1.SubmitJobResponse
-	(*QueuedJob)(nil),         // 2: vidmesh.transcode.v1.QueuedJob
-	(*Job)(nil),               // 3: vidmesh.transcode.v1.Job
+	(*SubmitJobRequest)(nil),      // 0: vidmesh.transcode.v1.SubmitJobRequest
+	(*SubmitJobResponse)(nil),     // 1: vidmesh.transcode.v1.SubmitJobResponse
+	(*QueuedJob)(nil),             // 2: vidmesh.transcode.v1.QueuedJob
+	(*Job)(nil),                   // 3: vidmesh.transcode.v1.Job
+	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
 }
 var file_vidmesh_transcode_v1_transcode_internal_service_proto_depIdxs = []int32{
 	3, // 0: vidmesh.transcode.v1.SubmitJobResponse.job:type_name -> vidmesh.transcode.v1.Job
-	0, // 1: vidmesh.transcode.v1.TranscodeInternalService.SubmitJob:input_type -> vidmesh.transcode.v1.SubmitJobRequest
-	1, // 2: vidmesh.transcode.v1.TranscodeInternalService.SubmitJob:output_type -> vidmesh.transcode.v1.SubmitJobResponse
-	2, // [2:3] is the sub-list for method output_type
-	1, // [1:2] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	4, // 1: vidmesh.transcode.v1.QueuedJob.submit_time:type_name -> google.protobuf.Timestamp
+	0, // 2: vidmesh.transcode.v1.TranscodeInternalService.SubmitJob:input_type -> vidmesh.transcode.v1.SubmitJobRequest
+	1, // 3: vidmesh.transcode.v1.TranscodeInternalService.SubmitJob:output_type -> vidmesh.transcode.v1.SubmitJobResponse
+	3, // [3:4] is the sub-list for method output_type
+	2, // [2:3] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_vidmesh_transcode_v1_transcode_internal_service_proto_init() }

@@ -41,6 +41,15 @@ const (
 // keeps its meaning. Values carry no enum-name prefix so that they read as
 // the strings on the wire (the lint rule is waived for this file).
 //
+// REST (JSON through the gateway): errors the gateway makes itself are
+// google.rpc.Status JSON too: a body or query value that cannot be read as
+// the request (malformed JSON, a non-numeric number, an unknown enum value or
+// query parameter) is 400 INVALID_ARGUMENT with reason INVALID_ARGUMENT and
+// the message saying what (no BadRequest); a body field the request message
+// does not have is 400 INVALID_ARGUMENT with a BadRequest naming it; an
+// unknown path is 404 NOT_FOUND (reason NOT_FOUND, ResourceInfo type "HTTP
+// path"); a wrong method is 405 (METHOD_NOT_ALLOWED).
+//
 // Paging: list calls take page_size (0: the method's default) and clamp
 // larger values to the method's maximum; a negative page_size is
 // INVALID_ARGUMENT. next_page_token is empty on the last page.
@@ -68,6 +77,17 @@ const (
 	// INVALID_ARGUMENT: page_token came from a listing with other filters or
 	// another caller; start again without a token.
 	ErrorReason_PAGE_TOKEN_MISMATCH ErrorReason = 12
+	// UNIMPLEMENTED (HTTP 405), REST only: the path exists but not with this
+	// HTTP method; the Allow header lists the methods it takes.
+	ErrorReason_METHOD_NOT_ALLOWED ErrorReason = 13
+	// UNAVAILABLE (HTTP 502/503), REST only: the gateway could not reach the
+	// service behind the path (down or restarting); retry. Metadata:
+	// "service". gRPC callers get plain UNAVAILABLE.
+	ErrorReason_SERVICE_UNAVAILABLE ErrorReason = 14
+	// DEADLINE_EXCEEDED (HTTP 504), REST only: the service behind the path did
+	// not answer in time; the call may or may not have happened. Metadata:
+	// "service".
+	ErrorReason_SERVICE_TIMEOUT ErrorReason = 15
 	// NOT_FOUND: the resource (ResourceInfo) does not exist or the caller may
 	// not see it.
 	ErrorReason_NOT_FOUND ErrorReason = 20
@@ -142,6 +162,27 @@ const (
 	ErrorReason_METADATA_STORE_CONTENTION ErrorReason = 59
 	// INTERNAL: a bug. Nothing else is said; the request id finds the log line.
 	ErrorReason_INTERNAL ErrorReason = 60
+	// UNAVAILABLE: the state store (Redis/Valkey: upload state, the job
+	// queue, caches) cannot be reached; retry.
+	ErrorReason_STATE_STORE_UNAVAILABLE ErrorReason = 61
+	// UNAVAILABLE: the state store did not answer in time; a change may or may
+	// not have happened, retry.
+	ErrorReason_STATE_STORE_TIMEOUT ErrorReason = 62
+	// UNAVAILABLE: the state store is starting (loading its data after a
+	// restart); retry shortly.
+	ErrorReason_STATE_STORE_STARTING ErrorReason = 63
+	// The owner has as many open (not yet completed, aborted or expired)
+	// uploads as upload.max_open_uploads allows; complete or abort one.
+	ErrorReason_OPEN_UPLOADS_QUOTA_EXCEEDED ErrorReason = 70
+	// The declared sizes of the owner's open uploads would pass
+	// upload.max_open_bytes; complete or abort one.
+	ErrorReason_OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED ErrorReason = 71
+	// The owner's uploaded sources plus open uploads would pass
+	// upload.max_stored_bytes; delete videos to make room.
+	ErrorReason_STORED_BYTES_QUOTA_EXCEEDED ErrorReason = 72
+	// The server's storage is full: the chunk was not stored (no QuotaFailure).
+	// Send it again later. Metadata: "index".
+	ErrorReason_STORAGE_FULL ErrorReason = 73
 )
 
 // Enum value maps for ErrorReason.
@@ -156,6 +197,9 @@ var (
 		10: "INVALID_ARGUMENT",
 		11: "INVALID_PAGE_TOKEN",
 		12: "PAGE_TOKEN_MISMATCH",
+		13: "METHOD_NOT_ALLOWED",
+		14: "SERVICE_UNAVAILABLE",
+		15: "SERVICE_TIMEOUT",
 		20: "NOT_FOUND",
 		21: "UPLOAD_NOT_FOUND",
 		22: "ETAG_MISMATCH",
@@ -185,46 +229,63 @@ var (
 		58: "METADATA_STORE_TIMEOUT",
 		59: "METADATA_STORE_CONTENTION",
 		60: "INTERNAL",
+		61: "STATE_STORE_UNAVAILABLE",
+		62: "STATE_STORE_TIMEOUT",
+		63: "STATE_STORE_STARTING",
+		70: "OPEN_UPLOADS_QUOTA_EXCEEDED",
+		71: "OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED",
+		72: "STORED_BYTES_QUOTA_EXCEEDED",
+		73: "STORAGE_FULL",
 	}
 	ErrorReason_value = map[string]int32{
-		"ERROR_REASON_UNSPECIFIED":   0,
-		"API_KEY_REQUIRED":           1,
-		"MALFORMED_CREDENTIALS":      2,
-		"INVALID_API_KEY":            3,
-		"SERVICE_ONLY":               4,
-		"NOT_OWNER":                  5,
-		"INVALID_ARGUMENT":           10,
-		"INVALID_PAGE_TOKEN":         11,
-		"PAGE_TOKEN_MISMATCH":        12,
-		"NOT_FOUND":                  20,
-		"UPLOAD_NOT_FOUND":           21,
-		"ETAG_MISMATCH":              22,
-		"CONTENTION":                 23,
-		"VIDEO_ID_TAKEN":             24,
-		"VIDEO_NOT_READY":            25,
-		"INVALID_PLAYBACK_TOKEN":     26,
-		"CHUNKS_MISSING":             30,
-		"CHUNK_SIZE_MISMATCH":        31,
-		"CHECKSUM_MISMATCH":          32,
-		"SHA256_MISMATCH":            33,
-		"COMPLETE_IN_PROGRESS":       34,
-		"UNREADABLE_MEDIA":           40,
-		"NO_VIDEO_STREAM":            41,
-		"UNDECODABLE_VIDEO":          42,
-		"CORRUPT_MEDIA":              43,
-		"NO_PICTURE_SIZE":            44,
-		"DIMENSIONS_TOO_LARGE":       45,
-		"CATALOG_UNAVAILABLE":        50,
-		"CATALOG_TIMEOUT":            51,
-		"TRANSCODE_UNAVAILABLE":      52,
-		"TRANSCODE_TIMEOUT":          53,
-		"QUEUE_UNAVAILABLE":          54,
-		"CACHE_UNAVAILABLE":          55,
-		"METADATA_STORE_STARTING":    56,
-		"METADATA_STORE_UNAVAILABLE": 57,
-		"METADATA_STORE_TIMEOUT":     58,
-		"METADATA_STORE_CONTENTION":  59,
-		"INTERNAL":                   60,
+		"ERROR_REASON_UNSPECIFIED":         0,
+		"API_KEY_REQUIRED":                 1,
+		"MALFORMED_CREDENTIALS":            2,
+		"INVALID_API_KEY":                  3,
+		"SERVICE_ONLY":                     4,
+		"NOT_OWNER":                        5,
+		"INVALID_ARGUMENT":                 10,
+		"INVALID_PAGE_TOKEN":               11,
+		"PAGE_TOKEN_MISMATCH":              12,
+		"METHOD_NOT_ALLOWED":               13,
+		"SERVICE_UNAVAILABLE":              14,
+		"SERVICE_TIMEOUT":                  15,
+		"NOT_FOUND":                        20,
+		"UPLOAD_NOT_FOUND":                 21,
+		"ETAG_MISMATCH":                    22,
+		"CONTENTION":                       23,
+		"VIDEO_ID_TAKEN":                   24,
+		"VIDEO_NOT_READY":                  25,
+		"INVALID_PLAYBACK_TOKEN":           26,
+		"CHUNKS_MISSING":                   30,
+		"CHUNK_SIZE_MISMATCH":              31,
+		"CHECKSUM_MISMATCH":                32,
+		"SHA256_MISMATCH":                  33,
+		"COMPLETE_IN_PROGRESS":             34,
+		"UNREADABLE_MEDIA":                 40,
+		"NO_VIDEO_STREAM":                  41,
+		"UNDECODABLE_VIDEO":                42,
+		"CORRUPT_MEDIA":                    43,
+		"NO_PICTURE_SIZE":                  44,
+		"DIMENSIONS_TOO_LARGE":             45,
+		"CATALOG_UNAVAILABLE":              50,
+		"CATALOG_TIMEOUT":                  51,
+		"TRANSCODE_UNAVAILABLE":            52,
+		"TRANSCODE_TIMEOUT":                53,
+		"QUEUE_UNAVAILABLE":                54,
+		"CACHE_UNAVAILABLE":                55,
+		"METADATA_STORE_STARTING":          56,
+		"METADATA_STORE_UNAVAILABLE":       57,
+		"METADATA_STORE_TIMEOUT":           58,
+		"METADATA_STORE_CONTENTION":        59,
+		"INTERNAL":                         60,
+		"STATE_STORE_UNAVAILABLE":          61,
+		"STATE_STORE_TIMEOUT":              62,
+		"STATE_STORE_STARTING":             63,
+		"OPEN_UPLOADS_QUOTA_EXCEEDED":      70,
+		"OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED": 71,
+		"STORED_BYTES_QUOTA_EXCEEDED":      72,
+		"STORAGE_FULL":                     73,
 	}
 )
 
@@ -259,7 +320,7 @@ var File_vidmesh_type_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_vidmesh_type_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\"vidmesh/type/v1/error_reason.proto\x12\x0fvidmesh.type.v1*\xf1\x06\n" +
+	"\"vidmesh/type/v1/error_reason.proto\x12\x0fvidmesh.type.v1*\x81\t\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10API_KEY_REQUIRED\x10\x01\x12\x19\n" +
@@ -270,7 +331,10 @@ const file_vidmesh_type_v1_error_reason_proto_rawDesc = "" +
 	"\x10INVALID_ARGUMENT\x10\n" +
 	"\x12\x16\n" +
 	"\x12INVALID_PAGE_TOKEN\x10\v\x12\x17\n" +
-	"\x13PAGE_TOKEN_MISMATCH\x10\f\x12\r\n" +
+	"\x13PAGE_TOKEN_MISMATCH\x10\f\x12\x16\n" +
+	"\x12METHOD_NOT_ALLOWED\x10\r\x12\x17\n" +
+	"\x13SERVICE_UNAVAILABLE\x10\x0e\x12\x13\n" +
+	"\x0fSERVICE_TIMEOUT\x10\x0f\x12\r\n" +
 	"\tNOT_FOUND\x10\x14\x12\x14\n" +
 	"\x10UPLOAD_NOT_FOUND\x10\x15\x12\x11\n" +
 	"\rETAG_MISMATCH\x10\x16\x12\x0e\n" +
@@ -300,7 +364,14 @@ const file_vidmesh_type_v1_error_reason_proto_rawDesc = "" +
 	"\x1aMETADATA_STORE_UNAVAILABLE\x109\x12\x1a\n" +
 	"\x16METADATA_STORE_TIMEOUT\x10:\x12\x1d\n" +
 	"\x19METADATA_STORE_CONTENTION\x10;\x12\f\n" +
-	"\bINTERNAL\x10<B\xb0\x01\n" +
+	"\bINTERNAL\x10<\x12\x1b\n" +
+	"\x17STATE_STORE_UNAVAILABLE\x10=\x12\x17\n" +
+	"\x13STATE_STORE_TIMEOUT\x10>\x12\x18\n" +
+	"\x14STATE_STORE_STARTING\x10?\x12\x1f\n" +
+	"\x1bOPEN_UPLOADS_QUOTA_EXCEEDED\x10F\x12$\n" +
+	" OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED\x10G\x12\x1f\n" +
+	"\x1bSTORED_BYTES_QUOTA_EXCEEDED\x10H\x12\x10\n" +
+	"\fSTORAGE_FULL\x10IB\xb0\x01\n" +
 	"\x13com.vidmesh.type.v1B\x10ErrorReasonProtoP\x01Z)vidmesh.dev/gen/go/vidmesh/type/v1;typev1\xa2\x02\x03VTX\xaa\x02\x0fVidmesh.Type.V1\xca\x02\x0fVidmesh\\Type\\V1\xe2\x02\x1bVidmesh\\Type\\V1\\GPBMetadata\xea\x02\x11Vidmesh::Type::V1b\x06proto3"
 
 var (

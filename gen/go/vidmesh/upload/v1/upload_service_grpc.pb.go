@@ -42,11 +42,29 @@ const (
 // an interruption, and sends only the missing ones. CompleteUpload turns the
 // upload into a video. An upload that receives no chunk for 24 hours
 // (server setting) expires and everything it stored is removed.
+//
+// Limits, per owner (server settings under "upload", 0 for none): at most
+// max_open_uploads open uploads (default 32; open means started and not yet
+// completed, aborted or expired), whose declared sizes add up to at most
+// max_open_bytes (default 256 GiB), and at most max_stored_bytes (default
+// 1 TiB) of uploaded sources kept plus open uploads. A source counts from
+// CompleteUpload until its video is deleted; the renditions made from it do
+// not count. Completing, aborting or expiring an upload gives its share of
+// the open limits back. Starting an upload takes no disk space: the server
+// stores chunks as they arrive.
+//
+// Any call answers UNAVAILABLE with reason STATE_STORE_UNAVAILABLE,
+// STATE_STORE_STARTING or STATE_STORE_TIMEOUT while the server's state
+// store (Redis/Valkey) is down or restarting: retry it.
 type UploadServiceClient interface {
 	// Starts an upload. Returns INVALID_ARGUMENT (BadRequest naming the
 	// fields) for a bad filename, size, chunk size, checksum, title,
 	// description, tags or visibility, or a size over the server's maximum
-	// (256 GiB by default).
+	// (256 GiB by default); RESOURCE_EXHAUSTED with a QuotaFailure (subject:
+	// the owner) and reason OPEN_UPLOADS_QUOTA_EXCEEDED,
+	// OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED or STORED_BYTES_QUOTA_EXCEEDED (metadata
+	// "limit", "used", "requested", "maximum") when the upload would pass one
+	// of the owner's limits; nothing is started then.
 	InitUpload(ctx context.Context, in *InitUploadRequest, opts ...grpc.CallOption) (*InitUploadResponse, error)
 	// Receives chunks, each stored and recorded before the next is taken on.
 	// A chunk is recorded only once it is durably stored and its crc32c
@@ -57,7 +75,9 @@ type UploadServiceClient interface {
 	// expired or foreign upload; INVALID_ARGUMENT for an index out of range,
 	// messages naming different uploads, or a call with no chunk, and with
 	// reason CHUNK_SIZE_MISMATCH for a chunk of the wrong length; DATA_LOSS
-	// (CHECKSUM_MISMATCH, metadata "index") for a crc32c mismatch. No REST
+	// (CHECKSUM_MISMATCH, metadata "index") for a crc32c mismatch;
+	// RESOURCE_EXHAUSTED (STORAGE_FULL, metadata "index") if the server's
+	// disk is full: send that chunk again later. No REST
 	// mapping (a JSON request cannot stream); gRPC and HTTP/2 clients only.
 	UploadChunks(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadChunksRequest, UploadChunksResponse], error)
 	// Returns the state of an upload and the chunks received so far. Returns
@@ -158,11 +178,29 @@ func (c *uploadServiceClient) AbortUpload(ctx context.Context, in *AbortUploadRe
 // an interruption, and sends only the missing ones. CompleteUpload turns the
 // upload into a video. An upload that receives no chunk for 24 hours
 // (server setting) expires and everything it stored is removed.
+//
+// Limits, per owner (server settings under "upload", 0 for none): at most
+// max_open_uploads open uploads (default 32; open means started and not yet
+// completed, aborted or expired), whose declared sizes add up to at most
+// max_open_bytes (default 256 GiB), and at most max_stored_bytes (default
+// 1 TiB) of uploaded sources kept plus open uploads. A source counts from
+// CompleteUpload until its video is deleted; the renditions made from it do
+// not count. Completing, aborting or expiring an upload gives its share of
+// the open limits back. Starting an upload takes no disk space: the server
+// stores chunks as they arrive.
+//
+// Any call answers UNAVAILABLE with reason STATE_STORE_UNAVAILABLE,
+// STATE_STORE_STARTING or STATE_STORE_TIMEOUT while the server's state
+// store (Redis/Valkey) is down or restarting: retry it.
 type UploadServiceServer interface {
 	// Starts an upload. Returns INVALID_ARGUMENT (BadRequest naming the
 	// fields) for a bad filename, size, chunk size, checksum, title,
 	// description, tags or visibility, or a size over the server's maximum
-	// (256 GiB by default).
+	// (256 GiB by default); RESOURCE_EXHAUSTED with a QuotaFailure (subject:
+	// the owner) and reason OPEN_UPLOADS_QUOTA_EXCEEDED,
+	// OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED or STORED_BYTES_QUOTA_EXCEEDED (metadata
+	// "limit", "used", "requested", "maximum") when the upload would pass one
+	// of the owner's limits; nothing is started then.
 	InitUpload(context.Context, *InitUploadRequest) (*InitUploadResponse, error)
 	// Receives chunks, each stored and recorded before the next is taken on.
 	// A chunk is recorded only once it is durably stored and its crc32c
@@ -173,7 +211,9 @@ type UploadServiceServer interface {
 	// expired or foreign upload; INVALID_ARGUMENT for an index out of range,
 	// messages naming different uploads, or a call with no chunk, and with
 	// reason CHUNK_SIZE_MISMATCH for a chunk of the wrong length; DATA_LOSS
-	// (CHECKSUM_MISMATCH, metadata "index") for a crc32c mismatch. No REST
+	// (CHECKSUM_MISMATCH, metadata "index") for a crc32c mismatch;
+	// RESOURCE_EXHAUSTED (STORAGE_FULL, metadata "index") if the server's
+	// disk is full: send that chunk again later. No REST
 	// mapping (a JSON request cannot stream); gRPC and HTTP/2 clients only.
 	UploadChunks(grpc.ClientStreamingServer[UploadChunksRequest, UploadChunksResponse]) error
 	// Returns the state of an upload and the chunks received so far. Returns

@@ -20,6 +20,7 @@ class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_STATE_RUNNING: _ClassVar[JobState]
     JOB_STATE_SUCCEEDED: _ClassVar[JobState]
     JOB_STATE_FAILED: _ClassVar[JobState]
+    JOB_STATE_CANCELLED: _ClassVar[JobState]
 
 class JobStage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -33,6 +34,7 @@ JOB_STATE_QUEUED: JobState
 JOB_STATE_RUNNING: JobState
 JOB_STATE_SUCCEEDED: JobState
 JOB_STATE_FAILED: JobState
+JOB_STATE_CANCELLED: JobState
 JOB_STAGE_UNSPECIFIED: JobStage
 JOB_STAGE_PROBING: JobStage
 JOB_STAGE_ENCODING: JobStage
@@ -40,7 +42,7 @@ JOB_STAGE_PACKAGING: JobStage
 JOB_STAGE_PUBLISHING: JobStage
 
 class Job(_message.Message):
-    __slots__ = ("name", "video", "owner", "state", "stage", "percent", "attempt", "max_attempts", "failure_reason", "create_time", "start_time", "end_time", "update_time", "output")
+    __slots__ = ("name", "video", "owner", "state", "stage", "percent", "attempt", "max_attempts", "failure_reason", "create_time", "start_time", "end_time", "update_time", "output", "queue_position")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VIDEO_FIELD_NUMBER: _ClassVar[int]
     OWNER_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +57,7 @@ class Job(_message.Message):
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_POSITION_FIELD_NUMBER: _ClassVar[int]
     name: str
     video: str
     owner: str
@@ -69,7 +72,8 @@ class Job(_message.Message):
     end_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     output: JobOutput
-    def __init__(self, name: _Optional[str] = ..., video: _Optional[str] = ..., owner: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., stage: _Optional[_Union[JobStage, str]] = ..., percent: _Optional[int] = ..., attempt: _Optional[int] = ..., max_attempts: _Optional[int] = ..., failure_reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., output: _Optional[_Union[JobOutput, _Mapping]] = ...) -> None: ...
+    queue_position: int
+    def __init__(self, name: _Optional[str] = ..., video: _Optional[str] = ..., owner: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., stage: _Optional[_Union[JobStage, str]] = ..., percent: _Optional[int] = ..., attempt: _Optional[int] = ..., max_attempts: _Optional[int] = ..., failure_reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., output: _Optional[_Union[JobOutput, _Mapping]] = ..., queue_position: _Optional[int] = ...) -> None: ...
 
 class JobOutput(_message.Message):
     __slots__ = ("version", "master_playlist_path", "renditions")

@@ -23,10 +23,11 @@ _sym_db = _symbol_database.Default()
 
 
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from vidmesh.transcode.v1 import resources_pb2 as vidmesh_dot_transcode_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n5vidmesh/transcode/v1/transcode_internal_service.proto\x12\x14vidmesh.transcode.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a$vidmesh/transcode/v1/resources.proto\"\x96\x01\n\x10SubmitJobRequest\x12\x1a\n\x05video\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05video\x12\x1a\n\x05owner\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x05owner\x12%\n\x0bsource_path\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\nsourcePath\x12#\n\nrequest_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02R\trequestId\"@\n\x11SubmitJobResponse\x12+\n\x03job\x18\x01 \x01(\x0b\x32\x19.vidmesh.transcode.v1.JobR\x03job\"j\n\tQueuedJob\x12\x10\n\x03job\x18\x01 \x01(\tR\x03job\x12\x14\n\x05video\x18\x02 \x01(\tR\x05video\x12\x14\n\x05owner\x18\x03 \x01(\tR\x05owner\x12\x1f\n\x0bsource_path\x18\x04 \x01(\tR\nsourcePath2}\n\x18TranscodeInternalService\x12\x61\n\tSubmitJob\x12&.vidmesh.transcode.v1.SubmitJobRequest\x1a\'.vidmesh.transcode.v1.SubmitJobResponse\"\x03\x90\x02\x02\x42\xe0\x01\n\x18\x63om.vidmesh.transcode.v1B\x1dTranscodeInternalServiceProtoP\x01Z3vidmesh.dev/gen/go/vidmesh/transcode/v1;transcodev1\xa2\x02\x03VTX\xaa\x02\x14Vidmesh.Transcode.V1\xca\x02\x14Vidmesh\\Transcode\\V1\xe2\x02 Vidmesh\\Transcode\\V1\\GPBMetadata\xea\x02\x16Vidmesh::Transcode::V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n5vidmesh/transcode/v1/transcode_internal_service.proto\x12\x14vidmesh.transcode.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$vidmesh/transcode/v1/resources.proto\"\x96\x01\n\x10SubmitJobRequest\x12\x1a\n\x05video\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05video\x12\x1a\n\x05owner\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x05owner\x12%\n\x0bsource_path\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\nsourcePath\x12#\n\nrequest_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02R\trequestId\"@\n\x11SubmitJobResponse\x12+\n\x03job\x18\x01 \x01(\x0b\x32\x19.vidmesh.transcode.v1.JobR\x03job\"\xce\x01\n\tQueuedJob\x12\x10\n\x03job\x18\x01 \x01(\tR\x03job\x12\x14\n\x05video\x18\x02 \x01(\tR\x05video\x12\x14\n\x05owner\x18\x03 \x01(\tR\x05owner\x12\x1f\n\x0bsource_path\x18\x04 \x01(\tR\nsourcePath\x12%\n\x0esource_seconds\x18\x05 \x01(\x01R\rsourceSeconds\x12;\n\x0bsubmit_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nsubmitTime2}\n\x18TranscodeInternalService\x12\x61\n\tSubmitJob\x12&.vidmesh.transcode.v1.SubmitJobRequest\x1a\'.vidmesh.transcode.v1.SubmitJobResponse\"\x03\x90\x02\x02\x42\xe0\x01\n\x18\x63om.vidmesh.transcode.v1B\x1dTranscodeInternalServiceProtoP\x01Z3vidmesh.dev/gen/go/vidmesh/transcode/v1;transcodev1\xa2\x02\x03VTX\xaa\x02\x14Vidmesh.Transcode.V1\xca\x02\x14Vidmesh\\Transcode\\V1\xe2\x02 Vidmesh\\Transcode\\V1\\GPBMetadata\xea\x02\x16Vidmesh::Transcode::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,12 +45,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBMITJOBREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\002'
   _globals['_TRANSCODEINTERNALSERVICE'].methods_by_name['SubmitJob']._loaded_options = None
   _globals['_TRANSCODEINTERNALSERVICE'].methods_by_name['SubmitJob']._serialized_options = b'\220\002\002'
-  _globals['_SUBMITJOBREQUEST']._serialized_start=151
-  _globals['_SUBMITJOBREQUEST']._serialized_end=301
-  _globals['_SUBMITJOBRESPONSE']._serialized_start=303
-  _globals['_SUBMITJOBRESPONSE']._serialized_end=367
-  _globals['_QUEUEDJOB']._serialized_start=369
-  _globals['_QUEUEDJOB']._serialized_end=475
-  _globals['_TRANSCODEINTERNALSERVICE']._serialized_start=477
-  _globals['_TRANSCODEINTERNALSERVICE']._serialized_end=602
+  _globals['_SUBMITJOBREQUEST']._serialized_start=184
+  _globals['_SUBMITJOBREQUEST']._serialized_end=334
+  _globals['_SUBMITJOBRESPONSE']._serialized_start=336
+  _globals['_SUBMITJOBRESPONSE']._serialized_end=400
+  _globals['_QUEUEDJOB']._serialized_start=403
+  _globals['_QUEUEDJOB']._serialized_end=609
+  _globals['_TRANSCODEINTERNALSERVICE']._serialized_start=611
+  _globals['_TRANSCODEINTERNALSERVICE']._serialized_end=736
 # @@protoc_insertion_point(module_scope)

@@ -1,4 +1,7 @@
+import datetime
+
 from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from vidmesh.transcode.v1 import resources_pb2 as _resources_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -26,13 +29,17 @@ class SubmitJobResponse(_message.Message):
     def __init__(self, job: _Optional[_Union[_resources_pb2.Job, _Mapping]] = ...) -> None: ...
 
 class QueuedJob(_message.Message):
-    __slots__ = ("job", "video", "owner", "source_path")
+    __slots__ = ("job", "video", "owner", "source_path", "source_seconds", "submit_time")
     JOB_FIELD_NUMBER: _ClassVar[int]
     VIDEO_FIELD_NUMBER: _ClassVar[int]
     OWNER_FIELD_NUMBER: _ClassVar[int]
     SOURCE_PATH_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SUBMIT_TIME_FIELD_NUMBER: _ClassVar[int]
     job: str
     video: str
     owner: str
     source_path: str
-    def __init__(self, job: _Optional[str] = ..., video: _Optional[str] = ..., owner: _Optional[str] = ..., source_path: _Optional[str] = ...) -> None: ...
+    source_seconds: float
+    submit_time: _timestamp_pb2.Timestamp
+    def __init__(self, job: _Optional[str] = ..., video: _Optional[str] = ..., owner: _Optional[str] = ..., source_path: _Optional[str] = ..., source_seconds: _Optional[float] = ..., submit_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

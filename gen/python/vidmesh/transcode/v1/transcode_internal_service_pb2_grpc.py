@@ -56,7 +56,10 @@ class TranscodeInternalServiceServicer:
         """Queues a job for a video. Idempotent on (video, request_id): a retry
         with the same pair returns the job the first call created, in whatever
         state it is now. A new request_id for the same video queues a new job
-        with a new output version (a re-transcode). Returns INVALID_ARGUMENT
+        with a new output version (a re-transcode). The source's duration, which
+        orders the job (see TranscodeService), is read from the catalog's
+        Video.source; a video the catalog cannot describe is queued as a 60 s
+        source rather than refused. Returns INVALID_ARGUMENT
         (BadRequest naming the fields) if video, owner, source_path or
         request_id is missing or malformed, and UNAVAILABLE (reason
         QUEUE_UNAVAILABLE) while the job queue cannot be reached.

@@ -15,6 +15,9 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INVALID_ARGUMENT: _ClassVar[ErrorReason]
     INVALID_PAGE_TOKEN: _ClassVar[ErrorReason]
     PAGE_TOKEN_MISMATCH: _ClassVar[ErrorReason]
+    METHOD_NOT_ALLOWED: _ClassVar[ErrorReason]
+    SERVICE_UNAVAILABLE: _ClassVar[ErrorReason]
+    SERVICE_TIMEOUT: _ClassVar[ErrorReason]
     NOT_FOUND: _ClassVar[ErrorReason]
     UPLOAD_NOT_FOUND: _ClassVar[ErrorReason]
     ETAG_MISMATCH: _ClassVar[ErrorReason]
@@ -44,6 +47,13 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     METADATA_STORE_TIMEOUT: _ClassVar[ErrorReason]
     METADATA_STORE_CONTENTION: _ClassVar[ErrorReason]
     INTERNAL: _ClassVar[ErrorReason]
+    STATE_STORE_UNAVAILABLE: _ClassVar[ErrorReason]
+    STATE_STORE_TIMEOUT: _ClassVar[ErrorReason]
+    STATE_STORE_STARTING: _ClassVar[ErrorReason]
+    OPEN_UPLOADS_QUOTA_EXCEEDED: _ClassVar[ErrorReason]
+    OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED: _ClassVar[ErrorReason]
+    STORED_BYTES_QUOTA_EXCEEDED: _ClassVar[ErrorReason]
+    STORAGE_FULL: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 API_KEY_REQUIRED: ErrorReason
 MALFORMED_CREDENTIALS: ErrorReason
@@ -53,6 +63,9 @@ NOT_OWNER: ErrorReason
 INVALID_ARGUMENT: ErrorReason
 INVALID_PAGE_TOKEN: ErrorReason
 PAGE_TOKEN_MISMATCH: ErrorReason
+METHOD_NOT_ALLOWED: ErrorReason
+SERVICE_UNAVAILABLE: ErrorReason
+SERVICE_TIMEOUT: ErrorReason
 NOT_FOUND: ErrorReason
 UPLOAD_NOT_FOUND: ErrorReason
 ETAG_MISMATCH: ErrorReason
@@ -82,3 +95,10 @@ METADATA_STORE_UNAVAILABLE: ErrorReason
 METADATA_STORE_TIMEOUT: ErrorReason
 METADATA_STORE_CONTENTION: ErrorReason
 INTERNAL: ErrorReason
+STATE_STORE_UNAVAILABLE: ErrorReason
+STATE_STORE_TIMEOUT: ErrorReason
+STATE_STORE_STARTING: ErrorReason
+OPEN_UPLOADS_QUOTA_EXCEEDED: ErrorReason
+OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED: ErrorReason
+STORED_BYTES_QUOTA_EXCEEDED: ErrorReason
+STORAGE_FULL: ErrorReason

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vidmesh/transcode/v1/resources.proto.
  */
 export const file_vidmesh_transcode_v1_resources: GenFile = /*@__PURE__*/
-  fileDesc("CiR2aWRtZXNoL3RyYW5zY29kZS92MS9yZXNvdXJjZXMucHJvdG8SFHZpZG1lc2gudHJhbnNjb2RlLnYxIsYECgNKb2ISEgoEbmFtZRgBIAEoCUIE4kEBCBITCgV2aWRlbxgCIAEoCUIE4kEBAxITCgVvd25lchgDIAEoCUIE4kEBAxIzCgVzdGF0ZRgEIAEoDjIeLnZpZG1lc2gudHJhbnNjb2RlLnYxLkpvYlN0YXRlQgTiQQEDEjMKBXN0YWdlGAUgASgOMh4udmlkbWVzaC50cmFuc2NvZGUudjEuSm9iU3RhZ2VCBOJBAQMSFQoHcGVyY2VudBgGIAEoBUIE4kEBAxIVCgdhdHRlbXB0GAcgASgFQgTiQQEDEhoKDG1heF9hdHRlbXB0cxgIIAEoBUIE4kEBAxIcCg5mYWlsdXJlX3JlYXNvbhgJIAEoCUIE4kEBAxI1CgtjcmVhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSNAoKc3RhcnRfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSMgoIZW5kX3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjUKC3VwZGF0ZV90aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxI1CgZvdXRwdXQYDiABKAsyHy52aWRtZXNoLnRyYW5zY29kZS52MS5Kb2JPdXRwdXRCBOJBAQM6IOpBHQoPdmlkbWVzaC5kZXYvSm9iEgpqb2JzL3tqb2J9ImoKCUpvYk91dHB1dBIPCgd2ZXJzaW9uGAEgASgJEhwKFG1hc3Rlcl9wbGF5bGlzdF9wYXRoGAIgASgJEi4KCnJlbmRpdGlvbnMYAyADKAsyGi52aWRtZXNoLnR5cGUudjEuUmVuZGl0aW9uKoEBCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBKT0JfU1RBVEVfUVVFVUVEEAESFQoRSk9CX1NUQVRFX1JVTk5JTkcQAhIXChNKT0JfU1RBVEVfU1VDQ0VFREVEEAMSFAoQSk9CX1NUQVRFX0ZBSUxFRBAEKocBCghKb2JTdGFnZRIZChVKT0JfU1RBR0VfVU5TUEVDSUZJRUQQABIVChFKT0JfU1RBR0VfUFJPQklORxABEhYKEkpPQl9TVEFHRV9FTkNPRElORxACEhcKE0pPQl9TVEFHRV9QQUNLQUdJTkcQAxIYChRKT0JfU1RBR0VfUFVCTElTSElORxAEQtEBChhjb20udmlkbWVzaC50cmFuc2NvZGUudjFCDlJlc291cmNlc1Byb3RvUAFaM3ZpZG1lc2guZGV2L2dlbi9nby92aWRtZXNoL3RyYW5zY29kZS92MTt0cmFuc2NvZGV2MaICA1ZUWKoCFFZpZG1lc2guVHJhbnNjb2RlLlYxygIUVmlkbWVzaFxUcmFuc2NvZGVcVjHiAiBWaWRtZXNoXFRyYW5zY29kZVxWMVxHUEJNZXRhZGF0YeoCFlZpZG1lc2g6OlRyYW5zY29kZTo6VjFiBnByb3RvMw", [file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_timestamp, file_vidmesh_type_v1_media]);
+  fileDesc("CiR2aWRtZXNoL3RyYW5zY29kZS92MS9yZXNvdXJjZXMucHJvdG8SFHZpZG1lc2gudHJhbnNjb2RlLnYxIuQECgNKb2ISEgoEbmFtZRgBIAEoCUIE4kEBCBITCgV2aWRlbxgCIAEoCUIE4kEBAxITCgVvd25lchgDIAEoCUIE4kEBAxIzCgVzdGF0ZRgEIAEoDjIeLnZpZG1lc2gudHJhbnNjb2RlLnYxLkpvYlN0YXRlQgTiQQEDEjMKBXN0YWdlGAUgASgOMh4udmlkbWVzaC50cmFuc2NvZGUudjEuSm9iU3RhZ2VCBOJBAQMSFQoHcGVyY2VudBgGIAEoBUIE4kEBAxIVCgdhdHRlbXB0GAcgASgFQgTiQQEDEhoKDG1heF9hdHRlbXB0cxgIIAEoBUIE4kEBAxIcCg5mYWlsdXJlX3JlYXNvbhgJIAEoCUIE4kEBAxI1CgtjcmVhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSNAoKc3RhcnRfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSMgoIZW5kX3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjUKC3VwZGF0ZV90aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxI1CgZvdXRwdXQYDiABKAsyHy52aWRtZXNoLnRyYW5zY29kZS52MS5Kb2JPdXRwdXRCBOJBAQMSHAoOcXVldWVfcG9zaXRpb24YDyABKAVCBOJBAQM6IOpBHQoPdmlkbWVzaC5kZXYvSm9iEgpqb2JzL3tqb2J9ImoKCUpvYk91dHB1dBIPCgd2ZXJzaW9uGAEgASgJEhwKFG1hc3Rlcl9wbGF5bGlzdF9wYXRoGAIgASgJEi4KCnJlbmRpdGlvbnMYAyADKAsyGi52aWRtZXNoLnR5cGUudjEuUmVuZGl0aW9uKpoBCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBKT0JfU1RBVEVfUVVFVUVEEAESFQoRSk9CX1NUQVRFX1JVTk5JTkcQAhIXChNKT0JfU1RBVEVfU1VDQ0VFREVEEAMSFAoQSk9CX1NUQVRFX0ZBSUxFRBAEEhcKE0pPQl9TVEFURV9DQU5DRUxMRUQQBSqHAQoISm9iU3RhZ2USGQoVSk9CX1NUQUdFX1VOU1BFQ0lGSUVEEAASFQoRSk9CX1NUQUdFX1BST0JJTkcQARIWChJKT0JfU1RBR0VfRU5DT0RJTkcQAhIXChNKT0JfU1RBR0VfUEFDS0FHSU5HEAMSGAoUSk9CX1NUQUdFX1BVQkxJU0hJTkcQBELRAQoYY29tLnZpZG1lc2gudHJhbnNjb2RlLnYxQg5SZXNvdXJjZXNQcm90b1ABWjN2aWRtZXNoLmRldi9nZW4vZ28vdmlkbWVzaC90cmFuc2NvZGUvdjE7dHJhbnNjb2RldjGiAgNWVFiqAhRWaWRtZXNoLlRyYW5zY29kZS5WMcoCFFZpZG1lc2hcVHJhbnNjb2RlXFYx4gIgVmlkbWVzaFxUcmFuc2NvZGVcVjFcR1BCTWV0YWRhdGHqAhZWaWRtZXNoOjpUcmFuc2NvZGU6OlYxYgZwcm90bzM", [file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_timestamp, file_vidmesh_type_v1_media]);
 
 /**
  * One transcoding of one video into the adaptive HLS ladder. Jobs are run at
@@ -85,8 +85,9 @@ export type Job = Message<"vidmesh.transcode.v1.Job"> & {
   maxAttempts: number;
 
   /**
-   * Why the last attempt failed. Set when FAILED, and also while a retried
-   * job runs again, where it explains the previous attempt.
+   * Why the last attempt failed. Set when FAILED (or CANCELLED, saying why
+   * it stopped), and also while a retried job runs again, where it explains
+   * the previous attempt.
    *
    * @generated from field: string failure_reason = 9;
    */
@@ -107,7 +108,7 @@ export type Job = Message<"vidmesh.transcode.v1.Job"> & {
   startTime?: Timestamp | undefined;
 
   /**
-   * When the job reached SUCCEEDED or FAILED; unset before.
+   * When the job reached SUCCEEDED, FAILED or CANCELLED; unset before.
    *
    * @generated from field: google.protobuf.Timestamp end_time = 12;
    */
@@ -126,6 +127,18 @@ export type Job = Message<"vidmesh.transcode.v1.Job"> & {
    * @generated from field: vidmesh.transcode.v1.JobOutput output = 14;
    */
   output?: JobOutput | undefined;
+
+  /**
+   * The job's place in line while it is QUEUED and waiting for a worker: 1
+   * runs next, 2 after it, and so on, if no other job arrives meanwhile (a
+   * later job can still go ahead of it: the order is fair between owners,
+   * see TranscodeService). 0 when the job is not waiting in line: RUNNING,
+   * finished, or QUEUED while it waits out the backoff before a retry.
+   * Worked out when the job is read, never stored.
+   *
+   * @generated from field: int32 queue_position = 15;
+   */
+  queuePosition: number;
 };
 
 /**
@@ -177,6 +190,7 @@ export const JobOutputSchema: GenMessage<JobOutput> = /*@__PURE__*/
 /**
  * Where a job is in its life. A job whose attempt fails, or whose worker
  * disappears, goes from RUNNING back to QUEUED until it runs out of attempts.
+ * SUCCEEDED, FAILED and CANCELLED are final.
  *
  * @generated from enum vidmesh.transcode.v1.JobState
  */
@@ -215,6 +229,15 @@ export enum JobState {
    * @generated from enum value: JOB_STATE_FAILED = 4;
    */
   FAILED = 4,
+
+  /**
+   * Stopped because the video was deleted, before or while the job ran:
+   * nothing was published, no attempt follows, and failure_reason says
+   * "the video was deleted". Not an error. Terminal.
+   *
+   * @generated from enum value: JOB_STATE_CANCELLED = 5;
+   */
+  CANCELLED = 5,
 }
 
 /**

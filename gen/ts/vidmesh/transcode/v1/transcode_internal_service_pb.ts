@@ -5,6 +5,8 @@
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_google_api_field_behavior } from "../../../google/api/field_behavior_pb";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Job } from "./resources_pb";
 import { file_vidmesh_transcode_v1_resources } from "./resources_pb";
 import type { Message } from "@bufbuild/protobuf";
@@ -13,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vidmesh/transcode/v1/transcode_internal_service.proto.
  */
 export const file_vidmesh_transcode_v1_transcode_internal_service: GenFile = /*@__PURE__*/
-  fileDesc("CjV2aWRtZXNoL3RyYW5zY29kZS92MS90cmFuc2NvZGVfaW50ZXJuYWxfc2VydmljZS5wcm90bxIUdmlkbWVzaC50cmFuc2NvZGUudjEicQoQU3VibWl0Sm9iUmVxdWVzdBITCgV2aWRlbxgBIAEoCUIE4kEBAhITCgVvd25lchgCIAEoCUIE4kEBAhIZCgtzb3VyY2VfcGF0aBgDIAEoCUIE4kEBAhIYCgpyZXF1ZXN0X2lkGAQgASgJQgTiQQECIjsKEVN1Ym1pdEpvYlJlc3BvbnNlEiYKA2pvYhgBIAEoCzIZLnZpZG1lc2gudHJhbnNjb2RlLnYxLkpvYiJLCglRdWV1ZWRKb2ISCwoDam9iGAEgASgJEg0KBXZpZGVvGAIgASgJEg0KBW93bmVyGAMgASgJEhMKC3NvdXJjZV9wYXRoGAQgASgJMn0KGFRyYW5zY29kZUludGVybmFsU2VydmljZRJhCglTdWJtaXRKb2ISJi52aWRtZXNoLnRyYW5zY29kZS52MS5TdWJtaXRKb2JSZXF1ZXN0GicudmlkbWVzaC50cmFuc2NvZGUudjEuU3VibWl0Sm9iUmVzcG9uc2UiA5ACAkLgAQoYY29tLnZpZG1lc2gudHJhbnNjb2RlLnYxQh1UcmFuc2NvZGVJbnRlcm5hbFNlcnZpY2VQcm90b1ABWjN2aWRtZXNoLmRldi9nZW4vZ28vdmlkbWVzaC90cmFuc2NvZGUvdjE7dHJhbnNjb2RldjGiAgNWVFiqAhRWaWRtZXNoLlRyYW5zY29kZS5WMcoCFFZpZG1lc2hcVHJhbnNjb2RlXFYx4gIgVmlkbWVzaFxUcmFuc2NvZGVcVjFcR1BCTWV0YWRhdGHqAhZWaWRtZXNoOjpUcmFuc2NvZGU6OlYxYgZwcm90bzM", [file_google_api_field_behavior, file_vidmesh_transcode_v1_resources]);
+  fileDesc("CjV2aWRtZXNoL3RyYW5zY29kZS92MS90cmFuc2NvZGVfaW50ZXJuYWxfc2VydmljZS5wcm90bxIUdmlkbWVzaC50cmFuc2NvZGUudjEicQoQU3VibWl0Sm9iUmVxdWVzdBITCgV2aWRlbxgBIAEoCUIE4kEBAhITCgVvd25lchgCIAEoCUIE4kEBAhIZCgtzb3VyY2VfcGF0aBgDIAEoCUIE4kEBAhIYCgpyZXF1ZXN0X2lkGAQgASgJQgTiQQECIjsKEVN1Ym1pdEpvYlJlc3BvbnNlEiYKA2pvYhgBIAEoCzIZLnZpZG1lc2gudHJhbnNjb2RlLnYxLkpvYiKUAQoJUXVldWVkSm9iEgsKA2pvYhgBIAEoCRINCgV2aWRlbxgCIAEoCRINCgVvd25lchgDIAEoCRITCgtzb3VyY2VfcGF0aBgEIAEoCRIWCg5zb3VyY2Vfc2Vjb25kcxgFIAEoARIvCgtzdWJtaXRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAyfQoYVHJhbnNjb2RlSW50ZXJuYWxTZXJ2aWNlEmEKCVN1Ym1pdEpvYhImLnZpZG1lc2gudHJhbnNjb2RlLnYxLlN1Ym1pdEpvYlJlcXVlc3QaJy52aWRtZXNoLnRyYW5zY29kZS52MS5TdWJtaXRKb2JSZXNwb25zZSIDkAICQuABChhjb20udmlkbWVzaC50cmFuc2NvZGUudjFCHVRyYW5zY29kZUludGVybmFsU2VydmljZVByb3RvUAFaM3ZpZG1lc2guZGV2L2dlbi9nby92aWRtZXNoL3RyYW5zY29kZS92MTt0cmFuc2NvZGV2MaICA1ZUWKoCFFZpZG1lc2guVHJhbnNjb2RlLlYxygIUVmlkbWVzaFxUcmFuc2NvZGVcVjHiAiBWaWRtZXNoXFRyYW5zY29kZVxWMVxHUEJNZXRhZGF0YeoCFlZpZG1lc2g6OlRyYW5zY29kZTo6VjFiBnByb3RvMw", [file_google_api_field_behavior, file_google_protobuf_timestamp, file_vidmesh_transcode_v1_resources]);
 
 /**
  * Request for SubmitJob.
@@ -24,7 +26,7 @@ export type SubmitJobRequest = Message<"vidmesh.transcode.v1.SubmitJobRequest"> 
   /**
    * The video to transcode, "videos/{video}", in the catalog in status
    * PROCESSING. (Not checked here: a job whose video is gone by the time a
-   * worker claims it ends without running.)
+   * worker claims it ends CANCELLED without running.)
    *
    * @generated from field: string video = 1;
    */
@@ -116,6 +118,22 @@ export type QueuedJob = Message<"vidmesh.transcode.v1.QueuedJob"> & {
    * @generated from field: string source_path = 4;
    */
   sourcePath: string;
+
+  /**
+   * Duration of the source in seconds, from the probe at upload; 0 when
+   * unknown. The scheduler counts it as the job's cost.
+   *
+   * @generated from field: double source_seconds = 5;
+   */
+  sourceSeconds: number;
+
+  /**
+   * When the job was submitted; with source_seconds it orders an owner's
+   * waiting jobs.
+   *
+   * @generated from field: google.protobuf.Timestamp submit_time = 6;
+   */
+  submitTime?: Timestamp | undefined;
 };
 
 /**
@@ -138,7 +156,10 @@ export const TranscodeInternalService: GenService<{
    * Queues a job for a video. Idempotent on (video, request_id): a retry
    * with the same pair returns the job the first call created, in whatever
    * state it is now. A new request_id for the same video queues a new job
-   * with a new output version (a re-transcode). Returns INVALID_ARGUMENT
+   * with a new output version (a re-transcode). The source's duration, which
+   * orders the job (see TranscodeService), is read from the catalog's
+   * Video.source; a video the catalog cannot describe is queued as a 60 s
+   * source rather than refused. Returns INVALID_ARGUMENT
    * (BadRequest naming the fields) if video, owner, source_path or
    * request_id is missing or malformed, and UNAVAILABLE (reason
    * QUEUE_UNAVAILABLE) while the job queue cannot be reached.

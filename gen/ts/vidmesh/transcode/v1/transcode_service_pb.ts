@@ -178,12 +178,23 @@ export const WatchJobResponseSchema: GenMessage<WatchJobResponse> = /*@__PURE__*
  * NOT_FOUND), the service identity sees every job. Authentication, errors
  * and paging: see vidmesh.type.v1.ErrorReason.
  *
+ * Scheduling: workers take waiting jobs fairly between owners, counting a
+ * job's cost as its source's duration. The next job goes to the owner who has
+ * been handed the fewest seconds of source since joining the line, so one
+ * owner's long uploads cannot hold back another owner's short clip; an owner
+ * who waited idle earns no credit for it. Among one owner's jobs shorter
+ * sources go first, with aging: a job is placed as if it had been submitted
+ * its source's duration later, so a long job is passed only by jobs submitted
+ * within that time after it and never waits forever. Job.queue_position
+ * shows the resulting place in line.
+ *
  * @generated from service vidmesh.transcode.v1.TranscodeService
  */
 export const TranscodeService: GenService<{
   /**
-   * Returns one job. Returns NOT_FOUND if it does not exist or belongs to
-   * another owner, INVALID_ARGUMENT for a malformed name.
+   * Returns one job, with its queue_position. Returns NOT_FOUND if it does
+   * not exist or belongs to another owner, INVALID_ARGUMENT for a malformed
+   * name.
    *
    * @generated from rpc vidmesh.transcode.v1.TranscodeService.GetJob
    */
@@ -193,8 +204,9 @@ export const TranscodeService: GenService<{
     output: typeof GetJobResponseSchema;
   },
   /**
-   * Lists the caller's jobs, newest first, optionally only those of one video
-   * or in one state; the filters apply before the page is cut. A video the
+   * Lists the caller's jobs, newest first (each with its queue_position),
+   * optionally only those of one video or in one state; the filters apply
+   * before the page is cut. A video the
    * caller does not own yields an empty list. With a state filter a page can
    * hold fewer jobs than page_size (even none) while next_page_token is set:
    * one call reads at most 2000 jobs; keep paging until the token is empty.
@@ -213,10 +225,11 @@ export const TranscodeService: GenService<{
   },
   /**
    * Streams a job's progress. The first message is the job as it is now; then
-   * one follows on every change of state, stage or percent, and at least
-   * every 15 seconds while nothing changes, so proxies keep the call open.
-   * The call ends with OK right after a message with state SUCCEEDED or
-   * FAILED; watching a finished job returns that one message. Every message
+   * one follows on every change of state, stage, percent or (checked every
+   * second while QUEUED) queue_position, and at least every 15 seconds while
+   * nothing changes, so proxies keep the call open. The call ends with OK
+   * right after a message with state SUCCEEDED, FAILED or CANCELLED;
+   * watching a finished job returns that one message. Every message
    * is a full snapshot, so a client that loses the call just calls again.
    * Returns NOT_FOUND like GetJob.
    *

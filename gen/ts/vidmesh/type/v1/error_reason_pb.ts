@@ -9,7 +9,7 @@ import { enumDesc, fileDesc } from "@bufbuild/protobuf/codegenv2";
  * Describes the file vidmesh/type/v1/error_reason.proto.
  */
 export const file_vidmesh_type_v1_error_reason: GenFile = /*@__PURE__*/
-  fileDesc("CiJ2aWRtZXNoL3R5cGUvdjEvZXJyb3JfcmVhc29uLnByb3RvEg92aWRtZXNoLnR5cGUudjEq8QYKC0Vycm9yUmVhc29uEhwKGEVSUk9SX1JFQVNPTl9VTlNQRUNJRklFRBAAEhQKEEFQSV9LRVlfUkVRVUlSRUQQARIZChVNQUxGT1JNRURfQ1JFREVOVElBTFMQAhITCg9JTlZBTElEX0FQSV9LRVkQAxIQCgxTRVJWSUNFX09OTFkQBBINCglOT1RfT1dORVIQBRIUChBJTlZBTElEX0FSR1VNRU5UEAoSFgoSSU5WQUxJRF9QQUdFX1RPS0VOEAsSFwoTUEFHRV9UT0tFTl9NSVNNQVRDSBAMEg0KCU5PVF9GT1VORBAUEhQKEFVQTE9BRF9OT1RfRk9VTkQQFRIRCg1FVEFHX01JU01BVENIEBYSDgoKQ09OVEVOVElPThAXEhIKDlZJREVPX0lEX1RBS0VOEBgSEwoPVklERU9fTk9UX1JFQURZEBkSGgoWSU5WQUxJRF9QTEFZQkFDS19UT0tFThAaEhIKDkNIVU5LU19NSVNTSU5HEB4SFwoTQ0hVTktfU0laRV9NSVNNQVRDSBAfEhUKEUNIRUNLU1VNX01JU01BVENIECASEwoPU0hBMjU2X01JU01BVENIECESGAoUQ09NUExFVEVfSU5fUFJPR1JFU1MQIhIUChBVTlJFQURBQkxFX01FRElBECgSEwoPTk9fVklERU9fU1RSRUFNECkSFQoRVU5ERUNPREFCTEVfVklERU8QKhIRCg1DT1JSVVBUX01FRElBECsSEwoPTk9fUElDVFVSRV9TSVpFECwSGAoURElNRU5TSU9OU19UT09fTEFSR0UQLRIXChNDQVRBTE9HX1VOQVZBSUxBQkxFEDISEwoPQ0FUQUxPR19USU1FT1VUEDMSGQoVVFJBTlNDT0RFX1VOQVZBSUxBQkxFEDQSFQoRVFJBTlNDT0RFX1RJTUVPVVQQNRIVChFRVUVVRV9VTkFWQUlMQUJMRRA2EhUKEUNBQ0hFX1VOQVZBSUxBQkxFEDcSGwoXTUVUQURBVEFfU1RPUkVfU1RBUlRJTkcQOBIeChpNRVRBREFUQV9TVE9SRV9VTkFWQUlMQUJMRRA5EhoKFk1FVEFEQVRBX1NUT1JFX1RJTUVPVVQQOhIdChlNRVRBREFUQV9TVE9SRV9DT05URU5USU9OEDsSDAoISU5URVJOQUwQPEKwAQoTY29tLnZpZG1lc2gudHlwZS52MUIQRXJyb3JSZWFzb25Qcm90b1ABWil2aWRtZXNoLmRldi9nZW4vZ28vdmlkbWVzaC90eXBlL3YxO3R5cGV2MaICA1ZUWKoCD1ZpZG1lc2guVHlwZS5WMcoCD1ZpZG1lc2hcVHlwZVxWMeICG1ZpZG1lc2hcVHlwZVxWMVxHUEJNZXRhZGF0YeoCEVZpZG1lc2g6OlR5cGU6OlYxYgZwcm90bzM");
+  fileDesc("CiJ2aWRtZXNoL3R5cGUvdjEvZXJyb3JfcmVhc29uLnByb3RvEg92aWRtZXNoLnR5cGUudjEqgQkKC0Vycm9yUmVhc29uEhwKGEVSUk9SX1JFQVNPTl9VTlNQRUNJRklFRBAAEhQKEEFQSV9LRVlfUkVRVUlSRUQQARIZChVNQUxGT1JNRURfQ1JFREVOVElBTFMQAhITCg9JTlZBTElEX0FQSV9LRVkQAxIQCgxTRVJWSUNFX09OTFkQBBINCglOT1RfT1dORVIQBRIUChBJTlZBTElEX0FSR1VNRU5UEAoSFgoSSU5WQUxJRF9QQUdFX1RPS0VOEAsSFwoTUEFHRV9UT0tFTl9NSVNNQVRDSBAMEhYKEk1FVEhPRF9OT1RfQUxMT1dFRBANEhcKE1NFUlZJQ0VfVU5BVkFJTEFCTEUQDhITCg9TRVJWSUNFX1RJTUVPVVQQDxINCglOT1RfRk9VTkQQFBIUChBVUExPQURfTk9UX0ZPVU5EEBUSEQoNRVRBR19NSVNNQVRDSBAWEg4KCkNPTlRFTlRJT04QFxISCg5WSURFT19JRF9UQUtFThAYEhMKD1ZJREVPX05PVF9SRUFEWRAZEhoKFklOVkFMSURfUExBWUJBQ0tfVE9LRU4QGhISCg5DSFVOS1NfTUlTU0lORxAeEhcKE0NIVU5LX1NJWkVfTUlTTUFUQ0gQHxIVChFDSEVDS1NVTV9NSVNNQVRDSBAgEhMKD1NIQTI1Nl9NSVNNQVRDSBAhEhgKFENPTVBMRVRFX0lOX1BST0dSRVNTECISFAoQVU5SRUFEQUJMRV9NRURJQRAoEhMKD05PX1ZJREVPX1NUUkVBTRApEhUKEVVOREVDT0RBQkxFX1ZJREVPECoSEQoNQ09SUlVQVF9NRURJQRArEhMKD05PX1BJQ1RVUkVfU0laRRAsEhgKFERJTUVOU0lPTlNfVE9PX0xBUkdFEC0SFwoTQ0FUQUxPR19VTkFWQUlMQUJMRRAyEhMKD0NBVEFMT0dfVElNRU9VVBAzEhkKFVRSQU5TQ09ERV9VTkFWQUlMQUJMRRA0EhUKEVRSQU5TQ09ERV9USU1FT1VUEDUSFQoRUVVFVUVfVU5BVkFJTEFCTEUQNhIVChFDQUNIRV9VTkFWQUlMQUJMRRA3EhsKF01FVEFEQVRBX1NUT1JFX1NUQVJUSU5HEDgSHgoaTUVUQURBVEFfU1RPUkVfVU5BVkFJTEFCTEUQORIaChZNRVRBREFUQV9TVE9SRV9USU1FT1VUEDoSHQoZTUVUQURBVEFfU1RPUkVfQ09OVEVOVElPThA7EgwKCElOVEVSTkFMEDwSGwoXU1RBVEVfU1RPUkVfVU5BVkFJTEFCTEUQPRIXChNTVEFURV9TVE9SRV9USU1FT1VUED4SGAoUU1RBVEVfU1RPUkVfU1RBUlRJTkcQPxIfChtPUEVOX1VQTE9BRFNfUVVPVEFfRVhDRUVERUQQRhIkCiBPUEVOX1VQTE9BRF9CWVRFU19RVU9UQV9FWENFRURFRBBHEh8KG1NUT1JFRF9CWVRFU19RVU9UQV9FWENFRURFRBBIEhAKDFNUT1JBR0VfRlVMTBBJQrABChNjb20udmlkbWVzaC50eXBlLnYxQhBFcnJvclJlYXNvblByb3RvUAFaKXZpZG1lc2guZGV2L2dlbi9nby92aWRtZXNoL3R5cGUvdjE7dHlwZXYxogIDVlRYqgIPVmlkbWVzaC5UeXBlLlYxygIPVmlkbWVzaFxUeXBlXFYx4gIbVmlkbWVzaFxUeXBlXFYxXEdQQk1ldGFkYXRh6gIRVmlkbWVzaDo6VHlwZTo6VjFiBnByb3RvMw");
 
 /**
  * How every vidmesh service answers, and the reasons its errors give.
@@ -31,6 +31,15 @@ export const file_vidmesh_type_v1_error_reason: GenFile = /*@__PURE__*/
  * value's name (e.g. "ETAG_MISMATCH"), not as a number; a value once sent
  * keeps its meaning. Values carry no enum-name prefix so that they read as
  * the strings on the wire (the lint rule is waived for this file).
+ *
+ * REST (JSON through the gateway): errors the gateway makes itself are
+ * google.rpc.Status JSON too: a body or query value that cannot be read as
+ * the request (malformed JSON, a non-numeric number, an unknown enum value or
+ * query parameter) is 400 INVALID_ARGUMENT with reason INVALID_ARGUMENT and
+ * the message saying what (no BadRequest); a body field the request message
+ * does not have is 400 INVALID_ARGUMENT with a BadRequest naming it; an
+ * unknown path is 404 NOT_FOUND (reason NOT_FOUND, ResourceInfo type "HTTP
+ * path"); a wrong method is 405 (METHOD_NOT_ALLOWED).
  *
  * Paging: list calls take page_size (0: the method's default) and clamp
  * larger values to the method's maximum; a negative page_size is
@@ -104,6 +113,32 @@ export enum ErrorReason {
    * @generated from enum value: PAGE_TOKEN_MISMATCH = 12;
    */
   PAGE_TOKEN_MISMATCH = 12,
+
+  /**
+   * UNIMPLEMENTED (HTTP 405), REST only: the path exists but not with this
+   * HTTP method; the Allow header lists the methods it takes.
+   *
+   * @generated from enum value: METHOD_NOT_ALLOWED = 13;
+   */
+  METHOD_NOT_ALLOWED = 13,
+
+  /**
+   * UNAVAILABLE (HTTP 502/503), REST only: the gateway could not reach the
+   * service behind the path (down or restarting); retry. Metadata:
+   * "service". gRPC callers get plain UNAVAILABLE.
+   *
+   * @generated from enum value: SERVICE_UNAVAILABLE = 14;
+   */
+  SERVICE_UNAVAILABLE = 14,
+
+  /**
+   * DEADLINE_EXCEEDED (HTTP 504), REST only: the service behind the path did
+   * not answer in time; the call may or may not have happened. Metadata:
+   * "service".
+   *
+   * @generated from enum value: SERVICE_TIMEOUT = 15;
+   */
+  SERVICE_TIMEOUT = 15,
 
   /**
    * NOT_FOUND: the resource (ResourceInfo) does not exist or the caller may
@@ -323,6 +358,62 @@ export enum ErrorReason {
    * @generated from enum value: INTERNAL = 60;
    */
   INTERNAL = 60,
+
+  /**
+   * UNAVAILABLE: the state store (Redis/Valkey: upload state, the job
+   * queue, caches) cannot be reached; retry.
+   *
+   * @generated from enum value: STATE_STORE_UNAVAILABLE = 61;
+   */
+  STATE_STORE_UNAVAILABLE = 61,
+
+  /**
+   * UNAVAILABLE: the state store did not answer in time; a change may or may
+   * not have happened, retry.
+   *
+   * @generated from enum value: STATE_STORE_TIMEOUT = 62;
+   */
+  STATE_STORE_TIMEOUT = 62,
+
+  /**
+   * UNAVAILABLE: the state store is starting (loading its data after a
+   * restart); retry shortly.
+   *
+   * @generated from enum value: STATE_STORE_STARTING = 63;
+   */
+  STATE_STORE_STARTING = 63,
+
+  /**
+   * The owner has as many open (not yet completed, aborted or expired)
+   * uploads as upload.max_open_uploads allows; complete or abort one.
+   *
+   * @generated from enum value: OPEN_UPLOADS_QUOTA_EXCEEDED = 70;
+   */
+  OPEN_UPLOADS_QUOTA_EXCEEDED = 70,
+
+  /**
+   * The declared sizes of the owner's open uploads would pass
+   * upload.max_open_bytes; complete or abort one.
+   *
+   * @generated from enum value: OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED = 71;
+   */
+  OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED = 71,
+
+  /**
+   * The owner's uploaded sources plus open uploads would pass
+   * upload.max_stored_bytes; delete videos to make room.
+   *
+   * @generated from enum value: STORED_BYTES_QUOTA_EXCEEDED = 72;
+   */
+  STORED_BYTES_QUOTA_EXCEEDED = 72,
+
+  /**
+   * The server's storage is full: the chunk was not stored (no QuotaFailure).
+   * Send it again later. Metadata: "index".
+   *
+   * @generated from enum value: STORAGE_FULL = 73;
+   */
+  STORAGE_FULL = 73,
 }
 
 /**

@@ -411,6 +411,20 @@ export const AbortUploadResponseSchema: GenMessage<AbortUploadResponse> = /*@__P
  * upload into a video. An upload that receives no chunk for 24 hours
  * (server setting) expires and everything it stored is removed.
  *
+ * Limits, per owner (server settings under "upload", 0 for none): at most
+ * max_open_uploads open uploads (default 32; open means started and not yet
+ * completed, aborted or expired), whose declared sizes add up to at most
+ * max_open_bytes (default 256 GiB), and at most max_stored_bytes (default
+ * 1 TiB) of uploaded sources kept plus open uploads. A source counts from
+ * CompleteUpload until its video is deleted; the renditions made from it do
+ * not count. Completing, aborting or expiring an upload gives its share of
+ * the open limits back. Starting an upload takes no disk space: the server
+ * stores chunks as they arrive.
+ *
+ * Any call answers UNAVAILABLE with reason STATE_STORE_UNAVAILABLE,
+ * STATE_STORE_STARTING or STATE_STORE_TIMEOUT while the server's state
+ * store (Redis/Valkey) is down or restarting: retry it.
+ *
  * @generated from service vidmesh.upload.v1.UploadService
  */
 export const UploadService: GenService<{
@@ -418,7 +432,11 @@ export const UploadService: GenService<{
    * Starts an upload. Returns INVALID_ARGUMENT (BadRequest naming the
    * fields) for a bad filename, size, chunk size, checksum, title,
    * description, tags or visibility, or a size over the server's maximum
-   * (256 GiB by default).
+   * (256 GiB by default); RESOURCE_EXHAUSTED with a QuotaFailure (subject:
+   * the owner) and reason OPEN_UPLOADS_QUOTA_EXCEEDED,
+   * OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED or STORED_BYTES_QUOTA_EXCEEDED (metadata
+   * "limit", "used", "requested", "maximum") when the upload would pass one
+   * of the owner's limits; nothing is started then.
    *
    * @generated from rpc vidmesh.upload.v1.UploadService.InitUpload
    */
@@ -437,7 +455,9 @@ export const UploadService: GenService<{
    * expired or foreign upload; INVALID_ARGUMENT for an index out of range,
    * messages naming different uploads, or a call with no chunk, and with
    * reason CHUNK_SIZE_MISMATCH for a chunk of the wrong length; DATA_LOSS
-   * (CHECKSUM_MISMATCH, metadata "index") for a crc32c mismatch. No REST
+   * (CHECKSUM_MISMATCH, metadata "index") for a crc32c mismatch;
+   * RESOURCE_EXHAUSTED (STORAGE_FULL, metadata "index") if the server's
+   * disk is full: send that chunk again later. No REST
    * mapping (a JSON request cannot stream); gRPC and HTTP/2 clients only.
    *
    * @generated from rpc vidmesh.upload.v1.UploadService.UploadChunks
