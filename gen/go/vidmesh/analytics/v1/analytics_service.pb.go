@@ -15,6 +15,7 @@ import (
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
+	v1 "vidmesh.dev/gen/go/vidmesh/type/v1"
 )
 
 const (
@@ -31,7 +32,8 @@ const (
 	// Not set; the event is rejected.
 	PlayerEventKind_PLAYER_EVENT_KIND_UNSPECIFIED PlayerEventKind = 0
 	// Playback started or resumed. The first PLAY of a session carries
-	// startup_time and counts as a view.
+	// startup_time. (A session becomes a view by how much it plays: see
+	// VideoMetrics.views.)
 	PlayerEventKind_PLAYER_EVENT_KIND_PLAY PlayerEventKind = 1
 	// The viewer paused.
 	PlayerEventKind_PLAYER_EVENT_KIND_PAUSE PlayerEventKind = 2
@@ -51,21 +53,26 @@ const (
 	PlayerEventKind_PLAYER_EVENT_KIND_ENDED PlayerEventKind = 8
 	// Playback failed and stopped; error_code and error_message say why.
 	PlayerEventKind_PLAYER_EVENT_KIND_ERROR PlayerEventKind = 9
+	// The viewer asked to play (pressed play, or autoplay began), before any
+	// frame is shown. A session with a PLAY_REQUEST and no PLAY left before
+	// the video started.
+	PlayerEventKind_PLAYER_EVENT_KIND_PLAY_REQUEST PlayerEventKind = 10
 )
 
 // Enum value maps for PlayerEventKind.
 var (
 	PlayerEventKind_name = map[int32]string{
-		0: "PLAYER_EVENT_KIND_UNSPECIFIED",
-		1: "PLAYER_EVENT_KIND_PLAY",
-		2: "PLAYER_EVENT_KIND_PAUSE",
-		3: "PLAYER_EVENT_KIND_SEEK",
-		4: "PLAYER_EVENT_KIND_HEARTBEAT",
-		5: "PLAYER_EVENT_KIND_BUFFER_START",
-		6: "PLAYER_EVENT_KIND_BUFFER_END",
-		7: "PLAYER_EVENT_KIND_QUALITY_CHANGE",
-		8: "PLAYER_EVENT_KIND_ENDED",
-		9: "PLAYER_EVENT_KIND_ERROR",
+		0:  "PLAYER_EVENT_KIND_UNSPECIFIED",
+		1:  "PLAYER_EVENT_KIND_PLAY",
+		2:  "PLAYER_EVENT_KIND_PAUSE",
+		3:  "PLAYER_EVENT_KIND_SEEK",
+		4:  "PLAYER_EVENT_KIND_HEARTBEAT",
+		5:  "PLAYER_EVENT_KIND_BUFFER_START",
+		6:  "PLAYER_EVENT_KIND_BUFFER_END",
+		7:  "PLAYER_EVENT_KIND_QUALITY_CHANGE",
+		8:  "PLAYER_EVENT_KIND_ENDED",
+		9:  "PLAYER_EVENT_KIND_ERROR",
+		10: "PLAYER_EVENT_KIND_PLAY_REQUEST",
 	}
 	PlayerEventKind_value = map[string]int32{
 		"PLAYER_EVENT_KIND_UNSPECIFIED":    0,
@@ -78,6 +85,7 @@ var (
 		"PLAYER_EVENT_KIND_QUALITY_CHANGE": 7,
 		"PLAYER_EVENT_KIND_ENDED":          8,
 		"PLAYER_EVENT_KIND_ERROR":          9,
+		"PLAYER_EVENT_KIND_PLAY_REQUEST":   10,
 	}
 )
 
@@ -166,28 +174,34 @@ type PlayerEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Client-generated unique id of the event (a UUID), at most 64
 	// characters. An id already received in the last 24 hours is dropped as a
-	// duplicate.
+	// duplicate (counted in duplicate_count, not rejected).
 	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
-	// Client-generated id of the playback session (a UUID): one per load of a
-	// video into a player, shared by all of that session's events.
+	// Client-generated id of the playback session (a UUID), at most 64
+	// characters: one per load of a video into a player, shared by all of
+	// that session's events.
 	SessionId string `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	// The video played, "videos/{video}".
 	Video string `protobuf:"bytes,3,opt,name=video,proto3" json:"video,omitempty"`
-	// Stable anonymous id of the viewer (for example kept in the browser's
-	// storage), used to count unique viewers. Ignored when the call carries an
-	// API key: the caller's identity counts instead.
+	// Stable anonymous id of the viewer (for example a random id kept in the
+	// browser's storage), at most 64 characters, used only to count unique
+	// viewers and never returned. Ignored when the call carries credentials:
+	// the caller's identity counts instead. Empty: the session counts as its
+	// own viewer.
 	ViewerId string `protobuf:"bytes,4,opt,name=viewer_id,json=viewerId,proto3" json:"viewer_id,omitempty"`
 	// What happened.
 	Kind PlayerEventKind `protobuf:"varint,5,opt,name=kind,proto3,enum=vidmesh.analytics.v1.PlayerEventKind" json:"kind,omitempty"`
 	// When it happened, by the client's clock. Unset means when it arrives.
 	EventTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=event_time,json=eventTime,proto3" json:"event_time,omitempty"`
-	// Playback position in the video when it happened.
+	// Playback position in the video when it happened; at most the video's
+	// duration plus one second (EVENT_POSITION_OUT_OF_RANGE otherwise).
 	Position *durationpb.Duration `protobuf:"bytes,7,opt,name=position,proto3" json:"position,omitempty"`
-	// Name of the rendition playing, e.g. "720p".
+	// Name of the rendition playing, as in Rendition.name (e.g. "720p"), at
+	// most 32 characters.
 	Rendition string `protobuf:"bytes,8,opt,name=rendition,proto3" json:"rendition,omitempty"`
 	// Video time played since the previous event of this session, leaving out
 	// stalls and pauses; sent with HEARTBEAT, PAUSE, SEEK, ENDED and ERROR.
-	// Watch time is the sum of these.
+	// Watch time is the sum of these; at most 60 seconds per event
+	// (EVENT_FIELD_OUT_OF_RANGE otherwise, since heartbeats come every 10).
 	Played *durationpb.Duration `protobuf:"bytes,9,opt,name=played,proto3" json:"played,omitempty"`
 	// Time from asking to play to the first frame; first PLAY of a session
 	// only.
@@ -201,9 +215,10 @@ type PlayerEvent struct {
 	// The player's bandwidth estimate in bits per second; any kind, 0 when
 	// unknown.
 	BandwidthEstimate int64 `protobuf:"varint,14,opt,name=bandwidth_estimate,json=bandwidthEstimate,proto3" json:"bandwidth_estimate,omitempty"`
-	// Short machine-readable error code, e.g. "MEDIA_ERR_DECODE"; ERROR only.
+	// Short machine-readable error code, e.g. "MEDIA_ERR_DECODE", at most 64
+	// characters; ERROR only.
 	ErrorCode string `protobuf:"bytes,15,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
-	// Human-readable error description; ERROR only.
+	// Human-readable error description, at most 1024 characters; ERROR only.
 	ErrorMessage  string `protobuf:"bytes,16,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -356,8 +371,16 @@ type RejectedEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The event's event_id (empty if it had none).
 	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
-	// Why it was dropped, e.g. "kind is unspecified".
-	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Position of the event in its batch, from 0.
+	Index int32 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	// Why it was dropped: EVENT_FIELD_MISSING, EVENT_FIELD_TOO_LONG,
+	// EVENT_FIELD_OUT_OF_RANGE, EVENT_TIME_OUT_OF_RANGE,
+	// EVENT_POSITION_OUT_OF_RANGE or EVENT_VIDEO_UNKNOWN.
+	Reason v1.ErrorReason `protobuf:"varint,3,opt,name=reason,proto3,enum=vidmesh.type.v1.ErrorReason" json:"reason,omitempty"`
+	// The offending field, as a path in the event (e.g. "position").
+	Field string `protobuf:"bytes,4,opt,name=field,proto3" json:"field,omitempty"`
+	// A sentence for people, e.g. "position 612s is beyond the video's 600s".
+	Description   string `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -399,9 +422,30 @@ func (x *RejectedEvent) GetEventId() string {
 	return ""
 }
 
-func (x *RejectedEvent) GetReason() string {
+func (x *RejectedEvent) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *RejectedEvent) GetReason() v1.ErrorReason {
 	if x != nil {
 		return x.Reason
+	}
+	return v1.ErrorReason(0)
+}
+
+func (x *RejectedEvent) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *RejectedEvent) GetDescription() string {
+	if x != nil {
+		return x.Description
 	}
 	return ""
 }
@@ -452,14 +496,14 @@ func (x *SendEventsRequest) GetEvents() []*PlayerEvent {
 	return nil
 }
 
-// Response of SendEvents, sent when the client closes the stream.
+// The answer to one batch of SendEvents, in the order the batches came.
 type SendEventsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Events stored, over all batches of the call.
-	AcceptedCount int64 `protobuf:"varint,1,opt,name=accepted_count,json=acceptedCount,proto3" json:"accepted_count,omitempty"`
-	// Events dropped as duplicates of events already received.
-	DuplicateCount int64 `protobuf:"varint,2,opt,name=duplicate_count,json=duplicateCount,proto3" json:"duplicate_count,omitempty"`
-	// Events dropped as invalid.
+	// Events of the batch stored.
+	AcceptedCount int32 `protobuf:"varint,1,opt,name=accepted_count,json=acceptedCount,proto3" json:"accepted_count,omitempty"`
+	// Events of the batch dropped as duplicates of events already received.
+	DuplicateCount int32 `protobuf:"varint,2,opt,name=duplicate_count,json=duplicateCount,proto3" json:"duplicate_count,omitempty"`
+	// Events of the batch dropped as invalid.
 	RejectedEvents []*RejectedEvent `protobuf:"bytes,3,rep,name=rejected_events,json=rejectedEvents,proto3" json:"rejected_events,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
@@ -495,14 +539,14 @@ func (*SendEventsResponse) Descriptor() ([]byte, []int) {
 	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{3}
 }
 
-func (x *SendEventsResponse) GetAcceptedCount() int64 {
+func (x *SendEventsResponse) GetAcceptedCount() int32 {
 	if x != nil {
 		return x.AcceptedCount
 	}
 	return 0
 }
 
-func (x *SendEventsResponse) GetDuplicateCount() int64 {
+func (x *SendEventsResponse) GetDuplicateCount() int32 {
 	if x != nil {
 		return x.DuplicateCount
 	}
@@ -566,9 +610,9 @@ func (x *SendEventBatchRequest) GetEvents() []*PlayerEvent {
 type SendEventBatchResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Events stored.
-	AcceptedCount int64 `protobuf:"varint,1,opt,name=accepted_count,json=acceptedCount,proto3" json:"accepted_count,omitempty"`
+	AcceptedCount int32 `protobuf:"varint,1,opt,name=accepted_count,json=acceptedCount,proto3" json:"accepted_count,omitempty"`
 	// Events dropped as duplicates of events already received.
-	DuplicateCount int64 `protobuf:"varint,2,opt,name=duplicate_count,json=duplicateCount,proto3" json:"duplicate_count,omitempty"`
+	DuplicateCount int32 `protobuf:"varint,2,opt,name=duplicate_count,json=duplicateCount,proto3" json:"duplicate_count,omitempty"`
 	// Events dropped as invalid.
 	RejectedEvents []*RejectedEvent `protobuf:"bytes,3,rep,name=rejected_events,json=rejectedEvents,proto3" json:"rejected_events,omitempty"`
 	unknownFields  protoimpl.UnknownFields
@@ -605,14 +649,14 @@ func (*SendEventBatchResponse) Descriptor() ([]byte, []int) {
 	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{5}
 }
 
-func (x *SendEventBatchResponse) GetAcceptedCount() int64 {
+func (x *SendEventBatchResponse) GetAcceptedCount() int32 {
 	if x != nil {
 		return x.AcceptedCount
 	}
 	return 0
 }
 
-func (x *SendEventBatchResponse) GetDuplicateCount() int64 {
+func (x *SendEventBatchResponse) GetDuplicateCount() int32 {
 	if x != nil {
 		return x.DuplicateCount
 	}
@@ -821,19 +865,27 @@ func (x *VideoMetricsPoint) GetMetrics() *VideoMetrics {
 	return nil
 }
 
-// Audience and quality-of-experience metrics of a set of views.
+// Audience, engagement and quality-of-experience metrics of a set of views.
 type VideoMetrics struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Playback sessions that started playing.
+	// Views: playback sessions that played at least 30 seconds of the video,
+	// or at least half of a video shorter than a minute. Replays within one
+	// session count once.
 	Views int64 `protobuf:"varint,1,opt,name=views,proto3" json:"views,omitempty"`
-	// Distinct viewers, estimated (HyperLogLog, about 1% error).
+	// Distinct viewers among the views, estimated (HyperLogLog, about 1%
+	// error).
 	UniqueViewers int64 `protobuf:"varint,2,opt,name=unique_viewers,json=uniqueViewers,proto3" json:"unique_viewers,omitempty"`
 	// Total video time played.
 	WatchTime *durationpb.Duration `protobuf:"bytes,3,opt,name=watch_time,json=watchTime,proto3" json:"watch_time,omitempty"`
 	// watch_time divided by views.
 	AverageViewDuration *durationpb.Duration `protobuf:"bytes,4,opt,name=average_view_duration,json=averageViewDuration,proto3" json:"average_view_duration,omitempty"`
 	// How well playback went.
-	Qoe           *QoeMetrics `protobuf:"bytes,5,opt,name=qoe,proto3" json:"qoe,omitempty"`
+	Qoe *QoeMetrics `protobuf:"bytes,5,opt,name=qoe,proto3" json:"qoe,omitempty"`
+	// What viewers did besides watching.
+	Engagement *EngagementMetrics `protobuf:"bytes,6,opt,name=engagement,proto3" json:"engagement,omitempty"`
+	// Playback sessions that asked to play (PLAY_REQUEST or PLAY), whether
+	// or not they became views.
+	Sessions      int64 `protobuf:"varint,7,opt,name=sessions,proto3" json:"sessions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -903,13 +955,157 @@ func (x *VideoMetrics) GetQoe() *QoeMetrics {
 	return nil
 }
 
+func (x *VideoMetrics) GetEngagement() *EngagementMetrics {
+	if x != nil {
+		return x.Engagement
+	}
+	return nil
+}
+
+func (x *VideoMetrics) GetSessions() int64 {
+	if x != nil {
+		return x.Sessions
+	}
+	return 0
+}
+
+// Likes, dislikes and shares of a video (from RecsService's recorded
+// interactions), over the same range as the views.
+type EngagementMetrics struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Likes.
+	Likes int64 `protobuf:"varint,1,opt,name=likes,proto3" json:"likes,omitempty"`
+	// Dislikes.
+	Dislikes int64 `protobuf:"varint,2,opt,name=dislikes,proto3" json:"dislikes,omitempty"`
+	// Shares.
+	Shares int64 `protobuf:"varint,3,opt,name=shares,proto3" json:"shares,omitempty"`
+	// (likes + shares) / views, 0 when there are no views. Comments join the
+	// sum once comments exist.
+	EngagementRate float64 `protobuf:"fixed64,4,opt,name=engagement_rate,json=engagementRate,proto3" json:"engagement_rate,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *EngagementMetrics) Reset() {
+	*x = EngagementMetrics{}
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EngagementMetrics) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EngagementMetrics) ProtoMessage() {}
+
+func (x *EngagementMetrics) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EngagementMetrics.ProtoReflect.Descriptor instead.
+func (*EngagementMetrics) Descriptor() ([]byte, []int) {
+	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *EngagementMetrics) GetLikes() int64 {
+	if x != nil {
+		return x.Likes
+	}
+	return 0
+}
+
+func (x *EngagementMetrics) GetDislikes() int64 {
+	if x != nil {
+		return x.Dislikes
+	}
+	return 0
+}
+
+func (x *EngagementMetrics) GetShares() int64 {
+	if x != nil {
+		return x.Shares
+	}
+	return 0
+}
+
+func (x *EngagementMetrics) GetEngagementRate() float64 {
+	if x != nil {
+		return x.EngagementRate
+	}
+	return 0
+}
+
+// The share of watch time spent in one rendition.
+type RenditionShare struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Rendition name, as in Rendition.name.
+	Rendition string `protobuf:"bytes,1,opt,name=rendition,proto3" json:"rendition,omitempty"`
+	// Its share of watch time, 0 to 1; the shares of a response sum to 1.
+	WatchTimeRatio float64 `protobuf:"fixed64,2,opt,name=watch_time_ratio,json=watchTimeRatio,proto3" json:"watch_time_ratio,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RenditionShare) Reset() {
+	*x = RenditionShare{}
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenditionShare) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenditionShare) ProtoMessage() {}
+
+func (x *RenditionShare) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenditionShare.ProtoReflect.Descriptor instead.
+func (*RenditionShare) Descriptor() ([]byte, []int) {
+	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *RenditionShare) GetRendition() string {
+	if x != nil {
+		return x.Rendition
+	}
+	return ""
+}
+
+func (x *RenditionShare) GetWatchTimeRatio() float64 {
+	if x != nil {
+		return x.WatchTimeRatio
+	}
+	return 0
+}
+
 // Quality of experience: how quickly and smoothly the video played.
 type QoeMetrics struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Median time from asking to play to the first frame.
 	StartupTimeP50 *durationpb.Duration `protobuf:"bytes,1,opt,name=startup_time_p50,json=startupTimeP50,proto3" json:"startup_time_p50,omitempty"`
-	// 90th percentile of startup time.
-	StartupTimeP90 *durationpb.Duration `protobuf:"bytes,2,opt,name=startup_time_p90,json=startupTimeP90,proto3" json:"startup_time_p90,omitempty"`
+	// 95th percentile of startup time.
+	StartupTimeP95 *durationpb.Duration `protobuf:"bytes,2,opt,name=startup_time_p95,json=startupTimeP95,proto3" json:"startup_time_p95,omitempty"`
 	// 99th percentile of startup time.
 	StartupTimeP99 *durationpb.Duration `protobuf:"bytes,3,opt,name=startup_time_p99,json=startupTimeP99,proto3" json:"startup_time_p99,omitempty"`
 	// Share of session time spent stalled after playback had started:
@@ -917,15 +1113,21 @@ type QoeMetrics struct {
 	RebufferingRatio float64 `protobuf:"fixed64,4,opt,name=rebuffering_ratio,json=rebufferingRatio,proto3" json:"rebuffering_ratio,omitempty"`
 	// Views that stalled at least once.
 	RebufferedViews int64 `protobuf:"varint,5,opt,name=rebuffered_views,json=rebufferedViews,proto3" json:"rebuffered_views,omitempty"`
-	// Views that ended in a playback error.
-	FailedViews   int64 `protobuf:"varint,6,opt,name=failed_views,json=failedViews,proto3" json:"failed_views,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Sessions that ended in a playback error.
+	FailedSessions int64 `protobuf:"varint,6,opt,name=failed_sessions,json=failedSessions,proto3" json:"failed_sessions,omitempty"`
+	// failed_sessions / sessions, 0 to 1.
+	PlaybackFailureRatio float64 `protobuf:"fixed64,7,opt,name=playback_failure_ratio,json=playbackFailureRatio,proto3" json:"playback_failure_ratio,omitempty"`
+	// Sessions that asked to play and left before the first frame.
+	ExitsBeforeStart int64 `protobuf:"varint,8,opt,name=exits_before_start,json=exitsBeforeStart,proto3" json:"exits_before_start,omitempty"`
+	// Where watch time went, by rendition, largest share first.
+	RenditionShares []*RenditionShare `protobuf:"bytes,9,rep,name=rendition_shares,json=renditionShares,proto3" json:"rendition_shares,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *QoeMetrics) Reset() {
 	*x = QoeMetrics{}
-	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[10]
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -937,7 +1139,7 @@ func (x *QoeMetrics) String() string {
 func (*QoeMetrics) ProtoMessage() {}
 
 func (x *QoeMetrics) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[10]
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -950,7 +1152,7 @@ func (x *QoeMetrics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QoeMetrics.ProtoReflect.Descriptor instead.
 func (*QoeMetrics) Descriptor() ([]byte, []int) {
-	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{10}
+	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *QoeMetrics) GetStartupTimeP50() *durationpb.Duration {
@@ -960,9 +1162,9 @@ func (x *QoeMetrics) GetStartupTimeP50() *durationpb.Duration {
 	return nil
 }
 
-func (x *QoeMetrics) GetStartupTimeP90() *durationpb.Duration {
+func (x *QoeMetrics) GetStartupTimeP95() *durationpb.Duration {
 	if x != nil {
-		return x.StartupTimeP90
+		return x.StartupTimeP95
 	}
 	return nil
 }
@@ -988,11 +1190,32 @@ func (x *QoeMetrics) GetRebufferedViews() int64 {
 	return 0
 }
 
-func (x *QoeMetrics) GetFailedViews() int64 {
+func (x *QoeMetrics) GetFailedSessions() int64 {
 	if x != nil {
-		return x.FailedViews
+		return x.FailedSessions
 	}
 	return 0
+}
+
+func (x *QoeMetrics) GetPlaybackFailureRatio() float64 {
+	if x != nil {
+		return x.PlaybackFailureRatio
+	}
+	return 0
+}
+
+func (x *QoeMetrics) GetExitsBeforeStart() int64 {
+	if x != nil {
+		return x.ExitsBeforeStart
+	}
+	return 0
+}
+
+func (x *QoeMetrics) GetRenditionShares() []*RenditionShare {
+	if x != nil {
+		return x.RenditionShares
+	}
+	return nil
 }
 
 // Request for GetRetention.
@@ -1011,7 +1234,7 @@ type GetRetentionRequest struct {
 
 func (x *GetRetentionRequest) Reset() {
 	*x = GetRetentionRequest{}
-	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[11]
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1023,7 +1246,7 @@ func (x *GetRetentionRequest) String() string {
 func (*GetRetentionRequest) ProtoMessage() {}
 
 func (x *GetRetentionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[11]
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1036,7 +1259,7 @@ func (x *GetRetentionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRetentionRequest.ProtoReflect.Descriptor instead.
 func (*GetRetentionRequest) Descriptor() ([]byte, []int) {
-	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{11}
+	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetRetentionRequest) GetVideo() string {
@@ -1063,9 +1286,8 @@ func (x *GetRetentionRequest) GetEndTime() *timestamppb.Timestamp {
 // Response of GetRetention.
 type GetRetentionResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Consecutive stretches of the video from its start to its end, of equal
-	// width chosen by the server (about 1% of the duration, at least one
-	// second).
+	// 100 consecutive stretches of equal width from the video's start to its
+	// end (fewer for videos under 100 seconds: one per second).
 	Buckets []*RetentionBucket `protobuf:"bytes,1,rep,name=buckets,proto3" json:"buckets,omitempty"`
 	// Views the curve is computed from.
 	Views int64 `protobuf:"varint,2,opt,name=views,proto3" json:"views,omitempty"`
@@ -1080,7 +1302,7 @@ type GetRetentionResponse struct {
 
 func (x *GetRetentionResponse) Reset() {
 	*x = GetRetentionResponse{}
-	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[12]
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1092,7 +1314,7 @@ func (x *GetRetentionResponse) String() string {
 func (*GetRetentionResponse) ProtoMessage() {}
 
 func (x *GetRetentionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[12]
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1105,7 +1327,7 @@ func (x *GetRetentionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRetentionResponse.ProtoReflect.Descriptor instead.
 func (*GetRetentionResponse) Descriptor() ([]byte, []int) {
-	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{12}
+	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetRetentionResponse) GetBuckets() []*RetentionBucket {
@@ -1153,7 +1375,7 @@ type RetentionBucket struct {
 
 func (x *RetentionBucket) Reset() {
 	*x = RetentionBucket{}
-	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[13]
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1165,7 +1387,7 @@ func (x *RetentionBucket) String() string {
 func (*RetentionBucket) ProtoMessage() {}
 
 func (x *RetentionBucket) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[13]
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1178,7 +1400,7 @@ func (x *RetentionBucket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetentionBucket.ProtoReflect.Descriptor instead.
 func (*RetentionBucket) Descriptor() ([]byte, []int) {
-	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{13}
+	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RetentionBucket) GetStartOffset() *durationpb.Duration {
@@ -1209,11 +1431,168 @@ func (x *RetentionBucket) GetAudienceRatio() float64 {
 	return 0
 }
 
+// Request for BatchGetViewCounts.
+type BatchGetViewCountsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The videos, "videos/{video}", at most 100.
+	Videos        []string `protobuf:"bytes,1,rep,name=videos,proto3" json:"videos,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetViewCountsRequest) Reset() {
+	*x = BatchGetViewCountsRequest{}
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetViewCountsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetViewCountsRequest) ProtoMessage() {}
+
+func (x *BatchGetViewCountsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetViewCountsRequest.ProtoReflect.Descriptor instead.
+func (*BatchGetViewCountsRequest) Descriptor() ([]byte, []int) {
+	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *BatchGetViewCountsRequest) GetVideos() []string {
+	if x != nil {
+		return x.Videos
+	}
+	return nil
+}
+
+// Response of BatchGetViewCounts.
+type BatchGetViewCountsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per requested video that exists and is visible to the caller, in
+	// the order requested.
+	ViewCounts    []*ViewCount `protobuf:"bytes,1,rep,name=view_counts,json=viewCounts,proto3" json:"view_counts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchGetViewCountsResponse) Reset() {
+	*x = BatchGetViewCountsResponse{}
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchGetViewCountsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchGetViewCountsResponse) ProtoMessage() {}
+
+func (x *BatchGetViewCountsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchGetViewCountsResponse.ProtoReflect.Descriptor instead.
+func (*BatchGetViewCountsResponse) Descriptor() ([]byte, []int) {
+	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *BatchGetViewCountsResponse) GetViewCounts() []*ViewCount {
+	if x != nil {
+		return x.ViewCounts
+	}
+	return nil
+}
+
+// The public view count of one video.
+type ViewCount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The video, "videos/{video}".
+	Video string `protobuf:"bytes,1,opt,name=video,proto3" json:"video,omitempty"`
+	// Lifetime views (as VideoMetrics.views).
+	Views int64 `protobuf:"varint,2,opt,name=views,proto3" json:"views,omitempty"`
+	// Events that happened before this time are counted.
+	AsOfTime      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=as_of_time,json=asOfTime,proto3" json:"as_of_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ViewCount) Reset() {
+	*x = ViewCount{}
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ViewCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ViewCount) ProtoMessage() {}
+
+func (x *ViewCount) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ViewCount.ProtoReflect.Descriptor instead.
+func (*ViewCount) Descriptor() ([]byte, []int) {
+	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ViewCount) GetVideo() string {
+	if x != nil {
+		return x.Video
+	}
+	return ""
+}
+
+func (x *ViewCount) GetViews() int64 {
+	if x != nil {
+		return x.Views
+	}
+	return 0
+}
+
+func (x *ViewCount) GetAsOfTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AsOfTime
+	}
+	return nil
+}
+
 var File_vidmesh_analytics_v1_analytics_service_proto protoreflect.FileDescriptor
 
 const file_vidmesh_analytics_v1_analytics_service_proto_rawDesc = "" +
 	"\n" +
-	",vidmesh/analytics/v1/analytics_service.proto\x12\x14vidmesh.analytics.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xea\x05\n" +
+	",vidmesh/analytics/v1/analytics_service.proto\x12\x14vidmesh.analytics.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"vidmesh/type/v1/error_reason.proto\"\xea\x05\n" +
 	"\vPlayerEvent\x12\x1f\n" +
 	"\bevent_id\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\aeventId\x12#\n" +
 	"\n" +
@@ -1234,21 +1613,24 @@ const file_vidmesh_analytics_v1_analytics_service_proto_rawDesc = "" +
 	"\x12bandwidth_estimate\x18\x0e \x01(\x03R\x11bandwidthEstimate\x12\x1d\n" +
 	"\n" +
 	"error_code\x18\x0f \x01(\tR\terrorCode\x12#\n" +
-	"\rerror_message\x18\x10 \x01(\tR\ferrorMessage\"B\n" +
+	"\rerror_message\x18\x10 \x01(\tR\ferrorMessage\"\xae\x01\n" +
 	"\rRejectedEvent\x12\x19\n" +
-	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"N\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x05R\x05index\x124\n" +
+	"\x06reason\x18\x03 \x01(\x0e2\x1c.vidmesh.type.v1.ErrorReasonR\x06reason\x12\x14\n" +
+	"\x05field\x18\x04 \x01(\tR\x05field\x12 \n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription\"N\n" +
 	"\x11SendEventsRequest\x129\n" +
 	"\x06events\x18\x01 \x03(\v2!.vidmesh.analytics.v1.PlayerEventR\x06events\"\xb2\x01\n" +
 	"\x12SendEventsResponse\x12%\n" +
-	"\x0eaccepted_count\x18\x01 \x01(\x03R\racceptedCount\x12'\n" +
-	"\x0fduplicate_count\x18\x02 \x01(\x03R\x0eduplicateCount\x12L\n" +
+	"\x0eaccepted_count\x18\x01 \x01(\x05R\racceptedCount\x12'\n" +
+	"\x0fduplicate_count\x18\x02 \x01(\x05R\x0eduplicateCount\x12L\n" +
 	"\x0frejected_events\x18\x03 \x03(\v2#.vidmesh.analytics.v1.RejectedEventR\x0erejectedEvents\"R\n" +
 	"\x15SendEventBatchRequest\x129\n" +
 	"\x06events\x18\x01 \x03(\v2!.vidmesh.analytics.v1.PlayerEventR\x06events\"\xb6\x01\n" +
 	"\x16SendEventBatchResponse\x12%\n" +
-	"\x0eaccepted_count\x18\x01 \x01(\x03R\racceptedCount\x12'\n" +
-	"\x0fduplicate_count\x18\x02 \x01(\x03R\x0eduplicateCount\x12L\n" +
+	"\x0eaccepted_count\x18\x01 \x01(\x05R\racceptedCount\x12'\n" +
+	"\x0fduplicate_count\x18\x02 \x01(\x05R\x0eduplicateCount\x12L\n" +
 	"\x0frejected_events\x18\x03 \x03(\v2#.vidmesh.analytics.v1.RejectedEventR\x0erejectedEvents\"\xe9\x01\n" +
 	"\x16GetVideoMetricsRequest\x12\x1a\n" +
 	"\x05video\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x05video\x129\n" +
@@ -1264,22 +1646,37 @@ const file_vidmesh_analytics_v1_analytics_service_proto_rawDesc = "" +
 	"\x11VideoMetricsPoint\x129\n" +
 	"\n" +
 	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x12<\n" +
-	"\ametrics\x18\x02 \x01(\v2\".vidmesh.analytics.v1.VideoMetricsR\ametrics\"\x88\x02\n" +
+	"\ametrics\x18\x02 \x01(\v2\".vidmesh.analytics.v1.VideoMetricsR\ametrics\"\xed\x02\n" +
 	"\fVideoMetrics\x12\x14\n" +
 	"\x05views\x18\x01 \x01(\x03R\x05views\x12%\n" +
 	"\x0eunique_viewers\x18\x02 \x01(\x03R\runiqueViewers\x128\n" +
 	"\n" +
 	"watch_time\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\twatchTime\x12M\n" +
 	"\x15average_view_duration\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x13averageViewDuration\x122\n" +
-	"\x03qoe\x18\x05 \x01(\v2 .vidmesh.analytics.v1.QoeMetricsR\x03qoe\"\xd6\x02\n" +
+	"\x03qoe\x18\x05 \x01(\v2 .vidmesh.analytics.v1.QoeMetricsR\x03qoe\x12G\n" +
+	"\n" +
+	"engagement\x18\x06 \x01(\v2'.vidmesh.analytics.v1.EngagementMetricsR\n" +
+	"engagement\x12\x1a\n" +
+	"\bsessions\x18\a \x01(\x03R\bsessions\"\x86\x01\n" +
+	"\x11EngagementMetrics\x12\x14\n" +
+	"\x05likes\x18\x01 \x01(\x03R\x05likes\x12\x1a\n" +
+	"\bdislikes\x18\x02 \x01(\x03R\bdislikes\x12\x16\n" +
+	"\x06shares\x18\x03 \x01(\x03R\x06shares\x12'\n" +
+	"\x0fengagement_rate\x18\x04 \x01(\x01R\x0eengagementRate\"X\n" +
+	"\x0eRenditionShare\x12\x1c\n" +
+	"\trendition\x18\x01 \x01(\tR\trendition\x12(\n" +
+	"\x10watch_time_ratio\x18\x02 \x01(\x01R\x0ewatchTimeRatio\"\x91\x04\n" +
 	"\n" +
 	"QoeMetrics\x12C\n" +
 	"\x10startup_time_p50\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x0estartupTimeP50\x12C\n" +
-	"\x10startup_time_p90\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x0estartupTimeP90\x12C\n" +
+	"\x10startup_time_p95\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x0estartupTimeP95\x12C\n" +
 	"\x10startup_time_p99\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x0estartupTimeP99\x12+\n" +
 	"\x11rebuffering_ratio\x18\x04 \x01(\x01R\x10rebufferingRatio\x12)\n" +
-	"\x10rebuffered_views\x18\x05 \x01(\x03R\x0frebufferedViews\x12!\n" +
-	"\ffailed_views\x18\x06 \x01(\x03R\vfailedViews\"\xa3\x01\n" +
+	"\x10rebuffered_views\x18\x05 \x01(\x03R\x0frebufferedViews\x12'\n" +
+	"\x0ffailed_sessions\x18\x06 \x01(\x03R\x0efailedSessions\x124\n" +
+	"\x16playback_failure_ratio\x18\a \x01(\x01R\x14playbackFailureRatio\x12,\n" +
+	"\x12exits_before_start\x18\b \x01(\x03R\x10exitsBeforeStart\x12O\n" +
+	"\x10rendition_shares\x18\t \x03(\v2$.vidmesh.analytics.v1.RenditionShareR\x0frenditionShares\"\xa3\x01\n" +
 	"\x13GetRetentionRequest\x12\x1a\n" +
 	"\x05video\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x05video\x129\n" +
 	"\n" +
@@ -1296,7 +1693,17 @@ const file_vidmesh_analytics_v1_analytics_service_proto_rawDesc = "" +
 	"\n" +
 	"end_offset\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\tendOffset\x12\x14\n" +
 	"\x05views\x18\x03 \x01(\x03R\x05views\x12%\n" +
-	"\x0eaudience_ratio\x18\x04 \x01(\x01R\raudienceRatio*\xd0\x02\n" +
+	"\x0eaudience_ratio\x18\x04 \x01(\x01R\raudienceRatio\"9\n" +
+	"\x19BatchGetViewCountsRequest\x12\x1c\n" +
+	"\x06videos\x18\x01 \x03(\tB\x04\xe2A\x01\x02R\x06videos\"^\n" +
+	"\x1aBatchGetViewCountsResponse\x12@\n" +
+	"\vview_counts\x18\x01 \x03(\v2\x1f.vidmesh.analytics.v1.ViewCountR\n" +
+	"viewCounts\"q\n" +
+	"\tViewCount\x12\x14\n" +
+	"\x05video\x18\x01 \x01(\tR\x05video\x12\x14\n" +
+	"\x05views\x18\x02 \x01(\x03R\x05views\x128\n" +
+	"\n" +
+	"as_of_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\basOfTime*\xf4\x02\n" +
 	"\x0fPlayerEventKind\x12!\n" +
 	"\x1dPLAYER_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16PLAYER_EVENT_KIND_PLAY\x10\x01\x12\x1b\n" +
@@ -1307,17 +1714,20 @@ const file_vidmesh_analytics_v1_analytics_service_proto_rawDesc = "" +
 	"\x1cPLAYER_EVENT_KIND_BUFFER_END\x10\x06\x12$\n" +
 	" PLAYER_EVENT_KIND_QUALITY_CHANGE\x10\a\x12\x1b\n" +
 	"\x17PLAYER_EVENT_KIND_ENDED\x10\b\x12\x1b\n" +
-	"\x17PLAYER_EVENT_KIND_ERROR\x10\t*h\n" +
+	"\x17PLAYER_EVENT_KIND_ERROR\x10\t\x12\"\n" +
+	"\x1ePLAYER_EVENT_KIND_PLAY_REQUEST\x10\n" +
+	"*h\n" +
 	"\x0fMetricsInterval\x12 \n" +
 	"\x1cMETRICS_INTERVAL_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15METRICS_INTERVAL_HOUR\x10\x01\x12\x18\n" +
-	"\x14METRICS_INTERVAL_DAY\x10\x022\xa6\x04\n" +
-	"\x10AnalyticsService\x12a\n" +
+	"\x14METRICS_INTERVAL_DAY\x10\x022\xd5\x05\n" +
+	"\x10AnalyticsService\x12c\n" +
 	"\n" +
-	"SendEvents\x12'.vidmesh.analytics.v1.SendEventsRequest\x1a(.vidmesh.analytics.v1.SendEventsResponse(\x01\x12\x87\x01\n" +
-	"\x0eSendEventBatch\x12+.vidmesh.analytics.v1.SendEventBatchRequest\x1a,.vidmesh.analytics.v1.SendEventBatchResponse\"\x1a\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/events:send\x12\x94\x01\n" +
-	"\x0fGetVideoMetrics\x12,.vidmesh.analytics.v1.GetVideoMetricsRequest\x1a-.vidmesh.analytics.v1.GetVideoMetricsResponse\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{video=videos/*}/metrics\x12\x8d\x01\n" +
-	"\fGetRetention\x12).vidmesh.analytics.v1.GetRetentionRequest\x1a*.vidmesh.analytics.v1.GetRetentionResponse\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{video=videos/*}/retentionB\xd8\x01\n" +
+	"SendEvents\x12'.vidmesh.analytics.v1.SendEventsRequest\x1a(.vidmesh.analytics.v1.SendEventsResponse(\x010\x01\x12\x8a\x01\n" +
+	"\x0eSendEventBatch\x12+.vidmesh.analytics.v1.SendEventBatchRequest\x1a,.vidmesh.analytics.v1.SendEventBatchResponse\"\x1d\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/events:send\x90\x02\x02\x12\x97\x01\n" +
+	"\x0fGetVideoMetrics\x12,.vidmesh.analytics.v1.GetVideoMetricsRequest\x1a-.vidmesh.analytics.v1.GetVideoMetricsResponse\"'\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{video=videos/*}/metrics\x90\x02\x01\x12\x90\x01\n" +
+	"\fGetRetention\x12).vidmesh.analytics.v1.GetRetentionRequest\x1a*.vidmesh.analytics.v1.GetRetentionResponse\")\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{video=videos/*}/retention\x90\x02\x01\x12\xa1\x01\n" +
+	"\x12BatchGetViewCounts\x12/.vidmesh.analytics.v1.BatchGetViewCountsRequest\x1a0.vidmesh.analytics.v1.BatchGetViewCountsResponse\"(\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/videos:batchGetViewCounts\x90\x02\x01B\xd8\x01\n" +
 	"\x18com.vidmesh.analytics.v1B\x15AnalyticsServiceProtoP\x01Z3vidmesh.dev/gen/go/vidmesh/analytics/v1;analyticsv1\xa2\x02\x03VAX\xaa\x02\x14Vidmesh.Analytics.V1\xca\x02\x14Vidmesh\\Analytics\\V1\xe2\x02 Vidmesh\\Analytics\\V1\\GPBMetadata\xea\x02\x16Vidmesh::Analytics::V1b\x06proto3"
 
 var (
@@ -1333,73 +1743,86 @@ func file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP() []byte {
 }
 
 var file_vidmesh_analytics_v1_analytics_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_vidmesh_analytics_v1_analytics_service_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_vidmesh_analytics_v1_analytics_service_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_vidmesh_analytics_v1_analytics_service_proto_goTypes = []any{
-	(PlayerEventKind)(0),            // 0: vidmesh.analytics.v1.PlayerEventKind
-	(MetricsInterval)(0),            // 1: vidmesh.analytics.v1.MetricsInterval
-	(*PlayerEvent)(nil),             // 2: vidmesh.analytics.v1.PlayerEvent
-	(*RejectedEvent)(nil),           // 3: vidmesh.analytics.v1.RejectedEvent
-	(*SendEventsRequest)(nil),       // 4: vidmesh.analytics.v1.SendEventsRequest
-	(*SendEventsResponse)(nil),      // 5: vidmesh.analytics.v1.SendEventsResponse
-	(*SendEventBatchRequest)(nil),   // 6: vidmesh.analytics.v1.SendEventBatchRequest
-	(*SendEventBatchResponse)(nil),  // 7: vidmesh.analytics.v1.SendEventBatchResponse
-	(*GetVideoMetricsRequest)(nil),  // 8: vidmesh.analytics.v1.GetVideoMetricsRequest
-	(*GetVideoMetricsResponse)(nil), // 9: vidmesh.analytics.v1.GetVideoMetricsResponse
-	(*VideoMetricsPoint)(nil),       // 10: vidmesh.analytics.v1.VideoMetricsPoint
-	(*VideoMetrics)(nil),            // 11: vidmesh.analytics.v1.VideoMetrics
-	(*QoeMetrics)(nil),              // 12: vidmesh.analytics.v1.QoeMetrics
-	(*GetRetentionRequest)(nil),     // 13: vidmesh.analytics.v1.GetRetentionRequest
-	(*GetRetentionResponse)(nil),    // 14: vidmesh.analytics.v1.GetRetentionResponse
-	(*RetentionBucket)(nil),         // 15: vidmesh.analytics.v1.RetentionBucket
-	(*timestamppb.Timestamp)(nil),   // 16: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 17: google.protobuf.Duration
+	(PlayerEventKind)(0),               // 0: vidmesh.analytics.v1.PlayerEventKind
+	(MetricsInterval)(0),               // 1: vidmesh.analytics.v1.MetricsInterval
+	(*PlayerEvent)(nil),                // 2: vidmesh.analytics.v1.PlayerEvent
+	(*RejectedEvent)(nil),              // 3: vidmesh.analytics.v1.RejectedEvent
+	(*SendEventsRequest)(nil),          // 4: vidmesh.analytics.v1.SendEventsRequest
+	(*SendEventsResponse)(nil),         // 5: vidmesh.analytics.v1.SendEventsResponse
+	(*SendEventBatchRequest)(nil),      // 6: vidmesh.analytics.v1.SendEventBatchRequest
+	(*SendEventBatchResponse)(nil),     // 7: vidmesh.analytics.v1.SendEventBatchResponse
+	(*GetVideoMetricsRequest)(nil),     // 8: vidmesh.analytics.v1.GetVideoMetricsRequest
+	(*GetVideoMetricsResponse)(nil),    // 9: vidmesh.analytics.v1.GetVideoMetricsResponse
+	(*VideoMetricsPoint)(nil),          // 10: vidmesh.analytics.v1.VideoMetricsPoint
+	(*VideoMetrics)(nil),               // 11: vidmesh.analytics.v1.VideoMetrics
+	(*EngagementMetrics)(nil),          // 12: vidmesh.analytics.v1.EngagementMetrics
+	(*RenditionShare)(nil),             // 13: vidmesh.analytics.v1.RenditionShare
+	(*QoeMetrics)(nil),                 // 14: vidmesh.analytics.v1.QoeMetrics
+	(*GetRetentionRequest)(nil),        // 15: vidmesh.analytics.v1.GetRetentionRequest
+	(*GetRetentionResponse)(nil),       // 16: vidmesh.analytics.v1.GetRetentionResponse
+	(*RetentionBucket)(nil),            // 17: vidmesh.analytics.v1.RetentionBucket
+	(*BatchGetViewCountsRequest)(nil),  // 18: vidmesh.analytics.v1.BatchGetViewCountsRequest
+	(*BatchGetViewCountsResponse)(nil), // 19: vidmesh.analytics.v1.BatchGetViewCountsResponse
+	(*ViewCount)(nil),                  // 20: vidmesh.analytics.v1.ViewCount
+	(*timestamppb.Timestamp)(nil),      // 21: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),        // 22: google.protobuf.Duration
+	(v1.ErrorReason)(0),                // 23: vidmesh.type.v1.ErrorReason
 }
 var file_vidmesh_analytics_v1_analytics_service_proto_depIdxs = []int32{
 	0,  // 0: vidmesh.analytics.v1.PlayerEvent.kind:type_name -> vidmesh.analytics.v1.PlayerEventKind
-	16, // 1: vidmesh.analytics.v1.PlayerEvent.event_time:type_name -> google.protobuf.Timestamp
-	17, // 2: vidmesh.analytics.v1.PlayerEvent.position:type_name -> google.protobuf.Duration
-	17, // 3: vidmesh.analytics.v1.PlayerEvent.played:type_name -> google.protobuf.Duration
-	17, // 4: vidmesh.analytics.v1.PlayerEvent.startup_time:type_name -> google.protobuf.Duration
-	17, // 5: vidmesh.analytics.v1.PlayerEvent.stall_duration:type_name -> google.protobuf.Duration
-	17, // 6: vidmesh.analytics.v1.PlayerEvent.seek_from:type_name -> google.protobuf.Duration
-	2,  // 7: vidmesh.analytics.v1.SendEventsRequest.events:type_name -> vidmesh.analytics.v1.PlayerEvent
-	3,  // 8: vidmesh.analytics.v1.SendEventsResponse.rejected_events:type_name -> vidmesh.analytics.v1.RejectedEvent
-	2,  // 9: vidmesh.analytics.v1.SendEventBatchRequest.events:type_name -> vidmesh.analytics.v1.PlayerEvent
-	3,  // 10: vidmesh.analytics.v1.SendEventBatchResponse.rejected_events:type_name -> vidmesh.analytics.v1.RejectedEvent
-	16, // 11: vidmesh.analytics.v1.GetVideoMetricsRequest.start_time:type_name -> google.protobuf.Timestamp
-	16, // 12: vidmesh.analytics.v1.GetVideoMetricsRequest.end_time:type_name -> google.protobuf.Timestamp
-	1,  // 13: vidmesh.analytics.v1.GetVideoMetricsRequest.interval:type_name -> vidmesh.analytics.v1.MetricsInterval
-	11, // 14: vidmesh.analytics.v1.GetVideoMetricsResponse.totals:type_name -> vidmesh.analytics.v1.VideoMetrics
-	10, // 15: vidmesh.analytics.v1.GetVideoMetricsResponse.series:type_name -> vidmesh.analytics.v1.VideoMetricsPoint
-	16, // 16: vidmesh.analytics.v1.GetVideoMetricsResponse.as_of_time:type_name -> google.protobuf.Timestamp
-	16, // 17: vidmesh.analytics.v1.VideoMetricsPoint.start_time:type_name -> google.protobuf.Timestamp
-	11, // 18: vidmesh.analytics.v1.VideoMetricsPoint.metrics:type_name -> vidmesh.analytics.v1.VideoMetrics
-	17, // 19: vidmesh.analytics.v1.VideoMetrics.watch_time:type_name -> google.protobuf.Duration
-	17, // 20: vidmesh.analytics.v1.VideoMetrics.average_view_duration:type_name -> google.protobuf.Duration
-	12, // 21: vidmesh.analytics.v1.VideoMetrics.qoe:type_name -> vidmesh.analytics.v1.QoeMetrics
-	17, // 22: vidmesh.analytics.v1.QoeMetrics.startup_time_p50:type_name -> google.protobuf.Duration
-	17, // 23: vidmesh.analytics.v1.QoeMetrics.startup_time_p90:type_name -> google.protobuf.Duration
-	17, // 24: vidmesh.analytics.v1.QoeMetrics.startup_time_p99:type_name -> google.protobuf.Duration
-	16, // 25: vidmesh.analytics.v1.GetRetentionRequest.start_time:type_name -> google.protobuf.Timestamp
-	16, // 26: vidmesh.analytics.v1.GetRetentionRequest.end_time:type_name -> google.protobuf.Timestamp
-	15, // 27: vidmesh.analytics.v1.GetRetentionResponse.buckets:type_name -> vidmesh.analytics.v1.RetentionBucket
-	17, // 28: vidmesh.analytics.v1.GetRetentionResponse.video_duration:type_name -> google.protobuf.Duration
-	16, // 29: vidmesh.analytics.v1.GetRetentionResponse.as_of_time:type_name -> google.protobuf.Timestamp
-	17, // 30: vidmesh.analytics.v1.RetentionBucket.start_offset:type_name -> google.protobuf.Duration
-	17, // 31: vidmesh.analytics.v1.RetentionBucket.end_offset:type_name -> google.protobuf.Duration
-	4,  // 32: vidmesh.analytics.v1.AnalyticsService.SendEvents:input_type -> vidmesh.analytics.v1.SendEventsRequest
-	6,  // 33: vidmesh.analytics.v1.AnalyticsService.SendEventBatch:input_type -> vidmesh.analytics.v1.SendEventBatchRequest
-	8,  // 34: vidmesh.analytics.v1.AnalyticsService.GetVideoMetrics:input_type -> vidmesh.analytics.v1.GetVideoMetricsRequest
-	13, // 35: vidmesh.analytics.v1.AnalyticsService.GetRetention:input_type -> vidmesh.analytics.v1.GetRetentionRequest
-	5,  // 36: vidmesh.analytics.v1.AnalyticsService.SendEvents:output_type -> vidmesh.analytics.v1.SendEventsResponse
-	7,  // 37: vidmesh.analytics.v1.AnalyticsService.SendEventBatch:output_type -> vidmesh.analytics.v1.SendEventBatchResponse
-	9,  // 38: vidmesh.analytics.v1.AnalyticsService.GetVideoMetrics:output_type -> vidmesh.analytics.v1.GetVideoMetricsResponse
-	14, // 39: vidmesh.analytics.v1.AnalyticsService.GetRetention:output_type -> vidmesh.analytics.v1.GetRetentionResponse
-	36, // [36:40] is the sub-list for method output_type
-	32, // [32:36] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	21, // 1: vidmesh.analytics.v1.PlayerEvent.event_time:type_name -> google.protobuf.Timestamp
+	22, // 2: vidmesh.analytics.v1.PlayerEvent.position:type_name -> google.protobuf.Duration
+	22, // 3: vidmesh.analytics.v1.PlayerEvent.played:type_name -> google.protobuf.Duration
+	22, // 4: vidmesh.analytics.v1.PlayerEvent.startup_time:type_name -> google.protobuf.Duration
+	22, // 5: vidmesh.analytics.v1.PlayerEvent.stall_duration:type_name -> google.protobuf.Duration
+	22, // 6: vidmesh.analytics.v1.PlayerEvent.seek_from:type_name -> google.protobuf.Duration
+	23, // 7: vidmesh.analytics.v1.RejectedEvent.reason:type_name -> vidmesh.type.v1.ErrorReason
+	2,  // 8: vidmesh.analytics.v1.SendEventsRequest.events:type_name -> vidmesh.analytics.v1.PlayerEvent
+	3,  // 9: vidmesh.analytics.v1.SendEventsResponse.rejected_events:type_name -> vidmesh.analytics.v1.RejectedEvent
+	2,  // 10: vidmesh.analytics.v1.SendEventBatchRequest.events:type_name -> vidmesh.analytics.v1.PlayerEvent
+	3,  // 11: vidmesh.analytics.v1.SendEventBatchResponse.rejected_events:type_name -> vidmesh.analytics.v1.RejectedEvent
+	21, // 12: vidmesh.analytics.v1.GetVideoMetricsRequest.start_time:type_name -> google.protobuf.Timestamp
+	21, // 13: vidmesh.analytics.v1.GetVideoMetricsRequest.end_time:type_name -> google.protobuf.Timestamp
+	1,  // 14: vidmesh.analytics.v1.GetVideoMetricsRequest.interval:type_name -> vidmesh.analytics.v1.MetricsInterval
+	11, // 15: vidmesh.analytics.v1.GetVideoMetricsResponse.totals:type_name -> vidmesh.analytics.v1.VideoMetrics
+	10, // 16: vidmesh.analytics.v1.GetVideoMetricsResponse.series:type_name -> vidmesh.analytics.v1.VideoMetricsPoint
+	21, // 17: vidmesh.analytics.v1.GetVideoMetricsResponse.as_of_time:type_name -> google.protobuf.Timestamp
+	21, // 18: vidmesh.analytics.v1.VideoMetricsPoint.start_time:type_name -> google.protobuf.Timestamp
+	11, // 19: vidmesh.analytics.v1.VideoMetricsPoint.metrics:type_name -> vidmesh.analytics.v1.VideoMetrics
+	22, // 20: vidmesh.analytics.v1.VideoMetrics.watch_time:type_name -> google.protobuf.Duration
+	22, // 21: vidmesh.analytics.v1.VideoMetrics.average_view_duration:type_name -> google.protobuf.Duration
+	14, // 22: vidmesh.analytics.v1.VideoMetrics.qoe:type_name -> vidmesh.analytics.v1.QoeMetrics
+	12, // 23: vidmesh.analytics.v1.VideoMetrics.engagement:type_name -> vidmesh.analytics.v1.EngagementMetrics
+	22, // 24: vidmesh.analytics.v1.QoeMetrics.startup_time_p50:type_name -> google.protobuf.Duration
+	22, // 25: vidmesh.analytics.v1.QoeMetrics.startup_time_p95:type_name -> google.protobuf.Duration
+	22, // 26: vidmesh.analytics.v1.QoeMetrics.startup_time_p99:type_name -> google.protobuf.Duration
+	13, // 27: vidmesh.analytics.v1.QoeMetrics.rendition_shares:type_name -> vidmesh.analytics.v1.RenditionShare
+	21, // 28: vidmesh.analytics.v1.GetRetentionRequest.start_time:type_name -> google.protobuf.Timestamp
+	21, // 29: vidmesh.analytics.v1.GetRetentionRequest.end_time:type_name -> google.protobuf.Timestamp
+	17, // 30: vidmesh.analytics.v1.GetRetentionResponse.buckets:type_name -> vidmesh.analytics.v1.RetentionBucket
+	22, // 31: vidmesh.analytics.v1.GetRetentionResponse.video_duration:type_name -> google.protobuf.Duration
+	21, // 32: vidmesh.analytics.v1.GetRetentionResponse.as_of_time:type_name -> google.protobuf.Timestamp
+	22, // 33: vidmesh.analytics.v1.RetentionBucket.start_offset:type_name -> google.protobuf.Duration
+	22, // 34: vidmesh.analytics.v1.RetentionBucket.end_offset:type_name -> google.protobuf.Duration
+	20, // 35: vidmesh.analytics.v1.BatchGetViewCountsResponse.view_counts:type_name -> vidmesh.analytics.v1.ViewCount
+	21, // 36: vidmesh.analytics.v1.ViewCount.as_of_time:type_name -> google.protobuf.Timestamp
+	4,  // 37: vidmesh.analytics.v1.AnalyticsService.SendEvents:input_type -> vidmesh.analytics.v1.SendEventsRequest
+	6,  // 38: vidmesh.analytics.v1.AnalyticsService.SendEventBatch:input_type -> vidmesh.analytics.v1.SendEventBatchRequest
+	8,  // 39: vidmesh.analytics.v1.AnalyticsService.GetVideoMetrics:input_type -> vidmesh.analytics.v1.GetVideoMetricsRequest
+	15, // 40: vidmesh.analytics.v1.AnalyticsService.GetRetention:input_type -> vidmesh.analytics.v1.GetRetentionRequest
+	18, // 41: vidmesh.analytics.v1.AnalyticsService.BatchGetViewCounts:input_type -> vidmesh.analytics.v1.BatchGetViewCountsRequest
+	5,  // 42: vidmesh.analytics.v1.AnalyticsService.SendEvents:output_type -> vidmesh.analytics.v1.SendEventsResponse
+	7,  // 43: vidmesh.analytics.v1.AnalyticsService.SendEventBatch:output_type -> vidmesh.analytics.v1.SendEventBatchResponse
+	9,  // 44: vidmesh.analytics.v1.AnalyticsService.GetVideoMetrics:output_type -> vidmesh.analytics.v1.GetVideoMetricsResponse
+	16, // 45: vidmesh.analytics.v1.AnalyticsService.GetRetention:output_type -> vidmesh.analytics.v1.GetRetentionResponse
+	19, // 46: vidmesh.analytics.v1.AnalyticsService.BatchGetViewCounts:output_type -> vidmesh.analytics.v1.BatchGetViewCountsResponse
+	42, // [42:47] is the sub-list for method output_type
+	37, // [37:42] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_vidmesh_analytics_v1_analytics_service_proto_init() }
@@ -1413,7 +1836,7 @@ func file_vidmesh_analytics_v1_analytics_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vidmesh_analytics_v1_analytics_service_proto_rawDesc), len(file_vidmesh_analytics_v1_analytics_service_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   14,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,10 +19,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AnalyticsService_SendEvents_FullMethodName      = "/vidmesh.analytics.v1.AnalyticsService/SendEvents"
-	AnalyticsService_SendEventBatch_FullMethodName  = "/vidmesh.analytics.v1.AnalyticsService/SendEventBatch"
-	AnalyticsService_GetVideoMetrics_FullMethodName = "/vidmesh.analytics.v1.AnalyticsService/GetVideoMetrics"
-	AnalyticsService_GetRetention_FullMethodName    = "/vidmesh.analytics.v1.AnalyticsService/GetRetention"
+	AnalyticsService_SendEvents_FullMethodName         = "/vidmesh.analytics.v1.AnalyticsService/SendEvents"
+	AnalyticsService_SendEventBatch_FullMethodName     = "/vidmesh.analytics.v1.AnalyticsService/SendEventBatch"
+	AnalyticsService_GetVideoMetrics_FullMethodName    = "/vidmesh.analytics.v1.AnalyticsService/GetVideoMetrics"
+	AnalyticsService_GetRetention_FullMethodName       = "/vidmesh.analytics.v1.AnalyticsService/GetRetention"
+	AnalyticsService_BatchGetViewCounts_FullMethodName = "/vidmesh.analytics.v1.AnalyticsService/BatchGetViewCounts"
 )
 
 // AnalyticsServiceClient is the client API for AnalyticsService service.
@@ -30,36 +31,59 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // Player telemetry in, creator metrics out. Players report what happens
-// during playback; an aggregator folds the events into per-video counters
-// (dashboards trail playback by under 30 seconds) and into an event
+// during playback; aggregators fold the events into per-video counters that
+// dashboards read (within 2 seconds of the event) and into an event
 // warehouse that answers questions about time ranges.
 //
+// Draft: this contract is not served yet (issue 11 builds it); the gateway
+// routes nothing to it today.
+//
 // Anyone may send events, with or without an API key. Metrics of a video
-// are for its owner (and the service identity) only.
+// are for its owner (and the service identity) only; public view counts,
+// which pages and Search show, come from BatchGetViewCounts. Viewer ids are
+// never returned to anyone.
+//
+// Limits: a batch holds at most 500 events and at most 1 MiB; string fields
+// have the maximum lengths given on them; an event's event_time may be at
+// most 24 hours in the past and 5 minutes in the future of the server's
+// clock.
 type AnalyticsServiceClient interface {
 	// Receives batches of player events for as long as the client keeps the
-	// call open, typically one call per playback session. Each batch is stored
-	// when it arrives, so events already sent are kept even if the call later
-	// fails; events are deduplicated by event_id, so resending after an error
-	// is safe. An invalid event is dropped and reported in the response; the
-	// call goes on. Returns INVALID_ARGUMENT only for a batch of more than 500
-	// events. Browsers cannot stream requests: they use SendEventBatch.
-	SendEvents(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[SendEventsRequest, SendEventsResponse], error)
-	// Receives one batch of player events: SendEvents in a single request, for
-	// browsers and other HTTP clients. Same rules and errors as SendEvents.
+	// call open, typically one call per playback session, and answers each
+	// batch, in order, once it is stored. Events are deduplicated by
+	// event_id, so resending a batch whose answer did not arrive is safe. An
+	// invalid event is dropped and reported in its batch's answer with a
+	// reason; the rest of the batch is stored. Ends the call with
+	// INVALID_ARGUMENT (ErrorInfo.reason EVENT_BATCH_TOO_LARGE, metadata
+	// "max_events", "max_bytes") for a batch over the limits, and with
+	// UNAVAILABLE (STATE_STORE_UNAVAILABLE) when the event log cannot be
+	// written: batches answered before it are stored. Browsers cannot stream
+	// requests: they use SendEventBatch.
+	SendEvents(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SendEventsRequest, SendEventsResponse], error)
+	// Receives one batch of player events: one batch of SendEvents in a
+	// single request, for browsers (including navigator.sendBeacon on page
+	// hide) and other HTTP clients. Same rules and errors as SendEvents.
 	SendEventBatch(ctx context.Context, in *SendEventBatchRequest, opts ...grpc.CallOption) (*SendEventBatchResponse, error)
-	// Returns audience and quality-of-experience metrics of a video: totals
-	// over the views that started in a time range (lifetime by default) and,
-	// with an interval, a series over the range. A view counts in full where
-	// it started. Owner only. Returns NOT_FOUND if the video does not exist or
-	// is not visible to the caller, PERMISSION_DENIED if the caller is not its
-	// owner, and INVALID_ARGUMENT if start_time is not before end_time or the
-	// series would have more than 1000 points.
+	// Returns audience, engagement and quality-of-experience metrics of a
+	// video: totals over the views that started in a time range (lifetime by
+	// default) and, with an interval, a series over the range. A view counts
+	// in full where it started. Owner only. Returns NOT_FOUND (NOT_FOUND) if
+	// the video does not exist or is not visible to the caller,
+	// PERMISSION_DENIED (NOT_OWNER) if the caller is not its owner, and
+	// INVALID_ARGUMENT (INVALID_ARGUMENT, with a BadRequest) if start_time is
+	// not before end_time or the series would have more than 1000 points.
 	GetVideoMetrics(ctx context.Context, in *GetVideoMetricsRequest, opts ...grpc.CallOption) (*GetVideoMetricsResponse, error)
-	// Returns the audience retention curve of a video: for each stretch of the
-	// video, the share of views that played it. Owner only. Returns the same
-	// errors as GetVideoMetrics.
+	// Returns the audience retention curve of a video: for each of 100
+	// stretches of the video, the share of views that played it. Owner only.
+	// Returns the same errors as GetVideoMetrics.
 	GetRetention(ctx context.Context, in *GetRetentionRequest, opts ...grpc.CallOption) (*GetRetentionResponse, error)
+	// Returns the public view counts of up to 100 videos, for cards, the
+	// watch page and Search's ranking. Anyone may call it. Videos that do not
+	// exist or are not visible to the caller are left out of the answer
+	// rather than failing the call. Returns INVALID_ARGUMENT
+	// (INVALID_ARGUMENT, with a BadRequest) for more than 100 names or a
+	// malformed one.
+	BatchGetViewCounts(ctx context.Context, in *BatchGetViewCountsRequest, opts ...grpc.CallOption) (*BatchGetViewCountsResponse, error)
 }
 
 type analyticsServiceClient struct {
@@ -70,7 +94,7 @@ func NewAnalyticsServiceClient(cc grpc.ClientConnInterface) AnalyticsServiceClie
 	return &analyticsServiceClient{cc}
 }
 
-func (c *analyticsServiceClient) SendEvents(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[SendEventsRequest, SendEventsResponse], error) {
+func (c *analyticsServiceClient) SendEvents(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SendEventsRequest, SendEventsResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &AnalyticsService_ServiceDesc.Streams[0], AnalyticsService_SendEvents_FullMethodName, cOpts...)
 	if err != nil {
@@ -81,7 +105,7 @@ func (c *analyticsServiceClient) SendEvents(ctx context.Context, opts ...grpc.Ca
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type AnalyticsService_SendEventsClient = grpc.ClientStreamingClient[SendEventsRequest, SendEventsResponse]
+type AnalyticsService_SendEventsClient = grpc.BidiStreamingClient[SendEventsRequest, SendEventsResponse]
 
 func (c *analyticsServiceClient) SendEventBatch(ctx context.Context, in *SendEventBatchRequest, opts ...grpc.CallOption) (*SendEventBatchResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -113,41 +137,74 @@ func (c *analyticsServiceClient) GetRetention(ctx context.Context, in *GetRetent
 	return out, nil
 }
 
+func (c *analyticsServiceClient) BatchGetViewCounts(ctx context.Context, in *BatchGetViewCountsRequest, opts ...grpc.CallOption) (*BatchGetViewCountsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchGetViewCountsResponse)
+	err := c.cc.Invoke(ctx, AnalyticsService_BatchGetViewCounts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AnalyticsServiceServer is the server API for AnalyticsService service.
 // All implementations must embed UnimplementedAnalyticsServiceServer
 // for forward compatibility.
 //
 // Player telemetry in, creator metrics out. Players report what happens
-// during playback; an aggregator folds the events into per-video counters
-// (dashboards trail playback by under 30 seconds) and into an event
+// during playback; aggregators fold the events into per-video counters that
+// dashboards read (within 2 seconds of the event) and into an event
 // warehouse that answers questions about time ranges.
 //
+// Draft: this contract is not served yet (issue 11 builds it); the gateway
+// routes nothing to it today.
+//
 // Anyone may send events, with or without an API key. Metrics of a video
-// are for its owner (and the service identity) only.
+// are for its owner (and the service identity) only; public view counts,
+// which pages and Search show, come from BatchGetViewCounts. Viewer ids are
+// never returned to anyone.
+//
+// Limits: a batch holds at most 500 events and at most 1 MiB; string fields
+// have the maximum lengths given on them; an event's event_time may be at
+// most 24 hours in the past and 5 minutes in the future of the server's
+// clock.
 type AnalyticsServiceServer interface {
 	// Receives batches of player events for as long as the client keeps the
-	// call open, typically one call per playback session. Each batch is stored
-	// when it arrives, so events already sent are kept even if the call later
-	// fails; events are deduplicated by event_id, so resending after an error
-	// is safe. An invalid event is dropped and reported in the response; the
-	// call goes on. Returns INVALID_ARGUMENT only for a batch of more than 500
-	// events. Browsers cannot stream requests: they use SendEventBatch.
-	SendEvents(grpc.ClientStreamingServer[SendEventsRequest, SendEventsResponse]) error
-	// Receives one batch of player events: SendEvents in a single request, for
-	// browsers and other HTTP clients. Same rules and errors as SendEvents.
+	// call open, typically one call per playback session, and answers each
+	// batch, in order, once it is stored. Events are deduplicated by
+	// event_id, so resending a batch whose answer did not arrive is safe. An
+	// invalid event is dropped and reported in its batch's answer with a
+	// reason; the rest of the batch is stored. Ends the call with
+	// INVALID_ARGUMENT (ErrorInfo.reason EVENT_BATCH_TOO_LARGE, metadata
+	// "max_events", "max_bytes") for a batch over the limits, and with
+	// UNAVAILABLE (STATE_STORE_UNAVAILABLE) when the event log cannot be
+	// written: batches answered before it are stored. Browsers cannot stream
+	// requests: they use SendEventBatch.
+	SendEvents(grpc.BidiStreamingServer[SendEventsRequest, SendEventsResponse]) error
+	// Receives one batch of player events: one batch of SendEvents in a
+	// single request, for browsers (including navigator.sendBeacon on page
+	// hide) and other HTTP clients. Same rules and errors as SendEvents.
 	SendEventBatch(context.Context, *SendEventBatchRequest) (*SendEventBatchResponse, error)
-	// Returns audience and quality-of-experience metrics of a video: totals
-	// over the views that started in a time range (lifetime by default) and,
-	// with an interval, a series over the range. A view counts in full where
-	// it started. Owner only. Returns NOT_FOUND if the video does not exist or
-	// is not visible to the caller, PERMISSION_DENIED if the caller is not its
-	// owner, and INVALID_ARGUMENT if start_time is not before end_time or the
-	// series would have more than 1000 points.
+	// Returns audience, engagement and quality-of-experience metrics of a
+	// video: totals over the views that started in a time range (lifetime by
+	// default) and, with an interval, a series over the range. A view counts
+	// in full where it started. Owner only. Returns NOT_FOUND (NOT_FOUND) if
+	// the video does not exist or is not visible to the caller,
+	// PERMISSION_DENIED (NOT_OWNER) if the caller is not its owner, and
+	// INVALID_ARGUMENT (INVALID_ARGUMENT, with a BadRequest) if start_time is
+	// not before end_time or the series would have more than 1000 points.
 	GetVideoMetrics(context.Context, *GetVideoMetricsRequest) (*GetVideoMetricsResponse, error)
-	// Returns the audience retention curve of a video: for each stretch of the
-	// video, the share of views that played it. Owner only. Returns the same
-	// errors as GetVideoMetrics.
+	// Returns the audience retention curve of a video: for each of 100
+	// stretches of the video, the share of views that played it. Owner only.
+	// Returns the same errors as GetVideoMetrics.
 	GetRetention(context.Context, *GetRetentionRequest) (*GetRetentionResponse, error)
+	// Returns the public view counts of up to 100 videos, for cards, the
+	// watch page and Search's ranking. Anyone may call it. Videos that do not
+	// exist or are not visible to the caller are left out of the answer
+	// rather than failing the call. Returns INVALID_ARGUMENT
+	// (INVALID_ARGUMENT, with a BadRequest) for more than 100 names or a
+	// malformed one.
+	BatchGetViewCounts(context.Context, *BatchGetViewCountsRequest) (*BatchGetViewCountsResponse, error)
 	mustEmbedUnimplementedAnalyticsServiceServer()
 }
 
@@ -158,7 +215,7 @@ type AnalyticsServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedAnalyticsServiceServer struct{}
 
-func (UnimplementedAnalyticsServiceServer) SendEvents(grpc.ClientStreamingServer[SendEventsRequest, SendEventsResponse]) error {
+func (UnimplementedAnalyticsServiceServer) SendEvents(grpc.BidiStreamingServer[SendEventsRequest, SendEventsResponse]) error {
 	return status.Error(codes.Unimplemented, "method SendEvents not implemented")
 }
 func (UnimplementedAnalyticsServiceServer) SendEventBatch(context.Context, *SendEventBatchRequest) (*SendEventBatchResponse, error) {
@@ -169,6 +226,9 @@ func (UnimplementedAnalyticsServiceServer) GetVideoMetrics(context.Context, *Get
 }
 func (UnimplementedAnalyticsServiceServer) GetRetention(context.Context, *GetRetentionRequest) (*GetRetentionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetRetention not implemented")
+}
+func (UnimplementedAnalyticsServiceServer) BatchGetViewCounts(context.Context, *BatchGetViewCountsRequest) (*BatchGetViewCountsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchGetViewCounts not implemented")
 }
 func (UnimplementedAnalyticsServiceServer) mustEmbedUnimplementedAnalyticsServiceServer() {}
 func (UnimplementedAnalyticsServiceServer) testEmbeddedByValue()                          {}
@@ -196,7 +256,7 @@ func _AnalyticsService_SendEvents_Handler(srv interface{}, stream grpc.ServerStr
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type AnalyticsService_SendEventsServer = grpc.ClientStreamingServer[SendEventsRequest, SendEventsResponse]
+type AnalyticsService_SendEventsServer = grpc.BidiStreamingServer[SendEventsRequest, SendEventsResponse]
 
 func _AnalyticsService_SendEventBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(SendEventBatchRequest)
@@ -252,6 +312,24 @@ func _AnalyticsService_GetRetention_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AnalyticsService_BatchGetViewCounts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchGetViewCountsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AnalyticsServiceServer).BatchGetViewCounts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AnalyticsService_BatchGetViewCounts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AnalyticsServiceServer).BatchGetViewCounts(ctx, req.(*BatchGetViewCountsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AnalyticsService_ServiceDesc is the grpc.ServiceDesc for AnalyticsService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -271,11 +349,16 @@ var AnalyticsService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "GetRetention",
 			Handler:    _AnalyticsService_GetRetention_Handler,
 		},
+		{
+			MethodName: "BatchGetViewCounts",
+			Handler:    _AnalyticsService_BatchGetViewCounts_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "SendEvents",
 			Handler:       _AnalyticsService_SendEvents_Handler,
+			ServerStreams: true,
 			ClientStreams: true,
 		},
 	},

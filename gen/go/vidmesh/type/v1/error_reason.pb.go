@@ -183,6 +183,23 @@ const (
 	// The server's storage is full: the chunk was not stored (no QuotaFailure).
 	// Send it again later. Metadata: "index".
 	ErrorReason_STORAGE_FULL ErrorReason = 73
+	// Analytics events (RejectedEvent.reason; per event, the rest of the batch
+	// is stored) and batches.
+	// A required field of the event is empty. Field: the field.
+	ErrorReason_EVENT_FIELD_MISSING ErrorReason = 90
+	// A string field is longer than its limit. Field: the field.
+	ErrorReason_EVENT_FIELD_TOO_LONG ErrorReason = 91
+	// A number or duration is negative or above its limit. Field: the field.
+	ErrorReason_EVENT_FIELD_OUT_OF_RANGE ErrorReason = 92
+	// event_time is more than 24 hours in the past or 5 minutes in the future.
+	ErrorReason_EVENT_TIME_OUT_OF_RANGE ErrorReason = 93
+	// position is beyond the video's duration (plus one second).
+	ErrorReason_EVENT_POSITION_OUT_OF_RANGE ErrorReason = 94
+	// The event's video does not exist or cannot be played by this viewer.
+	ErrorReason_EVENT_VIDEO_UNKNOWN ErrorReason = 95
+	// INVALID_ARGUMENT: a batch has more than 500 events or more than 1 MiB.
+	// Metadata: "max_events", "max_bytes".
+	ErrorReason_EVENT_BATCH_TOO_LARGE ErrorReason = 96
 )
 
 // Enum value maps for ErrorReason.
@@ -236,6 +253,13 @@ var (
 		71: "OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED",
 		72: "STORED_BYTES_QUOTA_EXCEEDED",
 		73: "STORAGE_FULL",
+		90: "EVENT_FIELD_MISSING",
+		91: "EVENT_FIELD_TOO_LONG",
+		92: "EVENT_FIELD_OUT_OF_RANGE",
+		93: "EVENT_TIME_OUT_OF_RANGE",
+		94: "EVENT_POSITION_OUT_OF_RANGE",
+		95: "EVENT_VIDEO_UNKNOWN",
+		96: "EVENT_BATCH_TOO_LARGE",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":         0,
@@ -286,6 +310,13 @@ var (
 		"OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED": 71,
 		"STORED_BYTES_QUOTA_EXCEEDED":      72,
 		"STORAGE_FULL":                     73,
+		"EVENT_FIELD_MISSING":              90,
+		"EVENT_FIELD_TOO_LONG":             91,
+		"EVENT_FIELD_OUT_OF_RANGE":         92,
+		"EVENT_TIME_OUT_OF_RANGE":          93,
+		"EVENT_POSITION_OUT_OF_RANGE":      94,
+		"EVENT_VIDEO_UNKNOWN":              95,
+		"EVENT_BATCH_TOO_LARGE":            96,
 	}
 )
 
@@ -320,7 +351,8 @@ var File_vidmesh_type_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_vidmesh_type_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\"vidmesh/type/v1/error_reason.proto\x12\x0fvidmesh.type.v1*\x81\t\n" +
+	"\"vidmesh/type/v1/error_reason.proto\x12\x0fvidmesh.type.v1*\xc4\n" +
+	"\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10API_KEY_REQUIRED\x10\x01\x12\x19\n" +
@@ -371,7 +403,14 @@ const file_vidmesh_type_v1_error_reason_proto_rawDesc = "" +
 	"\x1bOPEN_UPLOADS_QUOTA_EXCEEDED\x10F\x12$\n" +
 	" OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED\x10G\x12\x1f\n" +
 	"\x1bSTORED_BYTES_QUOTA_EXCEEDED\x10H\x12\x10\n" +
-	"\fSTORAGE_FULL\x10IB\xb0\x01\n" +
+	"\fSTORAGE_FULL\x10I\x12\x17\n" +
+	"\x13EVENT_FIELD_MISSING\x10Z\x12\x18\n" +
+	"\x14EVENT_FIELD_TOO_LONG\x10[\x12\x1c\n" +
+	"\x18EVENT_FIELD_OUT_OF_RANGE\x10\\\x12\x1b\n" +
+	"\x17EVENT_TIME_OUT_OF_RANGE\x10]\x12\x1f\n" +
+	"\x1bEVENT_POSITION_OUT_OF_RANGE\x10^\x12\x17\n" +
+	"\x13EVENT_VIDEO_UNKNOWN\x10_\x12\x19\n" +
+	"\x15EVENT_BATCH_TOO_LARGE\x10`B\xb0\x01\n" +
 	"\x13com.vidmesh.type.v1B\x10ErrorReasonProtoP\x01Z)vidmesh.dev/gen/go/vidmesh/type/v1;typev1\xa2\x02\x03VTX\xaa\x02\x0fVidmesh.Type.V1\xca\x02\x0fVidmesh\\Type\\V1\xe2\x02\x1bVidmesh\\Type\\V1\\GPBMetadata\xea\x02\x11Vidmesh::Type::V1b\x06proto3"
 
 var (

@@ -4,6 +4,7 @@ from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from vidmesh.type.v1 import error_reason_pb2 as _error_reason_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -25,6 +26,7 @@ class PlayerEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PLAYER_EVENT_KIND_QUALITY_CHANGE: _ClassVar[PlayerEventKind]
     PLAYER_EVENT_KIND_ENDED: _ClassVar[PlayerEventKind]
     PLAYER_EVENT_KIND_ERROR: _ClassVar[PlayerEventKind]
+    PLAYER_EVENT_KIND_PLAY_REQUEST: _ClassVar[PlayerEventKind]
 
 class MetricsInterval(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -41,6 +43,7 @@ PLAYER_EVENT_KIND_BUFFER_END: PlayerEventKind
 PLAYER_EVENT_KIND_QUALITY_CHANGE: PlayerEventKind
 PLAYER_EVENT_KIND_ENDED: PlayerEventKind
 PLAYER_EVENT_KIND_ERROR: PlayerEventKind
+PLAYER_EVENT_KIND_PLAY_REQUEST: PlayerEventKind
 METRICS_INTERVAL_UNSPECIFIED: MetricsInterval
 METRICS_INTERVAL_HOUR: MetricsInterval
 METRICS_INTERVAL_DAY: MetricsInterval
@@ -82,12 +85,18 @@ class PlayerEvent(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., session_id: _Optional[str] = ..., video: _Optional[str] = ..., viewer_id: _Optional[str] = ..., kind: _Optional[_Union[PlayerEventKind, str]] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., position: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., rendition: _Optional[str] = ..., played: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., startup_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., stall_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., seek_from: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., previous_rendition: _Optional[str] = ..., bandwidth_estimate: _Optional[int] = ..., error_code: _Optional[str] = ..., error_message: _Optional[str] = ...) -> None: ...
 
 class RejectedEvent(_message.Message):
-    __slots__ = ("event_id", "reason")
+    __slots__ = ("event_id", "index", "reason", "field", "description")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     event_id: str
-    reason: str
-    def __init__(self, event_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    index: int
+    reason: _error_reason_pb2.ErrorReason
+    field: str
+    description: str
+    def __init__(self, event_id: _Optional[str] = ..., index: _Optional[int] = ..., reason: _Optional[_Union[_error_reason_pb2.ErrorReason, str]] = ..., field: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
 
 class SendEventsRequest(_message.Message):
     __slots__ = ("events",)
@@ -152,34 +161,64 @@ class VideoMetricsPoint(_message.Message):
     def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metrics: _Optional[_Union[VideoMetrics, _Mapping]] = ...) -> None: ...
 
 class VideoMetrics(_message.Message):
-    __slots__ = ("views", "unique_viewers", "watch_time", "average_view_duration", "qoe")
+    __slots__ = ("views", "unique_viewers", "watch_time", "average_view_duration", "qoe", "engagement", "sessions")
     VIEWS_FIELD_NUMBER: _ClassVar[int]
     UNIQUE_VIEWERS_FIELD_NUMBER: _ClassVar[int]
     WATCH_TIME_FIELD_NUMBER: _ClassVar[int]
     AVERAGE_VIEW_DURATION_FIELD_NUMBER: _ClassVar[int]
     QOE_FIELD_NUMBER: _ClassVar[int]
+    ENGAGEMENT_FIELD_NUMBER: _ClassVar[int]
+    SESSIONS_FIELD_NUMBER: _ClassVar[int]
     views: int
     unique_viewers: int
     watch_time: _duration_pb2.Duration
     average_view_duration: _duration_pb2.Duration
     qoe: QoeMetrics
-    def __init__(self, views: _Optional[int] = ..., unique_viewers: _Optional[int] = ..., watch_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., average_view_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., qoe: _Optional[_Union[QoeMetrics, _Mapping]] = ...) -> None: ...
+    engagement: EngagementMetrics
+    sessions: int
+    def __init__(self, views: _Optional[int] = ..., unique_viewers: _Optional[int] = ..., watch_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., average_view_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., qoe: _Optional[_Union[QoeMetrics, _Mapping]] = ..., engagement: _Optional[_Union[EngagementMetrics, _Mapping]] = ..., sessions: _Optional[int] = ...) -> None: ...
+
+class EngagementMetrics(_message.Message):
+    __slots__ = ("likes", "dislikes", "shares", "engagement_rate")
+    LIKES_FIELD_NUMBER: _ClassVar[int]
+    DISLIKES_FIELD_NUMBER: _ClassVar[int]
+    SHARES_FIELD_NUMBER: _ClassVar[int]
+    ENGAGEMENT_RATE_FIELD_NUMBER: _ClassVar[int]
+    likes: int
+    dislikes: int
+    shares: int
+    engagement_rate: float
+    def __init__(self, likes: _Optional[int] = ..., dislikes: _Optional[int] = ..., shares: _Optional[int] = ..., engagement_rate: _Optional[float] = ...) -> None: ...
+
+class RenditionShare(_message.Message):
+    __slots__ = ("rendition", "watch_time_ratio")
+    RENDITION_FIELD_NUMBER: _ClassVar[int]
+    WATCH_TIME_RATIO_FIELD_NUMBER: _ClassVar[int]
+    rendition: str
+    watch_time_ratio: float
+    def __init__(self, rendition: _Optional[str] = ..., watch_time_ratio: _Optional[float] = ...) -> None: ...
 
 class QoeMetrics(_message.Message):
-    __slots__ = ("startup_time_p50", "startup_time_p90", "startup_time_p99", "rebuffering_ratio", "rebuffered_views", "failed_views")
+    __slots__ = ("startup_time_p50", "startup_time_p95", "startup_time_p99", "rebuffering_ratio", "rebuffered_views", "failed_sessions", "playback_failure_ratio", "exits_before_start", "rendition_shares")
     STARTUP_TIME_P50_FIELD_NUMBER: _ClassVar[int]
-    STARTUP_TIME_P90_FIELD_NUMBER: _ClassVar[int]
+    STARTUP_TIME_P95_FIELD_NUMBER: _ClassVar[int]
     STARTUP_TIME_P99_FIELD_NUMBER: _ClassVar[int]
     REBUFFERING_RATIO_FIELD_NUMBER: _ClassVar[int]
     REBUFFERED_VIEWS_FIELD_NUMBER: _ClassVar[int]
-    FAILED_VIEWS_FIELD_NUMBER: _ClassVar[int]
+    FAILED_SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    PLAYBACK_FAILURE_RATIO_FIELD_NUMBER: _ClassVar[int]
+    EXITS_BEFORE_START_FIELD_NUMBER: _ClassVar[int]
+    RENDITION_SHARES_FIELD_NUMBER: _ClassVar[int]
     startup_time_p50: _duration_pb2.Duration
-    startup_time_p90: _duration_pb2.Duration
+    startup_time_p95: _duration_pb2.Duration
     startup_time_p99: _duration_pb2.Duration
     rebuffering_ratio: float
     rebuffered_views: int
-    failed_views: int
-    def __init__(self, startup_time_p50: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., startup_time_p90: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., startup_time_p99: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., rebuffering_ratio: _Optional[float] = ..., rebuffered_views: _Optional[int] = ..., failed_views: _Optional[int] = ...) -> None: ...
+    failed_sessions: int
+    playback_failure_ratio: float
+    exits_before_start: int
+    rendition_shares: _containers.RepeatedCompositeFieldContainer[RenditionShare]
+    def __init__(self, startup_time_p50: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., startup_time_p95: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., startup_time_p99: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., rebuffering_ratio: _Optional[float] = ..., rebuffered_views: _Optional[int] = ..., failed_sessions: _Optional[int] = ..., playback_failure_ratio: _Optional[float] = ..., exits_before_start: _Optional[int] = ..., rendition_shares: _Optional[_Iterable[_Union[RenditionShare, _Mapping]]] = ...) -> None: ...
 
 class GetRetentionRequest(_message.Message):
     __slots__ = ("video", "start_time", "end_time")
@@ -214,3 +253,25 @@ class RetentionBucket(_message.Message):
     views: int
     audience_ratio: float
     def __init__(self, start_offset: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., end_offset: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., views: _Optional[int] = ..., audience_ratio: _Optional[float] = ...) -> None: ...
+
+class BatchGetViewCountsRequest(_message.Message):
+    __slots__ = ("videos",)
+    VIDEOS_FIELD_NUMBER: _ClassVar[int]
+    videos: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, videos: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class BatchGetViewCountsResponse(_message.Message):
+    __slots__ = ("view_counts",)
+    VIEW_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    view_counts: _containers.RepeatedCompositeFieldContainer[ViewCount]
+    def __init__(self, view_counts: _Optional[_Iterable[_Union[ViewCount, _Mapping]]] = ...) -> None: ...
+
+class ViewCount(_message.Message):
+    __slots__ = ("video", "views", "as_of_time")
+    VIDEO_FIELD_NUMBER: _ClassVar[int]
+    VIEWS_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_TIME_FIELD_NUMBER: _ClassVar[int]
+    video: str
+    views: int
+    as_of_time: _timestamp_pb2.Timestamp
+    def __init__(self, video: _Optional[str] = ..., views: _Optional[int] = ..., as_of_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

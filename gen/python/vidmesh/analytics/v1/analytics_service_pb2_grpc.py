@@ -27,12 +27,22 @@ if _version_not_supported:
 
 class AnalyticsServiceStub:
     """Player telemetry in, creator metrics out. Players report what happens
-    during playback; an aggregator folds the events into per-video counters
-    (dashboards trail playback by under 30 seconds) and into an event
+    during playback; aggregators fold the events into per-video counters that
+    dashboards read (within 2 seconds of the event) and into an event
     warehouse that answers questions about time ranges.
 
+    Draft: this contract is not served yet (issue 11 builds it); the gateway
+    routes nothing to it today.
+
     Anyone may send events, with or without an API key. Metrics of a video
-    are for its owner (and the service identity) only.
+    are for its owner (and the service identity) only; public view counts,
+    which pages and Search show, come from BatchGetViewCounts. Viewer ids are
+    never returned to anyone.
+
+    Limits: a batch holds at most 500 events and at most 1 MiB; string fields
+    have the maximum lengths given on them; an event's event_time may be at
+    most 24 hours in the past and 5 minutes in the future of the server's
+    clock.
     """
 
     def __init__(self, channel):
@@ -41,7 +51,7 @@ class AnalyticsServiceStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.SendEvents = channel.stream_unary(
+        self.SendEvents = channel.stream_stream(
                 '/vidmesh.analytics.v1.AnalyticsService/SendEvents',
                 request_serializer=vidmesh_dot_analytics_dot_v1_dot_analytics__service__pb2.SendEventsRequest.SerializeToString,
                 response_deserializer=vidmesh_dot_analytics_dot_v1_dot_analytics__service__pb2.SendEventsResponse.FromString,
@@ -61,56 +71,89 @@ class AnalyticsServiceStub:
                 request_serializer=vidmesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetRetentionRequest.SerializeToString,
                 response_deserializer=vidmesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetRetentionResponse.FromString,
                 _registered_method=True)
+        self.BatchGetViewCounts = channel.unary_unary(
+                '/vidmesh.analytics.v1.AnalyticsService/BatchGetViewCounts',
+                request_serializer=vidmesh_dot_analytics_dot_v1_dot_analytics__service__pb2.BatchGetViewCountsRequest.SerializeToString,
+                response_deserializer=vidmesh_dot_analytics_dot_v1_dot_analytics__service__pb2.BatchGetViewCountsResponse.FromString,
+                _registered_method=True)
 
 
 class AnalyticsServiceServicer:
     """Player telemetry in, creator metrics out. Players report what happens
-    during playback; an aggregator folds the events into per-video counters
-    (dashboards trail playback by under 30 seconds) and into an event
+    during playback; aggregators fold the events into per-video counters that
+    dashboards read (within 2 seconds of the event) and into an event
     warehouse that answers questions about time ranges.
 
+    Draft: this contract is not served yet (issue 11 builds it); the gateway
+    routes nothing to it today.
+
     Anyone may send events, with or without an API key. Metrics of a video
-    are for its owner (and the service identity) only.
+    are for its owner (and the service identity) only; public view counts,
+    which pages and Search show, come from BatchGetViewCounts. Viewer ids are
+    never returned to anyone.
+
+    Limits: a batch holds at most 500 events and at most 1 MiB; string fields
+    have the maximum lengths given on them; an event's event_time may be at
+    most 24 hours in the past and 5 minutes in the future of the server's
+    clock.
     """
 
     def SendEvents(self, request_iterator, context):
         """Receives batches of player events for as long as the client keeps the
-        call open, typically one call per playback session. Each batch is stored
-        when it arrives, so events already sent are kept even if the call later
-        fails; events are deduplicated by event_id, so resending after an error
-        is safe. An invalid event is dropped and reported in the response; the
-        call goes on. Returns INVALID_ARGUMENT only for a batch of more than 500
-        events. Browsers cannot stream requests: they use SendEventBatch.
+        call open, typically one call per playback session, and answers each
+        batch, in order, once it is stored. Events are deduplicated by
+        event_id, so resending a batch whose answer did not arrive is safe. An
+        invalid event is dropped and reported in its batch's answer with a
+        reason; the rest of the batch is stored. Ends the call with
+        INVALID_ARGUMENT (ErrorInfo.reason EVENT_BATCH_TOO_LARGE, metadata
+        "max_events", "max_bytes") for a batch over the limits, and with
+        UNAVAILABLE (STATE_STORE_UNAVAILABLE) when the event log cannot be
+        written: batches answered before it are stored. Browsers cannot stream
+        requests: they use SendEventBatch.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SendEventBatch(self, request, context):
-        """Receives one batch of player events: SendEvents in a single request, for
-        browsers and other HTTP clients. Same rules and errors as SendEvents.
+        """Receives one batch of player events: one batch of SendEvents in a
+        single request, for browsers (including navigator.sendBeacon on page
+        hide) and other HTTP clients. Same rules and errors as SendEvents.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetVideoMetrics(self, request, context):
-        """Returns audience and quality-of-experience metrics of a video: totals
-        over the views that started in a time range (lifetime by default) and,
-        with an interval, a series over the range. A view counts in full where
-        it started. Owner only. Returns NOT_FOUND if the video does not exist or
-        is not visible to the caller, PERMISSION_DENIED if the caller is not its
-        owner, and INVALID_ARGUMENT if start_time is not before end_time or the
-        series would have more than 1000 points.
+        """Returns audience, engagement and quality-of-experience metrics of a
+        video: totals over the views that started in a time range (lifetime by
+        default) and, with an interval, a series over the range. A view counts
+        in full where it started. Owner only. Returns NOT_FOUND (NOT_FOUND) if
+        the video does not exist or is not visible to the caller,
+        PERMISSION_DENIED (NOT_OWNER) if the caller is not its owner, and
+        INVALID_ARGUMENT (INVALID_ARGUMENT, with a BadRequest) if start_time is
+        not before end_time or the series would have more than 1000 points.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetRetention(self, request, context):
-        """Returns the audience retention curve of a video: for each stretch of the
-        video, the share of views that played it. Owner only. Returns the same
-        errors as GetVideoMetrics.
+        """Returns the audience retention curve of a video: for each of 100
+        stretches of the video, the share of views that played it. Owner only.
+        Returns the same errors as GetVideoMetrics.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchGetViewCounts(self, request, context):
+        """Returns the public view counts of up to 100 videos, for cards, the
+        watch page and Search's ranking. Anyone may call it. Videos that do not
+        exist or are not visible to the caller are left out of the answer
+        rather than failing the call. Returns INVALID_ARGUMENT
+        (INVALID_ARGUMENT, with a BadRequest) for more than 100 names or a
+        malformed one.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -119,7 +162,7 @@ class AnalyticsServiceServicer:
 
 def add_AnalyticsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'SendEvents': grpc.stream_unary_rpc_method_handler(
+            'SendEvents': grpc.stream_stream_rpc_method_handler(
                     servicer.SendEvents,
                     request_deserializer=vidmesh_dot_analytics_dot_v1_dot_analytics__service__pb2.SendEventsRequest.FromString,
                     response_serializer=vidmesh_dot_analytics_dot_v1_dot_analytics__service__pb2.SendEventsResponse.SerializeToString,
@@ -139,6 +182,11 @@ def add_AnalyticsServiceServicer_to_server(servicer, server):
                     request_deserializer=vidmesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetRetentionRequest.FromString,
                     response_serializer=vidmesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetRetentionResponse.SerializeToString,
             ),
+            'BatchGetViewCounts': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchGetViewCounts,
+                    request_deserializer=vidmesh_dot_analytics_dot_v1_dot_analytics__service__pb2.BatchGetViewCountsRequest.FromString,
+                    response_serializer=vidmesh_dot_analytics_dot_v1_dot_analytics__service__pb2.BatchGetViewCountsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'vidmesh.analytics.v1.AnalyticsService', rpc_method_handlers)
@@ -149,12 +197,22 @@ def add_AnalyticsServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class AnalyticsService:
     """Player telemetry in, creator metrics out. Players report what happens
-    during playback; an aggregator folds the events into per-video counters
-    (dashboards trail playback by under 30 seconds) and into an event
+    during playback; aggregators fold the events into per-video counters that
+    dashboards read (within 2 seconds of the event) and into an event
     warehouse that answers questions about time ranges.
 
+    Draft: this contract is not served yet (issue 11 builds it); the gateway
+    routes nothing to it today.
+
     Anyone may send events, with or without an API key. Metrics of a video
-    are for its owner (and the service identity) only.
+    are for its owner (and the service identity) only; public view counts,
+    which pages and Search show, come from BatchGetViewCounts. Viewer ids are
+    never returned to anyone.
+
+    Limits: a batch holds at most 500 events and at most 1 MiB; string fields
+    have the maximum lengths given on them; an event's event_time may be at
+    most 24 hours in the past and 5 minutes in the future of the server's
+    clock.
     """
 
     @staticmethod
@@ -168,7 +226,7 @@ class AnalyticsService:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.stream_unary(
+        return grpc.experimental.stream_stream(
             request_iterator,
             target,
             '/vidmesh.analytics.v1.AnalyticsService/SendEvents',
@@ -255,6 +313,33 @@ class AnalyticsService:
             '/vidmesh.analytics.v1.AnalyticsService/GetRetention',
             vidmesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetRetentionRequest.SerializeToString,
             vidmesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetRetentionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchGetViewCounts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vidmesh.analytics.v1.AnalyticsService/BatchGetViewCounts',
+            vidmesh_dot_analytics_dot_v1_dot_analytics__service__pb2.BatchGetViewCountsRequest.SerializeToString,
+            vidmesh_dot_analytics_dot_v1_dot_analytics__service__pb2.BatchGetViewCountsResponse.FromString,
             options,
             channel_credentials,
             insecure,

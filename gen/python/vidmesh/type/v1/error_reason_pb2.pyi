@@ -54,6 +54,13 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED: _ClassVar[ErrorReason]
     STORED_BYTES_QUOTA_EXCEEDED: _ClassVar[ErrorReason]
     STORAGE_FULL: _ClassVar[ErrorReason]
+    EVENT_FIELD_MISSING: _ClassVar[ErrorReason]
+    EVENT_FIELD_TOO_LONG: _ClassVar[ErrorReason]
+    EVENT_FIELD_OUT_OF_RANGE: _ClassVar[ErrorReason]
+    EVENT_TIME_OUT_OF_RANGE: _ClassVar[ErrorReason]
+    EVENT_POSITION_OUT_OF_RANGE: _ClassVar[ErrorReason]
+    EVENT_VIDEO_UNKNOWN: _ClassVar[ErrorReason]
+    EVENT_BATCH_TOO_LARGE: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 API_KEY_REQUIRED: ErrorReason
 MALFORMED_CREDENTIALS: ErrorReason
@@ -102,3 +109,10 @@ OPEN_UPLOADS_QUOTA_EXCEEDED: ErrorReason
 OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED: ErrorReason
 STORED_BYTES_QUOTA_EXCEEDED: ErrorReason
 STORAGE_FULL: ErrorReason
+EVENT_FIELD_MISSING: ErrorReason
+EVENT_FIELD_TOO_LONG: ErrorReason
+EVENT_FIELD_OUT_OF_RANGE: ErrorReason
+EVENT_TIME_OUT_OF_RANGE: ErrorReason
+EVENT_POSITION_OUT_OF_RANGE: ErrorReason
+EVENT_VIDEO_UNKNOWN: ErrorReason
+EVENT_BATCH_TOO_LARGE: ErrorReason

@@ -8,13 +8,15 @@ import { file_google_api_annotations } from "../../../google/api/annotations_pb"
 import { file_google_api_field_behavior } from "../../../google/api/field_behavior_pb";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { ErrorReason } from "../../type/v1/error_reason_pb";
+import { file_vidmesh_type_v1_error_reason } from "../../type/v1/error_reason_pb";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file vidmesh/analytics/v1/analytics_service.proto.
  */
 export const file_vidmesh_analytics_v1_analytics_service: GenFile = /*@__PURE__*/
-  fileDesc("Cix2aWRtZXNoL2FuYWx5dGljcy92MS9hbmFseXRpY3Nfc2VydmljZS5wcm90bxIUdmlkbWVzaC5hbmFseXRpY3MudjEisgQKC1BsYXllckV2ZW50EhYKCGV2ZW50X2lkGAEgASgJQgTiQQECEhgKCnNlc3Npb25faWQYAiABKAlCBOJBAQISEwoFdmlkZW8YAyABKAlCBOJBAQISEQoJdmlld2VyX2lkGAQgASgJEjkKBGtpbmQYBSABKA4yJS52aWRtZXNoLmFuYWx5dGljcy52MS5QbGF5ZXJFdmVudEtpbmRCBOJBAQISLgoKZXZlbnRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoIcG9zaXRpb24YByABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEQoJcmVuZGl0aW9uGAggASgJEikKBnBsYXllZBgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgxzdGFydHVwX3RpbWUYCiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMQoOc3RhbGxfZHVyYXRpb24YCyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLAoJc2Vla19mcm9tGAwgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhoKEnByZXZpb3VzX3JlbmRpdGlvbhgNIAEoCRIaChJiYW5kd2lkdGhfZXN0aW1hdGUYDiABKAMSEgoKZXJyb3JfY29kZRgPIAEoCRIVCg1lcnJvcl9tZXNzYWdlGBAgASgJIjEKDVJlamVjdGVkRXZlbnQSEAoIZXZlbnRfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIkYKEVNlbmRFdmVudHNSZXF1ZXN0EjEKBmV2ZW50cxgBIAMoCzIhLnZpZG1lc2guYW5hbHl0aWNzLnYxLlBsYXllckV2ZW50IoMBChJTZW5kRXZlbnRzUmVzcG9uc2USFgoOYWNjZXB0ZWRfY291bnQYASABKAMSFwoPZHVwbGljYXRlX2NvdW50GAIgASgDEjwKD3JlamVjdGVkX2V2ZW50cxgDIAMoCzIjLnZpZG1lc2guYW5hbHl0aWNzLnYxLlJlamVjdGVkRXZlbnQiSgoVU2VuZEV2ZW50QmF0Y2hSZXF1ZXN0EjEKBmV2ZW50cxgBIAMoCzIhLnZpZG1lc2guYW5hbHl0aWNzLnYxLlBsYXllckV2ZW50IocBChZTZW5kRXZlbnRCYXRjaFJlc3BvbnNlEhYKDmFjY2VwdGVkX2NvdW50GAEgASgDEhcKD2R1cGxpY2F0ZV9jb3VudBgCIAEoAxI8Cg9yZWplY3RlZF9ldmVudHMYAyADKAsyIy52aWRtZXNoLmFuYWx5dGljcy52MS5SZWplY3RlZEV2ZW50IsQBChZHZXRWaWRlb01ldHJpY3NSZXF1ZXN0EhMKBXZpZGVvGAEgASgJQgTiQQECEi4KCnN0YXJ0X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI3CghpbnRlcnZhbBgEIAEoDjIlLnZpZG1lc2guYW5hbHl0aWNzLnYxLk1ldHJpY3NJbnRlcnZhbCK2AQoXR2V0VmlkZW9NZXRyaWNzUmVzcG9uc2USMgoGdG90YWxzGAEgASgLMiIudmlkbWVzaC5hbmFseXRpY3MudjEuVmlkZW9NZXRyaWNzEjcKBnNlcmllcxgCIAMoCzInLnZpZG1lc2guYW5hbHl0aWNzLnYxLlZpZGVvTWV0cmljc1BvaW50Ei4KCmFzX29mX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIngKEVZpZGVvTWV0cmljc1BvaW50Ei4KCnN0YXJ0X3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKB21ldHJpY3MYAiABKAsyIi52aWRtZXNoLmFuYWx5dGljcy52MS5WaWRlb01ldHJpY3MizQEKDFZpZGVvTWV0cmljcxINCgV2aWV3cxgBIAEoAxIWCg51bmlxdWVfdmlld2VycxgCIAEoAxItCgp3YXRjaF90aW1lGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjgKFWF2ZXJhZ2Vfdmlld19kdXJhdGlvbhgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhItCgNxb2UYBSABKAsyIC52aWRtZXNoLmFuYWx5dGljcy52MS5Rb2VNZXRyaWNzIvYBCgpRb2VNZXRyaWNzEjMKEHN0YXJ0dXBfdGltZV9wNTAYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMwoQc3RhcnR1cF90aW1lX3A5MBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIzChBzdGFydHVwX3RpbWVfcDk5GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhkKEXJlYnVmZmVyaW5nX3JhdGlvGAQgASgBEhgKEHJlYnVmZmVyZWRfdmlld3MYBSABKAMSFAoMZmFpbGVkX3ZpZXdzGAYgASgDIogBChNHZXRSZXRlbnRpb25SZXF1ZXN0EhMKBXZpZGVvGAEgASgJQgTiQQECEi4KCnN0YXJ0X3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLAAQoUR2V0UmV0ZW50aW9uUmVzcG9uc2USNgoHYnVja2V0cxgBIAMoCzIlLnZpZG1lc2guYW5hbHl0aWNzLnYxLlJldGVudGlvbkJ1Y2tldBINCgV2aWV3cxgCIAEoAxIxCg52aWRlb19kdXJhdGlvbhgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIuCgphc19vZl90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKYAQoPUmV0ZW50aW9uQnVja2V0Ei8KDHN0YXJ0X29mZnNldBgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhItCgplbmRfb2Zmc2V0GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEg0KBXZpZXdzGAMgASgDEhYKDmF1ZGllbmNlX3JhdGlvGAQgASgBKtACCg9QbGF5ZXJFdmVudEtpbmQSIQodUExBWUVSX0VWRU5UX0tJTkRfVU5TUEVDSUZJRUQQABIaChZQTEFZRVJfRVZFTlRfS0lORF9QTEFZEAESGwoXUExBWUVSX0VWRU5UX0tJTkRfUEFVU0UQAhIaChZQTEFZRVJfRVZFTlRfS0lORF9TRUVLEAMSHwobUExBWUVSX0VWRU5UX0tJTkRfSEVBUlRCRUFUEAQSIgoeUExBWUVSX0VWRU5UX0tJTkRfQlVGRkVSX1NUQVJUEAUSIAocUExBWUVSX0VWRU5UX0tJTkRfQlVGRkVSX0VORBAGEiQKIFBMQVlFUl9FVkVOVF9LSU5EX1FVQUxJVFlfQ0hBTkdFEAcSGwoXUExBWUVSX0VWRU5UX0tJTkRfRU5ERUQQCBIbChdQTEFZRVJfRVZFTlRfS0lORF9FUlJPUhAJKmgKD01ldHJpY3NJbnRlcnZhbBIgChxNRVRSSUNTX0lOVEVSVkFMX1VOU1BFQ0lGSUVEEAASGQoVTUVUUklDU19JTlRFUlZBTF9IT1VSEAESGAoUTUVUUklDU19JTlRFUlZBTF9EQVkQAjKmBAoQQW5hbHl0aWNzU2VydmljZRJhCgpTZW5kRXZlbnRzEicudmlkbWVzaC5hbmFseXRpY3MudjEuU2VuZEV2ZW50c1JlcXVlc3QaKC52aWRtZXNoLmFuYWx5dGljcy52MS5TZW5kRXZlbnRzUmVzcG9uc2UoARKHAQoOU2VuZEV2ZW50QmF0Y2gSKy52aWRtZXNoLmFuYWx5dGljcy52MS5TZW5kRXZlbnRCYXRjaFJlcXVlc3QaLC52aWRtZXNoLmFuYWx5dGljcy52MS5TZW5kRXZlbnRCYXRjaFJlc3BvbnNlIhqC0+STAhQ6ASoiDy92MS9ldmVudHM6c2VuZBKUAQoPR2V0VmlkZW9NZXRyaWNzEiwudmlkbWVzaC5hbmFseXRpY3MudjEuR2V0VmlkZW9NZXRyaWNzUmVxdWVzdBotLnZpZG1lc2guYW5hbHl0aWNzLnYxLkdldFZpZGVvTWV0cmljc1Jlc3BvbnNlIiSC0+STAh4SHC92MS97dmlkZW89dmlkZW9zLyp9L21ldHJpY3MSjQEKDEdldFJldGVudGlvbhIpLnZpZG1lc2guYW5hbHl0aWNzLnYxLkdldFJldGVudGlvblJlcXVlc3QaKi52aWRtZXNoLmFuYWx5dGljcy52MS5HZXRSZXRlbnRpb25SZXNwb25zZSImgtPkkwIgEh4vdjEve3ZpZGVvPXZpZGVvcy8qfS9yZXRlbnRpb25C2AEKGGNvbS52aWRtZXNoLmFuYWx5dGljcy52MUIVQW5hbHl0aWNzU2VydmljZVByb3RvUAFaM3ZpZG1lc2guZGV2L2dlbi9nby92aWRtZXNoL2FuYWx5dGljcy92MTthbmFseXRpY3N2MaICA1ZBWKoCFFZpZG1lc2guQW5hbHl0aWNzLlYxygIUVmlkbWVzaFxBbmFseXRpY3NcVjHiAiBWaWRtZXNoXEFuYWx5dGljc1xWMVxHUEJNZXRhZGF0YeoCFlZpZG1lc2g6OkFuYWx5dGljczo6VjFiBnByb3RvMw", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Cix2aWRtZXNoL2FuYWx5dGljcy92MS9hbmFseXRpY3Nfc2VydmljZS5wcm90bxIUdmlkbWVzaC5hbmFseXRpY3MudjEisgQKC1BsYXllckV2ZW50EhYKCGV2ZW50X2lkGAEgASgJQgTiQQECEhgKCnNlc3Npb25faWQYAiABKAlCBOJBAQISEwoFdmlkZW8YAyABKAlCBOJBAQISEQoJdmlld2VyX2lkGAQgASgJEjkKBGtpbmQYBSABKA4yJS52aWRtZXNoLmFuYWx5dGljcy52MS5QbGF5ZXJFdmVudEtpbmRCBOJBAQISLgoKZXZlbnRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoIcG9zaXRpb24YByABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEQoJcmVuZGl0aW9uGAggASgJEikKBnBsYXllZBgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgxzdGFydHVwX3RpbWUYCiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMQoOc3RhbGxfZHVyYXRpb24YCyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLAoJc2Vla19mcm9tGAwgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhoKEnByZXZpb3VzX3JlbmRpdGlvbhgNIAEoCRIaChJiYW5kd2lkdGhfZXN0aW1hdGUYDiABKAMSEgoKZXJyb3JfY29kZRgPIAEoCRIVCg1lcnJvcl9tZXNzYWdlGBAgASgJIoIBCg1SZWplY3RlZEV2ZW50EhAKCGV2ZW50X2lkGAEgASgJEg0KBWluZGV4GAIgASgFEiwKBnJlYXNvbhgDIAEoDjIcLnZpZG1lc2gudHlwZS52MS5FcnJvclJlYXNvbhINCgVmaWVsZBgEIAEoCRITCgtkZXNjcmlwdGlvbhgFIAEoCSJGChFTZW5kRXZlbnRzUmVxdWVzdBIxCgZldmVudHMYASADKAsyIS52aWRtZXNoLmFuYWx5dGljcy52MS5QbGF5ZXJFdmVudCKDAQoSU2VuZEV2ZW50c1Jlc3BvbnNlEhYKDmFjY2VwdGVkX2NvdW50GAEgASgFEhcKD2R1cGxpY2F0ZV9jb3VudBgCIAEoBRI8Cg9yZWplY3RlZF9ldmVudHMYAyADKAsyIy52aWRtZXNoLmFuYWx5dGljcy52MS5SZWplY3RlZEV2ZW50IkoKFVNlbmRFdmVudEJhdGNoUmVxdWVzdBIxCgZldmVudHMYASADKAsyIS52aWRtZXNoLmFuYWx5dGljcy52MS5QbGF5ZXJFdmVudCKHAQoWU2VuZEV2ZW50QmF0Y2hSZXNwb25zZRIWCg5hY2NlcHRlZF9jb3VudBgBIAEoBRIXCg9kdXBsaWNhdGVfY291bnQYAiABKAUSPAoPcmVqZWN0ZWRfZXZlbnRzGAMgAygLMiMudmlkbWVzaC5hbmFseXRpY3MudjEuUmVqZWN0ZWRFdmVudCLEAQoWR2V0VmlkZW9NZXRyaWNzUmVxdWVzdBITCgV2aWRlbxgBIAEoCUIE4kEBAhIuCgpzdGFydF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNwoIaW50ZXJ2YWwYBCABKA4yJS52aWRtZXNoLmFuYWx5dGljcy52MS5NZXRyaWNzSW50ZXJ2YWwitgEKF0dldFZpZGVvTWV0cmljc1Jlc3BvbnNlEjIKBnRvdGFscxgBIAEoCzIiLnZpZG1lc2guYW5hbHl0aWNzLnYxLlZpZGVvTWV0cmljcxI3CgZzZXJpZXMYAiADKAsyJy52aWRtZXNoLmFuYWx5dGljcy52MS5WaWRlb01ldHJpY3NQb2ludBIuCgphc19vZl90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ4ChFWaWRlb01ldHJpY3NQb2ludBIuCgpzdGFydF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCgdtZXRyaWNzGAIgASgLMiIudmlkbWVzaC5hbmFseXRpY3MudjEuVmlkZW9NZXRyaWNzIpwCCgxWaWRlb01ldHJpY3MSDQoFdmlld3MYASABKAMSFgoOdW5pcXVlX3ZpZXdlcnMYAiABKAMSLQoKd2F0Y2hfdGltZRgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI4ChVhdmVyYWdlX3ZpZXdfZHVyYXRpb24YBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLQoDcW9lGAUgASgLMiAudmlkbWVzaC5hbmFseXRpY3MudjEuUW9lTWV0cmljcxI7CgplbmdhZ2VtZW50GAYgASgLMicudmlkbWVzaC5hbmFseXRpY3MudjEuRW5nYWdlbWVudE1ldHJpY3MSEAoIc2Vzc2lvbnMYByABKAMiXQoRRW5nYWdlbWVudE1ldHJpY3MSDQoFbGlrZXMYASABKAMSEAoIZGlzbGlrZXMYAiABKAMSDgoGc2hhcmVzGAMgASgDEhcKD2VuZ2FnZW1lbnRfcmF0ZRgEIAEoASI9Cg5SZW5kaXRpb25TaGFyZRIRCglyZW5kaXRpb24YASABKAkSGAoQd2F0Y2hfdGltZV9yYXRpbxgCIAEoASL1AgoKUW9lTWV0cmljcxIzChBzdGFydHVwX3RpbWVfcDUwGAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjMKEHN0YXJ0dXBfdGltZV9wOTUYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMwoQc3RhcnR1cF90aW1lX3A5ORgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIZChFyZWJ1ZmZlcmluZ19yYXRpbxgEIAEoARIYChByZWJ1ZmZlcmVkX3ZpZXdzGAUgASgDEhcKD2ZhaWxlZF9zZXNzaW9ucxgGIAEoAxIeChZwbGF5YmFja19mYWlsdXJlX3JhdGlvGAcgASgBEhoKEmV4aXRzX2JlZm9yZV9zdGFydBgIIAEoAxI+ChByZW5kaXRpb25fc2hhcmVzGAkgAygLMiQudmlkbWVzaC5hbmFseXRpY3MudjEuUmVuZGl0aW9uU2hhcmUiiAEKE0dldFJldGVudGlvblJlcXVlc3QSEwoFdmlkZW8YASABKAlCBOJBAQISLgoKc3RhcnRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIsABChRHZXRSZXRlbnRpb25SZXNwb25zZRI2CgdidWNrZXRzGAEgAygLMiUudmlkbWVzaC5hbmFseXRpY3MudjEuUmV0ZW50aW9uQnVja2V0Eg0KBXZpZXdzGAIgASgDEjEKDnZpZGVvX2R1cmF0aW9uGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi4KCmFzX29mX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpgBCg9SZXRlbnRpb25CdWNrZXQSLwoMc3RhcnRfb2Zmc2V0GAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi0KCmVuZF9vZmZzZXQYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDQoFdmlld3MYAyABKAMSFgoOYXVkaWVuY2VfcmF0aW8YBCABKAEiMQoZQmF0Y2hHZXRWaWV3Q291bnRzUmVxdWVzdBIUCgZ2aWRlb3MYASADKAlCBOJBAQIiUgoaQmF0Y2hHZXRWaWV3Q291bnRzUmVzcG9uc2USNAoLdmlld19jb3VudHMYASADKAsyHy52aWRtZXNoLmFuYWx5dGljcy52MS5WaWV3Q291bnQiWQoJVmlld0NvdW50Eg0KBXZpZGVvGAEgASgJEg0KBXZpZXdzGAIgASgDEi4KCmFzX29mX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKvQCCg9QbGF5ZXJFdmVudEtpbmQSIQodUExBWUVSX0VWRU5UX0tJTkRfVU5TUEVDSUZJRUQQABIaChZQTEFZRVJfRVZFTlRfS0lORF9QTEFZEAESGwoXUExBWUVSX0VWRU5UX0tJTkRfUEFVU0UQAhIaChZQTEFZRVJfRVZFTlRfS0lORF9TRUVLEAMSHwobUExBWUVSX0VWRU5UX0tJTkRfSEVBUlRCRUFUEAQSIgoeUExBWUVSX0VWRU5UX0tJTkRfQlVGRkVSX1NUQVJUEAUSIAocUExBWUVSX0VWRU5UX0tJTkRfQlVGRkVSX0VORBAGEiQKIFBMQVlFUl9FVkVOVF9LSU5EX1FVQUxJVFlfQ0hBTkdFEAcSGwoXUExBWUVSX0VWRU5UX0tJTkRfRU5ERUQQCBIbChdQTEFZRVJfRVZFTlRfS0lORF9FUlJPUhAJEiIKHlBMQVlFUl9FVkVOVF9LSU5EX1BMQVlfUkVRVUVTVBAKKmgKD01ldHJpY3NJbnRlcnZhbBIgChxNRVRSSUNTX0lOVEVSVkFMX1VOU1BFQ0lGSUVEEAASGQoVTUVUUklDU19JTlRFUlZBTF9IT1VSEAESGAoUTUVUUklDU19JTlRFUlZBTF9EQVkQAjLVBQoQQW5hbHl0aWNzU2VydmljZRJjCgpTZW5kRXZlbnRzEicudmlkbWVzaC5hbmFseXRpY3MudjEuU2VuZEV2ZW50c1JlcXVlc3QaKC52aWRtZXNoLmFuYWx5dGljcy52MS5TZW5kRXZlbnRzUmVzcG9uc2UoATABEooBCg5TZW5kRXZlbnRCYXRjaBIrLnZpZG1lc2guYW5hbHl0aWNzLnYxLlNlbmRFdmVudEJhdGNoUmVxdWVzdBosLnZpZG1lc2guYW5hbHl0aWNzLnYxLlNlbmRFdmVudEJhdGNoUmVzcG9uc2UiHZACAoLT5JMCFDoBKiIPL3YxL2V2ZW50czpzZW5kEpcBCg9HZXRWaWRlb01ldHJpY3MSLC52aWRtZXNoLmFuYWx5dGljcy52MS5HZXRWaWRlb01ldHJpY3NSZXF1ZXN0Gi0udmlkbWVzaC5hbmFseXRpY3MudjEuR2V0VmlkZW9NZXRyaWNzUmVzcG9uc2UiJ5ACAYLT5JMCHhIcL3YxL3t2aWRlbz12aWRlb3MvKn0vbWV0cmljcxKQAQoMR2V0UmV0ZW50aW9uEikudmlkbWVzaC5hbmFseXRpY3MudjEuR2V0UmV0ZW50aW9uUmVxdWVzdBoqLnZpZG1lc2guYW5hbHl0aWNzLnYxLkdldFJldGVudGlvblJlc3BvbnNlIimQAgGC0+STAiASHi92MS97dmlkZW89dmlkZW9zLyp9L3JldGVudGlvbhKhAQoSQmF0Y2hHZXRWaWV3Q291bnRzEi8udmlkbWVzaC5hbmFseXRpY3MudjEuQmF0Y2hHZXRWaWV3Q291bnRzUmVxdWVzdBowLnZpZG1lc2guYW5hbHl0aWNzLnYxLkJhdGNoR2V0Vmlld0NvdW50c1Jlc3BvbnNlIiiQAgGC0+STAh8SHS92MS92aWRlb3M6YmF0Y2hHZXRWaWV3Q291bnRzQtgBChhjb20udmlkbWVzaC5hbmFseXRpY3MudjFCFUFuYWx5dGljc1NlcnZpY2VQcm90b1ABWjN2aWRtZXNoLmRldi9nZW4vZ28vdmlkbWVzaC9hbmFseXRpY3MvdjE7YW5hbHl0aWNzdjGiAgNWQViqAhRWaWRtZXNoLkFuYWx5dGljcy5WMcoCFFZpZG1lc2hcQW5hbHl0aWNzXFYx4gIgVmlkbWVzaFxBbmFseXRpY3NcVjFcR1BCTWV0YWRhdGHqAhZWaWRtZXNoOjpBbmFseXRpY3M6OlYxYgZwcm90bzM", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_timestamp, file_vidmesh_type_v1_error_reason]);
 
 /**
  * One thing that happened in a player during a playback session.
@@ -25,15 +27,16 @@ export type PlayerEvent = Message<"vidmesh.analytics.v1.PlayerEvent"> & {
   /**
    * Client-generated unique id of the event (a UUID), at most 64
    * characters. An id already received in the last 24 hours is dropped as a
-   * duplicate.
+   * duplicate (counted in duplicate_count, not rejected).
    *
    * @generated from field: string event_id = 1;
    */
   eventId: string;
 
   /**
-   * Client-generated id of the playback session (a UUID): one per load of a
-   * video into a player, shared by all of that session's events.
+   * Client-generated id of the playback session (a UUID), at most 64
+   * characters: one per load of a video into a player, shared by all of
+   * that session's events.
    *
    * @generated from field: string session_id = 2;
    */
@@ -47,9 +50,11 @@ export type PlayerEvent = Message<"vidmesh.analytics.v1.PlayerEvent"> & {
   video: string;
 
   /**
-   * Stable anonymous id of the viewer (for example kept in the browser's
-   * storage), used to count unique viewers. Ignored when the call carries an
-   * API key: the caller's identity counts instead.
+   * Stable anonymous id of the viewer (for example a random id kept in the
+   * browser's storage), at most 64 characters, used only to count unique
+   * viewers and never returned. Ignored when the call carries credentials:
+   * the caller's identity counts instead. Empty: the session counts as its
+   * own viewer.
    *
    * @generated from field: string viewer_id = 4;
    */
@@ -70,14 +75,16 @@ export type PlayerEvent = Message<"vidmesh.analytics.v1.PlayerEvent"> & {
   eventTime?: Timestamp | undefined;
 
   /**
-   * Playback position in the video when it happened.
+   * Playback position in the video when it happened; at most the video's
+   * duration plus one second (EVENT_POSITION_OUT_OF_RANGE otherwise).
    *
    * @generated from field: google.protobuf.Duration position = 7;
    */
   position?: Duration | undefined;
 
   /**
-   * Name of the rendition playing, e.g. "720p".
+   * Name of the rendition playing, as in Rendition.name (e.g. "720p"), at
+   * most 32 characters.
    *
    * @generated from field: string rendition = 8;
    */
@@ -86,7 +93,8 @@ export type PlayerEvent = Message<"vidmesh.analytics.v1.PlayerEvent"> & {
   /**
    * Video time played since the previous event of this session, leaving out
    * stalls and pauses; sent with HEARTBEAT, PAUSE, SEEK, ENDED and ERROR.
-   * Watch time is the sum of these.
+   * Watch time is the sum of these; at most 60 seconds per event
+   * (EVENT_FIELD_OUT_OF_RANGE otherwise, since heartbeats come every 10).
    *
    * @generated from field: google.protobuf.Duration played = 9;
    */
@@ -130,14 +138,15 @@ export type PlayerEvent = Message<"vidmesh.analytics.v1.PlayerEvent"> & {
   bandwidthEstimate: bigint;
 
   /**
-   * Short machine-readable error code, e.g. "MEDIA_ERR_DECODE"; ERROR only.
+   * Short machine-readable error code, e.g. "MEDIA_ERR_DECODE", at most 64
+   * characters; ERROR only.
    *
    * @generated from field: string error_code = 15;
    */
   errorCode: string;
 
   /**
-   * Human-readable error description; ERROR only.
+   * Human-readable error description, at most 1024 characters; ERROR only.
    *
    * @generated from field: string error_message = 16;
    */
@@ -165,11 +174,34 @@ export type RejectedEvent = Message<"vidmesh.analytics.v1.RejectedEvent"> & {
   eventId: string;
 
   /**
-   * Why it was dropped, e.g. "kind is unspecified".
+   * Position of the event in its batch, from 0.
    *
-   * @generated from field: string reason = 2;
+   * @generated from field: int32 index = 2;
    */
-  reason: string;
+  index: number;
+
+  /**
+   * Why it was dropped: EVENT_FIELD_MISSING, EVENT_FIELD_TOO_LONG,
+   * EVENT_FIELD_OUT_OF_RANGE, EVENT_TIME_OUT_OF_RANGE,
+   * EVENT_POSITION_OUT_OF_RANGE or EVENT_VIDEO_UNKNOWN.
+   *
+   * @generated from field: vidmesh.type.v1.ErrorReason reason = 3;
+   */
+  reason: ErrorReason;
+
+  /**
+   * The offending field, as a path in the event (e.g. "position").
+   *
+   * @generated from field: string field = 4;
+   */
+  field: string;
+
+  /**
+   * A sentence for people, e.g. "position 612s is beyond the video's 600s".
+   *
+   * @generated from field: string description = 5;
+   */
+  description: string;
 };
 
 /**
@@ -201,27 +233,27 @@ export const SendEventsRequestSchema: GenMessage<SendEventsRequest> = /*@__PURE_
   messageDesc(file_vidmesh_analytics_v1_analytics_service, 2);
 
 /**
- * Response of SendEvents, sent when the client closes the stream.
+ * The answer to one batch of SendEvents, in the order the batches came.
  *
  * @generated from message vidmesh.analytics.v1.SendEventsResponse
  */
 export type SendEventsResponse = Message<"vidmesh.analytics.v1.SendEventsResponse"> & {
   /**
-   * Events stored, over all batches of the call.
+   * Events of the batch stored.
    *
-   * @generated from field: int64 accepted_count = 1;
+   * @generated from field: int32 accepted_count = 1;
    */
-  acceptedCount: bigint;
+  acceptedCount: number;
 
   /**
-   * Events dropped as duplicates of events already received.
+   * Events of the batch dropped as duplicates of events already received.
    *
-   * @generated from field: int64 duplicate_count = 2;
+   * @generated from field: int32 duplicate_count = 2;
    */
-  duplicateCount: bigint;
+  duplicateCount: number;
 
   /**
-   * Events dropped as invalid.
+   * Events of the batch dropped as invalid.
    *
    * @generated from field: repeated vidmesh.analytics.v1.RejectedEvent rejected_events = 3;
    */
@@ -265,16 +297,16 @@ export type SendEventBatchResponse = Message<"vidmesh.analytics.v1.SendEventBatc
   /**
    * Events stored.
    *
-   * @generated from field: int64 accepted_count = 1;
+   * @generated from field: int32 accepted_count = 1;
    */
-  acceptedCount: bigint;
+  acceptedCount: number;
 
   /**
    * Events dropped as duplicates of events already received.
    *
-   * @generated from field: int64 duplicate_count = 2;
+   * @generated from field: int32 duplicate_count = 2;
    */
-  duplicateCount: bigint;
+  duplicateCount: number;
 
   /**
    * Events dropped as invalid.
@@ -400,20 +432,23 @@ export const VideoMetricsPointSchema: GenMessage<VideoMetricsPoint> = /*@__PURE_
   messageDesc(file_vidmesh_analytics_v1_analytics_service, 8);
 
 /**
- * Audience and quality-of-experience metrics of a set of views.
+ * Audience, engagement and quality-of-experience metrics of a set of views.
  *
  * @generated from message vidmesh.analytics.v1.VideoMetrics
  */
 export type VideoMetrics = Message<"vidmesh.analytics.v1.VideoMetrics"> & {
   /**
-   * Playback sessions that started playing.
+   * Views: playback sessions that played at least 30 seconds of the video,
+   * or at least half of a video shorter than a minute. Replays within one
+   * session count once.
    *
    * @generated from field: int64 views = 1;
    */
   views: bigint;
 
   /**
-   * Distinct viewers, estimated (HyperLogLog, about 1% error).
+   * Distinct viewers among the views, estimated (HyperLogLog, about 1%
+   * error).
    *
    * @generated from field: int64 unique_viewers = 2;
    */
@@ -439,6 +474,21 @@ export type VideoMetrics = Message<"vidmesh.analytics.v1.VideoMetrics"> & {
    * @generated from field: vidmesh.analytics.v1.QoeMetrics qoe = 5;
    */
   qoe?: QoeMetrics | undefined;
+
+  /**
+   * What viewers did besides watching.
+   *
+   * @generated from field: vidmesh.analytics.v1.EngagementMetrics engagement = 6;
+   */
+  engagement?: EngagementMetrics | undefined;
+
+  /**
+   * Playback sessions that asked to play (PLAY_REQUEST or PLAY), whether
+   * or not they became views.
+   *
+   * @generated from field: int64 sessions = 7;
+   */
+  sessions: bigint;
 };
 
 /**
@@ -447,6 +497,78 @@ export type VideoMetrics = Message<"vidmesh.analytics.v1.VideoMetrics"> & {
  */
 export const VideoMetricsSchema: GenMessage<VideoMetrics> = /*@__PURE__*/
   messageDesc(file_vidmesh_analytics_v1_analytics_service, 9);
+
+/**
+ * Likes, dislikes and shares of a video (from RecsService's recorded
+ * interactions), over the same range as the views.
+ *
+ * @generated from message vidmesh.analytics.v1.EngagementMetrics
+ */
+export type EngagementMetrics = Message<"vidmesh.analytics.v1.EngagementMetrics"> & {
+  /**
+   * Likes.
+   *
+   * @generated from field: int64 likes = 1;
+   */
+  likes: bigint;
+
+  /**
+   * Dislikes.
+   *
+   * @generated from field: int64 dislikes = 2;
+   */
+  dislikes: bigint;
+
+  /**
+   * Shares.
+   *
+   * @generated from field: int64 shares = 3;
+   */
+  shares: bigint;
+
+  /**
+   * (likes + shares) / views, 0 when there are no views. Comments join the
+   * sum once comments exist.
+   *
+   * @generated from field: double engagement_rate = 4;
+   */
+  engagementRate: number;
+};
+
+/**
+ * Describes the message vidmesh.analytics.v1.EngagementMetrics.
+ * Use `create(EngagementMetricsSchema)` to create a new message.
+ */
+export const EngagementMetricsSchema: GenMessage<EngagementMetrics> = /*@__PURE__*/
+  messageDesc(file_vidmesh_analytics_v1_analytics_service, 10);
+
+/**
+ * The share of watch time spent in one rendition.
+ *
+ * @generated from message vidmesh.analytics.v1.RenditionShare
+ */
+export type RenditionShare = Message<"vidmesh.analytics.v1.RenditionShare"> & {
+  /**
+   * Rendition name, as in Rendition.name.
+   *
+   * @generated from field: string rendition = 1;
+   */
+  rendition: string;
+
+  /**
+   * Its share of watch time, 0 to 1; the shares of a response sum to 1.
+   *
+   * @generated from field: double watch_time_ratio = 2;
+   */
+  watchTimeRatio: number;
+};
+
+/**
+ * Describes the message vidmesh.analytics.v1.RenditionShare.
+ * Use `create(RenditionShareSchema)` to create a new message.
+ */
+export const RenditionShareSchema: GenMessage<RenditionShare> = /*@__PURE__*/
+  messageDesc(file_vidmesh_analytics_v1_analytics_service, 11);
 
 /**
  * Quality of experience: how quickly and smoothly the video played.
@@ -462,11 +584,11 @@ export type QoeMetrics = Message<"vidmesh.analytics.v1.QoeMetrics"> & {
   startupTimeP50?: Duration | undefined;
 
   /**
-   * 90th percentile of startup time.
+   * 95th percentile of startup time.
    *
-   * @generated from field: google.protobuf.Duration startup_time_p90 = 2;
+   * @generated from field: google.protobuf.Duration startup_time_p95 = 2;
    */
-  startupTimeP90?: Duration | undefined;
+  startupTimeP95?: Duration | undefined;
 
   /**
    * 99th percentile of startup time.
@@ -491,11 +613,32 @@ export type QoeMetrics = Message<"vidmesh.analytics.v1.QoeMetrics"> & {
   rebufferedViews: bigint;
 
   /**
-   * Views that ended in a playback error.
+   * Sessions that ended in a playback error.
    *
-   * @generated from field: int64 failed_views = 6;
+   * @generated from field: int64 failed_sessions = 6;
    */
-  failedViews: bigint;
+  failedSessions: bigint;
+
+  /**
+   * failed_sessions / sessions, 0 to 1.
+   *
+   * @generated from field: double playback_failure_ratio = 7;
+   */
+  playbackFailureRatio: number;
+
+  /**
+   * Sessions that asked to play and left before the first frame.
+   *
+   * @generated from field: int64 exits_before_start = 8;
+   */
+  exitsBeforeStart: bigint;
+
+  /**
+   * Where watch time went, by rendition, largest share first.
+   *
+   * @generated from field: repeated vidmesh.analytics.v1.RenditionShare rendition_shares = 9;
+   */
+  renditionShares: RenditionShare[];
 };
 
 /**
@@ -503,7 +646,7 @@ export type QoeMetrics = Message<"vidmesh.analytics.v1.QoeMetrics"> & {
  * Use `create(QoeMetricsSchema)` to create a new message.
  */
 export const QoeMetricsSchema: GenMessage<QoeMetrics> = /*@__PURE__*/
-  messageDesc(file_vidmesh_analytics_v1_analytics_service, 10);
+  messageDesc(file_vidmesh_analytics_v1_analytics_service, 12);
 
 /**
  * Request for GetRetention.
@@ -539,7 +682,7 @@ export type GetRetentionRequest = Message<"vidmesh.analytics.v1.GetRetentionRequ
  * Use `create(GetRetentionRequestSchema)` to create a new message.
  */
 export const GetRetentionRequestSchema: GenMessage<GetRetentionRequest> = /*@__PURE__*/
-  messageDesc(file_vidmesh_analytics_v1_analytics_service, 11);
+  messageDesc(file_vidmesh_analytics_v1_analytics_service, 13);
 
 /**
  * Response of GetRetention.
@@ -548,9 +691,8 @@ export const GetRetentionRequestSchema: GenMessage<GetRetentionRequest> = /*@__P
  */
 export type GetRetentionResponse = Message<"vidmesh.analytics.v1.GetRetentionResponse"> & {
   /**
-   * Consecutive stretches of the video from its start to its end, of equal
-   * width chosen by the server (about 1% of the duration, at least one
-   * second).
+   * 100 consecutive stretches of equal width from the video's start to its
+   * end (fewer for videos under 100 seconds: one per second).
    *
    * @generated from field: repeated vidmesh.analytics.v1.RetentionBucket buckets = 1;
    */
@@ -584,7 +726,7 @@ export type GetRetentionResponse = Message<"vidmesh.analytics.v1.GetRetentionRes
  * Use `create(GetRetentionResponseSchema)` to create a new message.
  */
 export const GetRetentionResponseSchema: GenMessage<GetRetentionResponse> = /*@__PURE__*/
-  messageDesc(file_vidmesh_analytics_v1_analytics_service, 12);
+  messageDesc(file_vidmesh_analytics_v1_analytics_service, 14);
 
 /**
  * One point of a retention curve.
@@ -626,7 +768,85 @@ export type RetentionBucket = Message<"vidmesh.analytics.v1.RetentionBucket"> & 
  * Use `create(RetentionBucketSchema)` to create a new message.
  */
 export const RetentionBucketSchema: GenMessage<RetentionBucket> = /*@__PURE__*/
-  messageDesc(file_vidmesh_analytics_v1_analytics_service, 13);
+  messageDesc(file_vidmesh_analytics_v1_analytics_service, 15);
+
+/**
+ * Request for BatchGetViewCounts.
+ *
+ * @generated from message vidmesh.analytics.v1.BatchGetViewCountsRequest
+ */
+export type BatchGetViewCountsRequest = Message<"vidmesh.analytics.v1.BatchGetViewCountsRequest"> & {
+  /**
+   * The videos, "videos/{video}", at most 100.
+   *
+   * @generated from field: repeated string videos = 1;
+   */
+  videos: string[];
+};
+
+/**
+ * Describes the message vidmesh.analytics.v1.BatchGetViewCountsRequest.
+ * Use `create(BatchGetViewCountsRequestSchema)` to create a new message.
+ */
+export const BatchGetViewCountsRequestSchema: GenMessage<BatchGetViewCountsRequest> = /*@__PURE__*/
+  messageDesc(file_vidmesh_analytics_v1_analytics_service, 16);
+
+/**
+ * Response of BatchGetViewCounts.
+ *
+ * @generated from message vidmesh.analytics.v1.BatchGetViewCountsResponse
+ */
+export type BatchGetViewCountsResponse = Message<"vidmesh.analytics.v1.BatchGetViewCountsResponse"> & {
+  /**
+   * One per requested video that exists and is visible to the caller, in
+   * the order requested.
+   *
+   * @generated from field: repeated vidmesh.analytics.v1.ViewCount view_counts = 1;
+   */
+  viewCounts: ViewCount[];
+};
+
+/**
+ * Describes the message vidmesh.analytics.v1.BatchGetViewCountsResponse.
+ * Use `create(BatchGetViewCountsResponseSchema)` to create a new message.
+ */
+export const BatchGetViewCountsResponseSchema: GenMessage<BatchGetViewCountsResponse> = /*@__PURE__*/
+  messageDesc(file_vidmesh_analytics_v1_analytics_service, 17);
+
+/**
+ * The public view count of one video.
+ *
+ * @generated from message vidmesh.analytics.v1.ViewCount
+ */
+export type ViewCount = Message<"vidmesh.analytics.v1.ViewCount"> & {
+  /**
+   * The video, "videos/{video}".
+   *
+   * @generated from field: string video = 1;
+   */
+  video: string;
+
+  /**
+   * Lifetime views (as VideoMetrics.views).
+   *
+   * @generated from field: int64 views = 2;
+   */
+  views: bigint;
+
+  /**
+   * Events that happened before this time are counted.
+   *
+   * @generated from field: google.protobuf.Timestamp as_of_time = 3;
+   */
+  asOfTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message vidmesh.analytics.v1.ViewCount.
+ * Use `create(ViewCountSchema)` to create a new message.
+ */
+export const ViewCountSchema: GenMessage<ViewCount> = /*@__PURE__*/
+  messageDesc(file_vidmesh_analytics_v1_analytics_service, 18);
 
 /**
  * What happened in a player.
@@ -643,7 +863,8 @@ export enum PlayerEventKind {
 
   /**
    * Playback started or resumed. The first PLAY of a session carries
-   * startup_time and counts as a view.
+   * startup_time. (A session becomes a view by how much it plays: see
+   * VideoMetrics.views.)
    *
    * @generated from enum value: PLAYER_EVENT_KIND_PLAY = 1;
    */
@@ -706,6 +927,15 @@ export enum PlayerEventKind {
    * @generated from enum value: PLAYER_EVENT_KIND_ERROR = 9;
    */
   ERROR = 9,
+
+  /**
+   * The viewer asked to play (pressed play, or autoplay began), before any
+   * frame is shown. A session with a PLAY_REQUEST and no PLAY left before
+   * the video started.
+   *
+   * @generated from enum value: PLAYER_EVENT_KIND_PLAY_REQUEST = 10;
+   */
+  PLAY_REQUEST = 10,
 }
 
 /**
@@ -750,35 +980,50 @@ export const MetricsIntervalSchema: GenEnum<MetricsInterval> = /*@__PURE__*/
 
 /**
  * Player telemetry in, creator metrics out. Players report what happens
- * during playback; an aggregator folds the events into per-video counters
- * (dashboards trail playback by under 30 seconds) and into an event
+ * during playback; aggregators fold the events into per-video counters that
+ * dashboards read (within 2 seconds of the event) and into an event
  * warehouse that answers questions about time ranges.
  *
+ * Draft: this contract is not served yet (issue 11 builds it); the gateway
+ * routes nothing to it today.
+ *
  * Anyone may send events, with or without an API key. Metrics of a video
- * are for its owner (and the service identity) only.
+ * are for its owner (and the service identity) only; public view counts,
+ * which pages and Search show, come from BatchGetViewCounts. Viewer ids are
+ * never returned to anyone.
+ *
+ * Limits: a batch holds at most 500 events and at most 1 MiB; string fields
+ * have the maximum lengths given on them; an event's event_time may be at
+ * most 24 hours in the past and 5 minutes in the future of the server's
+ * clock.
  *
  * @generated from service vidmesh.analytics.v1.AnalyticsService
  */
 export const AnalyticsService: GenService<{
   /**
    * Receives batches of player events for as long as the client keeps the
-   * call open, typically one call per playback session. Each batch is stored
-   * when it arrives, so events already sent are kept even if the call later
-   * fails; events are deduplicated by event_id, so resending after an error
-   * is safe. An invalid event is dropped and reported in the response; the
-   * call goes on. Returns INVALID_ARGUMENT only for a batch of more than 500
-   * events. Browsers cannot stream requests: they use SendEventBatch.
+   * call open, typically one call per playback session, and answers each
+   * batch, in order, once it is stored. Events are deduplicated by
+   * event_id, so resending a batch whose answer did not arrive is safe. An
+   * invalid event is dropped and reported in its batch's answer with a
+   * reason; the rest of the batch is stored. Ends the call with
+   * INVALID_ARGUMENT (ErrorInfo.reason EVENT_BATCH_TOO_LARGE, metadata
+   * "max_events", "max_bytes") for a batch over the limits, and with
+   * UNAVAILABLE (STATE_STORE_UNAVAILABLE) when the event log cannot be
+   * written: batches answered before it are stored. Browsers cannot stream
+   * requests: they use SendEventBatch.
    *
    * @generated from rpc vidmesh.analytics.v1.AnalyticsService.SendEvents
    */
   sendEvents: {
-    methodKind: "client_streaming";
+    methodKind: "bidi_streaming";
     input: typeof SendEventsRequestSchema;
     output: typeof SendEventsResponseSchema;
   },
   /**
-   * Receives one batch of player events: SendEvents in a single request, for
-   * browsers and other HTTP clients. Same rules and errors as SendEvents.
+   * Receives one batch of player events: one batch of SendEvents in a
+   * single request, for browsers (including navigator.sendBeacon on page
+   * hide) and other HTTP clients. Same rules and errors as SendEvents.
    *
    * @generated from rpc vidmesh.analytics.v1.AnalyticsService.SendEventBatch
    */
@@ -788,13 +1033,14 @@ export const AnalyticsService: GenService<{
     output: typeof SendEventBatchResponseSchema;
   },
   /**
-   * Returns audience and quality-of-experience metrics of a video: totals
-   * over the views that started in a time range (lifetime by default) and,
-   * with an interval, a series over the range. A view counts in full where
-   * it started. Owner only. Returns NOT_FOUND if the video does not exist or
-   * is not visible to the caller, PERMISSION_DENIED if the caller is not its
-   * owner, and INVALID_ARGUMENT if start_time is not before end_time or the
-   * series would have more than 1000 points.
+   * Returns audience, engagement and quality-of-experience metrics of a
+   * video: totals over the views that started in a time range (lifetime by
+   * default) and, with an interval, a series over the range. A view counts
+   * in full where it started. Owner only. Returns NOT_FOUND (NOT_FOUND) if
+   * the video does not exist or is not visible to the caller,
+   * PERMISSION_DENIED (NOT_OWNER) if the caller is not its owner, and
+   * INVALID_ARGUMENT (INVALID_ARGUMENT, with a BadRequest) if start_time is
+   * not before end_time or the series would have more than 1000 points.
    *
    * @generated from rpc vidmesh.analytics.v1.AnalyticsService.GetVideoMetrics
    */
@@ -804,9 +1050,9 @@ export const AnalyticsService: GenService<{
     output: typeof GetVideoMetricsResponseSchema;
   },
   /**
-   * Returns the audience retention curve of a video: for each stretch of the
-   * video, the share of views that played it. Owner only. Returns the same
-   * errors as GetVideoMetrics.
+   * Returns the audience retention curve of a video: for each of 100
+   * stretches of the video, the share of views that played it. Owner only.
+   * Returns the same errors as GetVideoMetrics.
    *
    * @generated from rpc vidmesh.analytics.v1.AnalyticsService.GetRetention
    */
@@ -814,6 +1060,21 @@ export const AnalyticsService: GenService<{
     methodKind: "unary";
     input: typeof GetRetentionRequestSchema;
     output: typeof GetRetentionResponseSchema;
+  },
+  /**
+   * Returns the public view counts of up to 100 videos, for cards, the
+   * watch page and Search's ranking. Anyone may call it. Videos that do not
+   * exist or are not visible to the caller are left out of the answer
+   * rather than failing the call. Returns INVALID_ARGUMENT
+   * (INVALID_ARGUMENT, with a BadRequest) for more than 100 names or a
+   * malformed one.
+   *
+   * @generated from rpc vidmesh.analytics.v1.AnalyticsService.BatchGetViewCounts
+   */
+  batchGetViewCounts: {
+    methodKind: "unary";
+    input: typeof BatchGetViewCountsRequestSchema;
+    output: typeof BatchGetViewCountsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_vidmesh_analytics_v1_analytics_service, 0);
