@@ -58,6 +58,16 @@ class UploadProgress:
 ProgressFn = Callable[[UploadProgress], None]
 
 
+def _backoff_seconds(retry: int) -> float:
+    """How long to wait before retry number `retry` (from 0): doubling from half a second, at most 10."""
+    return min(0.5 * 2.0**retry, 10.0)
+
+
+def _bytes_in(indexes: set[int], chunk_size: int, size: int) -> int:
+    """The bytes of a file of `size` held by the chunks `indexes` (the last chunk may be short)."""
+    return sum(min(chunk_size, size - i * chunk_size) for i in indexes)
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -157,7 +167,7 @@ class Uploader:
         sleep: Callable[[float], None],
     ) -> str:
         state = UploadProgress(name, size, 0, 0)
-        state.resumed_bytes = state.sent_bytes = sum(min(chunk_size, size - i * chunk_size) for i in received)
+        state.resumed_bytes = state.sent_bytes = _bytes_in(received, chunk_size, size)
         if progress:
             progress(state)
         attempt = 0
@@ -172,9 +182,9 @@ class Uploader:
                 attempt += 1
                 if error.code not in RETRYABLE or attempt >= self._max_attempts:
                     raise
-                sleep(min(0.5 * 2 ** (attempt - 1), 10.0))
+                sleep(_backoff_seconds(attempt - 1))
                 received = set(self._status(name, sleep).received_indexes)
-                state.sent_bytes = sum(min(chunk_size, size - i * chunk_size) for i in received)
+                state.sent_bytes = _bytes_in(received, chunk_size, size)
         if state.phase != "finishing":
             state.phase = "finishing"
             if progress:
@@ -204,7 +214,7 @@ class Uploader:
             except VidmeshError as error:
                 if error.code not in RETRYABLE or attempt == self._max_attempts - 1:
                     raise
-                sleep(min(0.5 * 2**attempt, 10.0))
+                sleep(_backoff_seconds(attempt))
         raise AssertionError("unreachable")
 
     def _send(
@@ -257,7 +267,7 @@ class Uploader:
                 )
                 if not transient or attempt == self._max_attempts - 1:
                     raise
-                sleep(min(0.5 * 2**attempt, 10.0))
+                sleep(_backoff_seconds(attempt))
         raise AssertionError("unreachable")
 
     def abort(self, name: str) -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as redis
 from google.protobuf import timestamp_pb2
+from google.protobuf.message import DecodeError
 from redis.exceptions import ResponseError
 from vidmesh.transcode.v1 import resources_pb2
 from vidmesh.transcode.v1 import transcode_internal_service_pb2 as internal_pb2
@@ -253,11 +254,7 @@ class JobQueue:
 
     async def _delivery(self, entry_id: bytes | str, fields: dict[bytes, bytes] | None) -> Delivery | None:
         entry = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
-        raw = fields.get(ENTRY) if fields else None
-        try:
-            job = QueuedJob.FromString(raw) if raw else None
-        except Exception:
-            job = None
+        job = _queued_job(fields.get(ENTRY) if fields else None)
         if job is None or not job.job:
             await self._redis.xadd(DEAD_LETTERS, {b"reason": b"unreadable queue entry", b"fields": repr(fields).encode()})
             await self.ack(entry)
@@ -286,16 +283,23 @@ class JobQueue:
         moved = 0
         due = await self._redis.zrangebyscore(RETRIES, "-inf", at, start=0, num=limit)
         for raw in map(reply_bytes, due):
-            try:
-                job: QueuedJob | None = QueuedJob.FromString(raw)
-            except Exception:
-                job = None
+            job = _queued_job(raw)
             if job is None or not job.job or not job.owner:
                 if await self._redis.zrem(RETRIES, raw):
                     await self._redis.xadd(DEAD_LETTERS, {b"reason": b"unreadable retry entry", b"fields": raw})
                 continue
             moved += await self._line.requeue(raw, job)
         return moved
+
+
+def _queued_job(raw: bytes | None) -> QueuedJob | None:
+    """A queue or retry entry's job; None when missing or unreadable (the caller dead-letters it)."""
+    if not raw:
+        return None
+    try:
+        return QueuedJob.FromString(raw)
+    except DecodeError:
+        return None
 
 
 def retry_delay(attempt: int, base_seconds: float) -> float:

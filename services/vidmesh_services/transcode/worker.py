@@ -162,7 +162,7 @@ class Worker:
         except CATALOG_DOWN:
             staging, _ = self._paths(delivery.video_id, delivery.job_id)
             source = self._config.blob_root / delivery.job.source_path
-            return not await asyncio.to_thread(source.exists) or not await asyncio.to_thread(staging.parent.exists)
+            return not await asyncio.to_thread(lambda: source.exists() and staging.parent.exists())
 
     async def _cancel(self, job: Job, delivery: Delivery) -> None:
         """Ends the job of a deleted video: CANCELLED, its partial and published files removed."""
