@@ -213,12 +213,18 @@ function setupButtons() {
   video.addEventListener("volumechange", showSound);
   unmuteButton.hidden = !video.muted;
   showSound();
+  // The controls follow at once, not when the (asynchronous) volumechange event arrives.
   const unmute = () => {
     video.muted = false;
     if (video.volume === 0) video.volume = 1;
+    showSound();
   };
   unmuteButton.addEventListener("click", unmute);
-  muteButton.addEventListener("click", () => (video.muted || video.volume === 0 ? unmute() : (video.muted = true)));
+  muteButton.addEventListener("click", () => {
+    if (video.muted || video.volume === 0) return unmute();
+    video.muted = true;
+    showSound();
+  });
 
   const canFullscreen = document.fullscreenEnabled || "webkitEnterFullscreen" in video;
   fullscreenButton.hidden = !canFullscreen;
