@@ -149,12 +149,18 @@ bench-edge: install browser
 	command -v wrk >/dev/null && command -v nginx >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk nginx-light)
 	$(PY) bench/edge.py
 
+## bench-analytics: player events through Envoy (gRPC, REST) vs raw stream appends, lag, over-count, Parquet rows/s, DuckDB on 10M events
+.PHONY: bench-analytics
+bench-analytics: install
+	$(PY) bench/analytics.py $(ARGS)
+
 # One after the other, even under make -j: on a 2-core machine each benchmark needs the whole machine.
 bench:
 	$(MAKE) bench-upload
 	$(MAKE) bench-transcode
 	$(MAKE) bench-catalog
 	$(MAKE) bench-edge
+	$(MAKE) bench-analytics
 
 ci: test
 

@@ -29,13 +29,16 @@ def test_port_base_moves_every_port_and_a_port_set_on_its_own_wins(tmp_path: Pat
         "catalog": 20005,
         "transcode": 20006,
         "playback": 20007,
+        "analytics": 20008,
     }
     assert dataclasses.asdict(config.metrics) == {
         "upload_port": 20010,
         "catalog_port": 0,
         "transcode_port": 20012,
         "playback_port": 20013,
+        "analytics_port": 20014,
         "transcode_worker_port": 20020,
+        "analytics_worker_port": 20030,
     }
     assert config.effective_redis_url == "redis://127.0.0.1:20003/0"
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import datetime as dt
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import grpc
-from google.protobuf import duration_pb2, field_mask_pb2
+from google.protobuf import duration_pb2, field_mask_pb2, timestamp_pb2
+from vidmesh.analytics.v1 import analytics_service_pb2 as analytics_pb2
+from vidmesh.analytics.v1 import analytics_service_pb2_grpc as analytics_grpc
 from vidmesh.catalog.v1 import catalog_service_pb2 as catalog_pb2
 from vidmesh.catalog.v1 import catalog_service_pb2_grpc as catalog_grpc
 from vidmesh.catalog.v1 import resources_pb2
@@ -24,6 +27,15 @@ from ._upload import MAX_ATTEMPTS, ProgressFn, Uploader
 
 DEFAULT_URL = "localhost:8080"
 MAX_MESSAGE_BYTES = 65 * 1024 * 1024
+
+
+def _timestamp(at: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
+    """A datetime as a Timestamp (naive ones are taken as UTC); None stays unset."""
+    if at is None:
+        return None
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(at if at.tzinfo else at.replace(tzinfo=dt.UTC))
+    return stamp
 
 
 def _target(url: str) -> str:
@@ -52,6 +64,7 @@ class VidmeshClient:
         self._catalog = catalog_grpc.CatalogServiceStub(self._channel)
         self._transcode = transcode_grpc.TranscodeServiceStub(self._channel)
         self._playback = playback_grpc.PlaybackServiceStub(self._channel)
+        self._analytics = analytics_grpc.AnalyticsServiceStub(self._channel)
         self._uploader = Uploader(
             upload_grpc.UploadServiceStub(self._channel),
             self._metadata,
@@ -152,3 +165,70 @@ class VidmeshClient:
                 yield message.job
         except grpc.RpcError as error:
             raise VidmeshError.from_rpc_error(error) from None
+
+    # -- analytics --------------------------------------------------------------------------
+
+    def send_events(self, events: Sequence[analytics_pb2.PlayerEvent]) -> analytics_pb2.SendEventBatchResponse:
+        """Sends one batch of player events (at most 500); safe to resend: events are deduplicated
+        by (session_id, event_id). Invalid events come back in rejected_events, the rest count."""
+        request = analytics_pb2.SendEventBatchRequest(events=list(events))
+        return self._call(self._analytics.SendEventBatch, request)  # type: ignore[return-value]
+
+    def stream_events(self, batches: Iterable[Sequence[analytics_pb2.PlayerEvent]]) -> Iterator[analytics_pb2.SendEventsResponse]:
+        """Sends batches over one SendEvents stream; yields each batch's answer, in order."""
+        requests = (analytics_pb2.SendEventsRequest(events=list(batch)) for batch in batches)
+        try:
+            yield from self._analytics.SendEvents(requests, metadata=self._metadata)
+        except grpc.RpcError as error:
+            raise VidmeshError.from_rpc_error(error) from None
+
+    def video_metrics(
+        self,
+        video_id: str,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+        interval: int = analytics_pb2.METRICS_INTERVAL_UNSPECIFIED,
+    ) -> analytics_pb2.GetVideoMetricsResponse:
+        """Audience and QoE metrics of the owner's video: lifetime totals with no range, else totals
+        over the sessions that started in [start, end) and, with an interval (MetricsInterval), a
+        series."""
+        request = analytics_pb2.GetVideoMetricsRequest(
+            video=f"videos/{video_id}",
+            start_time=_timestamp(start),
+            end_time=_timestamp(end),
+            interval=interval,  # type: ignore[arg-type]
+        )
+        return self._call(self._analytics.GetVideoMetrics, request)  # type: ignore[return-value]
+
+    def retention(
+        self, video_id: str, start: dt.datetime | None = None, end: dt.datetime | None = None
+    ) -> analytics_pb2.GetRetentionResponse:
+        """The owner's video's audience retention curve: lifetime (live counters) with no range,
+        else from the warehouse over the views that started in [start, end)."""
+        request = analytics_pb2.GetRetentionRequest(video=f"videos/{video_id}", start_time=_timestamp(start), end_time=_timestamp(end))
+        return self._call(self._analytics.GetRetention, request)  # type: ignore[return-value]
+
+    def top_videos(
+        self,
+        owner: str,
+        order: int = analytics_pb2.TOP_VIDEOS_ORDER_UNSPECIFIED,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+        page_size: int = 0,
+    ) -> analytics_pb2.ListTopVideosResponse:
+        """The caller's own videos ranked by watch time or views (TopVideosOrder), best first."""
+        request = analytics_pb2.ListTopVideosRequest(
+            owner=owner,
+            order_by=order,  # type: ignore[arg-type]
+            start_time=_timestamp(start),
+            end_time=_timestamp(end),
+            page_size=page_size,
+        )
+        return self._call(self._analytics.ListTopVideos, request)  # type: ignore[return-value]
+
+    def view_counts(self, video_ids: Sequence[str]) -> dict[str, int]:
+        """Public lifetime view counts by video id (at most 100); videos that do not exist or that
+        the caller may not see are left out."""
+        request = analytics_pb2.BatchGetViewCountsRequest(videos=[f"videos/{v}" for v in video_ids])
+        response: analytics_pb2.BatchGetViewCountsResponse = self._call(self._analytics.BatchGetViewCounts, request)  # type: ignore[assignment]
+        return {count.video.removeprefix("videos/"): count.views for count in response.view_counts}

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+import grpc
 from google.protobuf import json_format
 from vidmesh.catalog.v1 import resources_pb2
 from vidmesh.transcode.v1 import resources_pb2 as transcode_resources_pb2
@@ -22,6 +23,7 @@ from ._client import DEFAULT_URL, VidmeshClient
 from ._errors import VidmeshError
 from ._upload import UploadProgress
 
+_STATS_INTERVALS = ("hour", "day")
 VISIBILITIES = {
     "public": media_pb2.VISIBILITY_PUBLIC,
     "unlisted": media_pb2.VISIBILITY_UNLISTED,
@@ -387,6 +389,41 @@ def cmd_videos_playback_url(args: argparse.Namespace) -> int:
     return 0
 
 
+WATCH_SECONDS = 2.0
+CLEAR_SCREEN = "\x1b[H\x1b[2J"
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    import time
+
+    from . import _stats
+
+    try:
+        if args.since:
+            _stats.parse_since(args.since, _stats.now_utc())
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
+    query = _stats.Query(args.id, args.since, args.interval)
+    table = bool(args.since or args.interval)
+    with _client(args, need_key=True) as client:
+        if not args.watch:
+            print(query.fetch(client, _stats.now_utc()).render(_stats.now_utc(), table))
+            return 0
+        clear = sys.stdout.isatty()
+        try:
+            while True:
+                try:
+                    shown = query.fetch(client, _stats.now_utc()).render(_stats.now_utc(), table)
+                except VidmeshError as error:
+                    if error.code != grpc.StatusCode.UNAVAILABLE:
+                        raise
+                    shown = f"analytics unavailable, retrying every {WATCH_SECONDS:g} s: {error.describe()}"
+                print((CLEAR_SCREEN if clear else "\n") + shown + f"\n\n(refreshing every {WATCH_SECONDS:g} s; Ctrl-C stops)", flush=True)
+                time.sleep(WATCH_SECONDS)
+        except KeyboardInterrupt:
+            return 0  # the way --watch ends
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vidmesh", description="vidmesh: a video platform backend")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -455,6 +492,14 @@ def build_parser() -> argparse.ArgumentParser:
     vurl.add_argument("id")
     vurl.add_argument("--ttl-minutes", type=float, default=60, help="how long it works, 1-1440 (default 60)")
     vurl.set_defaults(run=cmd_videos_playback_url)
+
+    stats = commands.add_parser("stats", help="a video's views, watch time, retention and playback quality (owner only)")
+    client_opts(stats)
+    stats.add_argument("id", metavar="VIDEO")
+    stats.add_argument("--since", help="sessions started since: a span (90m, 24h, 7d, 2w) or an ISO date/time; default: lifetime")
+    stats.add_argument("--interval", choices=sorted(_STATS_INTERVALS), help="series points per hour or day (default: hour up to 72h)")
+    stats.add_argument("--watch", action="store_true", help=f"refresh every {WATCH_SECONDS:g} s until Ctrl-C")
+    stats.set_defaults(run=cmd_stats)
     return parser
 
 

@@ -46,6 +46,14 @@ class CatalogClient:
             raise
         return reply.video
 
+    async def batch_get_videos(self, video_ids: Sequence[str]) -> dict[str, Video]:
+        """The videos that exist among video_ids (at most 100), whatever their visibility."""
+        if not video_ids:
+            return {}
+        request = pb2.BatchGetVideosRequest(names=[f"videos/{v}" for v in video_ids])
+        reply: pb2.BatchGetVideosResponse = await self._calls.call(CALLEE, self._public.BatchGetVideos, request)
+        return {video.id: video for video in reply.videos}
+
     async def create_video(self, video_id: str, owner: str, fields: Video, source: media_pb2.MediaInfo) -> Video:
         """Creates the video (PROCESSING), or returns it if this owner's video with that id exists."""
         request = internal_pb2.CreateVideoRequest(video_id=video_id, owner=owner, video=fields, source=source)

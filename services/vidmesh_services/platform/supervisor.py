@@ -120,15 +120,15 @@ class Supervisor:
             port = getattr(cfg.ports, service.name)
             listens = (PortUse(port, f"ports.{service.name}"), *self._metrics_use(service.name))
             children.append(Child(service.name, [sys.executable, "-m", service.module], port, logs / f"{service.name}.log", listens))
-        for name, module in WORKERS:
-            for index in range(cfg.transcode.worker_count):
+        for worker in WORKERS:
+            for index in range(worker.count(cfg)):
                 children.append(
                     Child(
-                        f"{name}-{index + 1}",
-                        [sys.executable, "-m", module],
+                        f"{worker.name}-{index + 1}",
+                        [sys.executable, "-m", worker.module],
                         None,
-                        logs / f"{name}-{index + 1}.log",
-                        self._metrics_use(name.replace("-", "_"), index),
+                        logs / f"{worker.name}-{index + 1}.log",
+                        self._metrics_use(worker.name.replace("-", "_"), index),
                         env={"VIDMESH_WORKER_INDEX": str(index)},
                     )
                 )

@@ -6,6 +6,7 @@ Adding a service means adding one MeshService here (see docs/adding-a-service.md
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,10 +58,31 @@ MESH: tuple[MeshService, ...] = (
         public=("vidmesh.playback.v1.PlaybackService",),
         descriptor_modules=("vidmesh.playback.v1.playback_service_pb2",),
     ),
+    MeshService(
+        name="analytics",
+        module="vidmesh_services.analytics",
+        public=("vidmesh.analytics.v1.AnalyticsService",),
+        descriptor_modules=("vidmesh.analytics.v1.analytics_service_pb2",),
+    ),
 )
 
-# Background workers: no port, several processes each. (name, module)
-WORKERS: tuple[tuple[str, str], ...] = (("transcode-worker", "vidmesh_services.transcode.worker"),)
+
+@dataclass(frozen=True)
+class MeshWorker:
+    """Background worker processes: no gRPC port. Process i gets VIDMESH_WORKER_INDEX=i."""
+
+    # Process name prefix ("-1", "-2", ... are added); with '_' for '-' its metrics port field.
+    name: str
+    module: str
+    # How many processes the deployment runs.
+    count: Callable[[Config], int]
+
+
+WORKERS: tuple[MeshWorker, ...] = (
+    MeshWorker("transcode-worker", "vidmesh_services.transcode.worker", lambda c: c.transcode.worker_count),
+    # One per event log shard: worker i aggregates and archives shard i.
+    MeshWorker("analytics-worker", "vidmesh_services.analytics.worker", lambda c: c.analytics.shards),
+)
 
 # The process that answers reflection and health at the gateway; it describes the whole mesh.
 INFRA_SERVICE = "catalog"

@@ -30,15 +30,34 @@ class Ports:
     catalog: int = 50052
     transcode: int = 50053
     playback: int = 50054
+    analytics: int = 50055
     # Envoy's internal origin listener: the edge cache forwards HLS misses here to be transcoded.
     origin: int = 8081
 
 
 # Config.port_base: every port of a deployment is base + its offset here, so one setting moves a
 # whole instance (a second one on the same machine). A port set on its own still wins.
-PORT_OFFSETS = {"http": 0, "origin": 1, "envoy_admin": 2, "valkey": 3, "upload": 4, "catalog": 5, "transcode": 6, "playback": 7}
+PORT_OFFSETS = {
+    "http": 0,
+    "origin": 1,
+    "envoy_admin": 2,
+    "valkey": 3,
+    "upload": 4,
+    "catalog": 5,
+    "transcode": 6,
+    "playback": 7,
+    "analytics": 8,
+}
 # Metrics ports (MetricsSettings); transcode worker i serves on base + 20 + i.
-METRICS_PORT_OFFSETS = {"upload_port": 10, "catalog_port": 11, "transcode_port": 12, "playback_port": 13, "transcode_worker_port": 20}
+METRICS_PORT_OFFSETS = {
+    "upload_port": 10,
+    "catalog_port": 11,
+    "transcode_port": 12,
+    "playback_port": 13,
+    "analytics_port": 14,
+    "transcode_worker_port": 20,
+    "analytics_worker_port": 30,
+}
 
 
 @dataclass(frozen=True)
@@ -138,8 +157,44 @@ class MetricsSettings:
     catalog_port: int = 9102
     transcode_port: int = 9103
     playback_port: int = 9104
+    analytics_port: int = 9105
     # Transcode worker i (from 0) serves on this port + i.
     transcode_worker_port: int = 9110
+    # Analytics worker of shard i serves on this port + i.
+    analytics_worker_port: int = 9130
+
+
+@dataclass(frozen=True)
+class AnalyticsSettings:
+    """Player events: ingest limits, the sharded event log, aggregation and the warehouse
+    (docs/analytics.md)."""
+
+    # Event log shards (Redis Streams); `vidmesh up` runs one analytics worker per shard. A
+    # session's events always go to one shard. Changing it moves sessions in flight to other
+    # shards, so change it with the platform stopped and the log drained.
+    shards: int = 2
+    max_batch_events: int = 500
+    max_batch_bytes: int = 1 * MiB
+    # Events older or newer than this (by event_time, against the server's clock) are refused.
+    max_event_age_seconds: int = 24 * 3600
+    max_event_lead_seconds: int = 300
+    # How long event ids are remembered per session for deduplication, and session state kept.
+    session_memory_seconds: int = 24 * 3600
+    # Entries (batches) a shard may hold unprocessed before ingest refuses with EVENT_LOG_FULL.
+    max_backlog_entries: int = 200_000
+    # How long the catalog's answer about a video (exists, duration, owner) is reused by ingest.
+    video_cache_seconds: float = 30.0
+    # Stream entries an aggregator takes per read, and how long it waits for more.
+    read_count: int = 50
+    read_block_ms: int = 100
+    # Hourly counters (ranges and series of GetVideoMetrics) are kept this long.
+    hourly_retention_days: int = 90
+    # The warehouse: raw events as Parquet under home/data/warehouse, one file per shard and
+    # flush, in date=YYYY-MM-DD/hour=HH folders of the hour the events arrived.
+    warehouse_flush_seconds: float = 30.0
+    warehouse_flush_rows: int = 500_000
+    # Raw events older than this are deleted (whole days); 0 keeps them for ever.
+    warehouse_retention_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -183,6 +238,7 @@ class Config:
     catalog_cache: CatalogCacheSettings = field(default_factory=CatalogCacheSettings)
     hls: HlsCaching = field(default_factory=HlsCaching)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
     # Empty: vidmesh starts its own Valkey under home. Set: use that Redis/Valkey.
     redis_url: str = ""
     # Secret shared by vidmesh's own processes; clients never see it. Empty: made at start-up.
@@ -210,6 +266,10 @@ class Config:
     @property
     def sqlite_path(self) -> Path:
         return self.data_dir / "metadata.sqlite3"
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.data_dir / "warehouse"
 
     @property
     def run_dir(self) -> Path:

@@ -56,10 +56,12 @@ class InvalidArgument(VidmeshError):
     code = grpc.StatusCode.INVALID_ARGUMENT
     default_reason = "INVALID_ARGUMENT"
 
-    def __init__(self, violations: list[FieldViolation] | FieldViolation, *, reason: str | None = None):
+    def __init__(
+        self, violations: list[FieldViolation] | FieldViolation, *, reason: str | None = None, metadata: dict[str, str] | None = None
+    ):
         self.violations = violations if isinstance(violations, list) else [violations]
         text = "; ".join(f"{v.field}: {v.description}" for v in self.violations)
-        super().__init__(f"invalid argument: {text}", reason=reason)
+        super().__init__(f"invalid argument: {text}", reason=reason, metadata=metadata)
 
     def details(self) -> list[object]:
         return [

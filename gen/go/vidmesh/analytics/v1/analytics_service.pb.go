@@ -169,12 +169,66 @@ func (MetricsInterval) EnumDescriptor() ([]byte, []int) {
 	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{1}
 }
 
+// What ListTopVideos ranks by.
+type TopVideosOrder int32
+
+const (
+	// Not set: by watch time.
+	TopVideosOrder_TOP_VIDEOS_ORDER_UNSPECIFIED TopVideosOrder = 0
+	// Most watch time first.
+	TopVideosOrder_TOP_VIDEOS_ORDER_WATCH_TIME TopVideosOrder = 1
+	// Most views first.
+	TopVideosOrder_TOP_VIDEOS_ORDER_VIEWS TopVideosOrder = 2
+)
+
+// Enum value maps for TopVideosOrder.
+var (
+	TopVideosOrder_name = map[int32]string{
+		0: "TOP_VIDEOS_ORDER_UNSPECIFIED",
+		1: "TOP_VIDEOS_ORDER_WATCH_TIME",
+		2: "TOP_VIDEOS_ORDER_VIEWS",
+	}
+	TopVideosOrder_value = map[string]int32{
+		"TOP_VIDEOS_ORDER_UNSPECIFIED": 0,
+		"TOP_VIDEOS_ORDER_WATCH_TIME":  1,
+		"TOP_VIDEOS_ORDER_VIEWS":       2,
+	}
+)
+
+func (x TopVideosOrder) Enum() *TopVideosOrder {
+	p := new(TopVideosOrder)
+	*p = x
+	return p
+}
+
+func (x TopVideosOrder) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TopVideosOrder) Descriptor() protoreflect.EnumDescriptor {
+	return file_vidmesh_analytics_v1_analytics_service_proto_enumTypes[2].Descriptor()
+}
+
+func (TopVideosOrder) Type() protoreflect.EnumType {
+	return &file_vidmesh_analytics_v1_analytics_service_proto_enumTypes[2]
+}
+
+func (x TopVideosOrder) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TopVideosOrder.Descriptor instead.
+func (TopVideosOrder) EnumDescriptor() ([]byte, []int) {
+	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{2}
+}
+
 // One thing that happened in a player during a playback session.
 type PlayerEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Client-generated unique id of the event (a UUID), at most 64
-	// characters. An id already received in the last 24 hours is dropped as a
-	// duplicate (counted in duplicate_count, not rejected).
+	// characters. An id already received for the same session_id in the last
+	// 24 hours is dropped as a duplicate (counted in duplicate_count, not
+	// rejected).
 	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
 	// Client-generated id of the playback session (a UUID), at most 64
 	// characters: one per load of a video into a player, shared by all of
@@ -184,13 +238,15 @@ type PlayerEvent struct {
 	Video string `protobuf:"bytes,3,opt,name=video,proto3" json:"video,omitempty"`
 	// Stable anonymous id of the viewer (for example a random id kept in the
 	// browser's storage), at most 64 characters, used only to count unique
-	// viewers and never returned. Ignored when the call carries credentials:
-	// the caller's identity counts instead. Empty: the session counts as its
-	// own viewer.
+	// viewers and never returned: it is stored only as a keyed hash. Ignored
+	// when the call carries credentials: the caller's identity counts instead.
+	// Empty: the session counts as its own viewer. A session's first event
+	// decides its viewer.
 	ViewerId string `protobuf:"bytes,4,opt,name=viewer_id,json=viewerId,proto3" json:"viewer_id,omitempty"`
 	// What happened.
 	Kind PlayerEventKind `protobuf:"varint,5,opt,name=kind,proto3,enum=vidmesh.analytics.v1.PlayerEventKind" json:"kind,omitempty"`
 	// When it happened, by the client's clock. Unset means when it arrives.
+	// The session's first event decides the hour the session counts in.
 	EventTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=event_time,json=eventTime,proto3" json:"event_time,omitempty"`
 	// Playback position in the video when it happened; at most the video's
 	// duration plus one second (EVENT_POSITION_OUT_OF_RANGE otherwise).
@@ -203,10 +259,10 @@ type PlayerEvent struct {
 	// Watch time is the sum of these; at most 60 seconds per event
 	// (EVENT_FIELD_OUT_OF_RANGE otherwise, since heartbeats come every 10).
 	Played *durationpb.Duration `protobuf:"bytes,9,opt,name=played,proto3" json:"played,omitempty"`
-	// Time from asking to play to the first frame; first PLAY of a session
-	// only.
+	// Time from asking to play to the first frame, at most 10 minutes; first
+	// PLAY of a session only.
 	StartupTime *durationpb.Duration `protobuf:"bytes,10,opt,name=startup_time,json=startupTime,proto3" json:"startup_time,omitempty"`
-	// How long playback stood still; BUFFER_END only.
+	// How long playback stood still, at most 10 minutes; BUFFER_END only.
 	StallDuration *durationpb.Duration `protobuf:"bytes,11,opt,name=stall_duration,json=stallDuration,proto3" json:"stall_duration,omitempty"`
 	// Position before the jump; SEEK only.
 	SeekFrom *durationpb.Duration `protobuf:"bytes,12,opt,name=seek_from,json=seekFrom,proto3" json:"seek_from,omitempty"`
@@ -503,7 +559,7 @@ type SendEventsResponse struct {
 	AcceptedCount int32 `protobuf:"varint,1,opt,name=accepted_count,json=acceptedCount,proto3" json:"accepted_count,omitempty"`
 	// Events of the batch dropped as duplicates of events already received.
 	DuplicateCount int32 `protobuf:"varint,2,opt,name=duplicate_count,json=duplicateCount,proto3" json:"duplicate_count,omitempty"`
-	// Events of the batch dropped as invalid.
+	// Events of the batch dropped as invalid, in batch order.
 	RejectedEvents []*RejectedEvent `protobuf:"bytes,3,rep,name=rejected_events,json=rejectedEvents,proto3" json:"rejected_events,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
@@ -613,7 +669,7 @@ type SendEventBatchResponse struct {
 	AcceptedCount int32 `protobuf:"varint,1,opt,name=accepted_count,json=acceptedCount,proto3" json:"accepted_count,omitempty"`
 	// Events dropped as duplicates of events already received.
 	DuplicateCount int32 `protobuf:"varint,2,opt,name=duplicate_count,json=duplicateCount,proto3" json:"duplicate_count,omitempty"`
-	// Events dropped as invalid.
+	// Events dropped as invalid, in batch order.
 	RejectedEvents []*RejectedEvent `protobuf:"bytes,3,rep,name=rejected_events,json=rejectedEvents,proto3" json:"rejected_events,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
@@ -675,11 +731,13 @@ type GetVideoMetricsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The video, "videos/{video}".
 	Video string `protobuf:"bytes,1,opt,name=video,proto3" json:"video,omitempty"`
-	// Only views that started at or after this time. Unset means since the
-	// video was created. With start_time, end_time and interval all unset the
-	// totals come from the live counters; otherwise from the warehouse.
+	// Only sessions that started at or after this time (rounded down to the
+	// hour). With start_time, end_time and interval all unset the totals are
+	// the video's lifetime. Unset with end_time or interval set: 24 hours
+	// before end_time for HOUR, 30 days for DAY and for totals.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
-	// Only views that started before this time. Unset means now.
+	// Only sessions that started before this time (rounded up to the hour).
+	// Unset means now.
 	EndTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	// Width of the points of the series; unspecified returns totals only.
 	Interval      MetricsInterval `protobuf:"varint,4,opt,name=interval,proto3,enum=vidmesh.analytics.v1.MetricsInterval" json:"interval,omitempty"`
@@ -750,7 +808,8 @@ type GetVideoMetricsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Totals over the whole range.
 	Totals *VideoMetrics `protobuf:"bytes,1,opt,name=totals,proto3" json:"totals,omitempty"`
-	// One point per interval, oldest first; empty unless interval is set.
+	// One point per interval, oldest first, including intervals without
+	// sessions; empty unless interval is set.
 	Series []*VideoMetricsPoint `protobuf:"bytes,2,rep,name=series,proto3" json:"series,omitempty"`
 	// Events that happened before this time are counted; later ones may not
 	// be yet.
@@ -869,20 +928,18 @@ func (x *VideoMetricsPoint) GetMetrics() *VideoMetrics {
 type VideoMetrics struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Views: playback sessions that played at least 30 seconds of the video,
-	// or at least half of a video shorter than a minute. Replays within one
-	// session count once.
+	// or at least half of a video shorter than a minute (played time is the
+	// sum of the events' played). Replays within one session count once.
 	Views int64 `protobuf:"varint,1,opt,name=views,proto3" json:"views,omitempty"`
 	// Distinct viewers among the views, estimated (HyperLogLog, about 1%
-	// error).
+	// error). Over a range, viewers are counted once across its hours.
 	UniqueViewers int64 `protobuf:"varint,2,opt,name=unique_viewers,json=uniqueViewers,proto3" json:"unique_viewers,omitempty"`
-	// Total video time played.
+	// Total video time played, by every session (views or not).
 	WatchTime *durationpb.Duration `protobuf:"bytes,3,opt,name=watch_time,json=watchTime,proto3" json:"watch_time,omitempty"`
-	// watch_time divided by views.
+	// watch_time divided by views; zero without views.
 	AverageViewDuration *durationpb.Duration `protobuf:"bytes,4,opt,name=average_view_duration,json=averageViewDuration,proto3" json:"average_view_duration,omitempty"`
 	// How well playback went.
 	Qoe *QoeMetrics `protobuf:"bytes,5,opt,name=qoe,proto3" json:"qoe,omitempty"`
-	// What viewers did besides watching.
-	Engagement *EngagementMetrics `protobuf:"bytes,6,opt,name=engagement,proto3" json:"engagement,omitempty"`
 	// Playback sessions that asked to play (PLAY_REQUEST or PLAY), whether
 	// or not they became views.
 	Sessions      int64 `protobuf:"varint,7,opt,name=sessions,proto3" json:"sessions,omitempty"`
@@ -955,91 +1012,9 @@ func (x *VideoMetrics) GetQoe() *QoeMetrics {
 	return nil
 }
 
-func (x *VideoMetrics) GetEngagement() *EngagementMetrics {
-	if x != nil {
-		return x.Engagement
-	}
-	return nil
-}
-
 func (x *VideoMetrics) GetSessions() int64 {
 	if x != nil {
 		return x.Sessions
-	}
-	return 0
-}
-
-// Likes, dislikes and shares of a video (from RecsService's recorded
-// interactions), over the same range as the views.
-type EngagementMetrics struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Likes.
-	Likes int64 `protobuf:"varint,1,opt,name=likes,proto3" json:"likes,omitempty"`
-	// Dislikes.
-	Dislikes int64 `protobuf:"varint,2,opt,name=dislikes,proto3" json:"dislikes,omitempty"`
-	// Shares.
-	Shares int64 `protobuf:"varint,3,opt,name=shares,proto3" json:"shares,omitempty"`
-	// (likes + shares) / views, 0 when there are no views. Comments join the
-	// sum once comments exist.
-	EngagementRate float64 `protobuf:"fixed64,4,opt,name=engagement_rate,json=engagementRate,proto3" json:"engagement_rate,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
-}
-
-func (x *EngagementMetrics) Reset() {
-	*x = EngagementMetrics{}
-	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[10]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *EngagementMetrics) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*EngagementMetrics) ProtoMessage() {}
-
-func (x *EngagementMetrics) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[10]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use EngagementMetrics.ProtoReflect.Descriptor instead.
-func (*EngagementMetrics) Descriptor() ([]byte, []int) {
-	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{10}
-}
-
-func (x *EngagementMetrics) GetLikes() int64 {
-	if x != nil {
-		return x.Likes
-	}
-	return 0
-}
-
-func (x *EngagementMetrics) GetDislikes() int64 {
-	if x != nil {
-		return x.Dislikes
-	}
-	return 0
-}
-
-func (x *EngagementMetrics) GetShares() int64 {
-	if x != nil {
-		return x.Shares
-	}
-	return 0
-}
-
-func (x *EngagementMetrics) GetEngagementRate() float64 {
-	if x != nil {
-		return x.EngagementRate
 	}
 	return 0
 }
@@ -1057,7 +1032,7 @@ type RenditionShare struct {
 
 func (x *RenditionShare) Reset() {
 	*x = RenditionShare{}
-	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[11]
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1069,7 +1044,7 @@ func (x *RenditionShare) String() string {
 func (*RenditionShare) ProtoMessage() {}
 
 func (x *RenditionShare) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[11]
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1082,7 +1057,7 @@ func (x *RenditionShare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenditionShare.ProtoReflect.Descriptor instead.
 func (*RenditionShare) Descriptor() ([]byte, []int) {
-	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{11}
+	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RenditionShare) GetRendition() string {
@@ -1102,7 +1077,9 @@ func (x *RenditionShare) GetWatchTimeRatio() float64 {
 // Quality of experience: how quickly and smoothly the video played.
 type QoeMetrics struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Median time from asking to play to the first frame.
+	// Median time from asking to play to the first frame, over the sessions
+	// that reported one. Percentiles come from a histogram with buckets 10%
+	// apart, so they are within 10% of the exact figure; zero without data.
 	StartupTimeP50 *durationpb.Duration `protobuf:"bytes,1,opt,name=startup_time_p50,json=startupTimeP50,proto3" json:"startup_time_p50,omitempty"`
 	// 95th percentile of startup time.
 	StartupTimeP95 *durationpb.Duration `protobuf:"bytes,2,opt,name=startup_time_p95,json=startupTimeP95,proto3" json:"startup_time_p95,omitempty"`
@@ -1117,7 +1094,8 @@ type QoeMetrics struct {
 	FailedSessions int64 `protobuf:"varint,6,opt,name=failed_sessions,json=failedSessions,proto3" json:"failed_sessions,omitempty"`
 	// failed_sessions / sessions, 0 to 1.
 	PlaybackFailureRatio float64 `protobuf:"fixed64,7,opt,name=playback_failure_ratio,json=playbackFailureRatio,proto3" json:"playback_failure_ratio,omitempty"`
-	// Sessions that asked to play and left before the first frame.
+	// Sessions that asked to play and showed no first frame and no error
+	// (so far: a session still loading counts until its first frame).
 	ExitsBeforeStart int64 `protobuf:"varint,8,opt,name=exits_before_start,json=exitsBeforeStart,proto3" json:"exits_before_start,omitempty"`
 	// Where watch time went, by rendition, largest share first.
 	RenditionShares []*RenditionShare `protobuf:"bytes,9,rep,name=rendition_shares,json=renditionShares,proto3" json:"rendition_shares,omitempty"`
@@ -1127,7 +1105,7 @@ type QoeMetrics struct {
 
 func (x *QoeMetrics) Reset() {
 	*x = QoeMetrics{}
-	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[12]
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1139,7 +1117,7 @@ func (x *QoeMetrics) String() string {
 func (*QoeMetrics) ProtoMessage() {}
 
 func (x *QoeMetrics) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[12]
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1152,7 +1130,7 @@ func (x *QoeMetrics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QoeMetrics.ProtoReflect.Descriptor instead.
 func (*QoeMetrics) Descriptor() ([]byte, []int) {
-	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{12}
+	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *QoeMetrics) GetStartupTimeP50() *durationpb.Duration {
@@ -1224,7 +1202,8 @@ type GetRetentionRequest struct {
 	// The video, "videos/{video}".
 	Video string `protobuf:"bytes,1,opt,name=video,proto3" json:"video,omitempty"`
 	// Only views that started at or after this time. Unset, with end_time
-	// unset too, means the video's lifetime.
+	// unset too, means the video's lifetime (live counters); either set means
+	// the warehouse.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	// Only views that started before this time. Unset means now.
 	EndTime       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
@@ -1234,7 +1213,7 @@ type GetRetentionRequest struct {
 
 func (x *GetRetentionRequest) Reset() {
 	*x = GetRetentionRequest{}
-	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[13]
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1246,7 +1225,7 @@ func (x *GetRetentionRequest) String() string {
 func (*GetRetentionRequest) ProtoMessage() {}
 
 func (x *GetRetentionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[13]
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1259,7 +1238,7 @@ func (x *GetRetentionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRetentionRequest.ProtoReflect.Descriptor instead.
 func (*GetRetentionRequest) Descriptor() ([]byte, []int) {
-	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{13}
+	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetRetentionRequest) GetVideo() string {
@@ -1287,7 +1266,8 @@ func (x *GetRetentionRequest) GetEndTime() *timestamppb.Timestamp {
 type GetRetentionResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// 100 consecutive stretches of equal width from the video's start to its
-	// end (fewer for videos under 100 seconds: one per second).
+	// end (fewer for videos under 100 seconds: one per whole second, the last
+	// one shorter).
 	Buckets []*RetentionBucket `protobuf:"bytes,1,rep,name=buckets,proto3" json:"buckets,omitempty"`
 	// Views the curve is computed from.
 	Views int64 `protobuf:"varint,2,opt,name=views,proto3" json:"views,omitempty"`
@@ -1302,7 +1282,7 @@ type GetRetentionResponse struct {
 
 func (x *GetRetentionResponse) Reset() {
 	*x = GetRetentionResponse{}
-	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[14]
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1314,7 +1294,7 @@ func (x *GetRetentionResponse) String() string {
 func (*GetRetentionResponse) ProtoMessage() {}
 
 func (x *GetRetentionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[14]
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1327,7 +1307,7 @@ func (x *GetRetentionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRetentionResponse.ProtoReflect.Descriptor instead.
 func (*GetRetentionResponse) Descriptor() ([]byte, []int) {
-	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{14}
+	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetRetentionResponse) GetBuckets() []*RetentionBucket {
@@ -1375,7 +1355,7 @@ type RetentionBucket struct {
 
 func (x *RetentionBucket) Reset() {
 	*x = RetentionBucket{}
-	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[15]
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1387,7 +1367,7 @@ func (x *RetentionBucket) String() string {
 func (*RetentionBucket) ProtoMessage() {}
 
 func (x *RetentionBucket) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[15]
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1400,7 +1380,7 @@ func (x *RetentionBucket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetentionBucket.ProtoReflect.Descriptor instead.
 func (*RetentionBucket) Descriptor() ([]byte, []int) {
-	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{15}
+	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RetentionBucket) GetStartOffset() *durationpb.Duration {
@@ -1431,6 +1411,209 @@ func (x *RetentionBucket) GetAudienceRatio() float64 {
 	return 0
 }
 
+// Request for ListTopVideos.
+type ListTopVideosRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The owner whose videos to rank; must be the caller.
+	Owner string `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
+	// What to rank by.
+	OrderBy TopVideosOrder `protobuf:"varint,2,opt,name=order_by,json=orderBy,proto3,enum=vidmesh.analytics.v1.TopVideosOrder" json:"order_by,omitempty"`
+	// Only views that started at or after this time. Unset, with end_time
+	// unset too, means lifetime (live counters); either set means the
+	// warehouse.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Only views that started before this time. Unset means now.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// How many videos, 1 to 50; 0 means 10.
+	PageSize      int32 `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTopVideosRequest) Reset() {
+	*x = ListTopVideosRequest{}
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTopVideosRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTopVideosRequest) ProtoMessage() {}
+
+func (x *ListTopVideosRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTopVideosRequest.ProtoReflect.Descriptor instead.
+func (*ListTopVideosRequest) Descriptor() ([]byte, []int) {
+	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ListTopVideosRequest) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *ListTopVideosRequest) GetOrderBy() TopVideosOrder {
+	if x != nil {
+		return x.OrderBy
+	}
+	return TopVideosOrder_TOP_VIDEOS_ORDER_UNSPECIFIED
+}
+
+func (x *ListTopVideosRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *ListTopVideosRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *ListTopVideosRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+// Response of ListTopVideos.
+type ListTopVideosResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The videos, best first; videos without sessions are left out.
+	Videos []*TopVideo `protobuf:"bytes,1,rep,name=videos,proto3" json:"videos,omitempty"`
+	// Events that happened before this time are counted.
+	AsOfTime      *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=as_of_time,json=asOfTime,proto3" json:"as_of_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTopVideosResponse) Reset() {
+	*x = ListTopVideosResponse{}
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTopVideosResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTopVideosResponse) ProtoMessage() {}
+
+func (x *ListTopVideosResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTopVideosResponse.ProtoReflect.Descriptor instead.
+func (*ListTopVideosResponse) Descriptor() ([]byte, []int) {
+	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListTopVideosResponse) GetVideos() []*TopVideo {
+	if x != nil {
+		return x.Videos
+	}
+	return nil
+}
+
+func (x *ListTopVideosResponse) GetAsOfTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AsOfTime
+	}
+	return nil
+}
+
+// One video of a ranking.
+type TopVideo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The video, "videos/{video}".
+	Video string `protobuf:"bytes,1,opt,name=video,proto3" json:"video,omitempty"`
+	// Views in the range.
+	Views int64 `protobuf:"varint,2,opt,name=views,proto3" json:"views,omitempty"`
+	// Watch time in the range.
+	WatchTime     *durationpb.Duration `protobuf:"bytes,3,opt,name=watch_time,json=watchTime,proto3" json:"watch_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TopVideo) Reset() {
+	*x = TopVideo{}
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TopVideo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TopVideo) ProtoMessage() {}
+
+func (x *TopVideo) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TopVideo.ProtoReflect.Descriptor instead.
+func (*TopVideo) Descriptor() ([]byte, []int) {
+	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *TopVideo) GetVideo() string {
+	if x != nil {
+		return x.Video
+	}
+	return ""
+}
+
+func (x *TopVideo) GetViews() int64 {
+	if x != nil {
+		return x.Views
+	}
+	return 0
+}
+
+func (x *TopVideo) GetWatchTime() *durationpb.Duration {
+	if x != nil {
+		return x.WatchTime
+	}
+	return nil
+}
+
 // Request for BatchGetViewCounts.
 type BatchGetViewCountsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1442,7 +1625,7 @@ type BatchGetViewCountsRequest struct {
 
 func (x *BatchGetViewCountsRequest) Reset() {
 	*x = BatchGetViewCountsRequest{}
-	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[16]
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1454,7 +1637,7 @@ func (x *BatchGetViewCountsRequest) String() string {
 func (*BatchGetViewCountsRequest) ProtoMessage() {}
 
 func (x *BatchGetViewCountsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[16]
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1467,7 +1650,7 @@ func (x *BatchGetViewCountsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetViewCountsRequest.ProtoReflect.Descriptor instead.
 func (*BatchGetViewCountsRequest) Descriptor() ([]byte, []int) {
-	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{16}
+	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *BatchGetViewCountsRequest) GetVideos() []string {
@@ -1489,7 +1672,7 @@ type BatchGetViewCountsResponse struct {
 
 func (x *BatchGetViewCountsResponse) Reset() {
 	*x = BatchGetViewCountsResponse{}
-	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[17]
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1501,7 +1684,7 @@ func (x *BatchGetViewCountsResponse) String() string {
 func (*BatchGetViewCountsResponse) ProtoMessage() {}
 
 func (x *BatchGetViewCountsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[17]
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1514,7 +1697,7 @@ func (x *BatchGetViewCountsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetViewCountsResponse.ProtoReflect.Descriptor instead.
 func (*BatchGetViewCountsResponse) Descriptor() ([]byte, []int) {
-	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{17}
+	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *BatchGetViewCountsResponse) GetViewCounts() []*ViewCount {
@@ -1539,7 +1722,7 @@ type ViewCount struct {
 
 func (x *ViewCount) Reset() {
 	*x = ViewCount{}
-	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[18]
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1551,7 +1734,7 @@ func (x *ViewCount) String() string {
 func (*ViewCount) ProtoMessage() {}
 
 func (x *ViewCount) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[18]
+	mi := &file_vidmesh_analytics_v1_analytics_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1564,7 +1747,7 @@ func (x *ViewCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ViewCount.ProtoReflect.Descriptor instead.
 func (*ViewCount) Descriptor() ([]byte, []int) {
-	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{18}
+	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ViewCount) GetVideo() string {
@@ -1646,23 +1829,15 @@ const file_vidmesh_analytics_v1_analytics_service_proto_rawDesc = "" +
 	"\x11VideoMetricsPoint\x129\n" +
 	"\n" +
 	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x12<\n" +
-	"\ametrics\x18\x02 \x01(\v2\".vidmesh.analytics.v1.VideoMetricsR\ametrics\"\xed\x02\n" +
+	"\ametrics\x18\x02 \x01(\v2\".vidmesh.analytics.v1.VideoMetricsR\ametrics\"\xaa\x02\n" +
 	"\fVideoMetrics\x12\x14\n" +
 	"\x05views\x18\x01 \x01(\x03R\x05views\x12%\n" +
 	"\x0eunique_viewers\x18\x02 \x01(\x03R\runiqueViewers\x128\n" +
 	"\n" +
 	"watch_time\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\twatchTime\x12M\n" +
 	"\x15average_view_duration\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x13averageViewDuration\x122\n" +
-	"\x03qoe\x18\x05 \x01(\v2 .vidmesh.analytics.v1.QoeMetricsR\x03qoe\x12G\n" +
-	"\n" +
-	"engagement\x18\x06 \x01(\v2'.vidmesh.analytics.v1.EngagementMetricsR\n" +
-	"engagement\x12\x1a\n" +
-	"\bsessions\x18\a \x01(\x03R\bsessions\"\x86\x01\n" +
-	"\x11EngagementMetrics\x12\x14\n" +
-	"\x05likes\x18\x01 \x01(\x03R\x05likes\x12\x1a\n" +
-	"\bdislikes\x18\x02 \x01(\x03R\bdislikes\x12\x16\n" +
-	"\x06shares\x18\x03 \x01(\x03R\x06shares\x12'\n" +
-	"\x0fengagement_rate\x18\x04 \x01(\x01R\x0eengagementRate\"X\n" +
+	"\x03qoe\x18\x05 \x01(\v2 .vidmesh.analytics.v1.QoeMetricsR\x03qoe\x12\x1a\n" +
+	"\bsessions\x18\a \x01(\x03R\bsessionsJ\x04\b\x06\x10\a\"X\n" +
 	"\x0eRenditionShare\x12\x1c\n" +
 	"\trendition\x18\x01 \x01(\tR\trendition\x12(\n" +
 	"\x10watch_time_ratio\x18\x02 \x01(\x01R\x0ewatchTimeRatio\"\x91\x04\n" +
@@ -1693,7 +1868,23 @@ const file_vidmesh_analytics_v1_analytics_service_proto_rawDesc = "" +
 	"\n" +
 	"end_offset\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\tendOffset\x12\x14\n" +
 	"\x05views\x18\x03 \x01(\x03R\x05views\x12%\n" +
-	"\x0eaudience_ratio\x18\x04 \x01(\x01R\raudienceRatio\"9\n" +
+	"\x0eaudience_ratio\x18\x04 \x01(\x01R\raudienceRatio\"\x82\x02\n" +
+	"\x14ListTopVideosRequest\x12\x1a\n" +
+	"\x05owner\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x05owner\x12?\n" +
+	"\border_by\x18\x02 \x01(\x0e2$.vidmesh.analytics.v1.TopVideosOrderR\aorderBy\x129\n" +
+	"\n" +
+	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x1b\n" +
+	"\tpage_size\x18\x05 \x01(\x05R\bpageSize\"\x89\x01\n" +
+	"\x15ListTopVideosResponse\x126\n" +
+	"\x06videos\x18\x01 \x03(\v2\x1e.vidmesh.analytics.v1.TopVideoR\x06videos\x128\n" +
+	"\n" +
+	"as_of_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\basOfTime\"p\n" +
+	"\bTopVideo\x12\x14\n" +
+	"\x05video\x18\x01 \x01(\tR\x05video\x12\x14\n" +
+	"\x05views\x18\x02 \x01(\x03R\x05views\x128\n" +
+	"\n" +
+	"watch_time\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\twatchTime\"9\n" +
 	"\x19BatchGetViewCountsRequest\x12\x1c\n" +
 	"\x06videos\x18\x01 \x03(\tB\x04\xe2A\x01\x02R\x06videos\"^\n" +
 	"\x1aBatchGetViewCountsResponse\x12@\n" +
@@ -1720,13 +1911,18 @@ const file_vidmesh_analytics_v1_analytics_service_proto_rawDesc = "" +
 	"\x0fMetricsInterval\x12 \n" +
 	"\x1cMETRICS_INTERVAL_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15METRICS_INTERVAL_HOUR\x10\x01\x12\x18\n" +
-	"\x14METRICS_INTERVAL_DAY\x10\x022\xd5\x05\n" +
+	"\x14METRICS_INTERVAL_DAY\x10\x02*o\n" +
+	"\x0eTopVideosOrder\x12 \n" +
+	"\x1cTOP_VIDEOS_ORDER_UNSPECIFIED\x10\x00\x12\x1f\n" +
+	"\x1bTOP_VIDEOS_ORDER_WATCH_TIME\x10\x01\x12\x1a\n" +
+	"\x16TOP_VIDEOS_ORDER_VIEWS\x10\x022\xe4\x06\n" +
 	"\x10AnalyticsService\x12c\n" +
 	"\n" +
 	"SendEvents\x12'.vidmesh.analytics.v1.SendEventsRequest\x1a(.vidmesh.analytics.v1.SendEventsResponse(\x010\x01\x12\x8a\x01\n" +
 	"\x0eSendEventBatch\x12+.vidmesh.analytics.v1.SendEventBatchRequest\x1a,.vidmesh.analytics.v1.SendEventBatchResponse\"\x1d\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/events:send\x90\x02\x02\x12\x97\x01\n" +
 	"\x0fGetVideoMetrics\x12,.vidmesh.analytics.v1.GetVideoMetricsRequest\x1a-.vidmesh.analytics.v1.GetVideoMetricsResponse\"'\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{video=videos/*}/metrics\x90\x02\x01\x12\x90\x01\n" +
-	"\fGetRetention\x12).vidmesh.analytics.v1.GetRetentionRequest\x1a*.vidmesh.analytics.v1.GetRetentionResponse\")\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{video=videos/*}/retention\x90\x02\x01\x12\xa1\x01\n" +
+	"\fGetRetention\x12).vidmesh.analytics.v1.GetRetentionRequest\x1a*.vidmesh.analytics.v1.GetRetentionResponse\")\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{video=videos/*}/retention\x90\x02\x01\x12\x8c\x01\n" +
+	"\rListTopVideos\x12*.vidmesh.analytics.v1.ListTopVideosRequest\x1a+.vidmesh.analytics.v1.ListTopVideosResponse\"\"\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/analytics/topVideos\x90\x02\x01\x12\xa1\x01\n" +
 	"\x12BatchGetViewCounts\x12/.vidmesh.analytics.v1.BatchGetViewCountsRequest\x1a0.vidmesh.analytics.v1.BatchGetViewCountsResponse\"(\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/videos:batchGetViewCounts\x90\x02\x01B\xd8\x01\n" +
 	"\x18com.vidmesh.analytics.v1B\x15AnalyticsServiceProtoP\x01Z3vidmesh.dev/gen/go/vidmesh/analytics/v1;analyticsv1\xa2\x02\x03VAX\xaa\x02\x14Vidmesh.Analytics.V1\xca\x02\x14Vidmesh\\Analytics\\V1\xe2\x02 Vidmesh\\Analytics\\V1\\GPBMetadata\xea\x02\x16Vidmesh::Analytics::V1b\x06proto3"
 
@@ -1742,87 +1938,97 @@ func file_vidmesh_analytics_v1_analytics_service_proto_rawDescGZIP() []byte {
 	return file_vidmesh_analytics_v1_analytics_service_proto_rawDescData
 }
 
-var file_vidmesh_analytics_v1_analytics_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_vidmesh_analytics_v1_analytics_service_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_vidmesh_analytics_v1_analytics_service_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_vidmesh_analytics_v1_analytics_service_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_vidmesh_analytics_v1_analytics_service_proto_goTypes = []any{
 	(PlayerEventKind)(0),               // 0: vidmesh.analytics.v1.PlayerEventKind
 	(MetricsInterval)(0),               // 1: vidmesh.analytics.v1.MetricsInterval
-	(*PlayerEvent)(nil),                // 2: vidmesh.analytics.v1.PlayerEvent
-	(*RejectedEvent)(nil),              // 3: vidmesh.analytics.v1.RejectedEvent
-	(*SendEventsRequest)(nil),          // 4: vidmesh.analytics.v1.SendEventsRequest
-	(*SendEventsResponse)(nil),         // 5: vidmesh.analytics.v1.SendEventsResponse
-	(*SendEventBatchRequest)(nil),      // 6: vidmesh.analytics.v1.SendEventBatchRequest
-	(*SendEventBatchResponse)(nil),     // 7: vidmesh.analytics.v1.SendEventBatchResponse
-	(*GetVideoMetricsRequest)(nil),     // 8: vidmesh.analytics.v1.GetVideoMetricsRequest
-	(*GetVideoMetricsResponse)(nil),    // 9: vidmesh.analytics.v1.GetVideoMetricsResponse
-	(*VideoMetricsPoint)(nil),          // 10: vidmesh.analytics.v1.VideoMetricsPoint
-	(*VideoMetrics)(nil),               // 11: vidmesh.analytics.v1.VideoMetrics
-	(*EngagementMetrics)(nil),          // 12: vidmesh.analytics.v1.EngagementMetrics
+	(TopVideosOrder)(0),                // 2: vidmesh.analytics.v1.TopVideosOrder
+	(*PlayerEvent)(nil),                // 3: vidmesh.analytics.v1.PlayerEvent
+	(*RejectedEvent)(nil),              // 4: vidmesh.analytics.v1.RejectedEvent
+	(*SendEventsRequest)(nil),          // 5: vidmesh.analytics.v1.SendEventsRequest
+	(*SendEventsResponse)(nil),         // 6: vidmesh.analytics.v1.SendEventsResponse
+	(*SendEventBatchRequest)(nil),      // 7: vidmesh.analytics.v1.SendEventBatchRequest
+	(*SendEventBatchResponse)(nil),     // 8: vidmesh.analytics.v1.SendEventBatchResponse
+	(*GetVideoMetricsRequest)(nil),     // 9: vidmesh.analytics.v1.GetVideoMetricsRequest
+	(*GetVideoMetricsResponse)(nil),    // 10: vidmesh.analytics.v1.GetVideoMetricsResponse
+	(*VideoMetricsPoint)(nil),          // 11: vidmesh.analytics.v1.VideoMetricsPoint
+	(*VideoMetrics)(nil),               // 12: vidmesh.analytics.v1.VideoMetrics
 	(*RenditionShare)(nil),             // 13: vidmesh.analytics.v1.RenditionShare
 	(*QoeMetrics)(nil),                 // 14: vidmesh.analytics.v1.QoeMetrics
 	(*GetRetentionRequest)(nil),        // 15: vidmesh.analytics.v1.GetRetentionRequest
 	(*GetRetentionResponse)(nil),       // 16: vidmesh.analytics.v1.GetRetentionResponse
 	(*RetentionBucket)(nil),            // 17: vidmesh.analytics.v1.RetentionBucket
-	(*BatchGetViewCountsRequest)(nil),  // 18: vidmesh.analytics.v1.BatchGetViewCountsRequest
-	(*BatchGetViewCountsResponse)(nil), // 19: vidmesh.analytics.v1.BatchGetViewCountsResponse
-	(*ViewCount)(nil),                  // 20: vidmesh.analytics.v1.ViewCount
-	(*timestamppb.Timestamp)(nil),      // 21: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),        // 22: google.protobuf.Duration
-	(v1.ErrorReason)(0),                // 23: vidmesh.type.v1.ErrorReason
+	(*ListTopVideosRequest)(nil),       // 18: vidmesh.analytics.v1.ListTopVideosRequest
+	(*ListTopVideosResponse)(nil),      // 19: vidmesh.analytics.v1.ListTopVideosResponse
+	(*TopVideo)(nil),                   // 20: vidmesh.analytics.v1.TopVideo
+	(*BatchGetViewCountsRequest)(nil),  // 21: vidmesh.analytics.v1.BatchGetViewCountsRequest
+	(*BatchGetViewCountsResponse)(nil), // 22: vidmesh.analytics.v1.BatchGetViewCountsResponse
+	(*ViewCount)(nil),                  // 23: vidmesh.analytics.v1.ViewCount
+	(*timestamppb.Timestamp)(nil),      // 24: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),        // 25: google.protobuf.Duration
+	(v1.ErrorReason)(0),                // 26: vidmesh.type.v1.ErrorReason
 }
 var file_vidmesh_analytics_v1_analytics_service_proto_depIdxs = []int32{
 	0,  // 0: vidmesh.analytics.v1.PlayerEvent.kind:type_name -> vidmesh.analytics.v1.PlayerEventKind
-	21, // 1: vidmesh.analytics.v1.PlayerEvent.event_time:type_name -> google.protobuf.Timestamp
-	22, // 2: vidmesh.analytics.v1.PlayerEvent.position:type_name -> google.protobuf.Duration
-	22, // 3: vidmesh.analytics.v1.PlayerEvent.played:type_name -> google.protobuf.Duration
-	22, // 4: vidmesh.analytics.v1.PlayerEvent.startup_time:type_name -> google.protobuf.Duration
-	22, // 5: vidmesh.analytics.v1.PlayerEvent.stall_duration:type_name -> google.protobuf.Duration
-	22, // 6: vidmesh.analytics.v1.PlayerEvent.seek_from:type_name -> google.protobuf.Duration
-	23, // 7: vidmesh.analytics.v1.RejectedEvent.reason:type_name -> vidmesh.type.v1.ErrorReason
-	2,  // 8: vidmesh.analytics.v1.SendEventsRequest.events:type_name -> vidmesh.analytics.v1.PlayerEvent
-	3,  // 9: vidmesh.analytics.v1.SendEventsResponse.rejected_events:type_name -> vidmesh.analytics.v1.RejectedEvent
-	2,  // 10: vidmesh.analytics.v1.SendEventBatchRequest.events:type_name -> vidmesh.analytics.v1.PlayerEvent
-	3,  // 11: vidmesh.analytics.v1.SendEventBatchResponse.rejected_events:type_name -> vidmesh.analytics.v1.RejectedEvent
-	21, // 12: vidmesh.analytics.v1.GetVideoMetricsRequest.start_time:type_name -> google.protobuf.Timestamp
-	21, // 13: vidmesh.analytics.v1.GetVideoMetricsRequest.end_time:type_name -> google.protobuf.Timestamp
+	24, // 1: vidmesh.analytics.v1.PlayerEvent.event_time:type_name -> google.protobuf.Timestamp
+	25, // 2: vidmesh.analytics.v1.PlayerEvent.position:type_name -> google.protobuf.Duration
+	25, // 3: vidmesh.analytics.v1.PlayerEvent.played:type_name -> google.protobuf.Duration
+	25, // 4: vidmesh.analytics.v1.PlayerEvent.startup_time:type_name -> google.protobuf.Duration
+	25, // 5: vidmesh.analytics.v1.PlayerEvent.stall_duration:type_name -> google.protobuf.Duration
+	25, // 6: vidmesh.analytics.v1.PlayerEvent.seek_from:type_name -> google.protobuf.Duration
+	26, // 7: vidmesh.analytics.v1.RejectedEvent.reason:type_name -> vidmesh.type.v1.ErrorReason
+	3,  // 8: vidmesh.analytics.v1.SendEventsRequest.events:type_name -> vidmesh.analytics.v1.PlayerEvent
+	4,  // 9: vidmesh.analytics.v1.SendEventsResponse.rejected_events:type_name -> vidmesh.analytics.v1.RejectedEvent
+	3,  // 10: vidmesh.analytics.v1.SendEventBatchRequest.events:type_name -> vidmesh.analytics.v1.PlayerEvent
+	4,  // 11: vidmesh.analytics.v1.SendEventBatchResponse.rejected_events:type_name -> vidmesh.analytics.v1.RejectedEvent
+	24, // 12: vidmesh.analytics.v1.GetVideoMetricsRequest.start_time:type_name -> google.protobuf.Timestamp
+	24, // 13: vidmesh.analytics.v1.GetVideoMetricsRequest.end_time:type_name -> google.protobuf.Timestamp
 	1,  // 14: vidmesh.analytics.v1.GetVideoMetricsRequest.interval:type_name -> vidmesh.analytics.v1.MetricsInterval
-	11, // 15: vidmesh.analytics.v1.GetVideoMetricsResponse.totals:type_name -> vidmesh.analytics.v1.VideoMetrics
-	10, // 16: vidmesh.analytics.v1.GetVideoMetricsResponse.series:type_name -> vidmesh.analytics.v1.VideoMetricsPoint
-	21, // 17: vidmesh.analytics.v1.GetVideoMetricsResponse.as_of_time:type_name -> google.protobuf.Timestamp
-	21, // 18: vidmesh.analytics.v1.VideoMetricsPoint.start_time:type_name -> google.protobuf.Timestamp
-	11, // 19: vidmesh.analytics.v1.VideoMetricsPoint.metrics:type_name -> vidmesh.analytics.v1.VideoMetrics
-	22, // 20: vidmesh.analytics.v1.VideoMetrics.watch_time:type_name -> google.protobuf.Duration
-	22, // 21: vidmesh.analytics.v1.VideoMetrics.average_view_duration:type_name -> google.protobuf.Duration
+	12, // 15: vidmesh.analytics.v1.GetVideoMetricsResponse.totals:type_name -> vidmesh.analytics.v1.VideoMetrics
+	11, // 16: vidmesh.analytics.v1.GetVideoMetricsResponse.series:type_name -> vidmesh.analytics.v1.VideoMetricsPoint
+	24, // 17: vidmesh.analytics.v1.GetVideoMetricsResponse.as_of_time:type_name -> google.protobuf.Timestamp
+	24, // 18: vidmesh.analytics.v1.VideoMetricsPoint.start_time:type_name -> google.protobuf.Timestamp
+	12, // 19: vidmesh.analytics.v1.VideoMetricsPoint.metrics:type_name -> vidmesh.analytics.v1.VideoMetrics
+	25, // 20: vidmesh.analytics.v1.VideoMetrics.watch_time:type_name -> google.protobuf.Duration
+	25, // 21: vidmesh.analytics.v1.VideoMetrics.average_view_duration:type_name -> google.protobuf.Duration
 	14, // 22: vidmesh.analytics.v1.VideoMetrics.qoe:type_name -> vidmesh.analytics.v1.QoeMetrics
-	12, // 23: vidmesh.analytics.v1.VideoMetrics.engagement:type_name -> vidmesh.analytics.v1.EngagementMetrics
-	22, // 24: vidmesh.analytics.v1.QoeMetrics.startup_time_p50:type_name -> google.protobuf.Duration
-	22, // 25: vidmesh.analytics.v1.QoeMetrics.startup_time_p95:type_name -> google.protobuf.Duration
-	22, // 26: vidmesh.analytics.v1.QoeMetrics.startup_time_p99:type_name -> google.protobuf.Duration
-	13, // 27: vidmesh.analytics.v1.QoeMetrics.rendition_shares:type_name -> vidmesh.analytics.v1.RenditionShare
-	21, // 28: vidmesh.analytics.v1.GetRetentionRequest.start_time:type_name -> google.protobuf.Timestamp
-	21, // 29: vidmesh.analytics.v1.GetRetentionRequest.end_time:type_name -> google.protobuf.Timestamp
-	17, // 30: vidmesh.analytics.v1.GetRetentionResponse.buckets:type_name -> vidmesh.analytics.v1.RetentionBucket
-	22, // 31: vidmesh.analytics.v1.GetRetentionResponse.video_duration:type_name -> google.protobuf.Duration
-	21, // 32: vidmesh.analytics.v1.GetRetentionResponse.as_of_time:type_name -> google.protobuf.Timestamp
-	22, // 33: vidmesh.analytics.v1.RetentionBucket.start_offset:type_name -> google.protobuf.Duration
-	22, // 34: vidmesh.analytics.v1.RetentionBucket.end_offset:type_name -> google.protobuf.Duration
-	20, // 35: vidmesh.analytics.v1.BatchGetViewCountsResponse.view_counts:type_name -> vidmesh.analytics.v1.ViewCount
-	21, // 36: vidmesh.analytics.v1.ViewCount.as_of_time:type_name -> google.protobuf.Timestamp
-	4,  // 37: vidmesh.analytics.v1.AnalyticsService.SendEvents:input_type -> vidmesh.analytics.v1.SendEventsRequest
-	6,  // 38: vidmesh.analytics.v1.AnalyticsService.SendEventBatch:input_type -> vidmesh.analytics.v1.SendEventBatchRequest
-	8,  // 39: vidmesh.analytics.v1.AnalyticsService.GetVideoMetrics:input_type -> vidmesh.analytics.v1.GetVideoMetricsRequest
-	15, // 40: vidmesh.analytics.v1.AnalyticsService.GetRetention:input_type -> vidmesh.analytics.v1.GetRetentionRequest
-	18, // 41: vidmesh.analytics.v1.AnalyticsService.BatchGetViewCounts:input_type -> vidmesh.analytics.v1.BatchGetViewCountsRequest
-	5,  // 42: vidmesh.analytics.v1.AnalyticsService.SendEvents:output_type -> vidmesh.analytics.v1.SendEventsResponse
-	7,  // 43: vidmesh.analytics.v1.AnalyticsService.SendEventBatch:output_type -> vidmesh.analytics.v1.SendEventBatchResponse
-	9,  // 44: vidmesh.analytics.v1.AnalyticsService.GetVideoMetrics:output_type -> vidmesh.analytics.v1.GetVideoMetricsResponse
-	16, // 45: vidmesh.analytics.v1.AnalyticsService.GetRetention:output_type -> vidmesh.analytics.v1.GetRetentionResponse
-	19, // 46: vidmesh.analytics.v1.AnalyticsService.BatchGetViewCounts:output_type -> vidmesh.analytics.v1.BatchGetViewCountsResponse
-	42, // [42:47] is the sub-list for method output_type
-	37, // [37:42] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	25, // 23: vidmesh.analytics.v1.QoeMetrics.startup_time_p50:type_name -> google.protobuf.Duration
+	25, // 24: vidmesh.analytics.v1.QoeMetrics.startup_time_p95:type_name -> google.protobuf.Duration
+	25, // 25: vidmesh.analytics.v1.QoeMetrics.startup_time_p99:type_name -> google.protobuf.Duration
+	13, // 26: vidmesh.analytics.v1.QoeMetrics.rendition_shares:type_name -> vidmesh.analytics.v1.RenditionShare
+	24, // 27: vidmesh.analytics.v1.GetRetentionRequest.start_time:type_name -> google.protobuf.Timestamp
+	24, // 28: vidmesh.analytics.v1.GetRetentionRequest.end_time:type_name -> google.protobuf.Timestamp
+	17, // 29: vidmesh.analytics.v1.GetRetentionResponse.buckets:type_name -> vidmesh.analytics.v1.RetentionBucket
+	25, // 30: vidmesh.analytics.v1.GetRetentionResponse.video_duration:type_name -> google.protobuf.Duration
+	24, // 31: vidmesh.analytics.v1.GetRetentionResponse.as_of_time:type_name -> google.protobuf.Timestamp
+	25, // 32: vidmesh.analytics.v1.RetentionBucket.start_offset:type_name -> google.protobuf.Duration
+	25, // 33: vidmesh.analytics.v1.RetentionBucket.end_offset:type_name -> google.protobuf.Duration
+	2,  // 34: vidmesh.analytics.v1.ListTopVideosRequest.order_by:type_name -> vidmesh.analytics.v1.TopVideosOrder
+	24, // 35: vidmesh.analytics.v1.ListTopVideosRequest.start_time:type_name -> google.protobuf.Timestamp
+	24, // 36: vidmesh.analytics.v1.ListTopVideosRequest.end_time:type_name -> google.protobuf.Timestamp
+	20, // 37: vidmesh.analytics.v1.ListTopVideosResponse.videos:type_name -> vidmesh.analytics.v1.TopVideo
+	24, // 38: vidmesh.analytics.v1.ListTopVideosResponse.as_of_time:type_name -> google.protobuf.Timestamp
+	25, // 39: vidmesh.analytics.v1.TopVideo.watch_time:type_name -> google.protobuf.Duration
+	23, // 40: vidmesh.analytics.v1.BatchGetViewCountsResponse.view_counts:type_name -> vidmesh.analytics.v1.ViewCount
+	24, // 41: vidmesh.analytics.v1.ViewCount.as_of_time:type_name -> google.protobuf.Timestamp
+	5,  // 42: vidmesh.analytics.v1.AnalyticsService.SendEvents:input_type -> vidmesh.analytics.v1.SendEventsRequest
+	7,  // 43: vidmesh.analytics.v1.AnalyticsService.SendEventBatch:input_type -> vidmesh.analytics.v1.SendEventBatchRequest
+	9,  // 44: vidmesh.analytics.v1.AnalyticsService.GetVideoMetrics:input_type -> vidmesh.analytics.v1.GetVideoMetricsRequest
+	15, // 45: vidmesh.analytics.v1.AnalyticsService.GetRetention:input_type -> vidmesh.analytics.v1.GetRetentionRequest
+	18, // 46: vidmesh.analytics.v1.AnalyticsService.ListTopVideos:input_type -> vidmesh.analytics.v1.ListTopVideosRequest
+	21, // 47: vidmesh.analytics.v1.AnalyticsService.BatchGetViewCounts:input_type -> vidmesh.analytics.v1.BatchGetViewCountsRequest
+	6,  // 48: vidmesh.analytics.v1.AnalyticsService.SendEvents:output_type -> vidmesh.analytics.v1.SendEventsResponse
+	8,  // 49: vidmesh.analytics.v1.AnalyticsService.SendEventBatch:output_type -> vidmesh.analytics.v1.SendEventBatchResponse
+	10, // 50: vidmesh.analytics.v1.AnalyticsService.GetVideoMetrics:output_type -> vidmesh.analytics.v1.GetVideoMetricsResponse
+	16, // 51: vidmesh.analytics.v1.AnalyticsService.GetRetention:output_type -> vidmesh.analytics.v1.GetRetentionResponse
+	19, // 52: vidmesh.analytics.v1.AnalyticsService.ListTopVideos:output_type -> vidmesh.analytics.v1.ListTopVideosResponse
+	22, // 53: vidmesh.analytics.v1.AnalyticsService.BatchGetViewCounts:output_type -> vidmesh.analytics.v1.BatchGetViewCountsResponse
+	48, // [48:54] is the sub-list for method output_type
+	42, // [42:48] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_vidmesh_analytics_v1_analytics_service_proto_init() }
@@ -1835,8 +2041,8 @@ func file_vidmesh_analytics_v1_analytics_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vidmesh_analytics_v1_analytics_service_proto_rawDesc), len(file_vidmesh_analytics_v1_analytics_service_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   19,
+			NumEnums:      3,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

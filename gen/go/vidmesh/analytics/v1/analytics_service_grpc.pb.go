@@ -23,6 +23,7 @@ const (
 	AnalyticsService_SendEventBatch_FullMethodName     = "/vidmesh.analytics.v1.AnalyticsService/SendEventBatch"
 	AnalyticsService_GetVideoMetrics_FullMethodName    = "/vidmesh.analytics.v1.AnalyticsService/GetVideoMetrics"
 	AnalyticsService_GetRetention_FullMethodName       = "/vidmesh.analytics.v1.AnalyticsService/GetRetention"
+	AnalyticsService_ListTopVideos_FullMethodName      = "/vidmesh.analytics.v1.AnalyticsService/ListTopVideos"
 	AnalyticsService_BatchGetViewCounts_FullMethodName = "/vidmesh.analytics.v1.AnalyticsService/BatchGetViewCounts"
 )
 
@@ -32,11 +33,10 @@ const (
 //
 // Player telemetry in, creator metrics out. Players report what happens
 // during playback; aggregators fold the events into per-video counters that
-// dashboards read (within 2 seconds of the event) and into an event
-// warehouse that answers questions about time ranges.
-//
-// Draft: this contract is not served yet (issue 11 builds it); the gateway
-// routes nothing to it today.
+// dashboards read (within 2 seconds of the event), kept in total and per
+// hour, and an archiver writes every event to a warehouse (hourly Parquet
+// files) that answers questions about older time ranges. docs/analytics.md
+// describes what is collected and how long it is kept.
 //
 // Anyone may send events, with or without an API key. Metrics of a video
 // are for its owner (and the service identity) only; public view counts,
@@ -51,32 +51,49 @@ type AnalyticsServiceClient interface {
 	// Receives batches of player events for as long as the client keeps the
 	// call open, typically one call per playback session, and answers each
 	// batch, in order, once it is stored. Events are deduplicated by
-	// event_id, so resending a batch whose answer did not arrive is safe. An
-	// invalid event is dropped and reported in its batch's answer with a
-	// reason; the rest of the batch is stored. Ends the call with
+	// (session_id, event_id), so resending a batch whose answer did not arrive
+	// is safe. An invalid event is dropped and reported in its batch's answer
+	// with a reason; the rest of the batch is stored. Ends the call with
 	// INVALID_ARGUMENT (ErrorInfo.reason EVENT_BATCH_TOO_LARGE, metadata
-	// "max_events", "max_bytes") for a batch over the limits, and with
-	// UNAVAILABLE (STATE_STORE_UNAVAILABLE) when the event log cannot be
-	// written: batches answered before it are stored. Browsers cannot stream
-	// requests: they use SendEventBatch.
+	// "max_events", "max_bytes") for a batch over the limits, with UNAVAILABLE
+	// (EVENT_LOG_FULL) when aggregation has fallen too far behind, and with
+	// UNAVAILABLE (STATE_STORE_UNAVAILABLE or STATE_STORE_TIMEOUT) when the
+	// event log cannot be written: batches answered before it are stored, the
+	// failed batch is not. Browsers cannot stream requests: they use
+	// SendEventBatch.
 	SendEvents(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SendEventsRequest, SendEventsResponse], error)
 	// Receives one batch of player events: one batch of SendEvents in a
 	// single request, for browsers (including navigator.sendBeacon on page
 	// hide) and other HTTP clients. Same rules and errors as SendEvents.
 	SendEventBatch(ctx context.Context, in *SendEventBatchRequest, opts ...grpc.CallOption) (*SendEventBatchResponse, error)
-	// Returns audience, engagement and quality-of-experience metrics of a
-	// video: totals over the views that started in a time range (lifetime by
-	// default) and, with an interval, a series over the range. A view counts
-	// in full where it started. Owner only. Returns NOT_FOUND (NOT_FOUND) if
-	// the video does not exist or is not visible to the caller,
-	// PERMISSION_DENIED (NOT_OWNER) if the caller is not its owner, and
-	// INVALID_ARGUMENT (INVALID_ARGUMENT, with a BadRequest) if start_time is
-	// not before end_time or the series would have more than 1000 points.
+	// Returns audience and quality-of-experience metrics of a video: totals
+	// over the sessions that started in a time range (lifetime by default)
+	// and, with an interval, a series over the range. A session counts in full
+	// in the hour it started. Lifetime totals come from the live counters;
+	// ranges and series from the hourly counters, which are kept for
+	// analytics.hourly_retention_days (90 by default). Owner only. Returns
+	// UNAUTHENTICATED without an API key, NOT_FOUND (NOT_FOUND) if the video
+	// does not exist or is not visible to the caller, PERMISSION_DENIED
+	// (NOT_OWNER) if the caller is not its owner, and INVALID_ARGUMENT
+	// (INVALID_ARGUMENT, with a BadRequest) if start_time is not before
+	// end_time, start_time is older than the hourly counters are kept, or the
+	// series would have more than 1000 points.
 	GetVideoMetrics(ctx context.Context, in *GetVideoMetricsRequest, opts ...grpc.CallOption) (*GetVideoMetricsResponse, error)
 	// Returns the audience retention curve of a video: for each of 100
-	// stretches of the video, the share of views that played it. Owner only.
-	// Returns the same errors as GetVideoMetrics.
+	// stretches of the video, the share of views that played it. The lifetime
+	// curve comes from the live counters; a curve over a time range is
+	// computed from the warehouse (views that started in the range, as of the
+	// warehouse's last write, up to analytics.warehouse_flush_seconds behind).
+	// Owner only. Returns the same errors as GetVideoMetrics, except that the
+	// range may reach back as far as the warehouse keeps events.
 	GetRetention(ctx context.Context, in *GetRetentionRequest, opts ...grpc.CallOption) (*GetRetentionResponse, error)
+	// Returns the caller's videos ranked by views or watch time: lifetime
+	// totals from the live counters, or over a time range from the warehouse.
+	// Owner only: owner must be the caller. Returns UNAUTHENTICATED without an
+	// API key, PERMISSION_DENIED (NOT_OWNER) for another owner, and
+	// INVALID_ARGUMENT (INVALID_ARGUMENT, with a BadRequest) for a page_size
+	// above 50 or start_time not before end_time.
+	ListTopVideos(ctx context.Context, in *ListTopVideosRequest, opts ...grpc.CallOption) (*ListTopVideosResponse, error)
 	// Returns the public view counts of up to 100 videos, for cards, the
 	// watch page and Search's ranking. Anyone may call it. Videos that do not
 	// exist or are not visible to the caller are left out of the answer
@@ -137,6 +154,16 @@ func (c *analyticsServiceClient) GetRetention(ctx context.Context, in *GetRetent
 	return out, nil
 }
 
+func (c *analyticsServiceClient) ListTopVideos(ctx context.Context, in *ListTopVideosRequest, opts ...grpc.CallOption) (*ListTopVideosResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTopVideosResponse)
+	err := c.cc.Invoke(ctx, AnalyticsService_ListTopVideos_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *analyticsServiceClient) BatchGetViewCounts(ctx context.Context, in *BatchGetViewCountsRequest, opts ...grpc.CallOption) (*BatchGetViewCountsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(BatchGetViewCountsResponse)
@@ -153,11 +180,10 @@ func (c *analyticsServiceClient) BatchGetViewCounts(ctx context.Context, in *Bat
 //
 // Player telemetry in, creator metrics out. Players report what happens
 // during playback; aggregators fold the events into per-video counters that
-// dashboards read (within 2 seconds of the event) and into an event
-// warehouse that answers questions about time ranges.
-//
-// Draft: this contract is not served yet (issue 11 builds it); the gateway
-// routes nothing to it today.
+// dashboards read (within 2 seconds of the event), kept in total and per
+// hour, and an archiver writes every event to a warehouse (hourly Parquet
+// files) that answers questions about older time ranges. docs/analytics.md
+// describes what is collected and how long it is kept.
 //
 // Anyone may send events, with or without an API key. Metrics of a video
 // are for its owner (and the service identity) only; public view counts,
@@ -172,32 +198,49 @@ type AnalyticsServiceServer interface {
 	// Receives batches of player events for as long as the client keeps the
 	// call open, typically one call per playback session, and answers each
 	// batch, in order, once it is stored. Events are deduplicated by
-	// event_id, so resending a batch whose answer did not arrive is safe. An
-	// invalid event is dropped and reported in its batch's answer with a
-	// reason; the rest of the batch is stored. Ends the call with
+	// (session_id, event_id), so resending a batch whose answer did not arrive
+	// is safe. An invalid event is dropped and reported in its batch's answer
+	// with a reason; the rest of the batch is stored. Ends the call with
 	// INVALID_ARGUMENT (ErrorInfo.reason EVENT_BATCH_TOO_LARGE, metadata
-	// "max_events", "max_bytes") for a batch over the limits, and with
-	// UNAVAILABLE (STATE_STORE_UNAVAILABLE) when the event log cannot be
-	// written: batches answered before it are stored. Browsers cannot stream
-	// requests: they use SendEventBatch.
+	// "max_events", "max_bytes") for a batch over the limits, with UNAVAILABLE
+	// (EVENT_LOG_FULL) when aggregation has fallen too far behind, and with
+	// UNAVAILABLE (STATE_STORE_UNAVAILABLE or STATE_STORE_TIMEOUT) when the
+	// event log cannot be written: batches answered before it are stored, the
+	// failed batch is not. Browsers cannot stream requests: they use
+	// SendEventBatch.
 	SendEvents(grpc.BidiStreamingServer[SendEventsRequest, SendEventsResponse]) error
 	// Receives one batch of player events: one batch of SendEvents in a
 	// single request, for browsers (including navigator.sendBeacon on page
 	// hide) and other HTTP clients. Same rules and errors as SendEvents.
 	SendEventBatch(context.Context, *SendEventBatchRequest) (*SendEventBatchResponse, error)
-	// Returns audience, engagement and quality-of-experience metrics of a
-	// video: totals over the views that started in a time range (lifetime by
-	// default) and, with an interval, a series over the range. A view counts
-	// in full where it started. Owner only. Returns NOT_FOUND (NOT_FOUND) if
-	// the video does not exist or is not visible to the caller,
-	// PERMISSION_DENIED (NOT_OWNER) if the caller is not its owner, and
-	// INVALID_ARGUMENT (INVALID_ARGUMENT, with a BadRequest) if start_time is
-	// not before end_time or the series would have more than 1000 points.
+	// Returns audience and quality-of-experience metrics of a video: totals
+	// over the sessions that started in a time range (lifetime by default)
+	// and, with an interval, a series over the range. A session counts in full
+	// in the hour it started. Lifetime totals come from the live counters;
+	// ranges and series from the hourly counters, which are kept for
+	// analytics.hourly_retention_days (90 by default). Owner only. Returns
+	// UNAUTHENTICATED without an API key, NOT_FOUND (NOT_FOUND) if the video
+	// does not exist or is not visible to the caller, PERMISSION_DENIED
+	// (NOT_OWNER) if the caller is not its owner, and INVALID_ARGUMENT
+	// (INVALID_ARGUMENT, with a BadRequest) if start_time is not before
+	// end_time, start_time is older than the hourly counters are kept, or the
+	// series would have more than 1000 points.
 	GetVideoMetrics(context.Context, *GetVideoMetricsRequest) (*GetVideoMetricsResponse, error)
 	// Returns the audience retention curve of a video: for each of 100
-	// stretches of the video, the share of views that played it. Owner only.
-	// Returns the same errors as GetVideoMetrics.
+	// stretches of the video, the share of views that played it. The lifetime
+	// curve comes from the live counters; a curve over a time range is
+	// computed from the warehouse (views that started in the range, as of the
+	// warehouse's last write, up to analytics.warehouse_flush_seconds behind).
+	// Owner only. Returns the same errors as GetVideoMetrics, except that the
+	// range may reach back as far as the warehouse keeps events.
 	GetRetention(context.Context, *GetRetentionRequest) (*GetRetentionResponse, error)
+	// Returns the caller's videos ranked by views or watch time: lifetime
+	// totals from the live counters, or over a time range from the warehouse.
+	// Owner only: owner must be the caller. Returns UNAUTHENTICATED without an
+	// API key, PERMISSION_DENIED (NOT_OWNER) for another owner, and
+	// INVALID_ARGUMENT (INVALID_ARGUMENT, with a BadRequest) for a page_size
+	// above 50 or start_time not before end_time.
+	ListTopVideos(context.Context, *ListTopVideosRequest) (*ListTopVideosResponse, error)
 	// Returns the public view counts of up to 100 videos, for cards, the
 	// watch page and Search's ranking. Anyone may call it. Videos that do not
 	// exist or are not visible to the caller are left out of the answer
@@ -226,6 +269,9 @@ func (UnimplementedAnalyticsServiceServer) GetVideoMetrics(context.Context, *Get
 }
 func (UnimplementedAnalyticsServiceServer) GetRetention(context.Context, *GetRetentionRequest) (*GetRetentionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetRetention not implemented")
+}
+func (UnimplementedAnalyticsServiceServer) ListTopVideos(context.Context, *ListTopVideosRequest) (*ListTopVideosResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTopVideos not implemented")
 }
 func (UnimplementedAnalyticsServiceServer) BatchGetViewCounts(context.Context, *BatchGetViewCountsRequest) (*BatchGetViewCountsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method BatchGetViewCounts not implemented")
@@ -312,6 +358,24 @@ func _AnalyticsService_GetRetention_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AnalyticsService_ListTopVideos_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTopVideosRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AnalyticsServiceServer).ListTopVideos(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AnalyticsService_ListTopVideos_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AnalyticsServiceServer).ListTopVideos(ctx, req.(*ListTopVideosRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AnalyticsService_BatchGetViewCounts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(BatchGetViewCountsRequest)
 	if err := dec(in); err != nil {
@@ -348,6 +412,10 @@ var AnalyticsService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetRetention",
 			Handler:    _AnalyticsService_GetRetention_Handler,
+		},
+		{
+			MethodName: "ListTopVideos",
+			Handler:    _AnalyticsService_ListTopVideos_Handler,
 		},
 		{
 			MethodName: "BatchGetViewCounts",

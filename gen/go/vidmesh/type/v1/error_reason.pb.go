@@ -200,6 +200,11 @@ const (
 	// INVALID_ARGUMENT: a batch has more than 500 events or more than 1 MiB.
 	// Metadata: "max_events", "max_bytes".
 	ErrorReason_EVENT_BATCH_TOO_LARGE ErrorReason = 96
+	// UNAVAILABLE: the event log holds more unprocessed events than its limit
+	// (analytics.max_backlog_entries) because aggregation has fallen behind;
+	// nothing of the batch was stored. Send it again later. Metadata:
+	// "retry_after_seconds".
+	ErrorReason_EVENT_LOG_FULL ErrorReason = 97
 )
 
 // Enum value maps for ErrorReason.
@@ -260,6 +265,7 @@ var (
 		94: "EVENT_POSITION_OUT_OF_RANGE",
 		95: "EVENT_VIDEO_UNKNOWN",
 		96: "EVENT_BATCH_TOO_LARGE",
+		97: "EVENT_LOG_FULL",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":         0,
@@ -317,6 +323,7 @@ var (
 		"EVENT_POSITION_OUT_OF_RANGE":      94,
 		"EVENT_VIDEO_UNKNOWN":              95,
 		"EVENT_BATCH_TOO_LARGE":            96,
+		"EVENT_LOG_FULL":                   97,
 	}
 )
 
@@ -351,7 +358,7 @@ var File_vidmesh_type_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_vidmesh_type_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\"vidmesh/type/v1/error_reason.proto\x12\x0fvidmesh.type.v1*\xc4\n" +
+	"\"vidmesh/type/v1/error_reason.proto\x12\x0fvidmesh.type.v1*\xd8\n" +
 	"\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
@@ -410,7 +417,8 @@ const file_vidmesh_type_v1_error_reason_proto_rawDesc = "" +
 	"\x17EVENT_TIME_OUT_OF_RANGE\x10]\x12\x1f\n" +
 	"\x1bEVENT_POSITION_OUT_OF_RANGE\x10^\x12\x17\n" +
 	"\x13EVENT_VIDEO_UNKNOWN\x10_\x12\x19\n" +
-	"\x15EVENT_BATCH_TOO_LARGE\x10`B\xb0\x01\n" +
+	"\x15EVENT_BATCH_TOO_LARGE\x10`\x12\x12\n" +
+	"\x0eEVENT_LOG_FULL\x10aB\xb0\x01\n" +
 	"\x13com.vidmesh.type.v1B\x10ErrorReasonProtoP\x01Z)vidmesh.dev/gen/go/vidmesh/type/v1;typev1\xa2\x02\x03VTX\xaa\x02\x0fVidmesh.Type.V1\xca\x02\x0fVidmesh\\Type\\V1\xe2\x02\x1bVidmesh\\Type\\V1\\GPBMetadata\xea\x02\x11Vidmesh::Type::V1b\x06proto3"
 
 var (

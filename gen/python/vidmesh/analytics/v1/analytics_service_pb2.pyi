@@ -33,6 +33,12 @@ class MetricsInterval(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     METRICS_INTERVAL_UNSPECIFIED: _ClassVar[MetricsInterval]
     METRICS_INTERVAL_HOUR: _ClassVar[MetricsInterval]
     METRICS_INTERVAL_DAY: _ClassVar[MetricsInterval]
+
+class TopVideosOrder(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TOP_VIDEOS_ORDER_UNSPECIFIED: _ClassVar[TopVideosOrder]
+    TOP_VIDEOS_ORDER_WATCH_TIME: _ClassVar[TopVideosOrder]
+    TOP_VIDEOS_ORDER_VIEWS: _ClassVar[TopVideosOrder]
 PLAYER_EVENT_KIND_UNSPECIFIED: PlayerEventKind
 PLAYER_EVENT_KIND_PLAY: PlayerEventKind
 PLAYER_EVENT_KIND_PAUSE: PlayerEventKind
@@ -47,6 +53,9 @@ PLAYER_EVENT_KIND_PLAY_REQUEST: PlayerEventKind
 METRICS_INTERVAL_UNSPECIFIED: MetricsInterval
 METRICS_INTERVAL_HOUR: MetricsInterval
 METRICS_INTERVAL_DAY: MetricsInterval
+TOP_VIDEOS_ORDER_UNSPECIFIED: TopVideosOrder
+TOP_VIDEOS_ORDER_WATCH_TIME: TopVideosOrder
+TOP_VIDEOS_ORDER_VIEWS: TopVideosOrder
 
 class PlayerEvent(_message.Message):
     __slots__ = ("event_id", "session_id", "video", "viewer_id", "kind", "event_time", "position", "rendition", "played", "startup_time", "stall_duration", "seek_from", "previous_rendition", "bandwidth_estimate", "error_code", "error_message")
@@ -161,34 +170,20 @@ class VideoMetricsPoint(_message.Message):
     def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metrics: _Optional[_Union[VideoMetrics, _Mapping]] = ...) -> None: ...
 
 class VideoMetrics(_message.Message):
-    __slots__ = ("views", "unique_viewers", "watch_time", "average_view_duration", "qoe", "engagement", "sessions")
+    __slots__ = ("views", "unique_viewers", "watch_time", "average_view_duration", "qoe", "sessions")
     VIEWS_FIELD_NUMBER: _ClassVar[int]
     UNIQUE_VIEWERS_FIELD_NUMBER: _ClassVar[int]
     WATCH_TIME_FIELD_NUMBER: _ClassVar[int]
     AVERAGE_VIEW_DURATION_FIELD_NUMBER: _ClassVar[int]
     QOE_FIELD_NUMBER: _ClassVar[int]
-    ENGAGEMENT_FIELD_NUMBER: _ClassVar[int]
     SESSIONS_FIELD_NUMBER: _ClassVar[int]
     views: int
     unique_viewers: int
     watch_time: _duration_pb2.Duration
     average_view_duration: _duration_pb2.Duration
     qoe: QoeMetrics
-    engagement: EngagementMetrics
     sessions: int
-    def __init__(self, views: _Optional[int] = ..., unique_viewers: _Optional[int] = ..., watch_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., average_view_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., qoe: _Optional[_Union[QoeMetrics, _Mapping]] = ..., engagement: _Optional[_Union[EngagementMetrics, _Mapping]] = ..., sessions: _Optional[int] = ...) -> None: ...
-
-class EngagementMetrics(_message.Message):
-    __slots__ = ("likes", "dislikes", "shares", "engagement_rate")
-    LIKES_FIELD_NUMBER: _ClassVar[int]
-    DISLIKES_FIELD_NUMBER: _ClassVar[int]
-    SHARES_FIELD_NUMBER: _ClassVar[int]
-    ENGAGEMENT_RATE_FIELD_NUMBER: _ClassVar[int]
-    likes: int
-    dislikes: int
-    shares: int
-    engagement_rate: float
-    def __init__(self, likes: _Optional[int] = ..., dislikes: _Optional[int] = ..., shares: _Optional[int] = ..., engagement_rate: _Optional[float] = ...) -> None: ...
+    def __init__(self, views: _Optional[int] = ..., unique_viewers: _Optional[int] = ..., watch_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., average_view_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., qoe: _Optional[_Union[QoeMetrics, _Mapping]] = ..., sessions: _Optional[int] = ...) -> None: ...
 
 class RenditionShare(_message.Message):
     __slots__ = ("rendition", "watch_time_ratio")
@@ -253,6 +248,38 @@ class RetentionBucket(_message.Message):
     views: int
     audience_ratio: float
     def __init__(self, start_offset: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., end_offset: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., views: _Optional[int] = ..., audience_ratio: _Optional[float] = ...) -> None: ...
+
+class ListTopVideosRequest(_message.Message):
+    __slots__ = ("owner", "order_by", "start_time", "end_time", "page_size")
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    ORDER_BY_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    owner: str
+    order_by: TopVideosOrder
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    page_size: int
+    def __init__(self, owner: _Optional[str] = ..., order_by: _Optional[_Union[TopVideosOrder, str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page_size: _Optional[int] = ...) -> None: ...
+
+class ListTopVideosResponse(_message.Message):
+    __slots__ = ("videos", "as_of_time")
+    VIDEOS_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_TIME_FIELD_NUMBER: _ClassVar[int]
+    videos: _containers.RepeatedCompositeFieldContainer[TopVideo]
+    as_of_time: _timestamp_pb2.Timestamp
+    def __init__(self, videos: _Optional[_Iterable[_Union[TopVideo, _Mapping]]] = ..., as_of_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class TopVideo(_message.Message):
+    __slots__ = ("video", "views", "watch_time")
+    VIDEO_FIELD_NUMBER: _ClassVar[int]
+    VIEWS_FIELD_NUMBER: _ClassVar[int]
+    WATCH_TIME_FIELD_NUMBER: _ClassVar[int]
+    video: str
+    views: int
+    watch_time: _duration_pb2.Duration
+    def __init__(self, video: _Optional[str] = ..., views: _Optional[int] = ..., watch_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class BatchGetViewCountsRequest(_message.Message):
     __slots__ = ("videos",)

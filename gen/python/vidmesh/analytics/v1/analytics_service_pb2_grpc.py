@@ -28,11 +28,10 @@ if _version_not_supported:
 class AnalyticsServiceStub:
     """Player telemetry in, creator metrics out. Players report what happens
     during playback; aggregators fold the events into per-video counters that
-    dashboards read (within 2 seconds of the event) and into an event
-    warehouse that answers questions about time ranges.
-
-    Draft: this contract is not served yet (issue 11 builds it); the gateway
-    routes nothing to it today.
+    dashboards read (within 2 seconds of the event), kept in total and per
+    hour, and an archiver writes every event to a warehouse (hourly Parquet
+    files) that answers questions about older time ranges. docs/analytics.md
+    describes what is collected and how long it is kept.
 
     Anyone may send events, with or without an API key. Metrics of a video
     are for its owner (and the service identity) only; public view counts,
@@ -71,6 +70,11 @@ class AnalyticsServiceStub:
                 request_serializer=vidmesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetRetentionRequest.SerializeToString,
                 response_deserializer=vidmesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetRetentionResponse.FromString,
                 _registered_method=True)
+        self.ListTopVideos = channel.unary_unary(
+                '/vidmesh.analytics.v1.AnalyticsService/ListTopVideos',
+                request_serializer=vidmesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListTopVideosRequest.SerializeToString,
+                response_deserializer=vidmesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListTopVideosResponse.FromString,
+                _registered_method=True)
         self.BatchGetViewCounts = channel.unary_unary(
                 '/vidmesh.analytics.v1.AnalyticsService/BatchGetViewCounts',
                 request_serializer=vidmesh_dot_analytics_dot_v1_dot_analytics__service__pb2.BatchGetViewCountsRequest.SerializeToString,
@@ -81,11 +85,10 @@ class AnalyticsServiceStub:
 class AnalyticsServiceServicer:
     """Player telemetry in, creator metrics out. Players report what happens
     during playback; aggregators fold the events into per-video counters that
-    dashboards read (within 2 seconds of the event) and into an event
-    warehouse that answers questions about time ranges.
-
-    Draft: this contract is not served yet (issue 11 builds it); the gateway
-    routes nothing to it today.
+    dashboards read (within 2 seconds of the event), kept in total and per
+    hour, and an archiver writes every event to a warehouse (hourly Parquet
+    files) that answers questions about older time ranges. docs/analytics.md
+    describes what is collected and how long it is kept.
 
     Anyone may send events, with or without an API key. Metrics of a video
     are for its owner (and the service identity) only; public view counts,
@@ -102,14 +105,16 @@ class AnalyticsServiceServicer:
         """Receives batches of player events for as long as the client keeps the
         call open, typically one call per playback session, and answers each
         batch, in order, once it is stored. Events are deduplicated by
-        event_id, so resending a batch whose answer did not arrive is safe. An
-        invalid event is dropped and reported in its batch's answer with a
-        reason; the rest of the batch is stored. Ends the call with
+        (session_id, event_id), so resending a batch whose answer did not arrive
+        is safe. An invalid event is dropped and reported in its batch's answer
+        with a reason; the rest of the batch is stored. Ends the call with
         INVALID_ARGUMENT (ErrorInfo.reason EVENT_BATCH_TOO_LARGE, metadata
-        "max_events", "max_bytes") for a batch over the limits, and with
-        UNAVAILABLE (STATE_STORE_UNAVAILABLE) when the event log cannot be
-        written: batches answered before it are stored. Browsers cannot stream
-        requests: they use SendEventBatch.
+        "max_events", "max_bytes") for a batch over the limits, with UNAVAILABLE
+        (EVENT_LOG_FULL) when aggregation has fallen too far behind, and with
+        UNAVAILABLE (STATE_STORE_UNAVAILABLE or STATE_STORE_TIMEOUT) when the
+        event log cannot be written: batches answered before it are stored, the
+        failed batch is not. Browsers cannot stream requests: they use
+        SendEventBatch.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -125,14 +130,18 @@ class AnalyticsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetVideoMetrics(self, request, context):
-        """Returns audience, engagement and quality-of-experience metrics of a
-        video: totals over the views that started in a time range (lifetime by
-        default) and, with an interval, a series over the range. A view counts
-        in full where it started. Owner only. Returns NOT_FOUND (NOT_FOUND) if
-        the video does not exist or is not visible to the caller,
-        PERMISSION_DENIED (NOT_OWNER) if the caller is not its owner, and
-        INVALID_ARGUMENT (INVALID_ARGUMENT, with a BadRequest) if start_time is
-        not before end_time or the series would have more than 1000 points.
+        """Returns audience and quality-of-experience metrics of a video: totals
+        over the sessions that started in a time range (lifetime by default)
+        and, with an interval, a series over the range. A session counts in full
+        in the hour it started. Lifetime totals come from the live counters;
+        ranges and series from the hourly counters, which are kept for
+        analytics.hourly_retention_days (90 by default). Owner only. Returns
+        UNAUTHENTICATED without an API key, NOT_FOUND (NOT_FOUND) if the video
+        does not exist or is not visible to the caller, PERMISSION_DENIED
+        (NOT_OWNER) if the caller is not its owner, and INVALID_ARGUMENT
+        (INVALID_ARGUMENT, with a BadRequest) if start_time is not before
+        end_time, start_time is older than the hourly counters are kept, or the
+        series would have more than 1000 points.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -140,8 +149,24 @@ class AnalyticsServiceServicer:
 
     def GetRetention(self, request, context):
         """Returns the audience retention curve of a video: for each of 100
-        stretches of the video, the share of views that played it. Owner only.
-        Returns the same errors as GetVideoMetrics.
+        stretches of the video, the share of views that played it. The lifetime
+        curve comes from the live counters; a curve over a time range is
+        computed from the warehouse (views that started in the range, as of the
+        warehouse's last write, up to analytics.warehouse_flush_seconds behind).
+        Owner only. Returns the same errors as GetVideoMetrics, except that the
+        range may reach back as far as the warehouse keeps events.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTopVideos(self, request, context):
+        """Returns the caller's videos ranked by views or watch time: lifetime
+        totals from the live counters, or over a time range from the warehouse.
+        Owner only: owner must be the caller. Returns UNAUTHENTICATED without an
+        API key, PERMISSION_DENIED (NOT_OWNER) for another owner, and
+        INVALID_ARGUMENT (INVALID_ARGUMENT, with a BadRequest) for a page_size
+        above 50 or start_time not before end_time.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -182,6 +207,11 @@ def add_AnalyticsServiceServicer_to_server(servicer, server):
                     request_deserializer=vidmesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetRetentionRequest.FromString,
                     response_serializer=vidmesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetRetentionResponse.SerializeToString,
             ),
+            'ListTopVideos': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTopVideos,
+                    request_deserializer=vidmesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListTopVideosRequest.FromString,
+                    response_serializer=vidmesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListTopVideosResponse.SerializeToString,
+            ),
             'BatchGetViewCounts': grpc.unary_unary_rpc_method_handler(
                     servicer.BatchGetViewCounts,
                     request_deserializer=vidmesh_dot_analytics_dot_v1_dot_analytics__service__pb2.BatchGetViewCountsRequest.FromString,
@@ -198,11 +228,10 @@ def add_AnalyticsServiceServicer_to_server(servicer, server):
 class AnalyticsService:
     """Player telemetry in, creator metrics out. Players report what happens
     during playback; aggregators fold the events into per-video counters that
-    dashboards read (within 2 seconds of the event) and into an event
-    warehouse that answers questions about time ranges.
-
-    Draft: this contract is not served yet (issue 11 builds it); the gateway
-    routes nothing to it today.
+    dashboards read (within 2 seconds of the event), kept in total and per
+    hour, and an archiver writes every event to a warehouse (hourly Parquet
+    files) that answers questions about older time ranges. docs/analytics.md
+    describes what is collected and how long it is kept.
 
     Anyone may send events, with or without an API key. Metrics of a video
     are for its owner (and the service identity) only; public view counts,
@@ -313,6 +342,33 @@ class AnalyticsService:
             '/vidmesh.analytics.v1.AnalyticsService/GetRetention',
             vidmesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetRetentionRequest.SerializeToString,
             vidmesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetRetentionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTopVideos(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vidmesh.analytics.v1.AnalyticsService/ListTopVideos',
+            vidmesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListTopVideosRequest.SerializeToString,
+            vidmesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListTopVideosResponse.FromString,
             options,
             channel_credentials,
             insecure,

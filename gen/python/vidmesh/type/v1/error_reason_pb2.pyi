@@ -61,6 +61,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_POSITION_OUT_OF_RANGE: _ClassVar[ErrorReason]
     EVENT_VIDEO_UNKNOWN: _ClassVar[ErrorReason]
     EVENT_BATCH_TOO_LARGE: _ClassVar[ErrorReason]
+    EVENT_LOG_FULL: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 API_KEY_REQUIRED: ErrorReason
 MALFORMED_CREDENTIALS: ErrorReason
@@ -116,3 +117,4 @@ EVENT_TIME_OUT_OF_RANGE: ErrorReason
 EVENT_POSITION_OUT_OF_RANGE: ErrorReason
 EVENT_VIDEO_UNKNOWN: ErrorReason
 EVENT_BATCH_TOO_LARGE: ErrorReason
+EVENT_LOG_FULL: ErrorReason

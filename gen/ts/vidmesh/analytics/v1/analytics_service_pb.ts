@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vidmesh/analytics/v1/analytics_service.proto.
  */
 export const file_vidmesh_analytics_v1_analytics_service: GenFile = /*@__PURE__*/
-  fileDesc("Cix2aWRtZXNoL2FuYWx5dGljcy92MS9hbmFseXRpY3Nfc2VydmljZS5wcm90bxIUdmlkbWVzaC5hbmFseXRpY3MudjEisgQKC1BsYXllckV2ZW50EhYKCGV2ZW50X2lkGAEgASgJQgTiQQECEhgKCnNlc3Npb25faWQYAiABKAlCBOJBAQISEwoFdmlkZW8YAyABKAlCBOJBAQISEQoJdmlld2VyX2lkGAQgASgJEjkKBGtpbmQYBSABKA4yJS52aWRtZXNoLmFuYWx5dGljcy52MS5QbGF5ZXJFdmVudEtpbmRCBOJBAQISLgoKZXZlbnRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoIcG9zaXRpb24YByABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEQoJcmVuZGl0aW9uGAggASgJEikKBnBsYXllZBgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgxzdGFydHVwX3RpbWUYCiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMQoOc3RhbGxfZHVyYXRpb24YCyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLAoJc2Vla19mcm9tGAwgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhoKEnByZXZpb3VzX3JlbmRpdGlvbhgNIAEoCRIaChJiYW5kd2lkdGhfZXN0aW1hdGUYDiABKAMSEgoKZXJyb3JfY29kZRgPIAEoCRIVCg1lcnJvcl9tZXNzYWdlGBAgASgJIoIBCg1SZWplY3RlZEV2ZW50EhAKCGV2ZW50X2lkGAEgASgJEg0KBWluZGV4GAIgASgFEiwKBnJlYXNvbhgDIAEoDjIcLnZpZG1lc2gudHlwZS52MS5FcnJvclJlYXNvbhINCgVmaWVsZBgEIAEoCRITCgtkZXNjcmlwdGlvbhgFIAEoCSJGChFTZW5kRXZlbnRzUmVxdWVzdBIxCgZldmVudHMYASADKAsyIS52aWRtZXNoLmFuYWx5dGljcy52MS5QbGF5ZXJFdmVudCKDAQoSU2VuZEV2ZW50c1Jlc3BvbnNlEhYKDmFjY2VwdGVkX2NvdW50GAEgASgFEhcKD2R1cGxpY2F0ZV9jb3VudBgCIAEoBRI8Cg9yZWplY3RlZF9ldmVudHMYAyADKAsyIy52aWRtZXNoLmFuYWx5dGljcy52MS5SZWplY3RlZEV2ZW50IkoKFVNlbmRFdmVudEJhdGNoUmVxdWVzdBIxCgZldmVudHMYASADKAsyIS52aWRtZXNoLmFuYWx5dGljcy52MS5QbGF5ZXJFdmVudCKHAQoWU2VuZEV2ZW50QmF0Y2hSZXNwb25zZRIWCg5hY2NlcHRlZF9jb3VudBgBIAEoBRIXCg9kdXBsaWNhdGVfY291bnQYAiABKAUSPAoPcmVqZWN0ZWRfZXZlbnRzGAMgAygLMiMudmlkbWVzaC5hbmFseXRpY3MudjEuUmVqZWN0ZWRFdmVudCLEAQoWR2V0VmlkZW9NZXRyaWNzUmVxdWVzdBITCgV2aWRlbxgBIAEoCUIE4kEBAhIuCgpzdGFydF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNwoIaW50ZXJ2YWwYBCABKA4yJS52aWRtZXNoLmFuYWx5dGljcy52MS5NZXRyaWNzSW50ZXJ2YWwitgEKF0dldFZpZGVvTWV0cmljc1Jlc3BvbnNlEjIKBnRvdGFscxgBIAEoCzIiLnZpZG1lc2guYW5hbHl0aWNzLnYxLlZpZGVvTWV0cmljcxI3CgZzZXJpZXMYAiADKAsyJy52aWRtZXNoLmFuYWx5dGljcy52MS5WaWRlb01ldHJpY3NQb2ludBIuCgphc19vZl90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ4ChFWaWRlb01ldHJpY3NQb2ludBIuCgpzdGFydF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCgdtZXRyaWNzGAIgASgLMiIudmlkbWVzaC5hbmFseXRpY3MudjEuVmlkZW9NZXRyaWNzIpwCCgxWaWRlb01ldHJpY3MSDQoFdmlld3MYASABKAMSFgoOdW5pcXVlX3ZpZXdlcnMYAiABKAMSLQoKd2F0Y2hfdGltZRgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI4ChVhdmVyYWdlX3ZpZXdfZHVyYXRpb24YBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLQoDcW9lGAUgASgLMiAudmlkbWVzaC5hbmFseXRpY3MudjEuUW9lTWV0cmljcxI7CgplbmdhZ2VtZW50GAYgASgLMicudmlkbWVzaC5hbmFseXRpY3MudjEuRW5nYWdlbWVudE1ldHJpY3MSEAoIc2Vzc2lvbnMYByABKAMiXQoRRW5nYWdlbWVudE1ldHJpY3MSDQoFbGlrZXMYASABKAMSEAoIZGlzbGlrZXMYAiABKAMSDgoGc2hhcmVzGAMgASgDEhcKD2VuZ2FnZW1lbnRfcmF0ZRgEIAEoASI9Cg5SZW5kaXRpb25TaGFyZRIRCglyZW5kaXRpb24YASABKAkSGAoQd2F0Y2hfdGltZV9yYXRpbxgCIAEoASL1AgoKUW9lTWV0cmljcxIzChBzdGFydHVwX3RpbWVfcDUwGAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjMKEHN0YXJ0dXBfdGltZV9wOTUYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMwoQc3RhcnR1cF90aW1lX3A5ORgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIZChFyZWJ1ZmZlcmluZ19yYXRpbxgEIAEoARIYChByZWJ1ZmZlcmVkX3ZpZXdzGAUgASgDEhcKD2ZhaWxlZF9zZXNzaW9ucxgGIAEoAxIeChZwbGF5YmFja19mYWlsdXJlX3JhdGlvGAcgASgBEhoKEmV4aXRzX2JlZm9yZV9zdGFydBgIIAEoAxI+ChByZW5kaXRpb25fc2hhcmVzGAkgAygLMiQudmlkbWVzaC5hbmFseXRpY3MudjEuUmVuZGl0aW9uU2hhcmUiiAEKE0dldFJldGVudGlvblJlcXVlc3QSEwoFdmlkZW8YASABKAlCBOJBAQISLgoKc3RhcnRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIsABChRHZXRSZXRlbnRpb25SZXNwb25zZRI2CgdidWNrZXRzGAEgAygLMiUudmlkbWVzaC5hbmFseXRpY3MudjEuUmV0ZW50aW9uQnVja2V0Eg0KBXZpZXdzGAIgASgDEjEKDnZpZGVvX2R1cmF0aW9uGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi4KCmFzX29mX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpgBCg9SZXRlbnRpb25CdWNrZXQSLwoMc3RhcnRfb2Zmc2V0GAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi0KCmVuZF9vZmZzZXQYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDQoFdmlld3MYAyABKAMSFgoOYXVkaWVuY2VfcmF0aW8YBCABKAEiMQoZQmF0Y2hHZXRWaWV3Q291bnRzUmVxdWVzdBIUCgZ2aWRlb3MYASADKAlCBOJBAQIiUgoaQmF0Y2hHZXRWaWV3Q291bnRzUmVzcG9uc2USNAoLdmlld19jb3VudHMYASADKAsyHy52aWRtZXNoLmFuYWx5dGljcy52MS5WaWV3Q291bnQiWQoJVmlld0NvdW50Eg0KBXZpZGVvGAEgASgJEg0KBXZpZXdzGAIgASgDEi4KCmFzX29mX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKvQCCg9QbGF5ZXJFdmVudEtpbmQSIQodUExBWUVSX0VWRU5UX0tJTkRfVU5TUEVDSUZJRUQQABIaChZQTEFZRVJfRVZFTlRfS0lORF9QTEFZEAESGwoXUExBWUVSX0VWRU5UX0tJTkRfUEFVU0UQAhIaChZQTEFZRVJfRVZFTlRfS0lORF9TRUVLEAMSHwobUExBWUVSX0VWRU5UX0tJTkRfSEVBUlRCRUFUEAQSIgoeUExBWUVSX0VWRU5UX0tJTkRfQlVGRkVSX1NUQVJUEAUSIAocUExBWUVSX0VWRU5UX0tJTkRfQlVGRkVSX0VORBAGEiQKIFBMQVlFUl9FVkVOVF9LSU5EX1FVQUxJVFlfQ0hBTkdFEAcSGwoXUExBWUVSX0VWRU5UX0tJTkRfRU5ERUQQCBIbChdQTEFZRVJfRVZFTlRfS0lORF9FUlJPUhAJEiIKHlBMQVlFUl9FVkVOVF9LSU5EX1BMQVlfUkVRVUVTVBAKKmgKD01ldHJpY3NJbnRlcnZhbBIgChxNRVRSSUNTX0lOVEVSVkFMX1VOU1BFQ0lGSUVEEAASGQoVTUVUUklDU19JTlRFUlZBTF9IT1VSEAESGAoUTUVUUklDU19JTlRFUlZBTF9EQVkQAjLVBQoQQW5hbHl0aWNzU2VydmljZRJjCgpTZW5kRXZlbnRzEicudmlkbWVzaC5hbmFseXRpY3MudjEuU2VuZEV2ZW50c1JlcXVlc3QaKC52aWRtZXNoLmFuYWx5dGljcy52MS5TZW5kRXZlbnRzUmVzcG9uc2UoATABEooBCg5TZW5kRXZlbnRCYXRjaBIrLnZpZG1lc2guYW5hbHl0aWNzLnYxLlNlbmRFdmVudEJhdGNoUmVxdWVzdBosLnZpZG1lc2guYW5hbHl0aWNzLnYxLlNlbmRFdmVudEJhdGNoUmVzcG9uc2UiHZACAoLT5JMCFDoBKiIPL3YxL2V2ZW50czpzZW5kEpcBCg9HZXRWaWRlb01ldHJpY3MSLC52aWRtZXNoLmFuYWx5dGljcy52MS5HZXRWaWRlb01ldHJpY3NSZXF1ZXN0Gi0udmlkbWVzaC5hbmFseXRpY3MudjEuR2V0VmlkZW9NZXRyaWNzUmVzcG9uc2UiJ5ACAYLT5JMCHhIcL3YxL3t2aWRlbz12aWRlb3MvKn0vbWV0cmljcxKQAQoMR2V0UmV0ZW50aW9uEikudmlkbWVzaC5hbmFseXRpY3MudjEuR2V0UmV0ZW50aW9uUmVxdWVzdBoqLnZpZG1lc2guYW5hbHl0aWNzLnYxLkdldFJldGVudGlvblJlc3BvbnNlIimQAgGC0+STAiASHi92MS97dmlkZW89dmlkZW9zLyp9L3JldGVudGlvbhKhAQoSQmF0Y2hHZXRWaWV3Q291bnRzEi8udmlkbWVzaC5hbmFseXRpY3MudjEuQmF0Y2hHZXRWaWV3Q291bnRzUmVxdWVzdBowLnZpZG1lc2guYW5hbHl0aWNzLnYxLkJhdGNoR2V0Vmlld0NvdW50c1Jlc3BvbnNlIiiQAgGC0+STAh8SHS92MS92aWRlb3M6YmF0Y2hHZXRWaWV3Q291bnRzQtgBChhjb20udmlkbWVzaC5hbmFseXRpY3MudjFCFUFuYWx5dGljc1NlcnZpY2VQcm90b1ABWjN2aWRtZXNoLmRldi9nZW4vZ28vdmlkbWVzaC9hbmFseXRpY3MvdjE7YW5hbHl0aWNzdjGiAgNWQViqAhRWaWRtZXNoLkFuYWx5dGljcy5WMcoCFFZpZG1lc2hcQW5hbHl0aWNzXFYx4gIgVmlkbWVzaFxBbmFseXRpY3NcVjFcR1BCTWV0YWRhdGHqAhZWaWRtZXNoOjpBbmFseXRpY3M6OlYxYgZwcm90bzM", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_timestamp, file_vidmesh_type_v1_error_reason]);
+  fileDesc("Cix2aWRtZXNoL2FuYWx5dGljcy92MS9hbmFseXRpY3Nfc2VydmljZS5wcm90bxIUdmlkbWVzaC5hbmFseXRpY3MudjEisgQKC1BsYXllckV2ZW50EhYKCGV2ZW50X2lkGAEgASgJQgTiQQECEhgKCnNlc3Npb25faWQYAiABKAlCBOJBAQISEwoFdmlkZW8YAyABKAlCBOJBAQISEQoJdmlld2VyX2lkGAQgASgJEjkKBGtpbmQYBSABKA4yJS52aWRtZXNoLmFuYWx5dGljcy52MS5QbGF5ZXJFdmVudEtpbmRCBOJBAQISLgoKZXZlbnRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoIcG9zaXRpb24YByABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEQoJcmVuZGl0aW9uGAggASgJEikKBnBsYXllZBgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgxzdGFydHVwX3RpbWUYCiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMQoOc3RhbGxfZHVyYXRpb24YCyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLAoJc2Vla19mcm9tGAwgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhoKEnByZXZpb3VzX3JlbmRpdGlvbhgNIAEoCRIaChJiYW5kd2lkdGhfZXN0aW1hdGUYDiABKAMSEgoKZXJyb3JfY29kZRgPIAEoCRIVCg1lcnJvcl9tZXNzYWdlGBAgASgJIoIBCg1SZWplY3RlZEV2ZW50EhAKCGV2ZW50X2lkGAEgASgJEg0KBWluZGV4GAIgASgFEiwKBnJlYXNvbhgDIAEoDjIcLnZpZG1lc2gudHlwZS52MS5FcnJvclJlYXNvbhINCgVmaWVsZBgEIAEoCRITCgtkZXNjcmlwdGlvbhgFIAEoCSJGChFTZW5kRXZlbnRzUmVxdWVzdBIxCgZldmVudHMYASADKAsyIS52aWRtZXNoLmFuYWx5dGljcy52MS5QbGF5ZXJFdmVudCKDAQoSU2VuZEV2ZW50c1Jlc3BvbnNlEhYKDmFjY2VwdGVkX2NvdW50GAEgASgFEhcKD2R1cGxpY2F0ZV9jb3VudBgCIAEoBRI8Cg9yZWplY3RlZF9ldmVudHMYAyADKAsyIy52aWRtZXNoLmFuYWx5dGljcy52MS5SZWplY3RlZEV2ZW50IkoKFVNlbmRFdmVudEJhdGNoUmVxdWVzdBIxCgZldmVudHMYASADKAsyIS52aWRtZXNoLmFuYWx5dGljcy52MS5QbGF5ZXJFdmVudCKHAQoWU2VuZEV2ZW50QmF0Y2hSZXNwb25zZRIWCg5hY2NlcHRlZF9jb3VudBgBIAEoBRIXCg9kdXBsaWNhdGVfY291bnQYAiABKAUSPAoPcmVqZWN0ZWRfZXZlbnRzGAMgAygLMiMudmlkbWVzaC5hbmFseXRpY3MudjEuUmVqZWN0ZWRFdmVudCLEAQoWR2V0VmlkZW9NZXRyaWNzUmVxdWVzdBITCgV2aWRlbxgBIAEoCUIE4kEBAhIuCgpzdGFydF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNwoIaW50ZXJ2YWwYBCABKA4yJS52aWRtZXNoLmFuYWx5dGljcy52MS5NZXRyaWNzSW50ZXJ2YWwitgEKF0dldFZpZGVvTWV0cmljc1Jlc3BvbnNlEjIKBnRvdGFscxgBIAEoCzIiLnZpZG1lc2guYW5hbHl0aWNzLnYxLlZpZGVvTWV0cmljcxI3CgZzZXJpZXMYAiADKAsyJy52aWRtZXNoLmFuYWx5dGljcy52MS5WaWRlb01ldHJpY3NQb2ludBIuCgphc19vZl90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ4ChFWaWRlb01ldHJpY3NQb2ludBIuCgpzdGFydF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCgdtZXRyaWNzGAIgASgLMiIudmlkbWVzaC5hbmFseXRpY3MudjEuVmlkZW9NZXRyaWNzIuUBCgxWaWRlb01ldHJpY3MSDQoFdmlld3MYASABKAMSFgoOdW5pcXVlX3ZpZXdlcnMYAiABKAMSLQoKd2F0Y2hfdGltZRgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI4ChVhdmVyYWdlX3ZpZXdfZHVyYXRpb24YBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLQoDcW9lGAUgASgLMiAudmlkbWVzaC5hbmFseXRpY3MudjEuUW9lTWV0cmljcxIQCghzZXNzaW9ucxgHIAEoA0oECAYQByI9Cg5SZW5kaXRpb25TaGFyZRIRCglyZW5kaXRpb24YASABKAkSGAoQd2F0Y2hfdGltZV9yYXRpbxgCIAEoASL1AgoKUW9lTWV0cmljcxIzChBzdGFydHVwX3RpbWVfcDUwGAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjMKEHN0YXJ0dXBfdGltZV9wOTUYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMwoQc3RhcnR1cF90aW1lX3A5ORgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIZChFyZWJ1ZmZlcmluZ19yYXRpbxgEIAEoARIYChByZWJ1ZmZlcmVkX3ZpZXdzGAUgASgDEhcKD2ZhaWxlZF9zZXNzaW9ucxgGIAEoAxIeChZwbGF5YmFja19mYWlsdXJlX3JhdGlvGAcgASgBEhoKEmV4aXRzX2JlZm9yZV9zdGFydBgIIAEoAxI+ChByZW5kaXRpb25fc2hhcmVzGAkgAygLMiQudmlkbWVzaC5hbmFseXRpY3MudjEuUmVuZGl0aW9uU2hhcmUiiAEKE0dldFJldGVudGlvblJlcXVlc3QSEwoFdmlkZW8YASABKAlCBOJBAQISLgoKc3RhcnRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIsABChRHZXRSZXRlbnRpb25SZXNwb25zZRI2CgdidWNrZXRzGAEgAygLMiUudmlkbWVzaC5hbmFseXRpY3MudjEuUmV0ZW50aW9uQnVja2V0Eg0KBXZpZXdzGAIgASgDEjEKDnZpZGVvX2R1cmF0aW9uGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi4KCmFzX29mX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpgBCg9SZXRlbnRpb25CdWNrZXQSLwoMc3RhcnRfb2Zmc2V0GAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi0KCmVuZF9vZmZzZXQYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDQoFdmlld3MYAyABKAMSFgoOYXVkaWVuY2VfcmF0aW8YBCABKAEi1AEKFExpc3RUb3BWaWRlb3NSZXF1ZXN0EhMKBW93bmVyGAEgASgJQgTiQQECEjYKCG9yZGVyX2J5GAIgASgOMiQudmlkbWVzaC5hbmFseXRpY3MudjEuVG9wVmlkZW9zT3JkZXISLgoKc3RhcnRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXBhZ2Vfc2l6ZRgFIAEoBSJ3ChVMaXN0VG9wVmlkZW9zUmVzcG9uc2USLgoGdmlkZW9zGAEgAygLMh4udmlkbWVzaC5hbmFseXRpY3MudjEuVG9wVmlkZW8SLgoKYXNfb2ZfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVwoIVG9wVmlkZW8SDQoFdmlkZW8YASABKAkSDQoFdmlld3MYAiABKAMSLQoKd2F0Y2hfdGltZRgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiIxChlCYXRjaEdldFZpZXdDb3VudHNSZXF1ZXN0EhQKBnZpZGVvcxgBIAMoCUIE4kEBAiJSChpCYXRjaEdldFZpZXdDb3VudHNSZXNwb25zZRI0Cgt2aWV3X2NvdW50cxgBIAMoCzIfLnZpZG1lc2guYW5hbHl0aWNzLnYxLlZpZXdDb3VudCJZCglWaWV3Q291bnQSDQoFdmlkZW8YASABKAkSDQoFdmlld3MYAiABKAMSLgoKYXNfb2ZfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAq9AIKD1BsYXllckV2ZW50S2luZBIhCh1QTEFZRVJfRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEhoKFlBMQVlFUl9FVkVOVF9LSU5EX1BMQVkQARIbChdQTEFZRVJfRVZFTlRfS0lORF9QQVVTRRACEhoKFlBMQVlFUl9FVkVOVF9LSU5EX1NFRUsQAxIfChtQTEFZRVJfRVZFTlRfS0lORF9IRUFSVEJFQVQQBBIiCh5QTEFZRVJfRVZFTlRfS0lORF9CVUZGRVJfU1RBUlQQBRIgChxQTEFZRVJfRVZFTlRfS0lORF9CVUZGRVJfRU5EEAYSJAogUExBWUVSX0VWRU5UX0tJTkRfUVVBTElUWV9DSEFOR0UQBxIbChdQTEFZRVJfRVZFTlRfS0lORF9FTkRFRBAIEhsKF1BMQVlFUl9FVkVOVF9LSU5EX0VSUk9SEAkSIgoeUExBWUVSX0VWRU5UX0tJTkRfUExBWV9SRVFVRVNUEAoqaAoPTWV0cmljc0ludGVydmFsEiAKHE1FVFJJQ1NfSU5URVJWQUxfVU5TUEVDSUZJRUQQABIZChVNRVRSSUNTX0lOVEVSVkFMX0hPVVIQARIYChRNRVRSSUNTX0lOVEVSVkFMX0RBWRACKm8KDlRvcFZpZGVvc09yZGVyEiAKHFRPUF9WSURFT1NfT1JERVJfVU5TUEVDSUZJRUQQABIfChtUT1BfVklERU9TX09SREVSX1dBVENIX1RJTUUQARIaChZUT1BfVklERU9TX09SREVSX1ZJRVdTEAIy5AYKEEFuYWx5dGljc1NlcnZpY2USYwoKU2VuZEV2ZW50cxInLnZpZG1lc2guYW5hbHl0aWNzLnYxLlNlbmRFdmVudHNSZXF1ZXN0GigudmlkbWVzaC5hbmFseXRpY3MudjEuU2VuZEV2ZW50c1Jlc3BvbnNlKAEwARKKAQoOU2VuZEV2ZW50QmF0Y2gSKy52aWRtZXNoLmFuYWx5dGljcy52MS5TZW5kRXZlbnRCYXRjaFJlcXVlc3QaLC52aWRtZXNoLmFuYWx5dGljcy52MS5TZW5kRXZlbnRCYXRjaFJlc3BvbnNlIh2QAgKC0+STAhQ6ASoiDy92MS9ldmVudHM6c2VuZBKXAQoPR2V0VmlkZW9NZXRyaWNzEiwudmlkbWVzaC5hbmFseXRpY3MudjEuR2V0VmlkZW9NZXRyaWNzUmVxdWVzdBotLnZpZG1lc2guYW5hbHl0aWNzLnYxLkdldFZpZGVvTWV0cmljc1Jlc3BvbnNlIieQAgGC0+STAh4SHC92MS97dmlkZW89dmlkZW9zLyp9L21ldHJpY3MSkAEKDEdldFJldGVudGlvbhIpLnZpZG1lc2guYW5hbHl0aWNzLnYxLkdldFJldGVudGlvblJlcXVlc3QaKi52aWRtZXNoLmFuYWx5dGljcy52MS5HZXRSZXRlbnRpb25SZXNwb25zZSIpkAIBgtPkkwIgEh4vdjEve3ZpZGVvPXZpZGVvcy8qfS9yZXRlbnRpb24SjAEKDUxpc3RUb3BWaWRlb3MSKi52aWRtZXNoLmFuYWx5dGljcy52MS5MaXN0VG9wVmlkZW9zUmVxdWVzdBorLnZpZG1lc2guYW5hbHl0aWNzLnYxLkxpc3RUb3BWaWRlb3NSZXNwb25zZSIikAIBgtPkkwIZEhcvdjEvYW5hbHl0aWNzL3RvcFZpZGVvcxKhAQoSQmF0Y2hHZXRWaWV3Q291bnRzEi8udmlkbWVzaC5hbmFseXRpY3MudjEuQmF0Y2hHZXRWaWV3Q291bnRzUmVxdWVzdBowLnZpZG1lc2guYW5hbHl0aWNzLnYxLkJhdGNoR2V0Vmlld0NvdW50c1Jlc3BvbnNlIiiQAgGC0+STAh8SHS92MS92aWRlb3M6YmF0Y2hHZXRWaWV3Q291bnRzQtgBChhjb20udmlkbWVzaC5hbmFseXRpY3MudjFCFUFuYWx5dGljc1NlcnZpY2VQcm90b1ABWjN2aWRtZXNoLmRldi9nZW4vZ28vdmlkbWVzaC9hbmFseXRpY3MvdjE7YW5hbHl0aWNzdjGiAgNWQViqAhRWaWRtZXNoLkFuYWx5dGljcy5WMcoCFFZpZG1lc2hcQW5hbHl0aWNzXFYx4gIgVmlkbWVzaFxBbmFseXRpY3NcVjFcR1BCTWV0YWRhdGHqAhZWaWRtZXNoOjpBbmFseXRpY3M6OlYxYgZwcm90bzM", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_timestamp, file_vidmesh_type_v1_error_reason]);
 
 /**
  * One thing that happened in a player during a playback session.
@@ -26,8 +26,9 @@ export const file_vidmesh_analytics_v1_analytics_service: GenFile = /*@__PURE__*
 export type PlayerEvent = Message<"vidmesh.analytics.v1.PlayerEvent"> & {
   /**
    * Client-generated unique id of the event (a UUID), at most 64
-   * characters. An id already received in the last 24 hours is dropped as a
-   * duplicate (counted in duplicate_count, not rejected).
+   * characters. An id already received for the same session_id in the last
+   * 24 hours is dropped as a duplicate (counted in duplicate_count, not
+   * rejected).
    *
    * @generated from field: string event_id = 1;
    */
@@ -52,9 +53,10 @@ export type PlayerEvent = Message<"vidmesh.analytics.v1.PlayerEvent"> & {
   /**
    * Stable anonymous id of the viewer (for example a random id kept in the
    * browser's storage), at most 64 characters, used only to count unique
-   * viewers and never returned. Ignored when the call carries credentials:
-   * the caller's identity counts instead. Empty: the session counts as its
-   * own viewer.
+   * viewers and never returned: it is stored only as a keyed hash. Ignored
+   * when the call carries credentials: the caller's identity counts instead.
+   * Empty: the session counts as its own viewer. A session's first event
+   * decides its viewer.
    *
    * @generated from field: string viewer_id = 4;
    */
@@ -69,6 +71,7 @@ export type PlayerEvent = Message<"vidmesh.analytics.v1.PlayerEvent"> & {
 
   /**
    * When it happened, by the client's clock. Unset means when it arrives.
+   * The session's first event decides the hour the session counts in.
    *
    * @generated from field: google.protobuf.Timestamp event_time = 6;
    */
@@ -101,15 +104,15 @@ export type PlayerEvent = Message<"vidmesh.analytics.v1.PlayerEvent"> & {
   played?: Duration | undefined;
 
   /**
-   * Time from asking to play to the first frame; first PLAY of a session
-   * only.
+   * Time from asking to play to the first frame, at most 10 minutes; first
+   * PLAY of a session only.
    *
    * @generated from field: google.protobuf.Duration startup_time = 10;
    */
   startupTime?: Duration | undefined;
 
   /**
-   * How long playback stood still; BUFFER_END only.
+   * How long playback stood still, at most 10 minutes; BUFFER_END only.
    *
    * @generated from field: google.protobuf.Duration stall_duration = 11;
    */
@@ -253,7 +256,7 @@ export type SendEventsResponse = Message<"vidmesh.analytics.v1.SendEventsRespons
   duplicateCount: number;
 
   /**
-   * Events of the batch dropped as invalid.
+   * Events of the batch dropped as invalid, in batch order.
    *
    * @generated from field: repeated vidmesh.analytics.v1.RejectedEvent rejected_events = 3;
    */
@@ -309,7 +312,7 @@ export type SendEventBatchResponse = Message<"vidmesh.analytics.v1.SendEventBatc
   duplicateCount: number;
 
   /**
-   * Events dropped as invalid.
+   * Events dropped as invalid, in batch order.
    *
    * @generated from field: repeated vidmesh.analytics.v1.RejectedEvent rejected_events = 3;
    */
@@ -337,16 +340,18 @@ export type GetVideoMetricsRequest = Message<"vidmesh.analytics.v1.GetVideoMetri
   video: string;
 
   /**
-   * Only views that started at or after this time. Unset means since the
-   * video was created. With start_time, end_time and interval all unset the
-   * totals come from the live counters; otherwise from the warehouse.
+   * Only sessions that started at or after this time (rounded down to the
+   * hour). With start_time, end_time and interval all unset the totals are
+   * the video's lifetime. Unset with end_time or interval set: 24 hours
+   * before end_time for HOUR, 30 days for DAY and for totals.
    *
    * @generated from field: google.protobuf.Timestamp start_time = 2;
    */
   startTime?: Timestamp | undefined;
 
   /**
-   * Only views that started before this time. Unset means now.
+   * Only sessions that started before this time (rounded up to the hour).
+   * Unset means now.
    *
    * @generated from field: google.protobuf.Timestamp end_time = 3;
    */
@@ -381,7 +386,8 @@ export type GetVideoMetricsResponse = Message<"vidmesh.analytics.v1.GetVideoMetr
   totals?: VideoMetrics | undefined;
 
   /**
-   * One point per interval, oldest first; empty unless interval is set.
+   * One point per interval, oldest first, including intervals without
+   * sessions; empty unless interval is set.
    *
    * @generated from field: repeated vidmesh.analytics.v1.VideoMetricsPoint series = 2;
    */
@@ -439,8 +445,8 @@ export const VideoMetricsPointSchema: GenMessage<VideoMetricsPoint> = /*@__PURE_
 export type VideoMetrics = Message<"vidmesh.analytics.v1.VideoMetrics"> & {
   /**
    * Views: playback sessions that played at least 30 seconds of the video,
-   * or at least half of a video shorter than a minute. Replays within one
-   * session count once.
+   * or at least half of a video shorter than a minute (played time is the
+   * sum of the events' played). Replays within one session count once.
    *
    * @generated from field: int64 views = 1;
    */
@@ -448,21 +454,21 @@ export type VideoMetrics = Message<"vidmesh.analytics.v1.VideoMetrics"> & {
 
   /**
    * Distinct viewers among the views, estimated (HyperLogLog, about 1%
-   * error).
+   * error). Over a range, viewers are counted once across its hours.
    *
    * @generated from field: int64 unique_viewers = 2;
    */
   uniqueViewers: bigint;
 
   /**
-   * Total video time played.
+   * Total video time played, by every session (views or not).
    *
    * @generated from field: google.protobuf.Duration watch_time = 3;
    */
   watchTime?: Duration | undefined;
 
   /**
-   * watch_time divided by views.
+   * watch_time divided by views; zero without views.
    *
    * @generated from field: google.protobuf.Duration average_view_duration = 4;
    */
@@ -474,13 +480,6 @@ export type VideoMetrics = Message<"vidmesh.analytics.v1.VideoMetrics"> & {
    * @generated from field: vidmesh.analytics.v1.QoeMetrics qoe = 5;
    */
   qoe?: QoeMetrics | undefined;
-
-  /**
-   * What viewers did besides watching.
-   *
-   * @generated from field: vidmesh.analytics.v1.EngagementMetrics engagement = 6;
-   */
-  engagement?: EngagementMetrics | undefined;
 
   /**
    * Playback sessions that asked to play (PLAY_REQUEST or PLAY), whether
@@ -497,50 +496,6 @@ export type VideoMetrics = Message<"vidmesh.analytics.v1.VideoMetrics"> & {
  */
 export const VideoMetricsSchema: GenMessage<VideoMetrics> = /*@__PURE__*/
   messageDesc(file_vidmesh_analytics_v1_analytics_service, 9);
-
-/**
- * Likes, dislikes and shares of a video (from RecsService's recorded
- * interactions), over the same range as the views.
- *
- * @generated from message vidmesh.analytics.v1.EngagementMetrics
- */
-export type EngagementMetrics = Message<"vidmesh.analytics.v1.EngagementMetrics"> & {
-  /**
-   * Likes.
-   *
-   * @generated from field: int64 likes = 1;
-   */
-  likes: bigint;
-
-  /**
-   * Dislikes.
-   *
-   * @generated from field: int64 dislikes = 2;
-   */
-  dislikes: bigint;
-
-  /**
-   * Shares.
-   *
-   * @generated from field: int64 shares = 3;
-   */
-  shares: bigint;
-
-  /**
-   * (likes + shares) / views, 0 when there are no views. Comments join the
-   * sum once comments exist.
-   *
-   * @generated from field: double engagement_rate = 4;
-   */
-  engagementRate: number;
-};
-
-/**
- * Describes the message vidmesh.analytics.v1.EngagementMetrics.
- * Use `create(EngagementMetricsSchema)` to create a new message.
- */
-export const EngagementMetricsSchema: GenMessage<EngagementMetrics> = /*@__PURE__*/
-  messageDesc(file_vidmesh_analytics_v1_analytics_service, 10);
 
 /**
  * The share of watch time spent in one rendition.
@@ -568,7 +523,7 @@ export type RenditionShare = Message<"vidmesh.analytics.v1.RenditionShare"> & {
  * Use `create(RenditionShareSchema)` to create a new message.
  */
 export const RenditionShareSchema: GenMessage<RenditionShare> = /*@__PURE__*/
-  messageDesc(file_vidmesh_analytics_v1_analytics_service, 11);
+  messageDesc(file_vidmesh_analytics_v1_analytics_service, 10);
 
 /**
  * Quality of experience: how quickly and smoothly the video played.
@@ -577,7 +532,9 @@ export const RenditionShareSchema: GenMessage<RenditionShare> = /*@__PURE__*/
  */
 export type QoeMetrics = Message<"vidmesh.analytics.v1.QoeMetrics"> & {
   /**
-   * Median time from asking to play to the first frame.
+   * Median time from asking to play to the first frame, over the sessions
+   * that reported one. Percentiles come from a histogram with buckets 10%
+   * apart, so they are within 10% of the exact figure; zero without data.
    *
    * @generated from field: google.protobuf.Duration startup_time_p50 = 1;
    */
@@ -627,7 +584,8 @@ export type QoeMetrics = Message<"vidmesh.analytics.v1.QoeMetrics"> & {
   playbackFailureRatio: number;
 
   /**
-   * Sessions that asked to play and left before the first frame.
+   * Sessions that asked to play and showed no first frame and no error
+   * (so far: a session still loading counts until its first frame).
    *
    * @generated from field: int64 exits_before_start = 8;
    */
@@ -646,7 +604,7 @@ export type QoeMetrics = Message<"vidmesh.analytics.v1.QoeMetrics"> & {
  * Use `create(QoeMetricsSchema)` to create a new message.
  */
 export const QoeMetricsSchema: GenMessage<QoeMetrics> = /*@__PURE__*/
-  messageDesc(file_vidmesh_analytics_v1_analytics_service, 12);
+  messageDesc(file_vidmesh_analytics_v1_analytics_service, 11);
 
 /**
  * Request for GetRetention.
@@ -663,7 +621,8 @@ export type GetRetentionRequest = Message<"vidmesh.analytics.v1.GetRetentionRequ
 
   /**
    * Only views that started at or after this time. Unset, with end_time
-   * unset too, means the video's lifetime.
+   * unset too, means the video's lifetime (live counters); either set means
+   * the warehouse.
    *
    * @generated from field: google.protobuf.Timestamp start_time = 2;
    */
@@ -682,7 +641,7 @@ export type GetRetentionRequest = Message<"vidmesh.analytics.v1.GetRetentionRequ
  * Use `create(GetRetentionRequestSchema)` to create a new message.
  */
 export const GetRetentionRequestSchema: GenMessage<GetRetentionRequest> = /*@__PURE__*/
-  messageDesc(file_vidmesh_analytics_v1_analytics_service, 13);
+  messageDesc(file_vidmesh_analytics_v1_analytics_service, 12);
 
 /**
  * Response of GetRetention.
@@ -692,7 +651,8 @@ export const GetRetentionRequestSchema: GenMessage<GetRetentionRequest> = /*@__P
 export type GetRetentionResponse = Message<"vidmesh.analytics.v1.GetRetentionResponse"> & {
   /**
    * 100 consecutive stretches of equal width from the video's start to its
-   * end (fewer for videos under 100 seconds: one per second).
+   * end (fewer for videos under 100 seconds: one per whole second, the last
+   * one shorter).
    *
    * @generated from field: repeated vidmesh.analytics.v1.RetentionBucket buckets = 1;
    */
@@ -726,7 +686,7 @@ export type GetRetentionResponse = Message<"vidmesh.analytics.v1.GetRetentionRes
  * Use `create(GetRetentionResponseSchema)` to create a new message.
  */
 export const GetRetentionResponseSchema: GenMessage<GetRetentionResponse> = /*@__PURE__*/
-  messageDesc(file_vidmesh_analytics_v1_analytics_service, 14);
+  messageDesc(file_vidmesh_analytics_v1_analytics_service, 13);
 
 /**
  * One point of a retention curve.
@@ -768,7 +728,121 @@ export type RetentionBucket = Message<"vidmesh.analytics.v1.RetentionBucket"> & 
  * Use `create(RetentionBucketSchema)` to create a new message.
  */
 export const RetentionBucketSchema: GenMessage<RetentionBucket> = /*@__PURE__*/
+  messageDesc(file_vidmesh_analytics_v1_analytics_service, 14);
+
+/**
+ * Request for ListTopVideos.
+ *
+ * @generated from message vidmesh.analytics.v1.ListTopVideosRequest
+ */
+export type ListTopVideosRequest = Message<"vidmesh.analytics.v1.ListTopVideosRequest"> & {
+  /**
+   * The owner whose videos to rank; must be the caller.
+   *
+   * @generated from field: string owner = 1;
+   */
+  owner: string;
+
+  /**
+   * What to rank by.
+   *
+   * @generated from field: vidmesh.analytics.v1.TopVideosOrder order_by = 2;
+   */
+  orderBy: TopVideosOrder;
+
+  /**
+   * Only views that started at or after this time. Unset, with end_time
+   * unset too, means lifetime (live counters); either set means the
+   * warehouse.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 3;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * Only views that started before this time. Unset means now.
+   *
+   * @generated from field: google.protobuf.Timestamp end_time = 4;
+   */
+  endTime?: Timestamp | undefined;
+
+  /**
+   * How many videos, 1 to 50; 0 means 10.
+   *
+   * @generated from field: int32 page_size = 5;
+   */
+  pageSize: number;
+};
+
+/**
+ * Describes the message vidmesh.analytics.v1.ListTopVideosRequest.
+ * Use `create(ListTopVideosRequestSchema)` to create a new message.
+ */
+export const ListTopVideosRequestSchema: GenMessage<ListTopVideosRequest> = /*@__PURE__*/
   messageDesc(file_vidmesh_analytics_v1_analytics_service, 15);
+
+/**
+ * Response of ListTopVideos.
+ *
+ * @generated from message vidmesh.analytics.v1.ListTopVideosResponse
+ */
+export type ListTopVideosResponse = Message<"vidmesh.analytics.v1.ListTopVideosResponse"> & {
+  /**
+   * The videos, best first; videos without sessions are left out.
+   *
+   * @generated from field: repeated vidmesh.analytics.v1.TopVideo videos = 1;
+   */
+  videos: TopVideo[];
+
+  /**
+   * Events that happened before this time are counted.
+   *
+   * @generated from field: google.protobuf.Timestamp as_of_time = 2;
+   */
+  asOfTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message vidmesh.analytics.v1.ListTopVideosResponse.
+ * Use `create(ListTopVideosResponseSchema)` to create a new message.
+ */
+export const ListTopVideosResponseSchema: GenMessage<ListTopVideosResponse> = /*@__PURE__*/
+  messageDesc(file_vidmesh_analytics_v1_analytics_service, 16);
+
+/**
+ * One video of a ranking.
+ *
+ * @generated from message vidmesh.analytics.v1.TopVideo
+ */
+export type TopVideo = Message<"vidmesh.analytics.v1.TopVideo"> & {
+  /**
+   * The video, "videos/{video}".
+   *
+   * @generated from field: string video = 1;
+   */
+  video: string;
+
+  /**
+   * Views in the range.
+   *
+   * @generated from field: int64 views = 2;
+   */
+  views: bigint;
+
+  /**
+   * Watch time in the range.
+   *
+   * @generated from field: google.protobuf.Duration watch_time = 3;
+   */
+  watchTime?: Duration | undefined;
+};
+
+/**
+ * Describes the message vidmesh.analytics.v1.TopVideo.
+ * Use `create(TopVideoSchema)` to create a new message.
+ */
+export const TopVideoSchema: GenMessage<TopVideo> = /*@__PURE__*/
+  messageDesc(file_vidmesh_analytics_v1_analytics_service, 17);
 
 /**
  * Request for BatchGetViewCounts.
@@ -789,7 +863,7 @@ export type BatchGetViewCountsRequest = Message<"vidmesh.analytics.v1.BatchGetVi
  * Use `create(BatchGetViewCountsRequestSchema)` to create a new message.
  */
 export const BatchGetViewCountsRequestSchema: GenMessage<BatchGetViewCountsRequest> = /*@__PURE__*/
-  messageDesc(file_vidmesh_analytics_v1_analytics_service, 16);
+  messageDesc(file_vidmesh_analytics_v1_analytics_service, 18);
 
 /**
  * Response of BatchGetViewCounts.
@@ -811,7 +885,7 @@ export type BatchGetViewCountsResponse = Message<"vidmesh.analytics.v1.BatchGetV
  * Use `create(BatchGetViewCountsResponseSchema)` to create a new message.
  */
 export const BatchGetViewCountsResponseSchema: GenMessage<BatchGetViewCountsResponse> = /*@__PURE__*/
-  messageDesc(file_vidmesh_analytics_v1_analytics_service, 17);
+  messageDesc(file_vidmesh_analytics_v1_analytics_service, 19);
 
 /**
  * The public view count of one video.
@@ -846,7 +920,7 @@ export type ViewCount = Message<"vidmesh.analytics.v1.ViewCount"> & {
  * Use `create(ViewCountSchema)` to create a new message.
  */
 export const ViewCountSchema: GenMessage<ViewCount> = /*@__PURE__*/
-  messageDesc(file_vidmesh_analytics_v1_analytics_service, 18);
+  messageDesc(file_vidmesh_analytics_v1_analytics_service, 20);
 
 /**
  * What happened in a player.
@@ -979,13 +1053,46 @@ export const MetricsIntervalSchema: GenEnum<MetricsInterval> = /*@__PURE__*/
   enumDesc(file_vidmesh_analytics_v1_analytics_service, 1);
 
 /**
+ * What ListTopVideos ranks by.
+ *
+ * @generated from enum vidmesh.analytics.v1.TopVideosOrder
+ */
+export enum TopVideosOrder {
+  /**
+   * Not set: by watch time.
+   *
+   * @generated from enum value: TOP_VIDEOS_ORDER_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Most watch time first.
+   *
+   * @generated from enum value: TOP_VIDEOS_ORDER_WATCH_TIME = 1;
+   */
+  WATCH_TIME = 1,
+
+  /**
+   * Most views first.
+   *
+   * @generated from enum value: TOP_VIDEOS_ORDER_VIEWS = 2;
+   */
+  VIEWS = 2,
+}
+
+/**
+ * Describes the enum vidmesh.analytics.v1.TopVideosOrder.
+ */
+export const TopVideosOrderSchema: GenEnum<TopVideosOrder> = /*@__PURE__*/
+  enumDesc(file_vidmesh_analytics_v1_analytics_service, 2);
+
+/**
  * Player telemetry in, creator metrics out. Players report what happens
  * during playback; aggregators fold the events into per-video counters that
- * dashboards read (within 2 seconds of the event) and into an event
- * warehouse that answers questions about time ranges.
- *
- * Draft: this contract is not served yet (issue 11 builds it); the gateway
- * routes nothing to it today.
+ * dashboards read (within 2 seconds of the event), kept in total and per
+ * hour, and an archiver writes every event to a warehouse (hourly Parquet
+ * files) that answers questions about older time ranges. docs/analytics.md
+ * describes what is collected and how long it is kept.
  *
  * Anyone may send events, with or without an API key. Metrics of a video
  * are for its owner (and the service identity) only; public view counts,
@@ -1004,14 +1111,16 @@ export const AnalyticsService: GenService<{
    * Receives batches of player events for as long as the client keeps the
    * call open, typically one call per playback session, and answers each
    * batch, in order, once it is stored. Events are deduplicated by
-   * event_id, so resending a batch whose answer did not arrive is safe. An
-   * invalid event is dropped and reported in its batch's answer with a
-   * reason; the rest of the batch is stored. Ends the call with
+   * (session_id, event_id), so resending a batch whose answer did not arrive
+   * is safe. An invalid event is dropped and reported in its batch's answer
+   * with a reason; the rest of the batch is stored. Ends the call with
    * INVALID_ARGUMENT (ErrorInfo.reason EVENT_BATCH_TOO_LARGE, metadata
-   * "max_events", "max_bytes") for a batch over the limits, and with
-   * UNAVAILABLE (STATE_STORE_UNAVAILABLE) when the event log cannot be
-   * written: batches answered before it are stored. Browsers cannot stream
-   * requests: they use SendEventBatch.
+   * "max_events", "max_bytes") for a batch over the limits, with UNAVAILABLE
+   * (EVENT_LOG_FULL) when aggregation has fallen too far behind, and with
+   * UNAVAILABLE (STATE_STORE_UNAVAILABLE or STATE_STORE_TIMEOUT) when the
+   * event log cannot be written: batches answered before it are stored, the
+   * failed batch is not. Browsers cannot stream requests: they use
+   * SendEventBatch.
    *
    * @generated from rpc vidmesh.analytics.v1.AnalyticsService.SendEvents
    */
@@ -1033,14 +1142,18 @@ export const AnalyticsService: GenService<{
     output: typeof SendEventBatchResponseSchema;
   },
   /**
-   * Returns audience, engagement and quality-of-experience metrics of a
-   * video: totals over the views that started in a time range (lifetime by
-   * default) and, with an interval, a series over the range. A view counts
-   * in full where it started. Owner only. Returns NOT_FOUND (NOT_FOUND) if
-   * the video does not exist or is not visible to the caller,
-   * PERMISSION_DENIED (NOT_OWNER) if the caller is not its owner, and
-   * INVALID_ARGUMENT (INVALID_ARGUMENT, with a BadRequest) if start_time is
-   * not before end_time or the series would have more than 1000 points.
+   * Returns audience and quality-of-experience metrics of a video: totals
+   * over the sessions that started in a time range (lifetime by default)
+   * and, with an interval, a series over the range. A session counts in full
+   * in the hour it started. Lifetime totals come from the live counters;
+   * ranges and series from the hourly counters, which are kept for
+   * analytics.hourly_retention_days (90 by default). Owner only. Returns
+   * UNAUTHENTICATED without an API key, NOT_FOUND (NOT_FOUND) if the video
+   * does not exist or is not visible to the caller, PERMISSION_DENIED
+   * (NOT_OWNER) if the caller is not its owner, and INVALID_ARGUMENT
+   * (INVALID_ARGUMENT, with a BadRequest) if start_time is not before
+   * end_time, start_time is older than the hourly counters are kept, or the
+   * series would have more than 1000 points.
    *
    * @generated from rpc vidmesh.analytics.v1.AnalyticsService.GetVideoMetrics
    */
@@ -1051,8 +1164,12 @@ export const AnalyticsService: GenService<{
   },
   /**
    * Returns the audience retention curve of a video: for each of 100
-   * stretches of the video, the share of views that played it. Owner only.
-   * Returns the same errors as GetVideoMetrics.
+   * stretches of the video, the share of views that played it. The lifetime
+   * curve comes from the live counters; a curve over a time range is
+   * computed from the warehouse (views that started in the range, as of the
+   * warehouse's last write, up to analytics.warehouse_flush_seconds behind).
+   * Owner only. Returns the same errors as GetVideoMetrics, except that the
+   * range may reach back as far as the warehouse keeps events.
    *
    * @generated from rpc vidmesh.analytics.v1.AnalyticsService.GetRetention
    */
@@ -1060,6 +1177,21 @@ export const AnalyticsService: GenService<{
     methodKind: "unary";
     input: typeof GetRetentionRequestSchema;
     output: typeof GetRetentionResponseSchema;
+  },
+  /**
+   * Returns the caller's videos ranked by views or watch time: lifetime
+   * totals from the live counters, or over a time range from the warehouse.
+   * Owner only: owner must be the caller. Returns UNAUTHENTICATED without an
+   * API key, PERMISSION_DENIED (NOT_OWNER) for another owner, and
+   * INVALID_ARGUMENT (INVALID_ARGUMENT, with a BadRequest) for a page_size
+   * above 50 or start_time not before end_time.
+   *
+   * @generated from rpc vidmesh.analytics.v1.AnalyticsService.ListTopVideos
+   */
+  listTopVideos: {
+    methodKind: "unary";
+    input: typeof ListTopVideosRequestSchema;
+    output: typeof ListTopVideosResponseSchema;
   },
   /**
    * Returns the public view counts of up to 100 videos, for cards, the

@@ -1,0 +1,1 @@
+"""Analytics: player events in, per-video counters and a Parquet warehouse out (docs/analytics.md)."""
