@@ -83,7 +83,7 @@ def _sample_entries(distinct: int, per_entry: int) -> tuple[list[dict[str, bytes
 
 def archiver_rate(url: str, home: Path, total_events: int, per_entry: int = 250) -> ArchiverFigures:
     """Fills log:0 with total_events (400 distinct entries of per_entry events, repeated), then
-    times an Archiver draining it with the default settings (a file per 500,000 rows)."""
+    times an Archiver draining it (a file per 500,000 rows or per second)."""
     import duckdb
     import redis as sync_redis
     import redis.asyncio as redis
@@ -104,7 +104,8 @@ def archiver_rate(url: str, home: Path, total_events: int, per_entry: int = 250)
     filler.close()
     rows = entries * per_entry
     assert held == len(distinct) * per_entry
-    config = Config(home=home, redis_url=url, analytics=AnalyticsSettings())
+    # Files end by rows (500,000) or after a second, so the tail is not timed waiting for a flush by age.
+    config = Config(home=home, redis_url=url, analytics=AnalyticsSettings(warehouse_flush_seconds=1.0))
 
     async def run() -> float:
         client = redis.Redis.from_url(url)

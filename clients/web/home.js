@@ -1,4 +1,5 @@
-// Home page: public videos, newest first, from the catalog's JSON API (GET /v1/videos).
+// Home page: public videos, newest first, from the catalog's JSON API (GET /v1/videos), with
+// their view counts (one BatchGetViewCounts call per page of cards, view-counts.js).
 "use strict";
 
 const list = document.getElementById("videos");
@@ -36,7 +37,10 @@ function card(video) {
   const details = document.createElement("div");
   details.className = "muted";
   details.textContent = `${video.owner} · ${formatDuration(video.source && video.source.duration)}`;
-  meta.append(title, details);
+  const views = document.createElement("div");
+  views.className = "muted views";
+  views.dataset.video = video.id;
+  meta.append(title, details, views);
   link.append(poster, meta);
   item.append(link);
   return item;
@@ -52,11 +56,20 @@ async function loadPage() {
     if (!response.ok) throw new Error(body.message || response.statusText);
     const ready = (body.videos || []).filter((v) => v.status === "VIDEO_STATUS_READY");
     list.append(...ready.map(card));
+    showViewCounts(ready.map((v) => v.id));
     nextPageToken = body.nextPageToken || "";
     more.hidden = !nextPageToken;
     status.textContent = list.children.length ? "" : "No videos yet.";
   } catch (error) {
     status.textContent = `Could not load videos: ${error.message}`;
+  }
+}
+
+async function showViewCounts(ids) {
+  // A card without its count is still a card: a failure here leaves the line empty.
+  const counts = await fetchViewCounts(ids).catch(() => new Map());
+  for (const line of list.querySelectorAll(".views")) {
+    if (counts.has(line.dataset.video)) line.textContent = viewsText(counts.get(line.dataset.video));
   }
 }
 

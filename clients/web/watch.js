@@ -1,6 +1,7 @@
 // Watch page: /watch/{video}[?token=...]. Plays the master playlist with hls.js (MSE) behind one
 // set of controls of its own (play, sound, time, a seek bar with storyboard thumbnails, quality,
-// full screen); a video that cannot play gets a message instead of a player.
+// full screen); a video that cannot play gets a message instead of a player. What the player
+// does is reported to analytics (player-events.js); the view count under the title follows it.
 "use strict";
 
 const stage = document.getElementById("stage");
@@ -250,6 +251,22 @@ function setupButtons() {
   });
 }
 
+// The public view count under the title, fresh every few seconds while the page is seen. A
+// video the count is not shown for (private, played by token) keeps the line hidden.
+const VIEW_COUNT_REFRESH_MS = 5000;
+
+async function followViewCount(id) {
+  const line = document.getElementById("views");
+  for (;;) {
+    const counts = document.hidden ? null : await fetchViewCounts([id]).catch(() => null);
+    if (counts && counts.has(id)) {
+      line.textContent = viewsText(counts.get(id));
+      line.hidden = false;
+    }
+    await new Promise((resolve) => setTimeout(resolve, VIEW_COUNT_REFRESH_MS));
+  }
+}
+
 function setAspect(width, height) {
   // The player takes the picture's shape (filling the page's width, or the window's height
   // for a tall picture), so there are no black bars around the video.
@@ -299,6 +316,8 @@ async function main() {
   setupButtons();
   setupSeekBar();
   const source = signed(`${root}master.m3u8`);
+  const reporting = { video, videoName: v.name || `videos/${v.id}`, durationSeconds: parseFloat((v.source && v.source.duration) || "0") };
+  followViewCount(v.id);
   if (window.Hls && Hls.isSupported()) {
     // A short forward buffer (hls.js would otherwise grow it to 30 s or more). hls.js only gives
     // up on a slow fragment when it would arrive after the buffer runs dry, so the buffer's length
@@ -319,7 +338,9 @@ async function main() {
       backBufferLength: 30,
     });
     window.vidmeshHls = hls;
-    setupQualityMenu(hls, renditionNamer(renditions));
+    const nameOf = renditionNamer(renditions);
+    setupQualityMenu(hls, nameOf);
+    window.vidmeshPlayerEvents = startPlayerEvents({ ...reporting, hls, renditionOf: nameOf });
     hls.on(Hls.Events.ERROR, (_, data) => {
       if (data.fatal) say("Playback failed.", { detail: `The player reported ${data.details}. Reload the page to try again.`, problem: true });
     });
@@ -327,6 +348,7 @@ async function main() {
     hls.attachMedia(video);
   } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
     quality.hidden = true; // Safari plays HLS natively, with its own quality choice
+    window.vidmeshPlayerEvents = startPlayerEvents(reporting);
     video.src = source;
   } else {
     return say("This browser cannot play HLS video.", { detail: "Try a current Chrome, Edge, Firefox or Safari.", problem: true });

@@ -328,3 +328,18 @@ async def test_counters_are_exact_across_sigkills_and_redelivery(env: Env) -> No
         assert await env.retention_views(video) == buckets, video
         ranked = await env.client.zscore(keys.top_key("alice", "watch_ms"), video)
         assert ranked == watch_ms
+
+
+async def test_time_played_before_a_seek_counts_where_it_was_played(env: Env) -> None:
+    t = now_ms() - 600_000
+    events = [
+        event(Kind.PLAYER_EVENT_KIND_PLAY, "sk", SHORT, t, startup_time_ms=200),
+        event(Kind.PLAYER_EVENT_KIND_HEARTBEAT, "sk", SHORT, t + 10_000, position_ms=10_000, played_ms=10_000),
+        # Played on from 10 s to 20 s, then jumped back to 2 s: the 10 s played are 10-20 s.
+        event(Kind.PLAYER_EVENT_KIND_SEEK, "sk", SHORT, t + 20_000, position_ms=2000, seek_from_ms=20_000, played_ms=10_000),
+        event(Kind.PLAYER_EVENT_KIND_PAUSE, "sk", SHORT, t + 23_000, position_ms=5000, played_ms=3000),
+    ]
+    async with env.aggregating():
+        await env.until_applied(await append(env.client, 0, events, VIDEOS))
+    assert (await env.lifetime(SHORT)).views == 1
+    assert await env.retention_views(SHORT) == [1] * 20 + [0] * 20

@@ -171,7 +171,8 @@ class Fold:
         self._count(s, "watch_ms", played)
         self._count(s, f"{keys.RENDITION_FIELD}{event.rendition or 'unknown'}", played)
         c.rankings[keys.top_key(s.owner, "watch_ms")][s.video] += played
-        position = _ms(event.position)
+        # A SEEK's `played` was played before the jump: its stretch ends where it jumped from.
+        position = _ms(event.seek_from if event.kind == _K.PLAYER_EVENT_KIND_SEEK else event.position)
         start, end = max(0, position - played), min(s.duration_ms, position)
         before = s.covered
         if end > start:

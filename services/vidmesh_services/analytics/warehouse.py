@@ -5,7 +5,7 @@ Sessions are rebuilt from raw events the way the aggregator folds them: a sessio
 (by session_id), it starts at its earliest event_time, its played time is the sum of played_ms,
 and it is a view by the same rule (VIEW_MIN_PLAYED_MS, or half of a video shorter than
 SHORT_VIDEO_MS). A view's retention buckets are those its played stretches
-[position - played, position) overlap. Ranges select sessions that started in [start, end).
+[position - played, position) overlap (a SEEK's end at seek_from). Ranges select sessions that started in [start, end).
 
 Files are picked by arrival hour: those from session_memory_seconds + max_event_lead_seconds
 before the range (a session that began just before it must be seen whole, or it would look as
@@ -58,7 +58,9 @@ def _bucket_of(ms: str) -> str:
 
 _RETENTION = f"""
 WITH ev AS MATERIALIZED (
-    SELECT session_id, epoch_ms(event_time) AS t, played_ms, position_ms, duration_ms
+    -- A SEEK's `played` was played before the jump: its stretch ends where it jumped from.
+    SELECT session_id, epoch_ms(event_time) AS t, played_ms,
+           CASE WHEN kind = {pb2.PLAYER_EVENT_KIND_SEEK} THEN seek_from_ms ELSE position_ms END AS position_ms, duration_ms
     FROM read_parquet($files, hive_partitioning = false) WHERE video_id = $video
 ),
 views AS MATERIALIZED (

@@ -126,7 +126,8 @@ def descriptor_set() -> Path:
 
 
 def web_pages() -> list[Page]:
-    """The web client, served by Envoy itself: the home page, the watch page and their assets."""
+    """The web client, served by Envoy itself: the home page, the watch page, the creators'
+    analytics dashboard and their assets."""
     html, css, js = "text/html; charset=utf-8", "text/css; charset=utf-8", "text/javascript; charset=utf-8"
     return [
         Page("/", WEB_ROOT / "index.html", html),
@@ -134,5 +135,10 @@ def web_pages() -> list[Page]:
         Page("/static/app.css", WEB_ROOT / "app.css", css),
         Page("/static/home.js", WEB_ROOT / "home.js", js),
         Page("/static/watch.js", WEB_ROOT / "watch.js", js),
+        Page("/static/player-events.js", WEB_ROOT / "player-events.js", js),
+        Page("/static/view-counts.js", WEB_ROOT / "view-counts.js", js),
+        Page("/studio/analytics", WEB_ROOT / "analytics.html", html),
+        Page("/static/analytics.js", WEB_ROOT / "analytics.js", js),
         Page("/static/hls.min.js", HLS_JS, js),
+        Page("/static/chart.umd.js", REPO_ROOT / "node_modules" / "chart.js" / "dist" / "chart.umd.js", js),
     ]
