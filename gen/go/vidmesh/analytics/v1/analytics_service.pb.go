@@ -254,9 +254,11 @@ type PlayerEvent struct {
 	// Name of the rendition playing, as in Rendition.name (e.g. "720p"), at
 	// most 32 characters.
 	Rendition string `protobuf:"bytes,8,opt,name=rendition,proto3" json:"rendition,omitempty"`
-	// Video time played since the previous event of this session, leaving out
-	// stalls and pauses; sent with HEARTBEAT, PAUSE, SEEK, ENDED and ERROR.
-	// Watch time is the sum of these; at most 60 seconds per event
+	// Video time played since the previous event of this session that carried
+	// `played` (or since playback started), leaving out stalls and pauses;
+	// sent with HEARTBEAT, PAUSE, SEEK, ENDED and ERROR. The stretch played
+	// ends at `position`, or for a SEEK at `seek_from` (before the jump). Watch
+	// time is the sum of these; at most 60 seconds per event
 	// (EVENT_FIELD_OUT_OF_RANGE otherwise, since heartbeats come every 10).
 	Played *durationpb.Duration `protobuf:"bytes,9,opt,name=played,proto3" json:"played,omitempty"`
 	// Time from asking to play to the first frame, at most 10 minutes; first

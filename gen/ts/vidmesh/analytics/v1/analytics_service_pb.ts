@@ -94,9 +94,11 @@ export type PlayerEvent = Message<"vidmesh.analytics.v1.PlayerEvent"> & {
   rendition: string;
 
   /**
-   * Video time played since the previous event of this session, leaving out
-   * stalls and pauses; sent with HEARTBEAT, PAUSE, SEEK, ENDED and ERROR.
-   * Watch time is the sum of these; at most 60 seconds per event
+   * Video time played since the previous event of this session that carried
+   * `played` (or since playback started), leaving out stalls and pauses;
+   * sent with HEARTBEAT, PAUSE, SEEK, ENDED and ERROR. The stretch played
+   * ends at `position`, or for a SEEK at `seek_from` (before the jump). Watch
+   * time is the sum of these; at most 60 seconds per event
    * (EVENT_FIELD_OUT_OF_RANGE otherwise, since heartbeats come every 10).
    *
    * @generated from field: google.protobuf.Duration played = 9;
