@@ -18,7 +18,7 @@ import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from vidmesh.analytics.v1 import analytics_service_pb2 as pb2
 
@@ -27,8 +27,6 @@ from . import keys
 VIEW_MIN_PLAYED_MS = 30_000
 SHORT_VIDEO_MS = 60_000
 STARTUP_BUCKET_BASE = 1.1  # startup histogram buckets are 10% wide
-
-_K = pb2.PlayerEventKind
 
 
 def startup_bucket(ms: int) -> int:
@@ -74,7 +72,7 @@ class Session:
     covered: int = 0  # bitmask of retention buckets played
 
     def dumps(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        return json.dumps(vars(self), separators=(",", ":"))  # (flat fields: vars is asdict without its deep copies)
 
     @classmethod
     def loads(cls, raw: bytes | str) -> Session:
@@ -137,10 +135,10 @@ class Fold:
         if s is None:
             return
         kind = event.kind
-        if kind in (_K.PLAYER_EVENT_KIND_PLAY_REQUEST, _K.PLAYER_EVENT_KIND_PLAY) and not s.requested:
+        if kind in (pb2.PLAYER_EVENT_KIND_PLAY_REQUEST, pb2.PLAYER_EVENT_KIND_PLAY) and not s.requested:
             s.requested = True
             self._count(s, "sessions")
-        if kind == _K.PLAYER_EVENT_KIND_PLAY:
+        if kind == pb2.PLAYER_EVENT_KIND_PLAY:
             if not s.started:
                 s.started = True
                 self._count(s, "started")
@@ -151,12 +149,12 @@ class Fold:
         played = _ms(event.played)
         if played > 0:
             self._played(s, event, played)
-        if kind == _K.PLAYER_EVENT_KIND_BUFFER_END:
+        if kind == pb2.PLAYER_EVENT_KIND_BUFFER_END:
             stall = _ms(event.stall_duration)
             if stall > 0:
                 s.stalled = True
                 self._count(s, "stall_ms", stall)
-        if kind == _K.PLAYER_EVENT_KIND_ERROR and not s.failed:
+        if kind == pb2.PLAYER_EVENT_KIND_ERROR and not s.failed:
             s.failed = True
             self._count(s, "failed")
             if not s.started:
@@ -172,7 +170,7 @@ class Fold:
         self._count(s, f"{keys.RENDITION_FIELD}{event.rendition or 'unknown'}", played)
         c.rankings[keys.top_key(s.owner, "watch_ms")][s.video] += played
         # A SEEK's `played` was played before the jump: its stretch ends where it jumped from.
-        position = _ms(event.seek_from if event.kind == _K.PLAYER_EVENT_KIND_SEEK else event.position)
+        position = _ms(event.seek_from if event.kind == pb2.PLAYER_EVENT_KIND_SEEK else event.position)
         start, end = max(0, position - played), min(s.duration_ms, position)
         before = s.covered
         if end > start:

@@ -29,6 +29,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from vidmesh.analytics.v1 import analytics_service_pb2 as pb2
 
@@ -107,8 +108,7 @@ def retention_bucket_count(duration_ms: int) -> int:
     return max(1, min(100, -(-duration_ms // 1000)))
 
 
-@dataclass(frozen=True)
-class VideoFacts:
+class VideoFacts(NamedTuple):  # (a tuple: entries carry hundreds, decoded per batch)
     """What ingest learned from the catalog about a video an entry's events are for."""
 
     duration_ms: int

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -52,23 +53,20 @@ APPLY_LAG = Histogram(
 )
 
 # Applies a batch's changes and moves the watermark, if the watermark is where the caller saw it.
-# KEYS: wm, applied, then the data keys. ARGV: expected wm ('' for none), new wm, its arrival ms,
-# hourly ttl, session ttl, then ops: code, index of its key in KEYS, operands (see _ops).
+# KEYS: wm, applied. ARGV: expected wm ('' for none), new wm, its arrival ms, hourly ttl, session
+# ttl, then the changes as one JSON document (see _changes): one argument rather than one per
+# counter, which redis-py would otherwise spend most of the aggregator's time packing. The keys it
+# writes are named in that document, so all analytics keys must live on one Valkey (no cluster).
 _APPLY = """
 if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return 0 end
-local i, n = 6, #ARGV
-while i <= n do
-  local op, key = ARGV[i], KEYS[tonumber(ARGV[i + 1])]
-  if op == 'h' then redis.call('HINCRBY', key, ARGV[i + 2], ARGV[i + 3]); i = i + 4
-  elseif op == 'z' then redis.call('ZINCRBY', key, ARGV[i + 3], ARGV[i + 2]); i = i + 4
-  elseif op == 'p' then
-    local count = tonumber(ARGV[i + 2])
-    redis.call('PFADD', key, unpack(ARGV, i + 3, i + 2 + count)); i = i + 3 + count
-  elseif op == 's' then redis.call('SET', key, ARGV[i + 2], 'EX', ARGV[5]); i = i + 3
-  elseif op == 'x' then redis.call('EXPIRE', key, ARGV[4]); i = i + 2
-  elseif op == 'd' then redis.call('HSET', key, ARGV[i + 2], ARGV[i + 3]); i = i + 4
-  else return redis.error_reply('unknown op ' .. op) end
-end
+local c = cjson.decode(ARGV[6])
+local h, z, d, s = c.h, c.z, c.d, c.s
+for i = 1, #h, 3 do redis.call('HINCRBY', h[i], h[i + 1], h[i + 2]) end
+for i = 1, #z, 3 do redis.call('ZINCRBY', z[i], z[i + 2], z[i + 1]) end
+for i = 1, #d, 2 do redis.call('HSET', d[i], 'duration_ms', d[i + 1]) end
+for _, add in ipairs(c.p) do redis.call('PFADD', add[1], unpack(add[2])) end
+for _, key in ipairs(c.x) do redis.call('EXPIRE', key, ARGV[4]) end
+for i = 1, #s, 2 do redis.call('SET', s[i], s[i + 1], 'EX', ARGV[5]) end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('SET', KEYS[2], ARGV[3])
 return 1
@@ -83,32 +81,26 @@ def _text(raw: bytes | str | None) -> str:
     return raw.decode() if isinstance(raw, bytes) else (raw or "")
 
 
-def _ops(changes: Changes, sessions: Mapping[str, str]) -> tuple[list[str], list[str | int]]:
-    """The changes as the apply script's data keys and op list."""
-    index: dict[str, int] = {}
-
-    def at(key: str) -> int:
-        return index.setdefault(key, len(index) + 3)  # KEYS[1], KEYS[2] are the watermark's
-
-    ops: list[str | int] = []
+def _changes(changes: Changes, sessions: Mapping[str, str]) -> str:
+    """The changes as the apply script's JSON document: flat lists of (key, field, amount) for
+    h(ashes), (key, member, amount) for z(sets), (key, duration) for d(urations), (key, state)
+    for s(essions); [key, members] per PFADD in p, keys to expire in x. Amounts go as strings,
+    so that Lua's doubles never reformat a large integer."""
+    h: list[str] = []
     for key, fields in changes.counters.items():
         for name, amount in fields.items():
-            ops += ["h", at(key), name, amount]
-    for key, duration in changes.durations.items():
-        ops += ["d", at(key), "duration_ms", duration]
+            h += (key, name, str(amount))
+    z: list[str] = []
     for key, members in changes.rankings.items():
         for member, amount in members.items():
-            ops += ["z", at(key), member, amount]
+            z += (key, member, str(amount))
+    d = [item for key, duration in changes.durations.items() for item in (key, str(duration))]
+    p = []
     for key, viewers in changes.viewers.items():
         listed = sorted(viewers)
-        for start in range(0, len(listed), PFADD_CHUNK):
-            part = listed[start : start + PFADD_CHUNK]
-            ops += ["p", at(key), len(part), *part]
-    for key in changes.hourly:
-        ops += ["x", at(key)]
-    for key, state in sessions.items():
-        ops += ["s", at(key), state]
-    return list(index), ops
+        p += [[key, listed[i : i + PFADD_CHUNK]] for i in range(0, len(listed), PFADD_CHUNK)]
+    s = [item for key, state in sessions.items() for item in (key, state)]
+    return json.dumps({"h": h, "z": z, "d": d, "p": p, "x": sorted(changes.hourly), "s": s}, separators=(",", ":"))
 
 
 class Aggregator:
@@ -171,11 +163,10 @@ class Aggregator:
         stored = await self._load_sessions({state_id(e) for entry in entries for e in entry.counted()})
         changes = Fold(stored).add(entries)
         sessions = {keys.session_key(sid): state.dumps() for sid, state in changes.sessions.items()}
-        data_keys, ops = _ops(changes, sessions)
         last = entries[-1]
         s = self._settings
-        args = [self._wm, last.entry_id, last.arrival_ms, s.hourly_retention_days * 86_400, s.session_memory_seconds, *ops]
-        applied = await self._apply(keys=[self._wm_key, self._applied_key, *data_keys], args=args)
+        args: list[str | int] = [self._wm, last.entry_id, last.arrival_ms, s.hourly_retention_days * 86_400, s.session_memory_seconds]
+        applied = await self._apply(keys=[self._wm_key, self._applied_key], args=[*args, _changes(changes, sessions)])
         if not applied:
             current = _text(await self._client.get(self._wm_key))
             if current != last.entry_id:  # (equal: a retried call whose first run had applied)
