@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,14 +42,16 @@ KINDS = frozenset(pb2.PlayerEventKind.values()) - {pb2.PLAYER_EVENT_KIND_UNSPECI
 
 # Marks ids seen and appends the shard's entry, or refuses when the log is over its backlog.
 # KEYS: log, then one seen set per distinct session. ARGV: max backlog, memory seconds, events
-# blob, videos JSON, then per event: index of its session's set in KEYS, its event id.
+# blob, videos JSON, then one JSON list of, per event, the index of its session's set in KEYS and
+# its event id (one argument: packing one per event costs redis-py more than the script).
 # Returns the duplicate indexes as a comma-separated string, or -1 when the log is full.
 _APPEND = """
 if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return -1 end
 local dups = {}
-local count = (#ARGV - 4) / 2
+local ids = cjson.decode(ARGV[5])
+local count = #ids / 2
 for i = 0, count - 1 do
-  if redis.call('SADD', KEYS[tonumber(ARGV[5 + 2 * i])], ARGV[6 + 2 * i]) == 0 then dups[#dups + 1] = i end
+  if redis.call('SADD', KEYS[ids[2 * i + 1]], ids[2 * i + 2]) == 0 then dups[#dups + 1] = i end
 end
 for k = 2, #KEYS do redis.call('EXPIRE', KEYS[k], ARGV[2]) end
 local listed = table.concat(dups, ',')
@@ -146,6 +149,7 @@ class Ingest:
                 outcome.rejected.append(_rejection(index, event, _Rejected(_REASON_UNKNOWN, "video", "must look like 'videos/{id}'")))
         videos = await self._videos.get(set(named.values()))
         caller_viewer = self._viewer_hash(f"user:{caller.owner}") if caller and not caller.is_service else ""
+        hashed: dict[str, str] = {}
         by_shard: dict[int, list[pb2.PlayerEvent]] = {}
         facts: dict[int, dict[str, keys.VideoFacts]] = {}
         for index, video_id in named.items():
@@ -159,9 +163,10 @@ class Ingest:
                 continue
             if not event.HasField("event_time"):
                 event.event_time.FromMilliseconds(now_ms)
-            event.viewer_id = caller_viewer or self._viewer_hash(
-                f"anon:{event.viewer_id}" if event.viewer_id else f"session:{event.session_id}"
-            )
+            identity = f"anon:{event.viewer_id}" if event.viewer_id else f"session:{event.session_id}"
+            if not caller_viewer and identity not in hashed:  # a batch holds a few events per viewer
+                hashed[identity] = self._viewer_hash(identity)
+            event.viewer_id = caller_viewer or hashed[identity]
             shard = keys.shard_of(event.session_id, s.shards)
             by_shard.setdefault(shard, []).append(event)
             facts.setdefault(shard, {})[video_id] = keys.VideoFacts(duration_ms, video.owner)
@@ -181,8 +186,10 @@ class Ingest:
             pb2.SendEventsRequest(events=events).SerializeToString(),
             keys.encode_videos(videos),
         ]
+        ids: list[int | str] = []
         for event in events:
-            args += [sets.setdefault(event.session_id, len(sets) + 2), event.event_id]
+            ids += (sets.setdefault(event.session_id, len(sets) + 2), event.event_id)
+        args.append(json.dumps(ids, separators=(",", ":")))
         reply = await self._append(keys=[keys.log_key(shard), *map(keys.seen_key, sets)], args=args)
         if reply == -1:
             raise Unavailable(
