@@ -23,7 +23,9 @@ GRPCURL = Path(__file__).resolve().parents[2] / ".tools" / "bin" / "grpcurl"
 def test_up_starts_every_process_and_sigint_stops_them_all(tmp_path: Path) -> None:
     mesh = start_mesh(tmp_path / "home", VIDMESH_TRANSCODE_WORKERS="1")
     pids = mesh.pids()
-    assert set(pids) == {"supervisor", "valkey", "catalog", "upload", "transcode", "playback", "envoy", "transcode-worker-1"}
+    services = {"catalog", "upload", "transcode", "playback", "analytics"}
+    workers = {"transcode-worker-1", "analytics-worker-1", "analytics-worker-2"}  # one analytics worker per event log shard
+    assert set(pids) == {"supervisor", "valkey", "envoy", *services, *workers}
     assert all(pid_alive(pid) for pid in pids.values())
     banner = "".join(mesh.output)
     assert f"127.0.0.1:{mesh.ports['http']}" in banner
