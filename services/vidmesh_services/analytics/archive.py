@@ -77,11 +77,6 @@ return 1
 """
 
 
-def _ms(message: Any) -> int:
-    """A Duration or Timestamp in whole milliseconds."""
-    return int(message.seconds) * 1000 + int(message.nanos) // 1_000_000
-
-
 def entry_key(entry_id: str) -> tuple[int, int]:
     """A stream id as a sortable pair."""
     ms, _, seq = entry_id.partition("-")
@@ -112,15 +107,15 @@ class Rows:
             c["owner"].append(facts.owner if facts else "")
             c["viewer"].append(event.viewer_id)
             c["kind"].append(int(event.kind))
-            c["event_time"].append(_ms(event.event_time))
+            c["event_time"].append(keys.ms(event.event_time))
             c["arrival_time"].append(arrival)
-            c["position_ms"].append(_ms(event.position))
-            c["played_ms"].append(_ms(event.played))
+            c["position_ms"].append(keys.ms(event.position))
+            c["played_ms"].append(keys.ms(event.played))
             c["rendition"].append(event.rendition)
             c["previous_rendition"].append(event.previous_rendition)
-            c["startup_ms"].append(_ms(event.startup_time))
-            c["stall_ms"].append(_ms(event.stall_duration))
-            c["seek_from_ms"].append(_ms(event.seek_from))
+            c["startup_ms"].append(keys.ms(event.startup_time))
+            c["stall_ms"].append(keys.ms(event.stall_duration))
+            c["seek_from_ms"].append(keys.ms(event.seek_from))
             c["bandwidth"].append(event.bandwidth_estimate)
             c["error_code"].append(event.error_code)
             c["error_message"].append(event.error_message)

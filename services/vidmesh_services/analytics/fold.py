@@ -48,10 +48,6 @@ def is_view(played_ms: int, duration_ms: int) -> bool:
     return played_ms >= VIEW_MIN_PLAYED_MS or (0 < duration_ms < SHORT_VIDEO_MS and 2 * played_ms >= duration_ms)
 
 
-def _ms(message: object) -> int:
-    return int(message.seconds) * 1000 + int(message.nanos) // 1_000_000  # type: ignore[attr-defined]
-
-
 @dataclass
 class Session:
     """What the aggregator remembers of a playback session (stored as JSON, expires)."""
@@ -142,15 +138,15 @@ class Fold:
             if not s.started:
                 s.started = True
                 self._count(s, "started")
-            startup = _ms(event.startup_time)
+            startup = keys.ms(event.startup_time)
             if startup > 0 and not s.startup_seen:
                 s.startup_seen = True
                 self._count(s, f"{keys.STARTUP_FIELD}{startup_bucket(startup)}")
-        played = _ms(event.played)
+        played = keys.ms(event.played)
         if played > 0:
             self._played(s, event, played)
         if kind == pb2.PLAYER_EVENT_KIND_BUFFER_END:
-            stall = _ms(event.stall_duration)
+            stall = keys.ms(event.stall_duration)
             if stall > 0:
                 s.stalled = True
                 self._count(s, "stall_ms", stall)
@@ -170,7 +166,7 @@ class Fold:
         self._count(s, f"{keys.RENDITION_FIELD}{event.rendition or 'unknown'}", played)
         c.rankings[keys.top_key(s.owner, "watch_ms")][s.video] += played
         # A SEEK's `played` was played before the jump: its stretch ends where it jumped from.
-        position = _ms(event.seek_from if event.kind == pb2.PLAYER_EVENT_KIND_SEEK else event.position)
+        position = keys.ms(event.seek_from if event.kind == pb2.PLAYER_EVENT_KIND_SEEK else event.position)
         start, end = max(0, position - played), min(s.duration_ms, position)
         before = s.covered
         if end > start:

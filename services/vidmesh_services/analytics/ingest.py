@@ -83,10 +83,6 @@ class _Rejected(Exception):
         self.reason, self.field, self.description = reason, field, description
 
 
-def _ms(message: object) -> int:
-    return int(message.seconds) * 1000 + int(message.nanos) // 1_000_000  # type: ignore[attr-defined]
-
-
 class _VideoCache:
     """The catalog's answers about videos, reused for a while: events come in bursts per video."""
 
@@ -156,7 +152,7 @@ class Ingest:
             event = events[index]
             try:
                 video = _playable(videos.get(video_id), caller)
-                duration_ms = _ms(video.source.duration)
+                duration_ms = keys.ms(video.source.duration)
                 _check_times(event, now_ms, duration_ms, s)
             except _Rejected as bad:
                 outcome.rejected.append(_rejection(index, event, bad))
@@ -238,7 +234,7 @@ def _check_fields(event: pb2.PlayerEvent) -> None:
         span = getattr(event, name)
         if span.seconds < 0 or span.nanos < 0:
             raise _Rejected(_REASON_RANGE, name, f"{name} must not be negative")
-        if most is not None and _ms(span) > most:
+        if most is not None and keys.ms(span) > most:
             raise _Rejected(_REASON_RANGE, name, f"{name} must be at most {most // 1000}s")
     if event.bandwidth_estimate < 0:
         raise _Rejected(_REASON_RANGE, "bandwidth_estimate", "bandwidth_estimate must not be negative")
@@ -252,7 +248,7 @@ def _playable(video: Video | None, caller: Identity | None) -> Video:
 
 def _check_times(event: pb2.PlayerEvent, now_ms: int, duration_ms: int, s: AnalyticsSettings) -> None:
     if event.HasField("event_time"):
-        at = _ms(event.event_time)
+        at = keys.ms(event.event_time)
         if at < now_ms - s.max_event_age_seconds * 1000 or at > now_ms + s.max_event_lead_seconds * 1000:
             raise _Rejected(
                 error_reason_pb2.EVENT_TIME_OUT_OF_RANGE,
@@ -260,7 +256,7 @@ def _check_times(event: pb2.PlayerEvent, now_ms: int, duration_ms: int, s: Analy
                 f"event_time must be within {s.max_event_age_seconds}s before and {s.max_event_lead_seconds}s after the server's clock",
             )
     for name in ("position", "seek_from"):
-        at = _ms(getattr(event, name))
+        at = keys.ms(getattr(event, name))
         if at > duration_ms + POSITION_SLACK_MS:
             raise _Rejected(
                 error_reason_pb2.EVENT_POSITION_OUT_OF_RANGE,

@@ -29,7 +29,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from vidmesh.analytics.v1 import analytics_service_pb2 as pb2
 
@@ -51,6 +51,11 @@ COUNTER_FIELDS = (
 )
 STARTUP_FIELD = "startup:"  # + histogram bucket index (see fold.startup_bucket)
 RENDITION_FIELD = "rendition:"  # + rendition name: watch time in ms
+
+
+def ms(message: Any) -> int:
+    """A Duration or Timestamp in whole milliseconds (what counters and files hold)."""
+    return int(message.seconds) * 1000 + int(message.nanos) // 1_000_000
 
 
 def shard_of(session_id: str, shards: int) -> int:

@@ -32,7 +32,7 @@ def _seconds(stamp: timestamp_pb2.Timestamp, present: bool) -> float | None:
     return stamp.ToNanoseconds() / 1e9 if present else None
 
 
-def _range(request: pb2.GetRetentionRequest | pb2.ListTopVideosRequest) -> tuple[float | None, float | None]:
+def _range(request: pb2.GetVideoMetricsRequest | pb2.GetRetentionRequest | pb2.ListTopVideosRequest) -> tuple[float | None, float | None]:
     start = _seconds(request.start_time, request.HasField("start_time"))
     end = _seconds(request.end_time, request.HasField("end_time"))
     if start is not None and start >= (time.time() if end is None else end):
@@ -85,12 +85,8 @@ class AnalyticsServicer(pb2_grpc.AnalyticsServiceServicer):
 
     async def GetVideoMetrics(self, request: pb2.GetVideoMetricsRequest, context: Context) -> pb2.GetVideoMetricsResponse:
         video = await self._owned_video(request.video)
-        return await self._counters.video_metrics(
-            video.id,
-            start=_seconds(request.start_time, request.HasField("start_time")),
-            end=_seconds(request.end_time, request.HasField("end_time")),
-            interval=request.interval,
-        )
+        start, end = _range(request)
+        return await self._counters.video_metrics(video.id, start=start, end=end, interval=request.interval)
 
     async def GetRetention(self, request: pb2.GetRetentionRequest, context: Context) -> pb2.GetRetentionResponse:
         video = await self._owned_video(request.video)
