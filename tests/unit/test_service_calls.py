@@ -28,6 +28,8 @@ def test_only_idempotent_unary_methods_are_retried() -> None:
         "CatalogService/DeleteVideo",  # deleting what is gone succeeds
         "CatalogInternalService/CreateVideo",
         "CatalogInternalService/SetProcessingResult",
+        "CatalogInternalService/ListVideoChanges",
+        "CatalogInternalService/ScanVideos",
     }
     # UploadChunks is client streaming (gRPC does not replay a stream); InitUpload makes a new upload each time.
     assert retried(upload_service_pb2) == {"UploadService/GetUploadStatus", "UploadService/CompleteUpload", "UploadService/AbortUpload"}

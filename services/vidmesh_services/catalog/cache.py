@@ -3,7 +3,7 @@
 `CachedVideoStore` wraps the real store (SQLite, Cassandra). `get_video` and `get_videos`
 read Redis first (one `SET NX GET`, or one `MGET` for a batch) and fill it from the store on a
 miss; every write (`insert_video`, `replace_video`, `delete_video`) invalidates the video's key.
-Listings pass through uncached. All writes to videos go through the catalog
+Listings, scans and the change feed pass through uncached. All writes to videos go through the catalog
 process, so wrapping its store covers every write path (update, delete, status, renditions).
 
 One key per video, `<prefix><video id>`, whose value is tagged by its first byte:
@@ -85,7 +85,7 @@ from vidmesh.catalog.v1 import resources_pb2
 from ..runtime.config import CatalogCacheSettings, Config
 from ..runtime.errors import Unavailable
 from ..storage.redis_replies import optional_reply_bytes, reply_bytes
-from .store import VideoPage, VideoStore
+from .store import ChangePage, VideoPage, VideoStore
 
 Video = resources_pb2.Video
 T = TypeVar("T")
@@ -370,6 +370,15 @@ class CachedVideoStore:
 
     async def list_videos(self, *, owner: str | None, include_non_public: bool, limit: int, cursor: str) -> VideoPage:
         return await self._inner.list_videos(owner=owner, include_non_public=include_non_public, limit=limit, cursor=cursor)
+
+    async def scan_videos(self, *, limit: int, cursor: str) -> VideoPage:
+        return await self._inner.scan_videos(limit=limit, cursor=cursor)
+
+    async def change_cursor(self) -> str:
+        return await self._inner.change_cursor()
+
+    async def changes_after(self, cursor: str, *, limit: int) -> ChangePage:
+        return await self._inner.changes_after(cursor, limit=limit)
 
     async def wait_ready(self) -> None:
         await self._inner.wait_ready()

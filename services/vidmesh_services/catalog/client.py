@@ -14,6 +14,7 @@ from vidmesh.catalog.v1 import resources_pb2
 from vidmesh.type.v1 import media_pb2
 
 from ..runtime.calls import RemoteError, ServiceChannels
+from .store import ChangeCursorExpired, VideoChange
 
 Video = resources_pb2.Video
 CALLEE = "catalog"
@@ -89,3 +90,21 @@ class CatalogClient:
                 return None
             raise
         return reply.video
+
+    async def list_video_changes(self, cursor: str, page_size: int = 0) -> tuple[list[VideoChange], str]:
+        """Changes after cursor (empty: none, and the feed's newest position) and where to read on.
+        Raises ChangeCursorExpired when the catalog no longer keeps changes that old."""
+        request = internal_pb2.ListVideoChangesRequest(cursor=cursor, page_size=page_size)
+        try:
+            reply: internal_pb2.ListVideoChangesResponse = await self._calls.call(CALLEE, self._internal.ListVideoChanges, request)
+        except RemoteError as exc:
+            if exc.reason == "CHANGE_CURSOR_EXPIRED":
+                raise ChangeCursorExpired(cursor) from None
+            raise
+        return [VideoChange(c.video_id, c.revision) for c in reply.changes], reply.next_cursor
+
+    async def scan_videos(self, page_token: str = "", page_size: int = 0) -> internal_pb2.ScanVideosResponse:
+        """A page of every video (any status and visibility); see ScanVideos."""
+        request = internal_pb2.ScanVideosRequest(page_token=page_token, page_size=page_size)
+        reply: internal_pb2.ScanVideosResponse = await self._calls.call(CALLEE, self._internal.ScanVideos, request)
+        return reply

@@ -54,3 +54,15 @@ class CatalogInternalServicer(internal_grpc.CatalogInternalServiceServicer):
             request.name, request.status, request.failure_reason, list(request.renditions), request.master_playlist_path
         )
         return internal_pb2.SetProcessingResultResponse(video=video)
+
+    async def ListVideoChanges(
+        self, request: internal_pb2.ListVideoChangesRequest, context: Context
+    ) -> internal_pb2.ListVideoChangesResponse:
+        changes, cursor = await self._catalog.changes(request.cursor, request.page_size)
+        return internal_pb2.ListVideoChangesResponse(
+            changes=[internal_pb2.VideoChange(video_id=c.video_id, revision=c.rev) for c in changes], next_cursor=cursor
+        )
+
+    async def ScanVideos(self, request: internal_pb2.ScanVideosRequest, context: Context) -> internal_pb2.ScanVideosResponse:
+        videos, token, changes_cursor = await self._catalog.scan(request.page_size, request.page_token)
+        return internal_pb2.ScanVideosResponse(videos=videos, next_page_token=token, changes_cursor=changes_cursor)

@@ -24,12 +24,13 @@ from ..runtime.pages import decode_page_token, encode_page_token, invalid_page_t
 from ..runtime.validation import parse_name, valid_id
 from ..storage.blobs import BlobStore, video_prefixes
 from .rules import metadata_violations
-from .store import StaleEtag, VideoStore
+from .store import ChangeCursorExpired, StaleEtag, VideoChange, VideoStore
 
 Video = resources_pb2.Video
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 MAX_BATCH = 100
+DEFAULT_FEED_PAGE, MAX_FEED_PAGE = 500, 1000  # ListVideoChanges and ScanVideos
 UPDATABLE_PATHS = frozenset({"title", "description", "tags", "visibility"})
 FINAL_STATUSES = (resources_pb2.VIDEO_STATUS_READY, resources_pb2.VIDEO_STATUS_FAILED)
 # Rounds of read-modify-write before a change under constant contention gives up (ABORTED); a
@@ -53,6 +54,12 @@ def can_see(video: Video, caller: Identity | None) -> bool:
     if video.visibility in (media_pb2.VISIBILITY_PUBLIC, media_pb2.VISIBILITY_UNLISTED):
         return True
     return caller is not None and (caller.is_service or caller.owner == video.owner)
+
+
+def _feed_page(page_size: int) -> int:
+    if page_size < 0:
+        raise InvalidArgument(FieldViolation("page_size", "must not be negative"))
+    return min(page_size or DEFAULT_FEED_PAGE, MAX_FEED_PAGE)
 
 
 def _visibility_violation(value: int, field: str) -> list[FieldViolation]:
@@ -113,6 +120,37 @@ class Catalog:
         except ValueError:
             raise invalid_page_token() from None
         return page.videos, encode_page_token(query, page.next_cursor) if page.next_cursor else ""
+
+    # -- for copies of the catalog (service identity only) -------------------------------------
+
+    async def changes(self, cursor: str, page_size: int) -> tuple[Sequence[VideoChange], str]:
+        limit = _feed_page(page_size)
+        if not cursor:
+            return [], await self._store.change_cursor()
+        try:
+            page = await self._store.changes_after(cursor, limit=limit)
+        except ValueError:
+            raise InvalidArgument(FieldViolation("cursor", "not a cursor this catalog issued")) from None
+        except ChangeCursorExpired:
+            raise FailedPrecondition(
+                "the cursor is older than the changes the catalog keeps; copy the catalog again with ScanVideos",
+                reason="CHANGE_CURSOR_EXPIRED",
+            ) from None
+        return page.changes, page.cursor
+
+    async def scan(self, page_size: int, page_token: str) -> tuple[Sequence[Video], str, str]:
+        """A page of every video, its next token, and (first page) the feed's position before it."""
+        limit = _feed_page(page_size)
+        query = query_id("scan")
+        cursor = decode_page_token(page_token, query) if page_token else ""
+        if not isinstance(cursor, str):
+            raise invalid_page_token()
+        changes_cursor = "" if page_token else await self._store.change_cursor()
+        try:
+            page = await self._store.scan_videos(limit=limit, cursor=cursor)
+        except ValueError:
+            raise invalid_page_token() from None
+        return page.videos, encode_page_token(query, page.next_cursor) if page.next_cursor else "", changes_cursor
 
     # -- changes by owners ------------------------------------------------------------------
 

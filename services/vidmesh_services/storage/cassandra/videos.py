@@ -11,7 +11,14 @@ written in one logged batch at the version's write timestamp `rev`, which is als
   new rev. A stale or late listing write loses to a newer one whatever order they land in.
 - delete: listing tombstones at rev + 1, then a compare-and-set delete of the row.
 Revisions grow by at least 2 per write, so a delete's tombstones (rev + 1) never hide a newer
-version. Listings read each row's etag back as WRITETIME(data). Nothing else uses a lightweight
+version.
+
+The change feed (video_changes) gets its row in the listing batch, or right after a delete's
+compare-and-set, keyed by the time it is written. A row can land up to a request timeout after
+that time, so changes_after reads back FEED_LOOKBACK behind its cursor too, and may return a
+change twice (the port allows it; followers keep what they have seen). Two gaps, both closed by
+the write's retry (which repairs listings and feed alike): a catalog process killed between a
+row's compare-and-set and its listing batch, or between a delete and its feed row. Listings read each row's etag back as WRITETIME(data). Nothing else uses a lightweight
 transaction. Reads and writes run at the configured consistency (LOCAL_QUORUM by default).
 """
 
@@ -26,14 +33,16 @@ from cassandra.query import BatchStatement, BatchType
 from vidmesh.catalog.v1 import resources_pb2
 from vidmesh.type.v1 import media_pb2
 
-from ...catalog.store import StaleEtag, VideoPage
+from ...catalog.store import CHANGE_RETENTION_SECONDS, ChangeCursorExpired, ChangePage, StaleEtag, VideoChange, VideoPage
 from ...runtime.config import CassandraSettings
 from ...runtime.errors import Unavailable
-from ..sqlite import create_us, decode_cursor, encode_cursor, etag_of, loaded, rev_of, stored_bytes
+from ..sqlite import create_us, decode_cursor, decode_id_cursor, encode_cursor, encode_id_cursor, etag_of, loaded, rev_of, stored_bytes
 from .session import Statement, release_connection, shared_connection
 
 PUBLIC = media_pb2.VISIBILITY_PUBLIC
 DAY_US = 86_400 * 1_000_000
+FEED_BUCKET_US = 60 * 1_000_000
+FEED_PAGE_MAX = 5000  # rows of one feed partition read at once (the driver's page)
 FEED = "public"
 # Compare-and-set rounds before a delete under heavy contention on one video gives up.
 MAX_CAS_ROUNDS = 8
@@ -60,6 +69,10 @@ DAY_PUT = Statement(
 DAY_DEL = Statement("DELETE FROM {ks}.public_videos_by_day USING TIMESTAMP ? WHERE day = ? AND create_us = ? AND id = ?", idempotent=True)
 DAYS_PUT = Statement("INSERT INTO {ks}.public_video_days (feed, day) VALUES (?, ?) USING TIMESTAMP ?", idempotent=True)
 DAYS = Statement("SELECT day FROM {ks}.public_video_days WHERE feed = ? AND day <= ? LIMIT ?")
+CHANGE_PUT = Statement("INSERT INTO {ks}.video_changes (bucket, at, id, rev) VALUES (?, ?, ?, ?)", idempotent=True)
+CHANGES = Statement("SELECT at, id, rev FROM {ks}.video_changes WHERE bucket = ? AND at > ? AND at <= ? LIMIT ?")
+SCAN = Statement("SELECT data, rev FROM {ks}.videos_by_id WHERE token(id) > token(?) LIMIT ?")
+SCAN_FIRST = Statement("SELECT data, rev FROM {ks}.videos_by_id LIMIT ?")
 _LISTED = "SELECT create_us, id, data, WRITETIME(data) AS rev FROM {ks}"
 LIST_OWNER = Statement(_LISTED + ".videos_by_owner WHERE owner = ? LIMIT ?")
 LIST_OWNER_AFTER = Statement(_LISTED + ".videos_by_owner WHERE owner = ? AND (create_us, id) < (?, ?) LIMIT ?")
@@ -77,6 +90,7 @@ class CassandraVideoStore:
     def __init__(self, settings: CassandraSettings):
         # The catalog owns the schema: opening its store applies missing migrations.
         self._db = shared_connection(settings, migrate=True)
+        self._lookback_us = int((settings.request_timeout_seconds + 1) * 1_000_000)
 
     async def wait_ready(self) -> None:
         await self._db.wait_ready()
@@ -99,6 +113,8 @@ class CassandraVideoStore:
         else:
             batch.add(await p(OWNER_PUBLIC_DEL), (rev, owner, created, video_id))
             batch.add(await p(DAY_DEL), (rev, day, created, video_id))
+        at = _now_us()
+        batch.add(await p(CHANGE_PUT), (at // FEED_BUCKET_US, at, video_id, rev))
         await self._db.run(batch)
 
     async def _delete_listings(self, video_id: str, owner: str, created: int, at: int) -> None:
@@ -143,10 +159,52 @@ class CassandraVideoStore:
             await self._delete_listings(video_id, row.owner, row.create_us, row.rev + 1)
             _, applied = await self._db.query(DELETE, video_id, row.rev)
             if applied:
+                at = _now_us()
+                await self._db.query(CHANGE_PUT, at // FEED_BUCKET_US, at, video_id, row.rev + 1)
                 return True
             if etag:
                 raise StaleEtag(video_id)  # written in between: the caller's etag is stale now
         raise Unavailable(f"video {video_id} is being changed by many writers at once; retry", reason="METADATA_STORE_CONTENTION")
+
+    # -- the change feed ----------------------------------------------------------------------
+
+    async def change_cursor(self) -> str:
+        return f"c:{_now_us()}"
+
+    async def changes_after(self, cursor: str, *, limit: int) -> ChangePage:
+        kind, _, mark = cursor.partition(":")
+        if kind != "c" or not mark.isdigit():
+            raise ValueError("bad change cursor")
+        after, now = int(mark), _now_us()
+        if after < now - CHANGE_RETENTION_SECONDS * 1_000_000:
+            raise ChangeCursorExpired(cursor)
+        # Rows that landed late behind the cursor, all of them (bounded by a request timeout of
+        # writes), then new ones up to limit.
+        rows = await self._feed(after - self._lookback_us, after, FEED_PAGE_MAX)
+        fresh = await self._feed(after, now, limit)
+        changes = [VideoChange(r.id, r.rev) for r in rows + fresh]
+        if len(fresh) >= limit:
+            return ChangePage(changes, f"c:{fresh[-1].at}")
+        # Read up to now: whatever lands later lands within the lookback of this cursor.
+        return ChangePage(changes, f"c:{max(after, now - self._lookback_us, fresh[-1].at if fresh else 0)}")
+
+    async def _feed(self, lo: int, hi: int, limit: int) -> list[Any]:
+        """Feed rows with lo < at <= hi, oldest first, at most limit."""
+        rows: list[Any] = []
+        for bucket in range(max(lo, 0) // FEED_BUCKET_US, hi // FEED_BUCKET_US + 1):
+            found, _ = await self._db.query(CHANGES, bucket, lo, hi, limit - len(rows))
+            rows += found
+            if len(rows) >= limit:
+                break
+        return rows
+
+    async def scan_videos(self, *, limit: int, cursor: str) -> VideoPage:
+        if cursor:
+            rows, _ = await self._db.query(SCAN, decode_id_cursor(cursor), limit + 1)
+        else:
+            rows, _ = await self._db.query(SCAN_FIRST, limit + 1)
+        videos = [loaded(r.data, r.rev) for r in rows[:limit]]
+        return VideoPage(videos=videos, next_cursor=encode_id_cursor(videos[-1].id) if len(rows) > limit else "")
 
     # -- reads ------------------------------------------------------------------------------
 

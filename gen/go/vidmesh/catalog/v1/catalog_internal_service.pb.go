@@ -23,6 +23,296 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Request for ListVideoChanges.
+type ListVideoChangesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// next_cursor of the previous answer, or ScanVideosResponse.changes_cursor;
+	// empty for the feed's newest position (the answer then has no changes,
+	// only the cursor to follow from).
+	Cursor string `protobuf:"bytes,1,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// At most this many changes after the cursor (default 500, at most 1000);
+	// on Cassandra the changes read again from behind the cursor come on top.
+	PageSize      int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListVideoChangesRequest) Reset() {
+	*x = ListVideoChangesRequest{}
+	mi := &file_vidmesh_catalog_v1_catalog_internal_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListVideoChangesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListVideoChangesRequest) ProtoMessage() {}
+
+func (x *ListVideoChangesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_catalog_v1_catalog_internal_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListVideoChangesRequest.ProtoReflect.Descriptor instead.
+func (*ListVideoChangesRequest) Descriptor() ([]byte, []int) {
+	return file_vidmesh_catalog_v1_catalog_internal_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ListVideoChangesRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *ListVideoChangesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+// Response of ListVideoChanges.
+type ListVideoChangesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The changes, oldest first.
+	Changes []*VideoChange `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	// Where to read on from; never empty. Equal to the request's cursor when
+	// nothing new was found.
+	NextCursor    string `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListVideoChangesResponse) Reset() {
+	*x = ListVideoChangesResponse{}
+	mi := &file_vidmesh_catalog_v1_catalog_internal_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListVideoChangesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListVideoChangesResponse) ProtoMessage() {}
+
+func (x *ListVideoChangesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_catalog_v1_catalog_internal_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListVideoChangesResponse.ProtoReflect.Descriptor instead.
+func (*ListVideoChangesResponse) Descriptor() ([]byte, []int) {
+	return file_vidmesh_catalog_v1_catalog_internal_service_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ListVideoChangesResponse) GetChanges() []*VideoChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+func (x *ListVideoChangesResponse) GetNextCursor() string {
+	if x != nil {
+		return x.NextCursor
+	}
+	return ""
+}
+
+// One write of a video.
+type VideoChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The video's id.
+	VideoId string `protobuf:"bytes,1,opt,name=video_id,json=videoId,proto3" json:"video_id,omitempty"`
+	// The revision written: the number behind the etag of the version stored
+	// (hexadecimal there, decimal here); a delete's is above the revision of
+	// the version it removed. Grows with every write of the video.
+	Revision      int64 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VideoChange) Reset() {
+	*x = VideoChange{}
+	mi := &file_vidmesh_catalog_v1_catalog_internal_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VideoChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VideoChange) ProtoMessage() {}
+
+func (x *VideoChange) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_catalog_v1_catalog_internal_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VideoChange.ProtoReflect.Descriptor instead.
+func (*VideoChange) Descriptor() ([]byte, []int) {
+	return file_vidmesh_catalog_v1_catalog_internal_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *VideoChange) GetVideoId() string {
+	if x != nil {
+		return x.VideoId
+	}
+	return ""
+}
+
+func (x *VideoChange) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+// Request for ScanVideos.
+type ScanVideosRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many videos (default 500, at most 1000).
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page; empty for the first page.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScanVideosRequest) Reset() {
+	*x = ScanVideosRequest{}
+	mi := &file_vidmesh_catalog_v1_catalog_internal_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScanVideosRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScanVideosRequest) ProtoMessage() {}
+
+func (x *ScanVideosRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_catalog_v1_catalog_internal_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScanVideosRequest.ProtoReflect.Descriptor instead.
+func (*ScanVideosRequest) Descriptor() ([]byte, []int) {
+	return file_vidmesh_catalog_v1_catalog_internal_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ScanVideosRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ScanVideosRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// Response of ScanVideos.
+type ScanVideosResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The videos of this page, with their etags.
+	Videos []*Video `protobuf:"bytes,1,rep,name=videos,proto3" json:"videos,omitempty"`
+	// Pass as page_token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// First page only: the change feed's position before the scan began.
+	ChangesCursor string `protobuf:"bytes,3,opt,name=changes_cursor,json=changesCursor,proto3" json:"changes_cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScanVideosResponse) Reset() {
+	*x = ScanVideosResponse{}
+	mi := &file_vidmesh_catalog_v1_catalog_internal_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScanVideosResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScanVideosResponse) ProtoMessage() {}
+
+func (x *ScanVideosResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_catalog_v1_catalog_internal_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScanVideosResponse.ProtoReflect.Descriptor instead.
+func (*ScanVideosResponse) Descriptor() ([]byte, []int) {
+	return file_vidmesh_catalog_v1_catalog_internal_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ScanVideosResponse) GetVideos() []*Video {
+	if x != nil {
+		return x.Videos
+	}
+	return nil
+}
+
+func (x *ScanVideosResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *ScanVideosResponse) GetChangesCursor() string {
+	if x != nil {
+		return x.ChangesCursor
+	}
+	return ""
+}
+
 // Request for CreateVideo (AIP-133: the id is its own field).
 type CreateVideoRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -42,7 +332,7 @@ type CreateVideoRequest struct {
 
 func (x *CreateVideoRequest) Reset() {
 	*x = CreateVideoRequest{}
-	mi := &file_vidmesh_catalog_v1_catalog_internal_service_proto_msgTypes[0]
+	mi := &file_vidmesh_catalog_v1_catalog_internal_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -54,7 +344,7 @@ func (x *CreateVideoRequest) String() string {
 func (*CreateVideoRequest) ProtoMessage() {}
 
 func (x *CreateVideoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_catalog_v1_catalog_internal_service_proto_msgTypes[0]
+	mi := &file_vidmesh_catalog_v1_catalog_internal_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -67,7 +357,7 @@ func (x *CreateVideoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateVideoRequest.ProtoReflect.Descriptor instead.
 func (*CreateVideoRequest) Descriptor() ([]byte, []int) {
-	return file_vidmesh_catalog_v1_catalog_internal_service_proto_rawDescGZIP(), []int{0}
+	return file_vidmesh_catalog_v1_catalog_internal_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CreateVideoRequest) GetVideoId() string {
@@ -109,7 +399,7 @@ type CreateVideoResponse struct {
 
 func (x *CreateVideoResponse) Reset() {
 	*x = CreateVideoResponse{}
-	mi := &file_vidmesh_catalog_v1_catalog_internal_service_proto_msgTypes[1]
+	mi := &file_vidmesh_catalog_v1_catalog_internal_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -121,7 +411,7 @@ func (x *CreateVideoResponse) String() string {
 func (*CreateVideoResponse) ProtoMessage() {}
 
 func (x *CreateVideoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_catalog_v1_catalog_internal_service_proto_msgTypes[1]
+	mi := &file_vidmesh_catalog_v1_catalog_internal_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -134,7 +424,7 @@ func (x *CreateVideoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateVideoResponse.ProtoReflect.Descriptor instead.
 func (*CreateVideoResponse) Descriptor() ([]byte, []int) {
-	return file_vidmesh_catalog_v1_catalog_internal_service_proto_rawDescGZIP(), []int{1}
+	return file_vidmesh_catalog_v1_catalog_internal_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateVideoResponse) GetVideo() *Video {
@@ -164,7 +454,7 @@ type SetProcessingResultRequest struct {
 
 func (x *SetProcessingResultRequest) Reset() {
 	*x = SetProcessingResultRequest{}
-	mi := &file_vidmesh_catalog_v1_catalog_internal_service_proto_msgTypes[2]
+	mi := &file_vidmesh_catalog_v1_catalog_internal_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -176,7 +466,7 @@ func (x *SetProcessingResultRequest) String() string {
 func (*SetProcessingResultRequest) ProtoMessage() {}
 
 func (x *SetProcessingResultRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_catalog_v1_catalog_internal_service_proto_msgTypes[2]
+	mi := &file_vidmesh_catalog_v1_catalog_internal_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -189,7 +479,7 @@ func (x *SetProcessingResultRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetProcessingResultRequest.ProtoReflect.Descriptor instead.
 func (*SetProcessingResultRequest) Descriptor() ([]byte, []int) {
-	return file_vidmesh_catalog_v1_catalog_internal_service_proto_rawDescGZIP(), []int{2}
+	return file_vidmesh_catalog_v1_catalog_internal_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SetProcessingResultRequest) GetName() string {
@@ -238,7 +528,7 @@ type SetProcessingResultResponse struct {
 
 func (x *SetProcessingResultResponse) Reset() {
 	*x = SetProcessingResultResponse{}
-	mi := &file_vidmesh_catalog_v1_catalog_internal_service_proto_msgTypes[3]
+	mi := &file_vidmesh_catalog_v1_catalog_internal_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -250,7 +540,7 @@ func (x *SetProcessingResultResponse) String() string {
 func (*SetProcessingResultResponse) ProtoMessage() {}
 
 func (x *SetProcessingResultResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_catalog_v1_catalog_internal_service_proto_msgTypes[3]
+	mi := &file_vidmesh_catalog_v1_catalog_internal_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -263,7 +553,7 @@ func (x *SetProcessingResultResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetProcessingResultResponse.ProtoReflect.Descriptor instead.
 func (*SetProcessingResultResponse) Descriptor() ([]byte, []int) {
-	return file_vidmesh_catalog_v1_catalog_internal_service_proto_rawDescGZIP(), []int{3}
+	return file_vidmesh_catalog_v1_catalog_internal_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SetProcessingResultResponse) GetVideo() *Video {
@@ -277,7 +567,25 @@ var File_vidmesh_catalog_v1_catalog_internal_service_proto protoreflect.FileDesc
 
 const file_vidmesh_catalog_v1_catalog_internal_service_proto_rawDesc = "" +
 	"\n" +
-	"1vidmesh/catalog/v1/catalog_internal_service.proto\x12\x12vidmesh.catalog.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\"vidmesh/catalog/v1/resources.proto\x1a\x1bvidmesh/type/v1/media.proto\"\xbc\x01\n" +
+	"1vidmesh/catalog/v1/catalog_internal_service.proto\x12\x12vidmesh.catalog.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\"vidmesh/catalog/v1/resources.proto\x1a\x1bvidmesh/type/v1/media.proto\"N\n" +
+	"\x17ListVideoChangesRequest\x12\x16\n" +
+	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\"v\n" +
+	"\x18ListVideoChangesResponse\x129\n" +
+	"\achanges\x18\x01 \x03(\v2\x1f.vidmesh.catalog.v1.VideoChangeR\achanges\x12\x1f\n" +
+	"\vnext_cursor\x18\x02 \x01(\tR\n" +
+	"nextCursor\"D\n" +
+	"\vVideoChange\x12\x19\n" +
+	"\bvideo_id\x18\x01 \x01(\tR\avideoId\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\"O\n" +
+	"\x11ScanVideosRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\x96\x01\n" +
+	"\x12ScanVideosResponse\x121\n" +
+	"\x06videos\x18\x01 \x03(\v2\x19.vidmesh.catalog.v1.VideoR\x06videos\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12%\n" +
+	"\x0echanges_cursor\x18\x03 \x01(\tR\rchangesCursor\"\xbc\x01\n" +
 	"\x12CreateVideoRequest\x12\x1f\n" +
 	"\bvideo_id\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\avideoId\x125\n" +
 	"\x05video\x18\x01 \x01(\v2\x19.vidmesh.catalog.v1.VideoB\x04\xe2A\x01\x02R\x05video\x12\x1a\n" +
@@ -294,10 +602,13 @@ const file_vidmesh_catalog_v1_catalog_internal_service_proto_rawDesc = "" +
 	"renditions\x120\n" +
 	"\x14master_playlist_path\x18\x05 \x01(\tR\x12masterPlaylistPath\"N\n" +
 	"\x1bSetProcessingResultResponse\x12/\n" +
-	"\x05video\x18\x01 \x01(\v2\x19.vidmesh.catalog.v1.VideoR\x05video2\xfa\x01\n" +
+	"\x05video\x18\x01 \x01(\v2\x19.vidmesh.catalog.v1.VideoR\x05video2\xd0\x03\n" +
 	"\x16CatalogInternalService\x12c\n" +
 	"\vCreateVideo\x12&.vidmesh.catalog.v1.CreateVideoRequest\x1a'.vidmesh.catalog.v1.CreateVideoResponse\"\x03\x90\x02\x02\x12{\n" +
-	"\x13SetProcessingResult\x12..vidmesh.catalog.v1.SetProcessingResultRequest\x1a/.vidmesh.catalog.v1.SetProcessingResultResponse\"\x03\x90\x02\x02B\xd0\x01\n" +
+	"\x13SetProcessingResult\x12..vidmesh.catalog.v1.SetProcessingResultRequest\x1a/.vidmesh.catalog.v1.SetProcessingResultResponse\"\x03\x90\x02\x02\x12r\n" +
+	"\x10ListVideoChanges\x12+.vidmesh.catalog.v1.ListVideoChangesRequest\x1a,.vidmesh.catalog.v1.ListVideoChangesResponse\"\x03\x90\x02\x01\x12`\n" +
+	"\n" +
+	"ScanVideos\x12%.vidmesh.catalog.v1.ScanVideosRequest\x1a&.vidmesh.catalog.v1.ScanVideosResponse\"\x03\x90\x02\x01B\xd0\x01\n" +
 	"\x16com.vidmesh.catalog.v1B\x1bCatalogInternalServiceProtoP\x01Z/vidmesh.dev/gen/go/vidmesh/catalog/v1;catalogv1\xa2\x02\x03VCX\xaa\x02\x12Vidmesh.Catalog.V1\xca\x02\x12Vidmesh\\Catalog\\V1\xe2\x02\x1eVidmesh\\Catalog\\V1\\GPBMetadata\xea\x02\x14Vidmesh::Catalog::V1b\x06proto3"
 
 var (
@@ -312,33 +623,44 @@ func file_vidmesh_catalog_v1_catalog_internal_service_proto_rawDescGZIP() []byte
 	return file_vidmesh_catalog_v1_catalog_internal_service_proto_rawDescData
 }
 
-var file_vidmesh_catalog_v1_catalog_internal_service_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_vidmesh_catalog_v1_catalog_internal_service_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_vidmesh_catalog_v1_catalog_internal_service_proto_goTypes = []any{
-	(*CreateVideoRequest)(nil),          // 0: vidmesh.catalog.v1.CreateVideoRequest
-	(*CreateVideoResponse)(nil),         // 1: vidmesh.catalog.v1.CreateVideoResponse
-	(*SetProcessingResultRequest)(nil),  // 2: vidmesh.catalog.v1.SetProcessingResultRequest
-	(*SetProcessingResultResponse)(nil), // 3: vidmesh.catalog.v1.SetProcessingResultResponse
-	(*Video)(nil),                       // 4: vidmesh.catalog.v1.Video
-	(*v1.MediaInfo)(nil),                // 5: vidmesh.type.v1.MediaInfo
-	(VideoStatus)(0),                    // 6: vidmesh.catalog.v1.VideoStatus
-	(*v1.Rendition)(nil),                // 7: vidmesh.type.v1.Rendition
+	(*ListVideoChangesRequest)(nil),     // 0: vidmesh.catalog.v1.ListVideoChangesRequest
+	(*ListVideoChangesResponse)(nil),    // 1: vidmesh.catalog.v1.ListVideoChangesResponse
+	(*VideoChange)(nil),                 // 2: vidmesh.catalog.v1.VideoChange
+	(*ScanVideosRequest)(nil),           // 3: vidmesh.catalog.v1.ScanVideosRequest
+	(*ScanVideosResponse)(nil),          // 4: vidmesh.catalog.v1.ScanVideosResponse
+	(*CreateVideoRequest)(nil),          // 5: vidmesh.catalog.v1.CreateVideoRequest
+	(*CreateVideoResponse)(nil),         // 6: vidmesh.catalog.v1.CreateVideoResponse
+	(*SetProcessingResultRequest)(nil),  // 7: vidmesh.catalog.v1.SetProcessingResultRequest
+	(*SetProcessingResultResponse)(nil), // 8: vidmesh.catalog.v1.SetProcessingResultResponse
+	(*Video)(nil),                       // 9: vidmesh.catalog.v1.Video
+	(*v1.MediaInfo)(nil),                // 10: vidmesh.type.v1.MediaInfo
+	(VideoStatus)(0),                    // 11: vidmesh.catalog.v1.VideoStatus
+	(*v1.Rendition)(nil),                // 12: vidmesh.type.v1.Rendition
 }
 var file_vidmesh_catalog_v1_catalog_internal_service_proto_depIdxs = []int32{
-	4, // 0: vidmesh.catalog.v1.CreateVideoRequest.video:type_name -> vidmesh.catalog.v1.Video
-	5, // 1: vidmesh.catalog.v1.CreateVideoRequest.source:type_name -> vidmesh.type.v1.MediaInfo
-	4, // 2: vidmesh.catalog.v1.CreateVideoResponse.video:type_name -> vidmesh.catalog.v1.Video
-	6, // 3: vidmesh.catalog.v1.SetProcessingResultRequest.status:type_name -> vidmesh.catalog.v1.VideoStatus
-	7, // 4: vidmesh.catalog.v1.SetProcessingResultRequest.renditions:type_name -> vidmesh.type.v1.Rendition
-	4, // 5: vidmesh.catalog.v1.SetProcessingResultResponse.video:type_name -> vidmesh.catalog.v1.Video
-	0, // 6: vidmesh.catalog.v1.CatalogInternalService.CreateVideo:input_type -> vidmesh.catalog.v1.CreateVideoRequest
-	2, // 7: vidmesh.catalog.v1.CatalogInternalService.SetProcessingResult:input_type -> vidmesh.catalog.v1.SetProcessingResultRequest
-	1, // 8: vidmesh.catalog.v1.CatalogInternalService.CreateVideo:output_type -> vidmesh.catalog.v1.CreateVideoResponse
-	3, // 9: vidmesh.catalog.v1.CatalogInternalService.SetProcessingResult:output_type -> vidmesh.catalog.v1.SetProcessingResultResponse
-	8, // [8:10] is the sub-list for method output_type
-	6, // [6:8] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	2,  // 0: vidmesh.catalog.v1.ListVideoChangesResponse.changes:type_name -> vidmesh.catalog.v1.VideoChange
+	9,  // 1: vidmesh.catalog.v1.ScanVideosResponse.videos:type_name -> vidmesh.catalog.v1.Video
+	9,  // 2: vidmesh.catalog.v1.CreateVideoRequest.video:type_name -> vidmesh.catalog.v1.Video
+	10, // 3: vidmesh.catalog.v1.CreateVideoRequest.source:type_name -> vidmesh.type.v1.MediaInfo
+	9,  // 4: vidmesh.catalog.v1.CreateVideoResponse.video:type_name -> vidmesh.catalog.v1.Video
+	11, // 5: vidmesh.catalog.v1.SetProcessingResultRequest.status:type_name -> vidmesh.catalog.v1.VideoStatus
+	12, // 6: vidmesh.catalog.v1.SetProcessingResultRequest.renditions:type_name -> vidmesh.type.v1.Rendition
+	9,  // 7: vidmesh.catalog.v1.SetProcessingResultResponse.video:type_name -> vidmesh.catalog.v1.Video
+	5,  // 8: vidmesh.catalog.v1.CatalogInternalService.CreateVideo:input_type -> vidmesh.catalog.v1.CreateVideoRequest
+	7,  // 9: vidmesh.catalog.v1.CatalogInternalService.SetProcessingResult:input_type -> vidmesh.catalog.v1.SetProcessingResultRequest
+	0,  // 10: vidmesh.catalog.v1.CatalogInternalService.ListVideoChanges:input_type -> vidmesh.catalog.v1.ListVideoChangesRequest
+	3,  // 11: vidmesh.catalog.v1.CatalogInternalService.ScanVideos:input_type -> vidmesh.catalog.v1.ScanVideosRequest
+	6,  // 12: vidmesh.catalog.v1.CatalogInternalService.CreateVideo:output_type -> vidmesh.catalog.v1.CreateVideoResponse
+	8,  // 13: vidmesh.catalog.v1.CatalogInternalService.SetProcessingResult:output_type -> vidmesh.catalog.v1.SetProcessingResultResponse
+	1,  // 14: vidmesh.catalog.v1.CatalogInternalService.ListVideoChanges:output_type -> vidmesh.catalog.v1.ListVideoChangesResponse
+	4,  // 15: vidmesh.catalog.v1.CatalogInternalService.ScanVideos:output_type -> vidmesh.catalog.v1.ScanVideosResponse
+	12, // [12:16] is the sub-list for method output_type
+	8,  // [8:12] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_vidmesh_catalog_v1_catalog_internal_service_proto_init() }
@@ -353,7 +675,7 @@ func file_vidmesh_catalog_v1_catalog_internal_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vidmesh_catalog_v1_catalog_internal_service_proto_rawDesc), len(file_vidmesh_catalog_v1_catalog_internal_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

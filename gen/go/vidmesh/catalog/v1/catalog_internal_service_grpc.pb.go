@@ -21,6 +21,8 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	CatalogInternalService_CreateVideo_FullMethodName         = "/vidmesh.catalog.v1.CatalogInternalService/CreateVideo"
 	CatalogInternalService_SetProcessingResult_FullMethodName = "/vidmesh.catalog.v1.CatalogInternalService/SetProcessingResult"
+	CatalogInternalService_ListVideoChanges_FullMethodName    = "/vidmesh.catalog.v1.CatalogInternalService/ListVideoChanges"
+	CatalogInternalService_ScanVideos_FullMethodName          = "/vidmesh.catalog.v1.CatalogInternalService/ScanVideos"
 )
 
 // CatalogInternalServiceClient is the client API for CatalogInternalService service.
@@ -42,6 +44,25 @@ type CatalogInternalServiceClient interface {
 	// reason. Safe to repeat. Returns NOT_FOUND for an unknown video and
 	// INVALID_ARGUMENT for a result that lacks what its status needs.
 	SetProcessingResult(ctx context.Context, in *SetProcessingResultRequest, opts ...grpc.CallOption) (*SetProcessingResultResponse, error)
+	// The catalog's change feed, for services that keep a copy of the catalog
+	// (the search index): every create, edit, visibility change, processing
+	// result and delete, oldest first, from a cursor. A change names the video
+	// and the revision written; read the video itself (BatchGetVideos) to learn
+	// its state, and treat a video that is gone as deleted. Delivery is at least
+	// once: a change may come again in a later page (on Cassandra, every change
+	// of the last request timeout plus a second behind the cursor comes again),
+	// so a follower skips (video_id, revision) pairs it has applied. Changes are
+	// kept 7 days. Returns INVALID_ARGUMENT for a cursor the catalog did not
+	// make, and FAILED_PRECONDITION with reason CHANGE_CURSOR_EXPIRED for one
+	// older than the changes kept (copy the catalog again with ScanVideos).
+	ListVideoChanges(ctx context.Context, in *ListVideoChangesRequest, opts ...grpc.CallOption) (*ListVideoChangesResponse, error)
+	// Every video, whatever its status and visibility, in the store's own
+	// order, for copying the whole catalog. The first page also returns the
+	// change feed's position taken before the scan began: follow the feed from
+	// it and no change made during the scan is missed. A video that exists for
+	// the whole scan is returned exactly once. Returns INVALID_ARGUMENT for a
+	// page_token the catalog did not make.
+	ScanVideos(ctx context.Context, in *ScanVideosRequest, opts ...grpc.CallOption) (*ScanVideosResponse, error)
 }
 
 type catalogInternalServiceClient struct {
@@ -72,6 +93,26 @@ func (c *catalogInternalServiceClient) SetProcessingResult(ctx context.Context, 
 	return out, nil
 }
 
+func (c *catalogInternalServiceClient) ListVideoChanges(ctx context.Context, in *ListVideoChangesRequest, opts ...grpc.CallOption) (*ListVideoChangesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListVideoChangesResponse)
+	err := c.cc.Invoke(ctx, CatalogInternalService_ListVideoChanges_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *catalogInternalServiceClient) ScanVideos(ctx context.Context, in *ScanVideosRequest, opts ...grpc.CallOption) (*ScanVideosResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ScanVideosResponse)
+	err := c.cc.Invoke(ctx, CatalogInternalService_ScanVideos_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CatalogInternalServiceServer is the server API for CatalogInternalService service.
 // All implementations must embed UnimplementedCatalogInternalServiceServer
 // for forward compatibility.
@@ -91,6 +132,25 @@ type CatalogInternalServiceServer interface {
 	// reason. Safe to repeat. Returns NOT_FOUND for an unknown video and
 	// INVALID_ARGUMENT for a result that lacks what its status needs.
 	SetProcessingResult(context.Context, *SetProcessingResultRequest) (*SetProcessingResultResponse, error)
+	// The catalog's change feed, for services that keep a copy of the catalog
+	// (the search index): every create, edit, visibility change, processing
+	// result and delete, oldest first, from a cursor. A change names the video
+	// and the revision written; read the video itself (BatchGetVideos) to learn
+	// its state, and treat a video that is gone as deleted. Delivery is at least
+	// once: a change may come again in a later page (on Cassandra, every change
+	// of the last request timeout plus a second behind the cursor comes again),
+	// so a follower skips (video_id, revision) pairs it has applied. Changes are
+	// kept 7 days. Returns INVALID_ARGUMENT for a cursor the catalog did not
+	// make, and FAILED_PRECONDITION with reason CHANGE_CURSOR_EXPIRED for one
+	// older than the changes kept (copy the catalog again with ScanVideos).
+	ListVideoChanges(context.Context, *ListVideoChangesRequest) (*ListVideoChangesResponse, error)
+	// Every video, whatever its status and visibility, in the store's own
+	// order, for copying the whole catalog. The first page also returns the
+	// change feed's position taken before the scan began: follow the feed from
+	// it and no change made during the scan is missed. A video that exists for
+	// the whole scan is returned exactly once. Returns INVALID_ARGUMENT for a
+	// page_token the catalog did not make.
+	ScanVideos(context.Context, *ScanVideosRequest) (*ScanVideosResponse, error)
 	mustEmbedUnimplementedCatalogInternalServiceServer()
 }
 
@@ -106,6 +166,12 @@ func (UnimplementedCatalogInternalServiceServer) CreateVideo(context.Context, *C
 }
 func (UnimplementedCatalogInternalServiceServer) SetProcessingResult(context.Context, *SetProcessingResultRequest) (*SetProcessingResultResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetProcessingResult not implemented")
+}
+func (UnimplementedCatalogInternalServiceServer) ListVideoChanges(context.Context, *ListVideoChangesRequest) (*ListVideoChangesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListVideoChanges not implemented")
+}
+func (UnimplementedCatalogInternalServiceServer) ScanVideos(context.Context, *ScanVideosRequest) (*ScanVideosResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ScanVideos not implemented")
 }
 func (UnimplementedCatalogInternalServiceServer) mustEmbedUnimplementedCatalogInternalServiceServer() {
 }
@@ -165,6 +231,42 @@ func _CatalogInternalService_SetProcessingResult_Handler(srv interface{}, ctx co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CatalogInternalService_ListVideoChanges_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListVideoChangesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CatalogInternalServiceServer).ListVideoChanges(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CatalogInternalService_ListVideoChanges_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CatalogInternalServiceServer).ListVideoChanges(ctx, req.(*ListVideoChangesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CatalogInternalService_ScanVideos_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ScanVideosRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CatalogInternalServiceServer).ScanVideos(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CatalogInternalService_ScanVideos_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CatalogInternalServiceServer).ScanVideos(ctx, req.(*ScanVideosRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CatalogInternalService_ServiceDesc is the grpc.ServiceDesc for CatalogInternalService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -179,6 +281,14 @@ var CatalogInternalService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetProcessingResult",
 			Handler:    _CatalogInternalService_SetProcessingResult_Handler,
+		},
+		{
+			MethodName: "ListVideoChanges",
+			Handler:    _CatalogInternalService_ListVideoChanges_Handler,
+		},
+		{
+			MethodName: "ScanVideos",
+			Handler:    _CatalogInternalService_ScanVideos_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -109,6 +109,10 @@ const (
 	// PERMISSION_DENIED: the playback token is malformed, forged, expired or
 	// for another video; the message says which.
 	ErrorReason_INVALID_PLAYBACK_TOKEN ErrorReason = 26
+	// FAILED_PRECONDITION: the change feed cursor is older than the changes
+	// the catalog keeps (7 days); copy the catalog again with ScanVideos
+	// (internal ListVideoChanges only).
+	ErrorReason_CHANGE_CURSOR_EXPIRED ErrorReason = 27
 	// FAILED_PRECONDITION: CompleteUpload found chunks missing. Metadata:
 	// "missing_count", and "missing_indexes" (comma-separated, the first 50).
 	ErrorReason_CHUNKS_MISSING ErrorReason = 30
@@ -229,6 +233,7 @@ var (
 		24: "VIDEO_ID_TAKEN",
 		25: "VIDEO_NOT_READY",
 		26: "INVALID_PLAYBACK_TOKEN",
+		27: "CHANGE_CURSOR_EXPIRED",
 		30: "CHUNKS_MISSING",
 		31: "CHUNK_SIZE_MISMATCH",
 		32: "CHECKSUM_MISMATCH",
@@ -287,6 +292,7 @@ var (
 		"VIDEO_ID_TAKEN":                   24,
 		"VIDEO_NOT_READY":                  25,
 		"INVALID_PLAYBACK_TOKEN":           26,
+		"CHANGE_CURSOR_EXPIRED":            27,
 		"CHUNKS_MISSING":                   30,
 		"CHUNK_SIZE_MISMATCH":              31,
 		"CHECKSUM_MISMATCH":                32,
@@ -358,7 +364,7 @@ var File_vidmesh_type_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_vidmesh_type_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\"vidmesh/type/v1/error_reason.proto\x12\x0fvidmesh.type.v1*\xd8\n" +
+	"\"vidmesh/type/v1/error_reason.proto\x12\x0fvidmesh.type.v1*\xf3\n" +
 	"\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
@@ -381,7 +387,8 @@ const file_vidmesh_type_v1_error_reason_proto_rawDesc = "" +
 	"CONTENTION\x10\x17\x12\x12\n" +
 	"\x0eVIDEO_ID_TAKEN\x10\x18\x12\x13\n" +
 	"\x0fVIDEO_NOT_READY\x10\x19\x12\x1a\n" +
-	"\x16INVALID_PLAYBACK_TOKEN\x10\x1a\x12\x12\n" +
+	"\x16INVALID_PLAYBACK_TOKEN\x10\x1a\x12\x19\n" +
+	"\x15CHANGE_CURSOR_EXPIRED\x10\x1b\x12\x12\n" +
 	"\x0eCHUNKS_MISSING\x10\x1e\x12\x17\n" +
 	"\x13CHUNK_SIZE_MISMATCH\x10\x1f\x12\x15\n" +
 	"\x11CHECKSUM_MISMATCH\x10 \x12\x13\n" +

@@ -27,7 +27,7 @@ from vidmesh.catalog.v1 import resources_pb2 as vidmesh_dot_catalog_dot_v1_dot_r
 from vidmesh.type.v1 import media_pb2 as vidmesh_dot_type_dot_v1_dot_media__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n1vidmesh/catalog/v1/catalog_internal_service.proto\x12\x12vidmesh.catalog.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\"vidmesh/catalog/v1/resources.proto\x1a\x1bvidmesh/type/v1/media.proto\"\xbc\x01\n\x12\x43reateVideoRequest\x12\x1f\n\x08video_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x07videoId\x12\x35\n\x05video\x18\x01 \x01(\x0b\x32\x19.vidmesh.catalog.v1.VideoB\x04\xe2\x41\x01\x02R\x05video\x12\x1a\n\x05owner\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\x05owner\x12\x32\n\x06source\x18\x04 \x01(\x0b\x32\x1a.vidmesh.type.v1.MediaInfoR\x06source\"F\n\x13\x43reateVideoResponse\x12/\n\x05video\x18\x01 \x01(\x0b\x32\x19.vidmesh.catalog.v1.VideoR\x05video\"\x8a\x02\n\x1aSetProcessingResultRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\x12=\n\x06status\x18\x02 \x01(\x0e\x32\x1f.vidmesh.catalog.v1.VideoStatusB\x04\xe2\x41\x01\x02R\x06status\x12%\n\x0e\x66\x61ilure_reason\x18\x03 \x01(\tR\rfailureReason\x12:\n\nrenditions\x18\x04 \x03(\x0b\x32\x1a.vidmesh.type.v1.RenditionR\nrenditions\x12\x30\n\x14master_playlist_path\x18\x05 \x01(\tR\x12masterPlaylistPath\"N\n\x1bSetProcessingResultResponse\x12/\n\x05video\x18\x01 \x01(\x0b\x32\x19.vidmesh.catalog.v1.VideoR\x05video2\xfa\x01\n\x16\x43\x61talogInternalService\x12\x63\n\x0b\x43reateVideo\x12&.vidmesh.catalog.v1.CreateVideoRequest\x1a\'.vidmesh.catalog.v1.CreateVideoResponse\"\x03\x90\x02\x02\x12{\n\x13SetProcessingResult\x12..vidmesh.catalog.v1.SetProcessingResultRequest\x1a/.vidmesh.catalog.v1.SetProcessingResultResponse\"\x03\x90\x02\x02\x42\xd0\x01\n\x16\x63om.vidmesh.catalog.v1B\x1b\x43\x61talogInternalServiceProtoP\x01Z/vidmesh.dev/gen/go/vidmesh/catalog/v1;catalogv1\xa2\x02\x03VCX\xaa\x02\x12Vidmesh.Catalog.V1\xca\x02\x12Vidmesh\\Catalog\\V1\xe2\x02\x1eVidmesh\\Catalog\\V1\\GPBMetadata\xea\x02\x14Vidmesh::Catalog::V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n1vidmesh/catalog/v1/catalog_internal_service.proto\x12\x12vidmesh.catalog.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\"vidmesh/catalog/v1/resources.proto\x1a\x1bvidmesh/type/v1/media.proto\"N\n\x17ListVideoChangesRequest\x12\x16\n\x06\x63ursor\x18\x01 \x01(\tR\x06\x63ursor\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\"v\n\x18ListVideoChangesResponse\x12\x39\n\x07\x63hanges\x18\x01 \x03(\x0b\x32\x1f.vidmesh.catalog.v1.VideoChangeR\x07\x63hanges\x12\x1f\n\x0bnext_cursor\x18\x02 \x01(\tR\nnextCursor\"D\n\x0bVideoChange\x12\x19\n\x08video_id\x18\x01 \x01(\tR\x07videoId\x12\x1a\n\x08revision\x18\x02 \x01(\x03R\x08revision\"O\n\x11ScanVideosRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"\x96\x01\n\x12ScanVideosResponse\x12\x31\n\x06videos\x18\x01 \x03(\x0b\x32\x19.vidmesh.catalog.v1.VideoR\x06videos\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12%\n\x0e\x63hanges_cursor\x18\x03 \x01(\tR\rchangesCursor\"\xbc\x01\n\x12\x43reateVideoRequest\x12\x1f\n\x08video_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x07videoId\x12\x35\n\x05video\x18\x01 \x01(\x0b\x32\x19.vidmesh.catalog.v1.VideoB\x04\xe2\x41\x01\x02R\x05video\x12\x1a\n\x05owner\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\x05owner\x12\x32\n\x06source\x18\x04 \x01(\x0b\x32\x1a.vidmesh.type.v1.MediaInfoR\x06source\"F\n\x13\x43reateVideoResponse\x12/\n\x05video\x18\x01 \x01(\x0b\x32\x19.vidmesh.catalog.v1.VideoR\x05video\"\x8a\x02\n\x1aSetProcessingResultRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\x12=\n\x06status\x18\x02 \x01(\x0e\x32\x1f.vidmesh.catalog.v1.VideoStatusB\x04\xe2\x41\x01\x02R\x06status\x12%\n\x0e\x66\x61ilure_reason\x18\x03 \x01(\tR\rfailureReason\x12:\n\nrenditions\x18\x04 \x03(\x0b\x32\x1a.vidmesh.type.v1.RenditionR\nrenditions\x12\x30\n\x14master_playlist_path\x18\x05 \x01(\tR\x12masterPlaylistPath\"N\n\x1bSetProcessingResultResponse\x12/\n\x05video\x18\x01 \x01(\x0b\x32\x19.vidmesh.catalog.v1.VideoR\x05video2\xd0\x03\n\x16\x43\x61talogInternalService\x12\x63\n\x0b\x43reateVideo\x12&.vidmesh.catalog.v1.CreateVideoRequest\x1a\'.vidmesh.catalog.v1.CreateVideoResponse\"\x03\x90\x02\x02\x12{\n\x13SetProcessingResult\x12..vidmesh.catalog.v1.SetProcessingResultRequest\x1a/.vidmesh.catalog.v1.SetProcessingResultResponse\"\x03\x90\x02\x02\x12r\n\x10ListVideoChanges\x12+.vidmesh.catalog.v1.ListVideoChangesRequest\x1a,.vidmesh.catalog.v1.ListVideoChangesResponse\"\x03\x90\x02\x01\x12`\n\nScanVideos\x12%.vidmesh.catalog.v1.ScanVideosRequest\x1a&.vidmesh.catalog.v1.ScanVideosResponse\"\x03\x90\x02\x01\x42\xd0\x01\n\x16\x63om.vidmesh.catalog.v1B\x1b\x43\x61talogInternalServiceProtoP\x01Z/vidmesh.dev/gen/go/vidmesh/catalog/v1;catalogv1\xa2\x02\x03VCX\xaa\x02\x12Vidmesh.Catalog.V1\xca\x02\x12Vidmesh\\Catalog\\V1\xe2\x02\x1eVidmesh\\Catalog\\V1\\GPBMetadata\xea\x02\x14Vidmesh::Catalog::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -49,14 +49,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CATALOGINTERNALSERVICE'].methods_by_name['CreateVideo']._serialized_options = b'\220\002\002'
   _globals['_CATALOGINTERNALSERVICE'].methods_by_name['SetProcessingResult']._loaded_options = None
   _globals['_CATALOGINTERNALSERVICE'].methods_by_name['SetProcessingResult']._serialized_options = b'\220\002\002'
-  _globals['_CREATEVIDEOREQUEST']._serialized_start=172
-  _globals['_CREATEVIDEOREQUEST']._serialized_end=360
-  _globals['_CREATEVIDEORESPONSE']._serialized_start=362
-  _globals['_CREATEVIDEORESPONSE']._serialized_end=432
-  _globals['_SETPROCESSINGRESULTREQUEST']._serialized_start=435
-  _globals['_SETPROCESSINGRESULTREQUEST']._serialized_end=701
-  _globals['_SETPROCESSINGRESULTRESPONSE']._serialized_start=703
-  _globals['_SETPROCESSINGRESULTRESPONSE']._serialized_end=781
-  _globals['_CATALOGINTERNALSERVICE']._serialized_start=784
-  _globals['_CATALOGINTERNALSERVICE']._serialized_end=1034
+  _globals['_CATALOGINTERNALSERVICE'].methods_by_name['ListVideoChanges']._loaded_options = None
+  _globals['_CATALOGINTERNALSERVICE'].methods_by_name['ListVideoChanges']._serialized_options = b'\220\002\001'
+  _globals['_CATALOGINTERNALSERVICE'].methods_by_name['ScanVideos']._loaded_options = None
+  _globals['_CATALOGINTERNALSERVICE'].methods_by_name['ScanVideos']._serialized_options = b'\220\002\001'
+  _globals['_LISTVIDEOCHANGESREQUEST']._serialized_start=171
+  _globals['_LISTVIDEOCHANGESREQUEST']._serialized_end=249
+  _globals['_LISTVIDEOCHANGESRESPONSE']._serialized_start=251
+  _globals['_LISTVIDEOCHANGESRESPONSE']._serialized_end=369
+  _globals['_VIDEOCHANGE']._serialized_start=371
+  _globals['_VIDEOCHANGE']._serialized_end=439
+  _globals['_SCANVIDEOSREQUEST']._serialized_start=441
+  _globals['_SCANVIDEOSREQUEST']._serialized_end=520
+  _globals['_SCANVIDEOSRESPONSE']._serialized_start=523
+  _globals['_SCANVIDEOSRESPONSE']._serialized_end=673
+  _globals['_CREATEVIDEOREQUEST']._serialized_start=676
+  _globals['_CREATEVIDEOREQUEST']._serialized_end=864
+  _globals['_CREATEVIDEORESPONSE']._serialized_start=866
+  _globals['_CREATEVIDEORESPONSE']._serialized_end=936
+  _globals['_SETPROCESSINGRESULTREQUEST']._serialized_start=939
+  _globals['_SETPROCESSINGRESULTREQUEST']._serialized_end=1205
+  _globals['_SETPROCESSINGRESULTRESPONSE']._serialized_start=1207
+  _globals['_SETPROCESSINGRESULTRESPONSE']._serialized_end=1285
+  _globals['_CATALOGINTERNALSERVICE']._serialized_start=1288
+  _globals['_CATALOGINTERNALSERVICE']._serialized_end=1752
 # @@protoc_insertion_point(module_scope)

@@ -47,6 +47,16 @@ class CatalogInternalServiceStub:
                 request_serializer=vidmesh_dot_catalog_dot_v1_dot_catalog__internal__service__pb2.SetProcessingResultRequest.SerializeToString,
                 response_deserializer=vidmesh_dot_catalog_dot_v1_dot_catalog__internal__service__pb2.SetProcessingResultResponse.FromString,
                 _registered_method=True)
+        self.ListVideoChanges = channel.unary_unary(
+                '/vidmesh.catalog.v1.CatalogInternalService/ListVideoChanges',
+                request_serializer=vidmesh_dot_catalog_dot_v1_dot_catalog__internal__service__pb2.ListVideoChangesRequest.SerializeToString,
+                response_deserializer=vidmesh_dot_catalog_dot_v1_dot_catalog__internal__service__pb2.ListVideoChangesResponse.FromString,
+                _registered_method=True)
+        self.ScanVideos = channel.unary_unary(
+                '/vidmesh.catalog.v1.CatalogInternalService/ScanVideos',
+                request_serializer=vidmesh_dot_catalog_dot_v1_dot_catalog__internal__service__pb2.ScanVideosRequest.SerializeToString,
+                response_deserializer=vidmesh_dot_catalog_dot_v1_dot_catalog__internal__service__pb2.ScanVideosResponse.FromString,
+                _registered_method=True)
 
 
 class CatalogInternalServiceServicer:
@@ -76,6 +86,35 @@ class CatalogInternalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListVideoChanges(self, request, context):
+        """The catalog's change feed, for services that keep a copy of the catalog
+        (the search index): every create, edit, visibility change, processing
+        result and delete, oldest first, from a cursor. A change names the video
+        and the revision written; read the video itself (BatchGetVideos) to learn
+        its state, and treat a video that is gone as deleted. Delivery is at least
+        once: a change may come again in a later page (on Cassandra, every change
+        of the last request timeout plus a second behind the cursor comes again),
+        so a follower skips (video_id, revision) pairs it has applied. Changes are
+        kept 7 days. Returns INVALID_ARGUMENT for a cursor the catalog did not
+        make, and FAILED_PRECONDITION with reason CHANGE_CURSOR_EXPIRED for one
+        older than the changes kept (copy the catalog again with ScanVideos).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ScanVideos(self, request, context):
+        """Every video, whatever its status and visibility, in the store's own
+        order, for copying the whole catalog. The first page also returns the
+        change feed's position taken before the scan began: follow the feed from
+        it and no change made during the scan is missed. A video that exists for
+        the whole scan is returned exactly once. Returns INVALID_ARGUMENT for a
+        page_token the catalog did not make.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CatalogInternalServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -88,6 +127,16 @@ def add_CatalogInternalServiceServicer_to_server(servicer, server):
                     servicer.SetProcessingResult,
                     request_deserializer=vidmesh_dot_catalog_dot_v1_dot_catalog__internal__service__pb2.SetProcessingResultRequest.FromString,
                     response_serializer=vidmesh_dot_catalog_dot_v1_dot_catalog__internal__service__pb2.SetProcessingResultResponse.SerializeToString,
+            ),
+            'ListVideoChanges': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListVideoChanges,
+                    request_deserializer=vidmesh_dot_catalog_dot_v1_dot_catalog__internal__service__pb2.ListVideoChangesRequest.FromString,
+                    response_serializer=vidmesh_dot_catalog_dot_v1_dot_catalog__internal__service__pb2.ListVideoChangesResponse.SerializeToString,
+            ),
+            'ScanVideos': grpc.unary_unary_rpc_method_handler(
+                    servicer.ScanVideos,
+                    request_deserializer=vidmesh_dot_catalog_dot_v1_dot_catalog__internal__service__pb2.ScanVideosRequest.FromString,
+                    response_serializer=vidmesh_dot_catalog_dot_v1_dot_catalog__internal__service__pb2.ScanVideosResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -147,6 +196,60 @@ class CatalogInternalService:
             '/vidmesh.catalog.v1.CatalogInternalService/SetProcessingResult',
             vidmesh_dot_catalog_dot_v1_dot_catalog__internal__service__pb2.SetProcessingResultRequest.SerializeToString,
             vidmesh_dot_catalog_dot_v1_dot_catalog__internal__service__pb2.SetProcessingResultResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListVideoChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vidmesh.catalog.v1.CatalogInternalService/ListVideoChanges',
+            vidmesh_dot_catalog_dot_v1_dot_catalog__internal__service__pb2.ListVideoChangesRequest.SerializeToString,
+            vidmesh_dot_catalog_dot_v1_dot_catalog__internal__service__pb2.ListVideoChangesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ScanVideos(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vidmesh.catalog.v1.CatalogInternalService/ScanVideos',
+            vidmesh_dot_catalog_dot_v1_dot_catalog__internal__service__pb2.ScanVideosRequest.SerializeToString,
+            vidmesh_dot_catalog_dot_v1_dot_catalog__internal__service__pb2.ScanVideosResponse.FromString,
             options,
             channel_credentials,
             insecure,

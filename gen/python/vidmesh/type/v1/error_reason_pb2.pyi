@@ -25,6 +25,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     VIDEO_ID_TAKEN: _ClassVar[ErrorReason]
     VIDEO_NOT_READY: _ClassVar[ErrorReason]
     INVALID_PLAYBACK_TOKEN: _ClassVar[ErrorReason]
+    CHANGE_CURSOR_EXPIRED: _ClassVar[ErrorReason]
     CHUNKS_MISSING: _ClassVar[ErrorReason]
     CHUNK_SIZE_MISMATCH: _ClassVar[ErrorReason]
     CHECKSUM_MISMATCH: _ClassVar[ErrorReason]
@@ -81,6 +82,7 @@ CONTENTION: ErrorReason
 VIDEO_ID_TAKEN: ErrorReason
 VIDEO_NOT_READY: ErrorReason
 INVALID_PLAYBACK_TOKEN: ErrorReason
+CHANGE_CURSOR_EXPIRED: ErrorReason
 CHUNKS_MISSING: ErrorReason
 CHUNK_SIZE_MISMATCH: ErrorReason
 CHECKSUM_MISMATCH: ErrorReason

@@ -15,7 +15,160 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vidmesh/catalog/v1/catalog_internal_service.proto.
  */
 export const file_vidmesh_catalog_v1_catalog_internal_service: GenFile = /*@__PURE__*/
-  fileDesc("CjF2aWRtZXNoL2NhdGFsb2cvdjEvY2F0YWxvZ19pbnRlcm5hbF9zZXJ2aWNlLnByb3RvEhJ2aWRtZXNoLmNhdGFsb2cudjEinQEKEkNyZWF0ZVZpZGVvUmVxdWVzdBIWCgh2aWRlb19pZBgCIAEoCUIE4kEBAhIuCgV2aWRlbxgBIAEoCzIZLnZpZG1lc2guY2F0YWxvZy52MS5WaWRlb0IE4kEBAhITCgVvd25lchgDIAEoCUIE4kEBAhIqCgZzb3VyY2UYBCABKAsyGi52aWRtZXNoLnR5cGUudjEuTWVkaWFJbmZvIj8KE0NyZWF0ZVZpZGVvUmVzcG9uc2USKAoFdmlkZW8YASABKAsyGS52aWRtZXNoLmNhdGFsb2cudjEuVmlkZW8izQEKGlNldFByb2Nlc3NpbmdSZXN1bHRSZXF1ZXN0EhIKBG5hbWUYASABKAlCBOJBAQISNQoGc3RhdHVzGAIgASgOMh8udmlkbWVzaC5jYXRhbG9nLnYxLlZpZGVvU3RhdHVzQgTiQQECEhYKDmZhaWx1cmVfcmVhc29uGAMgASgJEi4KCnJlbmRpdGlvbnMYBCADKAsyGi52aWRtZXNoLnR5cGUudjEuUmVuZGl0aW9uEhwKFG1hc3Rlcl9wbGF5bGlzdF9wYXRoGAUgASgJIkcKG1NldFByb2Nlc3NpbmdSZXN1bHRSZXNwb25zZRIoCgV2aWRlbxgBIAEoCzIZLnZpZG1lc2guY2F0YWxvZy52MS5WaWRlbzL6AQoWQ2F0YWxvZ0ludGVybmFsU2VydmljZRJjCgtDcmVhdGVWaWRlbxImLnZpZG1lc2guY2F0YWxvZy52MS5DcmVhdGVWaWRlb1JlcXVlc3QaJy52aWRtZXNoLmNhdGFsb2cudjEuQ3JlYXRlVmlkZW9SZXNwb25zZSIDkAICEnsKE1NldFByb2Nlc3NpbmdSZXN1bHQSLi52aWRtZXNoLmNhdGFsb2cudjEuU2V0UHJvY2Vzc2luZ1Jlc3VsdFJlcXVlc3QaLy52aWRtZXNoLmNhdGFsb2cudjEuU2V0UHJvY2Vzc2luZ1Jlc3VsdFJlc3BvbnNlIgOQAgJC0AEKFmNvbS52aWRtZXNoLmNhdGFsb2cudjFCG0NhdGFsb2dJbnRlcm5hbFNlcnZpY2VQcm90b1ABWi92aWRtZXNoLmRldi9nZW4vZ28vdmlkbWVzaC9jYXRhbG9nL3YxO2NhdGFsb2d2MaICA1ZDWKoCElZpZG1lc2guQ2F0YWxvZy5WMcoCElZpZG1lc2hcQ2F0YWxvZ1xWMeICHlZpZG1lc2hcQ2F0YWxvZ1xWMVxHUEJNZXRhZGF0YeoCFFZpZG1lc2g6OkNhdGFsb2c6OlYxYgZwcm90bzM", [file_google_api_field_behavior, file_vidmesh_catalog_v1_resources, file_vidmesh_type_v1_media]);
+  fileDesc("CjF2aWRtZXNoL2NhdGFsb2cvdjEvY2F0YWxvZ19pbnRlcm5hbF9zZXJ2aWNlLnByb3RvEhJ2aWRtZXNoLmNhdGFsb2cudjEiPAoXTGlzdFZpZGVvQ2hhbmdlc1JlcXVlc3QSDgoGY3Vyc29yGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBSJhChhMaXN0VmlkZW9DaGFuZ2VzUmVzcG9uc2USMAoHY2hhbmdlcxgBIAMoCzIfLnZpZG1lc2guY2F0YWxvZy52MS5WaWRlb0NoYW5nZRITCgtuZXh0X2N1cnNvchgCIAEoCSIxCgtWaWRlb0NoYW5nZRIQCgh2aWRlb19pZBgBIAEoCRIQCghyZXZpc2lvbhgCIAEoAyI6ChFTY2FuVmlkZW9zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJwChJTY2FuVmlkZW9zUmVzcG9uc2USKQoGdmlkZW9zGAEgAygLMhkudmlkbWVzaC5jYXRhbG9nLnYxLlZpZGVvEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRIWCg5jaGFuZ2VzX2N1cnNvchgDIAEoCSKdAQoSQ3JlYXRlVmlkZW9SZXF1ZXN0EhYKCHZpZGVvX2lkGAIgASgJQgTiQQECEi4KBXZpZGVvGAEgASgLMhkudmlkbWVzaC5jYXRhbG9nLnYxLlZpZGVvQgTiQQECEhMKBW93bmVyGAMgASgJQgTiQQECEioKBnNvdXJjZRgEIAEoCzIaLnZpZG1lc2gudHlwZS52MS5NZWRpYUluZm8iPwoTQ3JlYXRlVmlkZW9SZXNwb25zZRIoCgV2aWRlbxgBIAEoCzIZLnZpZG1lc2guY2F0YWxvZy52MS5WaWRlbyLNAQoaU2V0UHJvY2Vzc2luZ1Jlc3VsdFJlcXVlc3QSEgoEbmFtZRgBIAEoCUIE4kEBAhI1CgZzdGF0dXMYAiABKA4yHy52aWRtZXNoLmNhdGFsb2cudjEuVmlkZW9TdGF0dXNCBOJBAQISFgoOZmFpbHVyZV9yZWFzb24YAyABKAkSLgoKcmVuZGl0aW9ucxgEIAMoCzIaLnZpZG1lc2gudHlwZS52MS5SZW5kaXRpb24SHAoUbWFzdGVyX3BsYXlsaXN0X3BhdGgYBSABKAkiRwobU2V0UHJvY2Vzc2luZ1Jlc3VsdFJlc3BvbnNlEigKBXZpZGVvGAEgASgLMhkudmlkbWVzaC5jYXRhbG9nLnYxLlZpZGVvMtADChZDYXRhbG9nSW50ZXJuYWxTZXJ2aWNlEmMKC0NyZWF0ZVZpZGVvEiYudmlkbWVzaC5jYXRhbG9nLnYxLkNyZWF0ZVZpZGVvUmVxdWVzdBonLnZpZG1lc2guY2F0YWxvZy52MS5DcmVhdGVWaWRlb1Jlc3BvbnNlIgOQAgISewoTU2V0UHJvY2Vzc2luZ1Jlc3VsdBIuLnZpZG1lc2guY2F0YWxvZy52MS5TZXRQcm9jZXNzaW5nUmVzdWx0UmVxdWVzdBovLnZpZG1lc2guY2F0YWxvZy52MS5TZXRQcm9jZXNzaW5nUmVzdWx0UmVzcG9uc2UiA5ACAhJyChBMaXN0VmlkZW9DaGFuZ2VzEisudmlkbWVzaC5jYXRhbG9nLnYxLkxpc3RWaWRlb0NoYW5nZXNSZXF1ZXN0GiwudmlkbWVzaC5jYXRhbG9nLnYxLkxpc3RWaWRlb0NoYW5nZXNSZXNwb25zZSIDkAIBEmAKClNjYW5WaWRlb3MSJS52aWRtZXNoLmNhdGFsb2cudjEuU2NhblZpZGVvc1JlcXVlc3QaJi52aWRtZXNoLmNhdGFsb2cudjEuU2NhblZpZGVvc1Jlc3BvbnNlIgOQAgFC0AEKFmNvbS52aWRtZXNoLmNhdGFsb2cudjFCG0NhdGFsb2dJbnRlcm5hbFNlcnZpY2VQcm90b1ABWi92aWRtZXNoLmRldi9nZW4vZ28vdmlkbWVzaC9jYXRhbG9nL3YxO2NhdGFsb2d2MaICA1ZDWKoCElZpZG1lc2guQ2F0YWxvZy5WMcoCElZpZG1lc2hcQ2F0YWxvZ1xWMeICHlZpZG1lc2hcQ2F0YWxvZ1xWMVxHUEJNZXRhZGF0YeoCFFZpZG1lc2g6OkNhdGFsb2c6OlYxYgZwcm90bzM", [file_google_api_field_behavior, file_vidmesh_catalog_v1_resources, file_vidmesh_type_v1_media]);
+
+/**
+ * Request for ListVideoChanges.
+ *
+ * @generated from message vidmesh.catalog.v1.ListVideoChangesRequest
+ */
+export type ListVideoChangesRequest = Message<"vidmesh.catalog.v1.ListVideoChangesRequest"> & {
+  /**
+   * next_cursor of the previous answer, or ScanVideosResponse.changes_cursor;
+   * empty for the feed's newest position (the answer then has no changes,
+   * only the cursor to follow from).
+   *
+   * @generated from field: string cursor = 1;
+   */
+  cursor: string;
+
+  /**
+   * At most this many changes after the cursor (default 500, at most 1000);
+   * on Cassandra the changes read again from behind the cursor come on top.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+};
+
+/**
+ * Describes the message vidmesh.catalog.v1.ListVideoChangesRequest.
+ * Use `create(ListVideoChangesRequestSchema)` to create a new message.
+ */
+export const ListVideoChangesRequestSchema: GenMessage<ListVideoChangesRequest> = /*@__PURE__*/
+  messageDesc(file_vidmesh_catalog_v1_catalog_internal_service, 0);
+
+/**
+ * Response of ListVideoChanges.
+ *
+ * @generated from message vidmesh.catalog.v1.ListVideoChangesResponse
+ */
+export type ListVideoChangesResponse = Message<"vidmesh.catalog.v1.ListVideoChangesResponse"> & {
+  /**
+   * The changes, oldest first.
+   *
+   * @generated from field: repeated vidmesh.catalog.v1.VideoChange changes = 1;
+   */
+  changes: VideoChange[];
+
+  /**
+   * Where to read on from; never empty. Equal to the request's cursor when
+   * nothing new was found.
+   *
+   * @generated from field: string next_cursor = 2;
+   */
+  nextCursor: string;
+};
+
+/**
+ * Describes the message vidmesh.catalog.v1.ListVideoChangesResponse.
+ * Use `create(ListVideoChangesResponseSchema)` to create a new message.
+ */
+export const ListVideoChangesResponseSchema: GenMessage<ListVideoChangesResponse> = /*@__PURE__*/
+  messageDesc(file_vidmesh_catalog_v1_catalog_internal_service, 1);
+
+/**
+ * One write of a video.
+ *
+ * @generated from message vidmesh.catalog.v1.VideoChange
+ */
+export type VideoChange = Message<"vidmesh.catalog.v1.VideoChange"> & {
+  /**
+   * The video's id.
+   *
+   * @generated from field: string video_id = 1;
+   */
+  videoId: string;
+
+  /**
+   * The revision written: the number behind the etag of the version stored
+   * (hexadecimal there, decimal here); a delete's is above the revision of
+   * the version it removed. Grows with every write of the video.
+   *
+   * @generated from field: int64 revision = 2;
+   */
+  revision: bigint;
+};
+
+/**
+ * Describes the message vidmesh.catalog.v1.VideoChange.
+ * Use `create(VideoChangeSchema)` to create a new message.
+ */
+export const VideoChangeSchema: GenMessage<VideoChange> = /*@__PURE__*/
+  messageDesc(file_vidmesh_catalog_v1_catalog_internal_service, 2);
+
+/**
+ * Request for ScanVideos.
+ *
+ * @generated from message vidmesh.catalog.v1.ScanVideosRequest
+ */
+export type ScanVideosRequest = Message<"vidmesh.catalog.v1.ScanVideosRequest"> & {
+  /**
+   * At most this many videos (default 500, at most 1000).
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * next_page_token of the previous page; empty for the first page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message vidmesh.catalog.v1.ScanVideosRequest.
+ * Use `create(ScanVideosRequestSchema)` to create a new message.
+ */
+export const ScanVideosRequestSchema: GenMessage<ScanVideosRequest> = /*@__PURE__*/
+  messageDesc(file_vidmesh_catalog_v1_catalog_internal_service, 3);
+
+/**
+ * Response of ScanVideos.
+ *
+ * @generated from message vidmesh.catalog.v1.ScanVideosResponse
+ */
+export type ScanVideosResponse = Message<"vidmesh.catalog.v1.ScanVideosResponse"> & {
+  /**
+   * The videos of this page, with their etags.
+   *
+   * @generated from field: repeated vidmesh.catalog.v1.Video videos = 1;
+   */
+  videos: Video[];
+
+  /**
+   * Pass as page_token for the next page; empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+
+  /**
+   * First page only: the change feed's position before the scan began.
+   *
+   * @generated from field: string changes_cursor = 3;
+   */
+  changesCursor: string;
+};
+
+/**
+ * Describes the message vidmesh.catalog.v1.ScanVideosResponse.
+ * Use `create(ScanVideosResponseSchema)` to create a new message.
+ */
+export const ScanVideosResponseSchema: GenMessage<ScanVideosResponse> = /*@__PURE__*/
+  messageDesc(file_vidmesh_catalog_v1_catalog_internal_service, 4);
 
 /**
  * Request for CreateVideo (AIP-133: the id is its own field).
@@ -59,7 +212,7 @@ export type CreateVideoRequest = Message<"vidmesh.catalog.v1.CreateVideoRequest"
  * Use `create(CreateVideoRequestSchema)` to create a new message.
  */
 export const CreateVideoRequestSchema: GenMessage<CreateVideoRequest> = /*@__PURE__*/
-  messageDesc(file_vidmesh_catalog_v1_catalog_internal_service, 0);
+  messageDesc(file_vidmesh_catalog_v1_catalog_internal_service, 5);
 
 /**
  * Response of CreateVideo.
@@ -80,7 +233,7 @@ export type CreateVideoResponse = Message<"vidmesh.catalog.v1.CreateVideoRespons
  * Use `create(CreateVideoResponseSchema)` to create a new message.
  */
 export const CreateVideoResponseSchema: GenMessage<CreateVideoResponse> = /*@__PURE__*/
-  messageDesc(file_vidmesh_catalog_v1_catalog_internal_service, 1);
+  messageDesc(file_vidmesh_catalog_v1_catalog_internal_service, 6);
 
 /**
  * Request for SetProcessingResult.
@@ -130,7 +283,7 @@ export type SetProcessingResultRequest = Message<"vidmesh.catalog.v1.SetProcessi
  * Use `create(SetProcessingResultRequestSchema)` to create a new message.
  */
 export const SetProcessingResultRequestSchema: GenMessage<SetProcessingResultRequest> = /*@__PURE__*/
-  messageDesc(file_vidmesh_catalog_v1_catalog_internal_service, 2);
+  messageDesc(file_vidmesh_catalog_v1_catalog_internal_service, 7);
 
 /**
  * Response of SetProcessingResult.
@@ -151,7 +304,7 @@ export type SetProcessingResultResponse = Message<"vidmesh.catalog.v1.SetProcess
  * Use `create(SetProcessingResultResponseSchema)` to create a new message.
  */
 export const SetProcessingResultResponseSchema: GenMessage<SetProcessingResultResponse> = /*@__PURE__*/
-  messageDesc(file_vidmesh_catalog_v1_catalog_internal_service, 3);
+  messageDesc(file_vidmesh_catalog_v1_catalog_internal_service, 8);
 
 /**
  * Calls between vidmesh services. Callers must present the service identity;
@@ -187,6 +340,41 @@ export const CatalogInternalService: GenService<{
     methodKind: "unary";
     input: typeof SetProcessingResultRequestSchema;
     output: typeof SetProcessingResultResponseSchema;
+  },
+  /**
+   * The catalog's change feed, for services that keep a copy of the catalog
+   * (the search index): every create, edit, visibility change, processing
+   * result and delete, oldest first, from a cursor. A change names the video
+   * and the revision written; read the video itself (BatchGetVideos) to learn
+   * its state, and treat a video that is gone as deleted. Delivery is at least
+   * once: a change may come again in a later page (on Cassandra, every change
+   * of the last request timeout plus a second behind the cursor comes again),
+   * so a follower skips (video_id, revision) pairs it has applied. Changes are
+   * kept 7 days. Returns INVALID_ARGUMENT for a cursor the catalog did not
+   * make, and FAILED_PRECONDITION with reason CHANGE_CURSOR_EXPIRED for one
+   * older than the changes kept (copy the catalog again with ScanVideos).
+   *
+   * @generated from rpc vidmesh.catalog.v1.CatalogInternalService.ListVideoChanges
+   */
+  listVideoChanges: {
+    methodKind: "unary";
+    input: typeof ListVideoChangesRequestSchema;
+    output: typeof ListVideoChangesResponseSchema;
+  },
+  /**
+   * Every video, whatever its status and visibility, in the store's own
+   * order, for copying the whole catalog. The first page also returns the
+   * change feed's position taken before the scan began: follow the feed from
+   * it and no change made during the scan is missed. A video that exists for
+   * the whole scan is returned exactly once. Returns INVALID_ARGUMENT for a
+   * page_token the catalog did not make.
+   *
+   * @generated from rpc vidmesh.catalog.v1.CatalogInternalService.ScanVideos
+   */
+  scanVideos: {
+    methodKind: "unary";
+    input: typeof ScanVideosRequestSchema;
+    output: typeof ScanVideosResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_vidmesh_catalog_v1_catalog_internal_service, 0);
