@@ -1,7 +1,10 @@
 """READY videos made straight in the catalog, without media: for tests and benchmarks of what
-needs a video's metadata only (analytics)."""
+needs a video's metadata only (analytics, search)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 import grpc
 from vidmesh.catalog.v1 import catalog_internal_service_pb2 as internal_pb2
@@ -14,21 +17,30 @@ from tests.support.processes import Mesh
 from vidmesh_services.runtime.ids import new_id
 
 
-def catalog_video(mesh: Mesh, owner: str, seconds: float, visibility: int = media_pb2.VISIBILITY_PUBLIC) -> str:
-    """A READY video of `seconds` (public by default) in the mesh's catalog, without media."""
+def catalog_video(mesh: Mesh, owner: str, seconds: float, visibility: int = media_pb2.VISIBILITY_PUBLIC, **text: Any) -> str:
+    """A READY video of `seconds` (public by default) in the mesh's catalog, without media;
+    text: title, description, tags."""
     with grpc.insecure_channel(mesh.address("catalog")) as channel:
-        return create_catalog_video(channel, mesh.service_token, owner, seconds, visibility)
+        return create_catalog_video(channel, mesh.service_token, owner, seconds, visibility, **text)
 
 
 def create_catalog_video(
-    catalog: grpc.Channel, service_token: str, owner: str, seconds: float, visibility: int = media_pb2.VISIBILITY_PUBLIC
+    catalog: grpc.Channel,
+    service_token: str,
+    owner: str,
+    seconds: float,
+    visibility: int = media_pb2.VISIBILITY_PUBLIC,
+    *,
+    title: str = "analytics",
+    description: str = "",
+    tags: Sequence[str] = (),
 ) -> str:
     """A READY video made through the catalog's internal service as the upload and transcode
-    services make them (the analytics path needs a video's metadata, not its media)."""
+    services make them (analytics and search need a video's metadata, not its media)."""
     service = (("authorization", f"Bearer {service_token}"),)
     internal = internal_grpc.CatalogInternalServiceStub(catalog)
     source = media_pb2.MediaInfo(duration=duration(int(seconds * 1000)), width=640, height=360, video_codec="h264")
-    video = resources_pb2.Video(title="analytics", visibility=visibility)  # type: ignore[arg-type]
+    video = resources_pb2.Video(title=title, description=description, tags=tags, visibility=visibility)  # type: ignore[arg-type]
     created = internal.CreateVideo(
         internal_pb2.CreateVideoRequest(video_id=new_id(), owner=owner, video=video, source=source), metadata=service
     )

@@ -30,6 +30,7 @@ def test_port_base_moves_every_port_and_a_port_set_on_its_own_wins(tmp_path: Pat
         "transcode": 20006,
         "playback": 20007,
         "analytics": 20008,
+        "search": 20009,
     }
     assert dataclasses.asdict(config.metrics) == {
         "upload_port": 20010,
@@ -37,6 +38,8 @@ def test_port_base_moves_every_port_and_a_port_set_on_its_own_wins(tmp_path: Pat
         "transcode_port": 20012,
         "playback_port": 20013,
         "analytics_port": 20014,
+        "search_port": 20015,
+        "search_indexer_port": 20016,
         "transcode_worker_port": 20020,
         "analytics_worker_port": 20030,
     }

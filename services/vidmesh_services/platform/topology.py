@@ -64,6 +64,12 @@ MESH: tuple[MeshService, ...] = (
         public=("vidmesh.analytics.v1.AnalyticsService",),
         descriptor_modules=("vidmesh.analytics.v1.analytics_service_pb2",),
     ),
+    MeshService(
+        name="search",
+        module="vidmesh_services.search",
+        public=("vidmesh.search.v1.SearchService",),
+        descriptor_modules=("vidmesh.search.v1.search_service_pb2",),
+    ),
 )
 
 
@@ -82,6 +88,8 @@ WORKERS: tuple[MeshWorker, ...] = (
     MeshWorker("transcode-worker", "vidmesh_services.transcode.worker", lambda c: c.transcode.worker_count),
     # One per event log shard: worker i aggregates and archives shard i.
     MeshWorker("analytics-worker", "vidmesh_services.analytics.worker", lambda c: c.analytics.shards),
+    # The one writer of the search index (tantivy allows one per index).
+    MeshWorker("search-indexer", "vidmesh_services.search.indexer", lambda c: 1),
 )
 
 # The process that answers reflection and health at the gateway; it describes the whole mesh.

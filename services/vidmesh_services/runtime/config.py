@@ -31,6 +31,7 @@ class Ports:
     transcode: int = 50053
     playback: int = 50054
     analytics: int = 50055
+    search: int = 50056
     # Envoy's internal origin listener: the edge cache forwards HLS misses here to be transcoded.
     origin: int = 8081
 
@@ -47,6 +48,7 @@ PORT_OFFSETS = {
     "transcode": 6,
     "playback": 7,
     "analytics": 8,
+    "search": 9,
 }
 # Metrics ports (MetricsSettings); transcode worker i serves on base + 20 + i.
 METRICS_PORT_OFFSETS = {
@@ -55,6 +57,8 @@ METRICS_PORT_OFFSETS = {
     "transcode_port": 12,
     "playback_port": 13,
     "analytics_port": 14,
+    "search_port": 15,
+    "search_indexer_port": 16,
     "transcode_worker_port": 20,
     "analytics_worker_port": 30,
 }
@@ -158,6 +162,8 @@ class MetricsSettings:
     transcode_port: int = 9103
     playback_port: int = 9104
     analytics_port: int = 9105
+    search_port: int = 9106
+    search_indexer_port: int = 9107
     # Transcode worker i (from 0) serves on this port + i.
     transcode_worker_port: int = 9110
     # Analytics worker of shard i serves on this port + i.
@@ -195,6 +201,31 @@ class AnalyticsSettings:
     warehouse_flush_rows: int = 500_000
     # Raw events older than this are deleted (whole days); 0 keeps them for ever.
     warehouse_retention_days: int = 30
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """The search index and its ranking (docs/search.md has the formula)."""
+
+    # Relevance = bm25 * (1 + popularity_weight * ln(1 + views))
+    #                  * (1 - recency_weight + recency_weight * exp(-age_days / recency_days)).
+    popularity_weight: float = 0.3
+    recency_weight: float = 0.5
+    recency_days: float = 30.0
+    # Field boosts of the text match.
+    title_boost: float = 2.0
+    tags_boost: float = 1.5
+    description_boost: float = 1.0
+    # Text matches re-ranked by popularity and recency (paging past them reaches at most
+    # max_hits).
+    rerank_candidates: int = 200
+    max_hits: int = 1000
+    # The indexer: how often it reads the catalog's change feed, and the longest it keeps
+    # applied changes uncommitted (readers see a change only once committed).
+    poll_seconds: float = 0.1
+    commit_seconds: float = 0.25
+    # Search processes pick up new commits this often.
+    reload_seconds: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -239,6 +270,7 @@ class Config:
     hls: HlsCaching = field(default_factory=HlsCaching)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
     # Empty: vidmesh starts its own Valkey under home. Set: use that Redis/Valkey.
     redis_url: str = ""
     # Secret shared by vidmesh's own processes; clients never see it. Empty: made at start-up.
@@ -266,6 +298,10 @@ class Config:
     @property
     def sqlite_path(self) -> Path:
         return self.data_dir / "metadata.sqlite3"
+
+    @property
+    def search_dir(self) -> Path:
+        return self.data_dir / "search"
 
     @property
     def warehouse_dir(self) -> Path:

@@ -31,12 +31,15 @@ type SearchOrder int32
 const (
 	// Not set; same as SEARCH_ORDER_RELEVANCE.
 	SearchOrder_SEARCH_ORDER_UNSPECIFIED SearchOrder = 0
-	// Best first: text relevance with popularity and recency boosts. With an
-	// empty query, most popular first.
+	// Best first: BM25 text relevance (title counts 2x, tags 1.5x,
+	// description 1x) times a popularity boost (log-damped lifetime views)
+	// times a recency boost (decaying with age); docs/search.md gives the
+	// formula and weights. With an empty query: most viewed first.
 	SearchOrder_SEARCH_ORDER_RELEVANCE SearchOrder = 1
 	// Newest first; the query only selects.
 	SearchOrder_SEARCH_ORDER_RECENT SearchOrder = 2
-	// Most viewed first; the query only selects.
+	// Most viewed first; the query only selects. Views as of the index,
+	// which refreshes a video's count whenever it grows by 10%.
 	SearchOrder_SEARCH_ORDER_POPULAR SearchOrder = 3
 )
 
@@ -86,11 +89,12 @@ func (SearchOrder) EnumDescriptor() ([]byte, []int) {
 // Request for SearchVideos.
 type SearchVideosRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Free text, at most 200 characters, matched against title, description
-	// and tags; videos matching more of its words rank higher. Empty matches
-	// every indexed video, for browsing with filters.
+	// Free text, at most 200 characters and 32 words (see the service's
+	// comment for the syntax). Empty matches every video the filters allow,
+	// for browsing; a query of only ignored words is the same as empty.
 	Query string `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
-	// Only videos that carry every one of these tags (case-insensitive).
+	// Only videos that carry every one of these tags (compared
+	// case-insensitively); at most 10, each at most 64 characters.
 	Tags []string `protobuf:"bytes,2,rep,name=tags,proto3" json:"tags,omitempty"`
 	// Only videos at least this long.
 	MinDuration *durationpb.Duration `protobuf:"bytes,3,opt,name=min_duration,json=minDuration,proto3" json:"min_duration,omitempty"`
@@ -98,11 +102,12 @@ type SearchVideosRequest struct {
 	MaxDuration *durationpb.Duration `protobuf:"bytes,4,opt,name=max_duration,json=maxDuration,proto3" json:"max_duration,omitempty"`
 	// Only videos created at or after this time.
 	MinCreateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=min_create_time,json=minCreateTime,proto3" json:"min_create_time,omitempty"`
-	// Only videos of this owner.
+	// Only videos of this owner (an owner id, as Video.owner). When it is the
+	// caller (by API key), their private and unlisted videos are found too.
 	Owner string `protobuf:"bytes,6,opt,name=owner,proto3" json:"owner,omitempty"`
 	// Order of the hits.
 	Order SearchOrder `protobuf:"varint,7,opt,name=order,proto3,enum=vidmesh.search.v1.SearchOrder" json:"order,omitempty"`
-	// At most this many hits (default 20, at most 50).
+	// At most this many hits (default 20, at most 50; larger is clamped).
 	PageSize int32 `protobuf:"varint,8,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// next_page_token of the previous page; empty for the first page. Every
 	// other field must be the same as in the request that returned it.
@@ -211,10 +216,15 @@ type SearchVideosResponse struct {
 	Hits []*SearchHit `protobuf:"bytes,1,rep,name=hits,proto3" json:"hits,omitempty"`
 	// Pass as page_token to get the next page; empty on the last page.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	// Estimated number of matching videos over all pages.
-	TotalSize     int64 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Estimated number of matching videos over all pages (typo-tolerant
+	// matches not included).
+	TotalSize int64 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
+	// A spelling of the query with more matches, when the query's words
+	// matched few videos and words one or two letters off match more; empty
+	// otherwise.
+	SuggestedQuery string `protobuf:"bytes,4,opt,name=suggested_query,json=suggestedQuery,proto3" json:"suggested_query,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SearchVideosResponse) Reset() {
@@ -268,17 +278,29 @@ func (x *SearchVideosResponse) GetTotalSize() int64 {
 	return 0
 }
 
+func (x *SearchVideosResponse) GetSuggestedQuery() string {
+	if x != nil {
+		return x.SuggestedQuery
+	}
+	return ""
+}
+
 // One video that matched.
 type SearchHit struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The video, as the catalog has it now.
 	Video *v1.Video `protobuf:"bytes,1,opt,name=video,proto3" json:"video,omitempty"`
 	// Ranking score, higher is better. Only comparable between hits of the
-	// same request.
+	// same request; 0 for orders other than relevance.
 	Score float64 `protobuf:"fixed64,2,opt,name=score,proto3" json:"score,omitempty"`
-	// Passages of the fields that matched, best first, with the matched words
-	// marked; empty when the query is empty.
-	Snippets      []*Snippet `protobuf:"bytes,3,rep,name=snippets,proto3" json:"snippets,omitempty"`
+	// Passages of the fields that matched, title first, with the matched
+	// words marked; empty when the query is empty.
+	Snippets []*Snippet `protobuf:"bytes,3,rep,name=snippets,proto3" json:"snippets,omitempty"`
+	// Lifetime views (as analytics' BatchGetViewCounts answers them now).
+	ViewCount int64 `protobuf:"varint,4,opt,name=view_count,json=viewCount,proto3" json:"view_count,omitempty"`
+	// Whether the video was found by the typo-tolerant pass rather than by
+	// the words as typed.
+	Fuzzy         bool `protobuf:"varint,5,opt,name=fuzzy,proto3" json:"fuzzy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -334,11 +356,25 @@ func (x *SearchHit) GetSnippets() []*Snippet {
 	return nil
 }
 
+func (x *SearchHit) GetViewCount() int64 {
+	if x != nil {
+		return x.ViewCount
+	}
+	return 0
+}
+
+func (x *SearchHit) GetFuzzy() bool {
+	if x != nil {
+		return x.Fuzzy
+	}
+	return false
+}
+
 // A passage of one field of a video, split into plain and matched runs so
 // clients can render highlights without parsing or escaping markup.
 type Snippet struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The field the passage comes from: "title", "description" or "tags".
+	// The field the passage comes from: "title" or "description".
 	Field string `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
 	// The passage in order; concatenating the texts gives the passage.
 	Parts         []*SnippetPart `protobuf:"bytes,2,rep,name=parts,proto3" json:"parts,omitempty"`
@@ -445,6 +481,98 @@ func (x *SnippetPart) GetHighlighted() bool {
 	return false
 }
 
+// Request for SuggestQueries.
+type SuggestQueriesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What the user has typed so far, at most 200 characters.
+	Prefix        string `protobuf:"bytes,1,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SuggestQueriesRequest) Reset() {
+	*x = SuggestQueriesRequest{}
+	mi := &file_vidmesh_search_v1_search_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SuggestQueriesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SuggestQueriesRequest) ProtoMessage() {}
+
+func (x *SuggestQueriesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_search_v1_search_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SuggestQueriesRequest.ProtoReflect.Descriptor instead.
+func (*SuggestQueriesRequest) Descriptor() ([]byte, []int) {
+	return file_vidmesh_search_v1_search_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SuggestQueriesRequest) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+// Response of SuggestQueries.
+type SuggestQueriesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whole queries to offer, best first, at most 10.
+	Suggestions   []string `protobuf:"bytes,1,rep,name=suggestions,proto3" json:"suggestions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SuggestQueriesResponse) Reset() {
+	*x = SuggestQueriesResponse{}
+	mi := &file_vidmesh_search_v1_search_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SuggestQueriesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SuggestQueriesResponse) ProtoMessage() {}
+
+func (x *SuggestQueriesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_search_v1_search_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SuggestQueriesResponse.ProtoReflect.Descriptor instead.
+func (*SuggestQueriesResponse) Descriptor() ([]byte, []int) {
+	return file_vidmesh_search_v1_search_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SuggestQueriesResponse) GetSuggestions() []string {
+	if x != nil {
+		return x.Suggestions
+	}
+	return nil
+}
+
 var File_vidmesh_search_v1_search_service_proto protoreflect.FileDescriptor
 
 const file_vidmesh_search_v1_search_service_proto_rawDesc = "" +
@@ -460,29 +588,38 @@ const file_vidmesh_search_v1_search_service_proto_rawDesc = "" +
 	"\x05order\x18\a \x01(\x0e2\x1e.vidmesh.search.v1.SearchOrderR\x05order\x12\x1b\n" +
 	"\tpage_size\x18\b \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\t \x01(\tR\tpageToken\"\x8f\x01\n" +
+	"page_token\x18\t \x01(\tR\tpageToken\"\xb8\x01\n" +
 	"\x14SearchVideosResponse\x120\n" +
 	"\x04hits\x18\x01 \x03(\v2\x1c.vidmesh.search.v1.SearchHitR\x04hits\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n" +
 	"\n" +
-	"total_size\x18\x03 \x01(\x03R\ttotalSize\"\x8a\x01\n" +
+	"total_size\x18\x03 \x01(\x03R\ttotalSize\x12'\n" +
+	"\x0fsuggested_query\x18\x04 \x01(\tR\x0esuggestedQuery\"\xbf\x01\n" +
 	"\tSearchHit\x12/\n" +
 	"\x05video\x18\x01 \x01(\v2\x19.vidmesh.catalog.v1.VideoR\x05video\x12\x14\n" +
 	"\x05score\x18\x02 \x01(\x01R\x05score\x126\n" +
-	"\bsnippets\x18\x03 \x03(\v2\x1a.vidmesh.search.v1.SnippetR\bsnippets\"U\n" +
+	"\bsnippets\x18\x03 \x03(\v2\x1a.vidmesh.search.v1.SnippetR\bsnippets\x12\x1d\n" +
+	"\n" +
+	"view_count\x18\x04 \x01(\x03R\tviewCount\x12\x14\n" +
+	"\x05fuzzy\x18\x05 \x01(\bR\x05fuzzy\"U\n" +
 	"\aSnippet\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x124\n" +
 	"\x05parts\x18\x02 \x03(\v2\x1e.vidmesh.search.v1.SnippetPartR\x05parts\"C\n" +
 	"\vSnippetPart\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12 \n" +
-	"\vhighlighted\x18\x02 \x01(\bR\vhighlighted*z\n" +
+	"\vhighlighted\x18\x02 \x01(\bR\vhighlighted\"/\n" +
+	"\x15SuggestQueriesRequest\x12\x16\n" +
+	"\x06prefix\x18\x01 \x01(\tR\x06prefix\":\n" +
+	"\x16SuggestQueriesResponse\x12 \n" +
+	"\vsuggestions\x18\x01 \x03(\tR\vsuggestions*z\n" +
 	"\vSearchOrder\x12\x1c\n" +
 	"\x18SEARCH_ORDER_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16SEARCH_ORDER_RELEVANCE\x10\x01\x12\x17\n" +
 	"\x13SEARCH_ORDER_RECENT\x10\x02\x12\x18\n" +
-	"\x14SEARCH_ORDER_POPULAR\x10\x032\x8b\x01\n" +
-	"\rSearchService\x12z\n" +
-	"\fSearchVideos\x12&.vidmesh.search.v1.SearchVideosRequest\x1a'.vidmesh.search.v1.SearchVideosResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/videos:searchB\xc0\x01\n" +
+	"\x14SEARCH_ORDER_POPULAR\x10\x032\x95\x02\n" +
+	"\rSearchService\x12}\n" +
+	"\fSearchVideos\x12&.vidmesh.search.v1.SearchVideosRequest\x1a'.vidmesh.search.v1.SearchVideosResponse\"\x1c\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/videos:search\x90\x02\x01\x12\x84\x01\n" +
+	"\x0eSuggestQueries\x12(.vidmesh.search.v1.SuggestQueriesRequest\x1a).vidmesh.search.v1.SuggestQueriesResponse\"\x1d\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/videos:suggest\x90\x02\x01B\xc0\x01\n" +
 	"\x15com.vidmesh.search.v1B\x12SearchServiceProtoP\x01Z-vidmesh.dev/gen/go/vidmesh/search/v1;searchv1\xa2\x02\x03VSX\xaa\x02\x11Vidmesh.Search.V1\xca\x02\x11Vidmesh\\Search\\V1\xe2\x02\x1dVidmesh\\Search\\V1\\GPBMetadata\xea\x02\x13Vidmesh::Search::V1b\x06proto3"
 
 var (
@@ -498,34 +635,38 @@ func file_vidmesh_search_v1_search_service_proto_rawDescGZIP() []byte {
 }
 
 var file_vidmesh_search_v1_search_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_vidmesh_search_v1_search_service_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_vidmesh_search_v1_search_service_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_vidmesh_search_v1_search_service_proto_goTypes = []any{
-	(SearchOrder)(0),              // 0: vidmesh.search.v1.SearchOrder
-	(*SearchVideosRequest)(nil),   // 1: vidmesh.search.v1.SearchVideosRequest
-	(*SearchVideosResponse)(nil),  // 2: vidmesh.search.v1.SearchVideosResponse
-	(*SearchHit)(nil),             // 3: vidmesh.search.v1.SearchHit
-	(*Snippet)(nil),               // 4: vidmesh.search.v1.Snippet
-	(*SnippetPart)(nil),           // 5: vidmesh.search.v1.SnippetPart
-	(*durationpb.Duration)(nil),   // 6: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*v1.Video)(nil),              // 8: vidmesh.catalog.v1.Video
+	(SearchOrder)(0),               // 0: vidmesh.search.v1.SearchOrder
+	(*SearchVideosRequest)(nil),    // 1: vidmesh.search.v1.SearchVideosRequest
+	(*SearchVideosResponse)(nil),   // 2: vidmesh.search.v1.SearchVideosResponse
+	(*SearchHit)(nil),              // 3: vidmesh.search.v1.SearchHit
+	(*Snippet)(nil),                // 4: vidmesh.search.v1.Snippet
+	(*SnippetPart)(nil),            // 5: vidmesh.search.v1.SnippetPart
+	(*SuggestQueriesRequest)(nil),  // 6: vidmesh.search.v1.SuggestQueriesRequest
+	(*SuggestQueriesResponse)(nil), // 7: vidmesh.search.v1.SuggestQueriesResponse
+	(*durationpb.Duration)(nil),    // 8: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),  // 9: google.protobuf.Timestamp
+	(*v1.Video)(nil),               // 10: vidmesh.catalog.v1.Video
 }
 var file_vidmesh_search_v1_search_service_proto_depIdxs = []int32{
-	6, // 0: vidmesh.search.v1.SearchVideosRequest.min_duration:type_name -> google.protobuf.Duration
-	6, // 1: vidmesh.search.v1.SearchVideosRequest.max_duration:type_name -> google.protobuf.Duration
-	7, // 2: vidmesh.search.v1.SearchVideosRequest.min_create_time:type_name -> google.protobuf.Timestamp
-	0, // 3: vidmesh.search.v1.SearchVideosRequest.order:type_name -> vidmesh.search.v1.SearchOrder
-	3, // 4: vidmesh.search.v1.SearchVideosResponse.hits:type_name -> vidmesh.search.v1.SearchHit
-	8, // 5: vidmesh.search.v1.SearchHit.video:type_name -> vidmesh.catalog.v1.Video
-	4, // 6: vidmesh.search.v1.SearchHit.snippets:type_name -> vidmesh.search.v1.Snippet
-	5, // 7: vidmesh.search.v1.Snippet.parts:type_name -> vidmesh.search.v1.SnippetPart
-	1, // 8: vidmesh.search.v1.SearchService.SearchVideos:input_type -> vidmesh.search.v1.SearchVideosRequest
-	2, // 9: vidmesh.search.v1.SearchService.SearchVideos:output_type -> vidmesh.search.v1.SearchVideosResponse
-	9, // [9:10] is the sub-list for method output_type
-	8, // [8:9] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	8,  // 0: vidmesh.search.v1.SearchVideosRequest.min_duration:type_name -> google.protobuf.Duration
+	8,  // 1: vidmesh.search.v1.SearchVideosRequest.max_duration:type_name -> google.protobuf.Duration
+	9,  // 2: vidmesh.search.v1.SearchVideosRequest.min_create_time:type_name -> google.protobuf.Timestamp
+	0,  // 3: vidmesh.search.v1.SearchVideosRequest.order:type_name -> vidmesh.search.v1.SearchOrder
+	3,  // 4: vidmesh.search.v1.SearchVideosResponse.hits:type_name -> vidmesh.search.v1.SearchHit
+	10, // 5: vidmesh.search.v1.SearchHit.video:type_name -> vidmesh.catalog.v1.Video
+	4,  // 6: vidmesh.search.v1.SearchHit.snippets:type_name -> vidmesh.search.v1.Snippet
+	5,  // 7: vidmesh.search.v1.Snippet.parts:type_name -> vidmesh.search.v1.SnippetPart
+	1,  // 8: vidmesh.search.v1.SearchService.SearchVideos:input_type -> vidmesh.search.v1.SearchVideosRequest
+	6,  // 9: vidmesh.search.v1.SearchService.SuggestQueries:input_type -> vidmesh.search.v1.SuggestQueriesRequest
+	2,  // 10: vidmesh.search.v1.SearchService.SearchVideos:output_type -> vidmesh.search.v1.SearchVideosResponse
+	7,  // 11: vidmesh.search.v1.SearchService.SuggestQueries:output_type -> vidmesh.search.v1.SuggestQueriesResponse
+	10, // [10:12] is the sub-list for method output_type
+	8,  // [8:10] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_vidmesh_search_v1_search_service_proto_init() }
@@ -539,7 +680,7 @@ func file_vidmesh_search_v1_search_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vidmesh_search_v1_search_service_proto_rawDesc), len(file_vidmesh_search_v1_search_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   5,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,26 +19,56 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SearchService_SearchVideos_FullMethodName = "/vidmesh.search.v1.SearchService/SearchVideos"
+	SearchService_SearchVideos_FullMethodName   = "/vidmesh.search.v1.SearchService/SearchVideos"
+	SearchService_SuggestQueries_FullMethodName = "/vidmesh.search.v1.SearchService/SuggestQueries"
 )
 
 // SearchServiceClient is the client API for SearchService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// Full-text search over public videos. The index is fed by catalog change
-// events and trails the catalog by seconds; only videos that are READY and
-// public are indexed (unlisted and private ones never are). Anyone may
-// search; no API key is needed.
+// Full-text search over videos. The index follows the catalog's change feed
+// and trails it by about a second: only READY videos are indexed, and a
+// search finds public ones, plus every one of the caller's own when the
+// request names the caller as owner (unlisted videos are never found by
+// anyone else). Anyone may search; no API key is needed except to find
+// one's own non-public videos.
+//
+// Text: title, description and tags are split into words (letters and
+// digits of any script, lower-cased, accents folded) and English words are
+// stemmed ("cats" finds "cat"); common English words ("the", "of") are
+// ignored. Other languages are matched word for word, without stemming.
+// Query syntax: plain words, any of which may match (videos that match
+// more of them, and rarer ones, rank higher), and "double-quoted phrases"
+// that must appear as written. Other punctuation is ignored.
+//
+// While the index is being built (first start, or after it was lost) the
+// service reports NOT_SERVING and answers UNAVAILABLE with reason
+// SEARCH_INDEX_BUILDING.
 type SearchServiceClient interface {
-	// Searches videos by title, description and tags, scored with BM25 and
-	// boosted by popularity and recency. Each hit carries the video as the
-	// catalog has it now; videos deleted or hidden since they were indexed are
-	// left out, so a page may hold fewer than page_size hits while
-	// next_page_token is still set. Returns INVALID_ARGUMENT for a query over
-	// 200 characters, a min_duration above max_duration, or a page_token that
-	// came from a different request.
+	// Searches videos, best first (see SearchOrder). Each hit carries the
+	// video as the catalog has it now; videos deleted or hidden since they
+	// were indexed are left out. When the words match few videos, videos
+	// matching words one or two letters off are added after them (typo
+	// tolerance), and suggested_query may offer a spelling with more hits.
+	// Paging reaches the first 1,000 hits.
+	//
+	// Errors: INVALID_ARGUMENT (BadRequest naming the field) for a query over
+	// 200 characters or 32 words, more than 10 tags or a tag over 64
+	// characters, a negative duration, min_duration above max_duration, a
+	// negative page_size, or an owner over 128 characters; INVALID_ARGUMENT
+	// with reason INVALID_PAGE_TOKEN or PAGE_TOKEN_MISMATCH for a page_token
+	// that is not ours or came from a request with other fields; UNAVAILABLE
+	// with reason SEARCH_INDEX_BUILDING while the index is built, and
+	// CATALOG_UNAVAILABLE when the catalog cannot be reached to fill in the
+	// hits.
 	SearchVideos(ctx context.Context, in *SearchVideosRequest, opts ...grpc.CallOption) (*SearchVideosResponse, error)
+	// Completions of what a user is typing: the earlier words are kept, and
+	// the last (partial) word is completed with words that appear in public
+	// videos together with the earlier ones, most frequent first. At most 10.
+	// INVALID_ARGUMENT for a prefix over 200 characters; an empty prefix gets
+	// no suggestions.
+	SuggestQueries(ctx context.Context, in *SuggestQueriesRequest, opts ...grpc.CallOption) (*SuggestQueriesResponse, error)
 }
 
 type searchServiceClient struct {
@@ -59,23 +89,62 @@ func (c *searchServiceClient) SearchVideos(ctx context.Context, in *SearchVideos
 	return out, nil
 }
 
+func (c *searchServiceClient) SuggestQueries(ctx context.Context, in *SuggestQueriesRequest, opts ...grpc.CallOption) (*SuggestQueriesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SuggestQueriesResponse)
+	err := c.cc.Invoke(ctx, SearchService_SuggestQueries_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SearchServiceServer is the server API for SearchService service.
 // All implementations must embed UnimplementedSearchServiceServer
 // for forward compatibility.
 //
-// Full-text search over public videos. The index is fed by catalog change
-// events and trails the catalog by seconds; only videos that are READY and
-// public are indexed (unlisted and private ones never are). Anyone may
-// search; no API key is needed.
+// Full-text search over videos. The index follows the catalog's change feed
+// and trails it by about a second: only READY videos are indexed, and a
+// search finds public ones, plus every one of the caller's own when the
+// request names the caller as owner (unlisted videos are never found by
+// anyone else). Anyone may search; no API key is needed except to find
+// one's own non-public videos.
+//
+// Text: title, description and tags are split into words (letters and
+// digits of any script, lower-cased, accents folded) and English words are
+// stemmed ("cats" finds "cat"); common English words ("the", "of") are
+// ignored. Other languages are matched word for word, without stemming.
+// Query syntax: plain words, any of which may match (videos that match
+// more of them, and rarer ones, rank higher), and "double-quoted phrases"
+// that must appear as written. Other punctuation is ignored.
+//
+// While the index is being built (first start, or after it was lost) the
+// service reports NOT_SERVING and answers UNAVAILABLE with reason
+// SEARCH_INDEX_BUILDING.
 type SearchServiceServer interface {
-	// Searches videos by title, description and tags, scored with BM25 and
-	// boosted by popularity and recency. Each hit carries the video as the
-	// catalog has it now; videos deleted or hidden since they were indexed are
-	// left out, so a page may hold fewer than page_size hits while
-	// next_page_token is still set. Returns INVALID_ARGUMENT for a query over
-	// 200 characters, a min_duration above max_duration, or a page_token that
-	// came from a different request.
+	// Searches videos, best first (see SearchOrder). Each hit carries the
+	// video as the catalog has it now; videos deleted or hidden since they
+	// were indexed are left out. When the words match few videos, videos
+	// matching words one or two letters off are added after them (typo
+	// tolerance), and suggested_query may offer a spelling with more hits.
+	// Paging reaches the first 1,000 hits.
+	//
+	// Errors: INVALID_ARGUMENT (BadRequest naming the field) for a query over
+	// 200 characters or 32 words, more than 10 tags or a tag over 64
+	// characters, a negative duration, min_duration above max_duration, a
+	// negative page_size, or an owner over 128 characters; INVALID_ARGUMENT
+	// with reason INVALID_PAGE_TOKEN or PAGE_TOKEN_MISMATCH for a page_token
+	// that is not ours or came from a request with other fields; UNAVAILABLE
+	// with reason SEARCH_INDEX_BUILDING while the index is built, and
+	// CATALOG_UNAVAILABLE when the catalog cannot be reached to fill in the
+	// hits.
 	SearchVideos(context.Context, *SearchVideosRequest) (*SearchVideosResponse, error)
+	// Completions of what a user is typing: the earlier words are kept, and
+	// the last (partial) word is completed with words that appear in public
+	// videos together with the earlier ones, most frequent first. At most 10.
+	// INVALID_ARGUMENT for a prefix over 200 characters; an empty prefix gets
+	// no suggestions.
+	SuggestQueries(context.Context, *SuggestQueriesRequest) (*SuggestQueriesResponse, error)
 	mustEmbedUnimplementedSearchServiceServer()
 }
 
@@ -88,6 +157,9 @@ type UnimplementedSearchServiceServer struct{}
 
 func (UnimplementedSearchServiceServer) SearchVideos(context.Context, *SearchVideosRequest) (*SearchVideosResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SearchVideos not implemented")
+}
+func (UnimplementedSearchServiceServer) SuggestQueries(context.Context, *SuggestQueriesRequest) (*SuggestQueriesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SuggestQueries not implemented")
 }
 func (UnimplementedSearchServiceServer) mustEmbedUnimplementedSearchServiceServer() {}
 func (UnimplementedSearchServiceServer) testEmbeddedByValue()                       {}
@@ -128,6 +200,24 @@ func _SearchService_SearchVideos_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SearchService_SuggestQueries_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SuggestQueriesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SearchServiceServer).SuggestQueries(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SearchService_SuggestQueries_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SearchServiceServer).SuggestQueries(ctx, req.(*SuggestQueriesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SearchService_ServiceDesc is the grpc.ServiceDesc for SearchService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -138,6 +228,10 @@ var SearchService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SearchVideos",
 			Handler:    _SearchService_SearchVideos_Handler,
+		},
+		{
+			MethodName: "SuggestQueries",
+			Handler:    _SearchService_SuggestQueries_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -175,6 +175,9 @@ const (
 	// UNAVAILABLE: the state store is starting (loading its data after a
 	// restart); retry shortly.
 	ErrorReason_STATE_STORE_STARTING ErrorReason = 63
+	// UNAVAILABLE: the search index is being built (first start, or after it
+	// was lost) and cannot answer yet; retry.
+	ErrorReason_SEARCH_INDEX_BUILDING ErrorReason = 64
 	// The owner has as many open (not yet completed, aborted or expired)
 	// uploads as upload.max_open_uploads allows; complete or abort one.
 	ErrorReason_OPEN_UPLOADS_QUOTA_EXCEEDED ErrorReason = 70
@@ -259,6 +262,7 @@ var (
 		61: "STATE_STORE_UNAVAILABLE",
 		62: "STATE_STORE_TIMEOUT",
 		63: "STATE_STORE_STARTING",
+		64: "SEARCH_INDEX_BUILDING",
 		70: "OPEN_UPLOADS_QUOTA_EXCEEDED",
 		71: "OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED",
 		72: "STORED_BYTES_QUOTA_EXCEEDED",
@@ -318,6 +322,7 @@ var (
 		"STATE_STORE_UNAVAILABLE":          61,
 		"STATE_STORE_TIMEOUT":              62,
 		"STATE_STORE_STARTING":             63,
+		"SEARCH_INDEX_BUILDING":            64,
 		"OPEN_UPLOADS_QUOTA_EXCEEDED":      70,
 		"OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED": 71,
 		"STORED_BYTES_QUOTA_EXCEEDED":      72,
@@ -364,8 +369,7 @@ var File_vidmesh_type_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_vidmesh_type_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\"vidmesh/type/v1/error_reason.proto\x12\x0fvidmesh.type.v1*\xf3\n" +
-	"\n" +
+	"\"vidmesh/type/v1/error_reason.proto\x12\x0fvidmesh.type.v1*\x8e\v\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10API_KEY_REQUIRED\x10\x01\x12\x19\n" +
@@ -413,7 +417,8 @@ const file_vidmesh_type_v1_error_reason_proto_rawDesc = "" +
 	"\bINTERNAL\x10<\x12\x1b\n" +
 	"\x17STATE_STORE_UNAVAILABLE\x10=\x12\x17\n" +
 	"\x13STATE_STORE_TIMEOUT\x10>\x12\x18\n" +
-	"\x14STATE_STORE_STARTING\x10?\x12\x1f\n" +
+	"\x14STATE_STORE_STARTING\x10?\x12\x19\n" +
+	"\x15SEARCH_INDEX_BUILDING\x10@\x12\x1f\n" +
 	"\x1bOPEN_UPLOADS_QUOTA_EXCEEDED\x10F\x12$\n" +
 	" OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED\x10G\x12\x1f\n" +
 	"\x1bSTORED_BYTES_QUOTA_EXCEEDED\x10H\x12\x10\n" +

@@ -28,7 +28,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from vidmesh.catalog.v1 import resources_pb2 as vidmesh_dot_catalog_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&vidmesh/search/v1/search_service.proto\x12\x11vidmesh.search.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"vidmesh/catalog/v1/resources.proto\"\x87\x03\n\x13SearchVideosRequest\x12\x14\n\x05query\x18\x01 \x01(\tR\x05query\x12\x12\n\x04tags\x18\x02 \x03(\tR\x04tags\x12<\n\x0cmin_duration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0bminDuration\x12<\n\x0cmax_duration\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0bmaxDuration\x12\x42\n\x0fmin_create_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rminCreateTime\x12\x14\n\x05owner\x18\x06 \x01(\tR\x05owner\x12\x34\n\x05order\x18\x07 \x01(\x0e\x32\x1e.vidmesh.search.v1.SearchOrderR\x05order\x12\x1b\n\tpage_size\x18\x08 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\t \x01(\tR\tpageToken\"\x8f\x01\n\x14SearchVideosResponse\x12\x30\n\x04hits\x18\x01 \x03(\x0b\x32\x1c.vidmesh.search.v1.SearchHitR\x04hits\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n\ntotal_size\x18\x03 \x01(\x03R\ttotalSize\"\x8a\x01\n\tSearchHit\x12/\n\x05video\x18\x01 \x01(\x0b\x32\x19.vidmesh.catalog.v1.VideoR\x05video\x12\x14\n\x05score\x18\x02 \x01(\x01R\x05score\x12\x36\n\x08snippets\x18\x03 \x03(\x0b\x32\x1a.vidmesh.search.v1.SnippetR\x08snippets\"U\n\x07Snippet\x12\x14\n\x05\x66ield\x18\x01 \x01(\tR\x05\x66ield\x12\x34\n\x05parts\x18\x02 \x03(\x0b\x32\x1e.vidmesh.search.v1.SnippetPartR\x05parts\"C\n\x0bSnippetPart\x12\x12\n\x04text\x18\x01 \x01(\tR\x04text\x12 \n\x0bhighlighted\x18\x02 \x01(\x08R\x0bhighlighted*z\n\x0bSearchOrder\x12\x1c\n\x18SEARCH_ORDER_UNSPECIFIED\x10\x00\x12\x1a\n\x16SEARCH_ORDER_RELEVANCE\x10\x01\x12\x17\n\x13SEARCH_ORDER_RECENT\x10\x02\x12\x18\n\x14SEARCH_ORDER_POPULAR\x10\x03\x32\x8b\x01\n\rSearchService\x12z\n\x0cSearchVideos\x12&.vidmesh.search.v1.SearchVideosRequest\x1a\'.vidmesh.search.v1.SearchVideosResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/videos:searchB\xc0\x01\n\x15\x63om.vidmesh.search.v1B\x12SearchServiceProtoP\x01Z-vidmesh.dev/gen/go/vidmesh/search/v1;searchv1\xa2\x02\x03VSX\xaa\x02\x11Vidmesh.Search.V1\xca\x02\x11Vidmesh\\Search\\V1\xe2\x02\x1dVidmesh\\Search\\V1\\GPBMetadata\xea\x02\x13Vidmesh::Search::V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&vidmesh/search/v1/search_service.proto\x12\x11vidmesh.search.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"vidmesh/catalog/v1/resources.proto\"\x87\x03\n\x13SearchVideosRequest\x12\x14\n\x05query\x18\x01 \x01(\tR\x05query\x12\x12\n\x04tags\x18\x02 \x03(\tR\x04tags\x12<\n\x0cmin_duration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0bminDuration\x12<\n\x0cmax_duration\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0bmaxDuration\x12\x42\n\x0fmin_create_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rminCreateTime\x12\x14\n\x05owner\x18\x06 \x01(\tR\x05owner\x12\x34\n\x05order\x18\x07 \x01(\x0e\x32\x1e.vidmesh.search.v1.SearchOrderR\x05order\x12\x1b\n\tpage_size\x18\x08 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\t \x01(\tR\tpageToken\"\xb8\x01\n\x14SearchVideosResponse\x12\x30\n\x04hits\x18\x01 \x03(\x0b\x32\x1c.vidmesh.search.v1.SearchHitR\x04hits\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n\ntotal_size\x18\x03 \x01(\x03R\ttotalSize\x12\'\n\x0fsuggested_query\x18\x04 \x01(\tR\x0esuggestedQuery\"\xbf\x01\n\tSearchHit\x12/\n\x05video\x18\x01 \x01(\x0b\x32\x19.vidmesh.catalog.v1.VideoR\x05video\x12\x14\n\x05score\x18\x02 \x01(\x01R\x05score\x12\x36\n\x08snippets\x18\x03 \x03(\x0b\x32\x1a.vidmesh.search.v1.SnippetR\x08snippets\x12\x1d\n\nview_count\x18\x04 \x01(\x03R\tviewCount\x12\x14\n\x05\x66uzzy\x18\x05 \x01(\x08R\x05\x66uzzy\"U\n\x07Snippet\x12\x14\n\x05\x66ield\x18\x01 \x01(\tR\x05\x66ield\x12\x34\n\x05parts\x18\x02 \x03(\x0b\x32\x1e.vidmesh.search.v1.SnippetPartR\x05parts\"C\n\x0bSnippetPart\x12\x12\n\x04text\x18\x01 \x01(\tR\x04text\x12 \n\x0bhighlighted\x18\x02 \x01(\x08R\x0bhighlighted\"/\n\x15SuggestQueriesRequest\x12\x16\n\x06prefix\x18\x01 \x01(\tR\x06prefix\":\n\x16SuggestQueriesResponse\x12 \n\x0bsuggestions\x18\x01 \x03(\tR\x0bsuggestions*z\n\x0bSearchOrder\x12\x1c\n\x18SEARCH_ORDER_UNSPECIFIED\x10\x00\x12\x1a\n\x16SEARCH_ORDER_RELEVANCE\x10\x01\x12\x17\n\x13SEARCH_ORDER_RECENT\x10\x02\x12\x18\n\x14SEARCH_ORDER_POPULAR\x10\x03\x32\x95\x02\n\rSearchService\x12}\n\x0cSearchVideos\x12&.vidmesh.search.v1.SearchVideosRequest\x1a\'.vidmesh.search.v1.SearchVideosResponse\"\x1c\x90\x02\x01\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/videos:search\x12\x84\x01\n\x0eSuggestQueries\x12(.vidmesh.search.v1.SuggestQueriesRequest\x1a).vidmesh.search.v1.SuggestQueriesResponse\"\x1d\x90\x02\x01\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/videos:suggestB\xc0\x01\n\x15\x63om.vidmesh.search.v1B\x12SearchServiceProtoP\x01Z-vidmesh.dev/gen/go/vidmesh/search/v1;searchv1\xa2\x02\x03VSX\xaa\x02\x11Vidmesh.Search.V1\xca\x02\x11Vidmesh\\Search\\V1\xe2\x02\x1dVidmesh\\Search\\V1\\GPBMetadata\xea\x02\x13Vidmesh::Search::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,19 +37,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\025com.vidmesh.search.v1B\022SearchServiceProtoP\001Z-vidmesh.dev/gen/go/vidmesh/search/v1;searchv1\242\002\003VSX\252\002\021Vidmesh.Search.V1\312\002\021Vidmesh\\Search\\V1\342\002\035Vidmesh\\Search\\V1\\GPBMetadata\352\002\023Vidmesh::Search::V1'
   _globals['_SEARCHSERVICE'].methods_by_name['SearchVideos']._loaded_options = None
-  _globals['_SEARCHSERVICE'].methods_by_name['SearchVideos']._serialized_options = b'\202\323\344\223\002\023\022\021/v1/videos:search'
-  _globals['_SEARCHORDER']._serialized_start=1029
-  _globals['_SEARCHORDER']._serialized_end=1151
+  _globals['_SEARCHSERVICE'].methods_by_name['SearchVideos']._serialized_options = b'\220\002\001\202\323\344\223\002\023\022\021/v1/videos:search'
+  _globals['_SEARCHSERVICE'].methods_by_name['SuggestQueries']._loaded_options = None
+  _globals['_SEARCHSERVICE'].methods_by_name['SuggestQueries']._serialized_options = b'\220\002\001\202\323\344\223\002\024\022\022/v1/videos:suggest'
+  _globals['_SEARCHORDER']._serialized_start=1232
+  _globals['_SEARCHORDER']._serialized_end=1354
   _globals['_SEARCHVIDEOSREQUEST']._serialized_start=193
   _globals['_SEARCHVIDEOSREQUEST']._serialized_end=584
   _globals['_SEARCHVIDEOSRESPONSE']._serialized_start=587
-  _globals['_SEARCHVIDEOSRESPONSE']._serialized_end=730
-  _globals['_SEARCHHIT']._serialized_start=733
-  _globals['_SEARCHHIT']._serialized_end=871
-  _globals['_SNIPPET']._serialized_start=873
-  _globals['_SNIPPET']._serialized_end=958
-  _globals['_SNIPPETPART']._serialized_start=960
-  _globals['_SNIPPETPART']._serialized_end=1027
-  _globals['_SEARCHSERVICE']._serialized_start=1154
-  _globals['_SEARCHSERVICE']._serialized_end=1293
+  _globals['_SEARCHVIDEOSRESPONSE']._serialized_end=771
+  _globals['_SEARCHHIT']._serialized_start=774
+  _globals['_SEARCHHIT']._serialized_end=965
+  _globals['_SNIPPET']._serialized_start=967
+  _globals['_SNIPPET']._serialized_end=1052
+  _globals['_SNIPPETPART']._serialized_start=1054
+  _globals['_SNIPPETPART']._serialized_end=1121
+  _globals['_SUGGESTQUERIESREQUEST']._serialized_start=1123
+  _globals['_SUGGESTQUERIESREQUEST']._serialized_end=1170
+  _globals['_SUGGESTQUERIESRESPONSE']._serialized_start=1172
+  _globals['_SUGGESTQUERIESRESPONSE']._serialized_end=1230
+  _globals['_SEARCHSERVICE']._serialized_start=1357
+  _globals['_SEARCHSERVICE']._serialized_end=1634
 # @@protoc_insertion_point(module_scope)

@@ -47,24 +47,30 @@ class SearchVideosRequest(_message.Message):
     def __init__(self, query: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., min_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., min_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., owner: _Optional[str] = ..., order: _Optional[_Union[SearchOrder, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class SearchVideosResponse(_message.Message):
-    __slots__ = ("hits", "next_page_token", "total_size")
+    __slots__ = ("hits", "next_page_token", "total_size", "suggested_query")
     HITS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    SUGGESTED_QUERY_FIELD_NUMBER: _ClassVar[int]
     hits: _containers.RepeatedCompositeFieldContainer[SearchHit]
     next_page_token: str
     total_size: int
-    def __init__(self, hits: _Optional[_Iterable[_Union[SearchHit, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
+    suggested_query: str
+    def __init__(self, hits: _Optional[_Iterable[_Union[SearchHit, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ..., suggested_query: _Optional[str] = ...) -> None: ...
 
 class SearchHit(_message.Message):
-    __slots__ = ("video", "score", "snippets")
+    __slots__ = ("video", "score", "snippets", "view_count", "fuzzy")
     VIDEO_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     SNIPPETS_FIELD_NUMBER: _ClassVar[int]
+    VIEW_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FUZZY_FIELD_NUMBER: _ClassVar[int]
     video: _resources_pb2.Video
     score: float
     snippets: _containers.RepeatedCompositeFieldContainer[Snippet]
-    def __init__(self, video: _Optional[_Union[_resources_pb2.Video, _Mapping]] = ..., score: _Optional[float] = ..., snippets: _Optional[_Iterable[_Union[Snippet, _Mapping]]] = ...) -> None: ...
+    view_count: int
+    fuzzy: bool
+    def __init__(self, video: _Optional[_Union[_resources_pb2.Video, _Mapping]] = ..., score: _Optional[float] = ..., snippets: _Optional[_Iterable[_Union[Snippet, _Mapping]]] = ..., view_count: _Optional[int] = ..., fuzzy: _Optional[bool] = ...) -> None: ...
 
 class Snippet(_message.Message):
     __slots__ = ("field", "parts")
@@ -81,3 +87,15 @@ class SnippetPart(_message.Message):
     text: str
     highlighted: bool
     def __init__(self, text: _Optional[str] = ..., highlighted: _Optional[bool] = ...) -> None: ...
+
+class SuggestQueriesRequest(_message.Message):
+    __slots__ = ("prefix",)
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    prefix: str
+    def __init__(self, prefix: _Optional[str] = ...) -> None: ...
+
+class SuggestQueriesResponse(_message.Message):
+    __slots__ = ("suggestions",)
+    SUGGESTIONS_FIELD_NUMBER: _ClassVar[int]
+    suggestions: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, suggestions: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -26,10 +26,24 @@ if _version_not_supported:
 
 
 class SearchServiceStub:
-    """Full-text search over public videos. The index is fed by catalog change
-    events and trails the catalog by seconds; only videos that are READY and
-    public are indexed (unlisted and private ones never are). Anyone may
-    search; no API key is needed.
+    """Full-text search over videos. The index follows the catalog's change feed
+    and trails it by about a second: only READY videos are indexed, and a
+    search finds public ones, plus every one of the caller's own when the
+    request names the caller as owner (unlisted videos are never found by
+    anyone else). Anyone may search; no API key is needed except to find
+    one's own non-public videos.
+
+    Text: title, description and tags are split into words (letters and
+    digits of any script, lower-cased, accents folded) and English words are
+    stemmed ("cats" finds "cat"); common English words ("the", "of") are
+    ignored. Other languages are matched word for word, without stemming.
+    Query syntax: plain words, any of which may match (videos that match
+    more of them, and rarer ones, rank higher), and "double-quoted phrases"
+    that must appear as written. Other punctuation is ignored.
+
+    While the index is being built (first start, or after it was lost) the
+    service reports NOT_SERVING and answers UNAVAILABLE with reason
+    SEARCH_INDEX_BUILDING.
     """
 
     def __init__(self, channel):
@@ -43,23 +57,62 @@ class SearchServiceStub:
                 request_serializer=vidmesh_dot_search_dot_v1_dot_search__service__pb2.SearchVideosRequest.SerializeToString,
                 response_deserializer=vidmesh_dot_search_dot_v1_dot_search__service__pb2.SearchVideosResponse.FromString,
                 _registered_method=True)
+        self.SuggestQueries = channel.unary_unary(
+                '/vidmesh.search.v1.SearchService/SuggestQueries',
+                request_serializer=vidmesh_dot_search_dot_v1_dot_search__service__pb2.SuggestQueriesRequest.SerializeToString,
+                response_deserializer=vidmesh_dot_search_dot_v1_dot_search__service__pb2.SuggestQueriesResponse.FromString,
+                _registered_method=True)
 
 
 class SearchServiceServicer:
-    """Full-text search over public videos. The index is fed by catalog change
-    events and trails the catalog by seconds; only videos that are READY and
-    public are indexed (unlisted and private ones never are). Anyone may
-    search; no API key is needed.
+    """Full-text search over videos. The index follows the catalog's change feed
+    and trails it by about a second: only READY videos are indexed, and a
+    search finds public ones, plus every one of the caller's own when the
+    request names the caller as owner (unlisted videos are never found by
+    anyone else). Anyone may search; no API key is needed except to find
+    one's own non-public videos.
+
+    Text: title, description and tags are split into words (letters and
+    digits of any script, lower-cased, accents folded) and English words are
+    stemmed ("cats" finds "cat"); common English words ("the", "of") are
+    ignored. Other languages are matched word for word, without stemming.
+    Query syntax: plain words, any of which may match (videos that match
+    more of them, and rarer ones, rank higher), and "double-quoted phrases"
+    that must appear as written. Other punctuation is ignored.
+
+    While the index is being built (first start, or after it was lost) the
+    service reports NOT_SERVING and answers UNAVAILABLE with reason
+    SEARCH_INDEX_BUILDING.
     """
 
     def SearchVideos(self, request, context):
-        """Searches videos by title, description and tags, scored with BM25 and
-        boosted by popularity and recency. Each hit carries the video as the
-        catalog has it now; videos deleted or hidden since they were indexed are
-        left out, so a page may hold fewer than page_size hits while
-        next_page_token is still set. Returns INVALID_ARGUMENT for a query over
-        200 characters, a min_duration above max_duration, or a page_token that
-        came from a different request.
+        """Searches videos, best first (see SearchOrder). Each hit carries the
+        video as the catalog has it now; videos deleted or hidden since they
+        were indexed are left out. When the words match few videos, videos
+        matching words one or two letters off are added after them (typo
+        tolerance), and suggested_query may offer a spelling with more hits.
+        Paging reaches the first 1,000 hits.
+
+        Errors: INVALID_ARGUMENT (BadRequest naming the field) for a query over
+        200 characters or 32 words, more than 10 tags or a tag over 64
+        characters, a negative duration, min_duration above max_duration, a
+        negative page_size, or an owner over 128 characters; INVALID_ARGUMENT
+        with reason INVALID_PAGE_TOKEN or PAGE_TOKEN_MISMATCH for a page_token
+        that is not ours or came from a request with other fields; UNAVAILABLE
+        with reason SEARCH_INDEX_BUILDING while the index is built, and
+        CATALOG_UNAVAILABLE when the catalog cannot be reached to fill in the
+        hits.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SuggestQueries(self, request, context):
+        """Completions of what a user is typing: the earlier words are kept, and
+        the last (partial) word is completed with words that appear in public
+        videos together with the earlier ones, most frequent first. At most 10.
+        INVALID_ARGUMENT for a prefix over 200 characters; an empty prefix gets
+        no suggestions.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -73,6 +126,11 @@ def add_SearchServiceServicer_to_server(servicer, server):
                     request_deserializer=vidmesh_dot_search_dot_v1_dot_search__service__pb2.SearchVideosRequest.FromString,
                     response_serializer=vidmesh_dot_search_dot_v1_dot_search__service__pb2.SearchVideosResponse.SerializeToString,
             ),
+            'SuggestQueries': grpc.unary_unary_rpc_method_handler(
+                    servicer.SuggestQueries,
+                    request_deserializer=vidmesh_dot_search_dot_v1_dot_search__service__pb2.SuggestQueriesRequest.FromString,
+                    response_serializer=vidmesh_dot_search_dot_v1_dot_search__service__pb2.SuggestQueriesResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'vidmesh.search.v1.SearchService', rpc_method_handlers)
@@ -82,10 +140,24 @@ def add_SearchServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class SearchService:
-    """Full-text search over public videos. The index is fed by catalog change
-    events and trails the catalog by seconds; only videos that are READY and
-    public are indexed (unlisted and private ones never are). Anyone may
-    search; no API key is needed.
+    """Full-text search over videos. The index follows the catalog's change feed
+    and trails it by about a second: only READY videos are indexed, and a
+    search finds public ones, plus every one of the caller's own when the
+    request names the caller as owner (unlisted videos are never found by
+    anyone else). Anyone may search; no API key is needed except to find
+    one's own non-public videos.
+
+    Text: title, description and tags are split into words (letters and
+    digits of any script, lower-cased, accents folded) and English words are
+    stemmed ("cats" finds "cat"); common English words ("the", "of") are
+    ignored. Other languages are matched word for word, without stemming.
+    Query syntax: plain words, any of which may match (videos that match
+    more of them, and rarer ones, rank higher), and "double-quoted phrases"
+    that must appear as written. Other punctuation is ignored.
+
+    While the index is being built (first start, or after it was lost) the
+    service reports NOT_SERVING and answers UNAVAILABLE with reason
+    SEARCH_INDEX_BUILDING.
     """
 
     @staticmethod
@@ -105,6 +177,33 @@ class SearchService:
             '/vidmesh.search.v1.SearchService/SearchVideos',
             vidmesh_dot_search_dot_v1_dot_search__service__pb2.SearchVideosRequest.SerializeToString,
             vidmesh_dot_search_dot_v1_dot_search__service__pb2.SearchVideosResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SuggestQueries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vidmesh.search.v1.SearchService/SuggestQueries',
+            vidmesh_dot_search_dot_v1_dot_search__service__pb2.SuggestQueriesRequest.SerializeToString,
+            vidmesh_dot_search_dot_v1_dot_search__service__pb2.SuggestQueriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

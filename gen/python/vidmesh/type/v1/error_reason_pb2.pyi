@@ -51,6 +51,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STATE_STORE_UNAVAILABLE: _ClassVar[ErrorReason]
     STATE_STORE_TIMEOUT: _ClassVar[ErrorReason]
     STATE_STORE_STARTING: _ClassVar[ErrorReason]
+    SEARCH_INDEX_BUILDING: _ClassVar[ErrorReason]
     OPEN_UPLOADS_QUOTA_EXCEEDED: _ClassVar[ErrorReason]
     OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED: _ClassVar[ErrorReason]
     STORED_BYTES_QUOTA_EXCEEDED: _ClassVar[ErrorReason]
@@ -108,6 +109,7 @@ INTERNAL: ErrorReason
 STATE_STORE_UNAVAILABLE: ErrorReason
 STATE_STORE_TIMEOUT: ErrorReason
 STATE_STORE_STARTING: ErrorReason
+SEARCH_INDEX_BUILDING: ErrorReason
 OPEN_UPLOADS_QUOTA_EXCEEDED: ErrorReason
 OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED: ErrorReason
 STORED_BYTES_QUOTA_EXCEEDED: ErrorReason

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vidmesh/search/v1/search_service.proto.
  */
 export const file_vidmesh_search_v1_search_service: GenFile = /*@__PURE__*/
-  fileDesc("CiZ2aWRtZXNoL3NlYXJjaC92MS9zZWFyY2hfc2VydmljZS5wcm90bxIRdmlkbWVzaC5zZWFyY2gudjEirgIKE1NlYXJjaFZpZGVvc1JlcXVlc3QSDQoFcXVlcnkYASABKAkSDAoEdGFncxgCIAMoCRIvCgxtaW5fZHVyYXRpb24YAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLwoMbWF4X2R1cmF0aW9uGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjMKD21pbl9jcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFb3duZXIYBiABKAkSLQoFb3JkZXIYByABKA4yHi52aWRtZXNoLnNlYXJjaC52MS5TZWFyY2hPcmRlchIRCglwYWdlX3NpemUYCCABKAUSEgoKcGFnZV90b2tlbhgJIAEoCSJvChRTZWFyY2hWaWRlb3NSZXNwb25zZRIqCgRoaXRzGAEgAygLMhwudmlkbWVzaC5zZWFyY2gudjEuU2VhcmNoSGl0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgDInIKCVNlYXJjaEhpdBIoCgV2aWRlbxgBIAEoCzIZLnZpZG1lc2guY2F0YWxvZy52MS5WaWRlbxINCgVzY29yZRgCIAEoARIsCghzbmlwcGV0cxgDIAMoCzIaLnZpZG1lc2guc2VhcmNoLnYxLlNuaXBwZXQiRwoHU25pcHBldBINCgVmaWVsZBgBIAEoCRItCgVwYXJ0cxgCIAMoCzIeLnZpZG1lc2guc2VhcmNoLnYxLlNuaXBwZXRQYXJ0IjAKC1NuaXBwZXRQYXJ0EgwKBHRleHQYASABKAkSEwoLaGlnaGxpZ2h0ZWQYAiABKAgqegoLU2VhcmNoT3JkZXISHAoYU0VBUkNIX09SREVSX1VOU1BFQ0lGSUVEEAASGgoWU0VBUkNIX09SREVSX1JFTEVWQU5DRRABEhcKE1NFQVJDSF9PUkRFUl9SRUNFTlQQAhIYChRTRUFSQ0hfT1JERVJfUE9QVUxBUhADMosBCg1TZWFyY2hTZXJ2aWNlEnoKDFNlYXJjaFZpZGVvcxImLnZpZG1lc2guc2VhcmNoLnYxLlNlYXJjaFZpZGVvc1JlcXVlc3QaJy52aWRtZXNoLnNlYXJjaC52MS5TZWFyY2hWaWRlb3NSZXNwb25zZSIZgtPkkwITEhEvdjEvdmlkZW9zOnNlYXJjaELAAQoVY29tLnZpZG1lc2guc2VhcmNoLnYxQhJTZWFyY2hTZXJ2aWNlUHJvdG9QAVotdmlkbWVzaC5kZXYvZ2VuL2dvL3ZpZG1lc2gvc2VhcmNoL3YxO3NlYXJjaHYxogIDVlNYqgIRVmlkbWVzaC5TZWFyY2guVjHKAhFWaWRtZXNoXFNlYXJjaFxWMeICHVZpZG1lc2hcU2VhcmNoXFYxXEdQQk1ldGFkYXRh6gITVmlkbWVzaDo6U2VhcmNoOjpWMWIGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_timestamp, file_vidmesh_catalog_v1_resources]);
+  fileDesc("CiZ2aWRtZXNoL3NlYXJjaC92MS9zZWFyY2hfc2VydmljZS5wcm90bxIRdmlkbWVzaC5zZWFyY2gudjEirgIKE1NlYXJjaFZpZGVvc1JlcXVlc3QSDQoFcXVlcnkYASABKAkSDAoEdGFncxgCIAMoCRIvCgxtaW5fZHVyYXRpb24YAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLwoMbWF4X2R1cmF0aW9uGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjMKD21pbl9jcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFb3duZXIYBiABKAkSLQoFb3JkZXIYByABKA4yHi52aWRtZXNoLnNlYXJjaC52MS5TZWFyY2hPcmRlchIRCglwYWdlX3NpemUYCCABKAUSEgoKcGFnZV90b2tlbhgJIAEoCSKIAQoUU2VhcmNoVmlkZW9zUmVzcG9uc2USKgoEaGl0cxgBIAMoCzIcLnZpZG1lc2guc2VhcmNoLnYxLlNlYXJjaEhpdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEgoKdG90YWxfc2l6ZRgDIAEoAxIXCg9zdWdnZXN0ZWRfcXVlcnkYBCABKAkilQEKCVNlYXJjaEhpdBIoCgV2aWRlbxgBIAEoCzIZLnZpZG1lc2guY2F0YWxvZy52MS5WaWRlbxINCgVzY29yZRgCIAEoARIsCghzbmlwcGV0cxgDIAMoCzIaLnZpZG1lc2guc2VhcmNoLnYxLlNuaXBwZXQSEgoKdmlld19jb3VudBgEIAEoAxINCgVmdXp6eRgFIAEoCCJHCgdTbmlwcGV0Eg0KBWZpZWxkGAEgASgJEi0KBXBhcnRzGAIgAygLMh4udmlkbWVzaC5zZWFyY2gudjEuU25pcHBldFBhcnQiMAoLU25pcHBldFBhcnQSDAoEdGV4dBgBIAEoCRITCgtoaWdobGlnaHRlZBgCIAEoCCInChVTdWdnZXN0UXVlcmllc1JlcXVlc3QSDgoGcHJlZml4GAEgASgJIi0KFlN1Z2dlc3RRdWVyaWVzUmVzcG9uc2USEwoLc3VnZ2VzdGlvbnMYASADKAkqegoLU2VhcmNoT3JkZXISHAoYU0VBUkNIX09SREVSX1VOU1BFQ0lGSUVEEAASGgoWU0VBUkNIX09SREVSX1JFTEVWQU5DRRABEhcKE1NFQVJDSF9PUkRFUl9SRUNFTlQQAhIYChRTRUFSQ0hfT1JERVJfUE9QVUxBUhADMpUCCg1TZWFyY2hTZXJ2aWNlEn0KDFNlYXJjaFZpZGVvcxImLnZpZG1lc2guc2VhcmNoLnYxLlNlYXJjaFZpZGVvc1JlcXVlc3QaJy52aWRtZXNoLnNlYXJjaC52MS5TZWFyY2hWaWRlb3NSZXNwb25zZSIckAIBgtPkkwITEhEvdjEvdmlkZW9zOnNlYXJjaBKEAQoOU3VnZ2VzdFF1ZXJpZXMSKC52aWRtZXNoLnNlYXJjaC52MS5TdWdnZXN0UXVlcmllc1JlcXVlc3QaKS52aWRtZXNoLnNlYXJjaC52MS5TdWdnZXN0UXVlcmllc1Jlc3BvbnNlIh2QAgGC0+STAhQSEi92MS92aWRlb3M6c3VnZ2VzdELAAQoVY29tLnZpZG1lc2guc2VhcmNoLnYxQhJTZWFyY2hTZXJ2aWNlUHJvdG9QAVotdmlkbWVzaC5kZXYvZ2VuL2dvL3ZpZG1lc2gvc2VhcmNoL3YxO3NlYXJjaHYxogIDVlNYqgIRVmlkbWVzaC5TZWFyY2guVjHKAhFWaWRtZXNoXFNlYXJjaFxWMeICHVZpZG1lc2hcU2VhcmNoXFYxXEdQQk1ldGFkYXRh6gITVmlkbWVzaDo6U2VhcmNoOjpWMWIGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_timestamp, file_vidmesh_catalog_v1_resources]);
 
 /**
  * Request for SearchVideos.
@@ -24,16 +24,17 @@ export const file_vidmesh_search_v1_search_service: GenFile = /*@__PURE__*/
  */
 export type SearchVideosRequest = Message<"vidmesh.search.v1.SearchVideosRequest"> & {
   /**
-   * Free text, at most 200 characters, matched against title, description
-   * and tags; videos matching more of its words rank higher. Empty matches
-   * every indexed video, for browsing with filters.
+   * Free text, at most 200 characters and 32 words (see the service's
+   * comment for the syntax). Empty matches every video the filters allow,
+   * for browsing; a query of only ignored words is the same as empty.
    *
    * @generated from field: string query = 1;
    */
   query: string;
 
   /**
-   * Only videos that carry every one of these tags (case-insensitive).
+   * Only videos that carry every one of these tags (compared
+   * case-insensitively); at most 10, each at most 64 characters.
    *
    * @generated from field: repeated string tags = 2;
    */
@@ -61,7 +62,8 @@ export type SearchVideosRequest = Message<"vidmesh.search.v1.SearchVideosRequest
   minCreateTime?: Timestamp | undefined;
 
   /**
-   * Only videos of this owner.
+   * Only videos of this owner (an owner id, as Video.owner). When it is the
+   * caller (by API key), their private and unlisted videos are found too.
    *
    * @generated from field: string owner = 6;
    */
@@ -75,7 +77,7 @@ export type SearchVideosRequest = Message<"vidmesh.search.v1.SearchVideosRequest
   order: SearchOrder;
 
   /**
-   * At most this many hits (default 20, at most 50).
+   * At most this many hits (default 20, at most 50; larger is clamped).
    *
    * @generated from field: int32 page_size = 8;
    */
@@ -118,11 +120,21 @@ export type SearchVideosResponse = Message<"vidmesh.search.v1.SearchVideosRespon
   nextPageToken: string;
 
   /**
-   * Estimated number of matching videos over all pages.
+   * Estimated number of matching videos over all pages (typo-tolerant
+   * matches not included).
    *
    * @generated from field: int64 total_size = 3;
    */
   totalSize: bigint;
+
+  /**
+   * A spelling of the query with more matches, when the query's words
+   * matched few videos and words one or two letters off match more; empty
+   * otherwise.
+   *
+   * @generated from field: string suggested_query = 4;
+   */
+  suggestedQuery: string;
 };
 
 /**
@@ -147,19 +159,34 @@ export type SearchHit = Message<"vidmesh.search.v1.SearchHit"> & {
 
   /**
    * Ranking score, higher is better. Only comparable between hits of the
-   * same request.
+   * same request; 0 for orders other than relevance.
    *
    * @generated from field: double score = 2;
    */
   score: number;
 
   /**
-   * Passages of the fields that matched, best first, with the matched words
-   * marked; empty when the query is empty.
+   * Passages of the fields that matched, title first, with the matched
+   * words marked; empty when the query is empty.
    *
    * @generated from field: repeated vidmesh.search.v1.Snippet snippets = 3;
    */
   snippets: Snippet[];
+
+  /**
+   * Lifetime views (as analytics' BatchGetViewCounts answers them now).
+   *
+   * @generated from field: int64 view_count = 4;
+   */
+  viewCount: bigint;
+
+  /**
+   * Whether the video was found by the typo-tolerant pass rather than by
+   * the words as typed.
+   *
+   * @generated from field: bool fuzzy = 5;
+   */
+  fuzzy: boolean;
 };
 
 /**
@@ -177,7 +204,7 @@ export const SearchHitSchema: GenMessage<SearchHit> = /*@__PURE__*/
  */
 export type Snippet = Message<"vidmesh.search.v1.Snippet"> & {
   /**
-   * The field the passage comes from: "title", "description" or "tags".
+   * The field the passage comes from: "title" or "description".
    *
    * @generated from field: string field = 1;
    */
@@ -227,6 +254,48 @@ export const SnippetPartSchema: GenMessage<SnippetPart> = /*@__PURE__*/
   messageDesc(file_vidmesh_search_v1_search_service, 4);
 
 /**
+ * Request for SuggestQueries.
+ *
+ * @generated from message vidmesh.search.v1.SuggestQueriesRequest
+ */
+export type SuggestQueriesRequest = Message<"vidmesh.search.v1.SuggestQueriesRequest"> & {
+  /**
+   * What the user has typed so far, at most 200 characters.
+   *
+   * @generated from field: string prefix = 1;
+   */
+  prefix: string;
+};
+
+/**
+ * Describes the message vidmesh.search.v1.SuggestQueriesRequest.
+ * Use `create(SuggestQueriesRequestSchema)` to create a new message.
+ */
+export const SuggestQueriesRequestSchema: GenMessage<SuggestQueriesRequest> = /*@__PURE__*/
+  messageDesc(file_vidmesh_search_v1_search_service, 5);
+
+/**
+ * Response of SuggestQueries.
+ *
+ * @generated from message vidmesh.search.v1.SuggestQueriesResponse
+ */
+export type SuggestQueriesResponse = Message<"vidmesh.search.v1.SuggestQueriesResponse"> & {
+  /**
+   * Whole queries to offer, best first, at most 10.
+   *
+   * @generated from field: repeated string suggestions = 1;
+   */
+  suggestions: string[];
+};
+
+/**
+ * Describes the message vidmesh.search.v1.SuggestQueriesResponse.
+ * Use `create(SuggestQueriesResponseSchema)` to create a new message.
+ */
+export const SuggestQueriesResponseSchema: GenMessage<SuggestQueriesResponse> = /*@__PURE__*/
+  messageDesc(file_vidmesh_search_v1_search_service, 6);
+
+/**
  * The order of search hits.
  *
  * @generated from enum vidmesh.search.v1.SearchOrder
@@ -240,8 +309,10 @@ export enum SearchOrder {
   UNSPECIFIED = 0,
 
   /**
-   * Best first: text relevance with popularity and recency boosts. With an
-   * empty query, most popular first.
+   * Best first: BM25 text relevance (title counts 2x, tags 1.5x,
+   * description 1x) times a popularity boost (log-damped lifetime views)
+   * times a recency boost (decaying with age); docs/search.md gives the
+   * formula and weights. With an empty query: most viewed first.
    *
    * @generated from enum value: SEARCH_ORDER_RELEVANCE = 1;
    */
@@ -255,7 +326,8 @@ export enum SearchOrder {
   RECENT = 2,
 
   /**
-   * Most viewed first; the query only selects.
+   * Most viewed first; the query only selects. Views as of the index,
+   * which refreshes a video's count whenever it grows by 10%.
    *
    * @generated from enum value: SEARCH_ORDER_POPULAR = 3;
    */
@@ -269,22 +341,45 @@ export const SearchOrderSchema: GenEnum<SearchOrder> = /*@__PURE__*/
   enumDesc(file_vidmesh_search_v1_search_service, 0);
 
 /**
- * Full-text search over public videos. The index is fed by catalog change
- * events and trails the catalog by seconds; only videos that are READY and
- * public are indexed (unlisted and private ones never are). Anyone may
- * search; no API key is needed.
+ * Full-text search over videos. The index follows the catalog's change feed
+ * and trails it by about a second: only READY videos are indexed, and a
+ * search finds public ones, plus every one of the caller's own when the
+ * request names the caller as owner (unlisted videos are never found by
+ * anyone else). Anyone may search; no API key is needed except to find
+ * one's own non-public videos.
+ *
+ * Text: title, description and tags are split into words (letters and
+ * digits of any script, lower-cased, accents folded) and English words are
+ * stemmed ("cats" finds "cat"); common English words ("the", "of") are
+ * ignored. Other languages are matched word for word, without stemming.
+ * Query syntax: plain words, any of which may match (videos that match
+ * more of them, and rarer ones, rank higher), and "double-quoted phrases"
+ * that must appear as written. Other punctuation is ignored.
+ *
+ * While the index is being built (first start, or after it was lost) the
+ * service reports NOT_SERVING and answers UNAVAILABLE with reason
+ * SEARCH_INDEX_BUILDING.
  *
  * @generated from service vidmesh.search.v1.SearchService
  */
 export const SearchService: GenService<{
   /**
-   * Searches videos by title, description and tags, scored with BM25 and
-   * boosted by popularity and recency. Each hit carries the video as the
-   * catalog has it now; videos deleted or hidden since they were indexed are
-   * left out, so a page may hold fewer than page_size hits while
-   * next_page_token is still set. Returns INVALID_ARGUMENT for a query over
-   * 200 characters, a min_duration above max_duration, or a page_token that
-   * came from a different request.
+   * Searches videos, best first (see SearchOrder). Each hit carries the
+   * video as the catalog has it now; videos deleted or hidden since they
+   * were indexed are left out. When the words match few videos, videos
+   * matching words one or two letters off are added after them (typo
+   * tolerance), and suggested_query may offer a spelling with more hits.
+   * Paging reaches the first 1,000 hits.
+   *
+   * Errors: INVALID_ARGUMENT (BadRequest naming the field) for a query over
+   * 200 characters or 32 words, more than 10 tags or a tag over 64
+   * characters, a negative duration, min_duration above max_duration, a
+   * negative page_size, or an owner over 128 characters; INVALID_ARGUMENT
+   * with reason INVALID_PAGE_TOKEN or PAGE_TOKEN_MISMATCH for a page_token
+   * that is not ours or came from a request with other fields; UNAVAILABLE
+   * with reason SEARCH_INDEX_BUILDING while the index is built, and
+   * CATALOG_UNAVAILABLE when the catalog cannot be reached to fill in the
+   * hits.
    *
    * @generated from rpc vidmesh.search.v1.SearchService.SearchVideos
    */
@@ -292,6 +387,20 @@ export const SearchService: GenService<{
     methodKind: "unary";
     input: typeof SearchVideosRequestSchema;
     output: typeof SearchVideosResponseSchema;
+  },
+  /**
+   * Completions of what a user is typing: the earlier words are kept, and
+   * the last (partial) word is completed with words that appear in public
+   * videos together with the earlier ones, most frequent first. At most 10.
+   * INVALID_ARGUMENT for a prefix over 200 characters; an empty prefix gets
+   * no suggestions.
+   *
+   * @generated from rpc vidmesh.search.v1.SearchService.SuggestQueries
+   */
+  suggestQueries: {
+    methodKind: "unary";
+    input: typeof SuggestQueriesRequestSchema;
+    output: typeof SuggestQueriesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_vidmesh_search_v1_search_service, 0);
