@@ -343,3 +343,17 @@ async def test_time_played_before_a_seek_counts_where_it_was_played(env: Env) ->
         await env.until_applied(await append(env.client, 0, events, VIDEOS))
     assert (await env.lifetime(SHORT)).views == 1
     assert await env.retention_views(SHORT) == [1] * 20 + [0] * 20
+
+
+async def test_view_milestones_are_published_as_views_grow_by_a_tenth(env: Env) -> None:
+    t = now_ms() - 600_000
+    async with env.aggregating():
+        for i in range(25):  # one view at a time, each applied before the next
+            await env.until_applied(await append(env.client, 0, watch(f"m{i}", SHORT, t, [(0, 20_000)]), VIDEOS))
+    counters = Counters(env.client, env.config().analytics)
+    head = (await counters.view_milestones("", 0))[1]
+    assert head != "0-0" and (await counters.view_milestones(head, 0))[0] == []  # nothing after the newest
+    reached, _ = await counters.view_milestones("0-0", 1000)
+    # floor(log(v) / log(1.1)) grows at each of the first twelve views, then every tenth or so
+    # (13, 17, 19, 21, 23 and 25 stay on the step below them).
+    assert reached == [(SHORT, v) for v in (*range(1, 13), 14, 15, 16, 18, 20, 22, 24)]

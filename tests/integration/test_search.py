@@ -31,7 +31,9 @@ from vidmesh.type.v1 import media_pb2
 
 from tests.conftest import bearer
 from tests.support.catalog import catalog_video
+from tests.support.event_log import watch
 from tests.support.processes import Mesh
+from vidmesh_client import VidmeshClient
 
 FRESH_SECONDS = 1.0  # the bound from a catalog change to search results
 
@@ -251,6 +253,28 @@ def test_rest_search_through_the_gateway(mesh: Mesh, search: pb2_grpc.SearchServ
     assert [hit["video"]["id"] for hit in body["hits"]] == [video_id]
     with urllib.request.urlopen(f"http://{mesh.gateway}/v1/videos:suggest?prefix={w[:5]}", timeout=10) as reply:
         assert w in json.loads(reply.read())["suggestions"]
+
+
+def test_views_reach_the_index_and_reorder_popular_results(mesh: Mesh, search: pb2_grpc.SearchServiceStub) -> None:
+    w = word()
+    watched = catalog_video(mesh, "alice", 20, title=f"{w} watched")
+    ignored = catalog_video(mesh, "alice", 20, title=f"{w} ignored")
+    until(found(search, w, watched), FRESH_SECONDS)
+    until(found(search, w, ignored), FRESH_SECONDS)
+    now = int(time.time() * 1000)
+    with VidmeshClient(mesh.gateway) as anonymous:
+        for _ in range(3):  # three sessions, each playing the whole (short) video: three views
+            anonymous.send_events(watch(secrets.token_hex(8), watched, now - 30_000, [(0, 20_000)]))
+
+    def hits(order: int) -> list[tuple[str, int]]:
+        answer = search.SearchVideos(pb2.SearchVideosRequest(query=w, order=order))  # type: ignore[arg-type]
+        return [(h.video.id, h.view_count) for h in answer.hits]
+
+    # Counted within the aggregator's read block, indexed at the indexer's next read of view
+    # milestones; the same text score, so the popularity boost decides relevance too.
+    until(lambda: hits(pb2.SEARCH_ORDER_RELEVANCE) == [(watched, 3), (ignored, 0)], 10)
+    assert hits(pb2.SEARCH_ORDER_POPULAR) == [(watched, 3), (ignored, 0)]
+    assert hits(pb2.SEARCH_ORDER_RECENT) == [(ignored, 0), (watched, 3)]  # newest first, whatever the views
 
 
 # --- the indexer's failures -----------------------------------------------------------------

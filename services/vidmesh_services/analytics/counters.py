@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -17,6 +19,8 @@ from . import answers, keys
 from .archive import entry_key
 
 HOUR = 3600
+DEFAULT_MILESTONE_PAGE, MAX_MILESTONE_PAGE = 100, 1000
+_STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 DAY = 86_400
 MAX_POINTS = 1000
 _DEFAULT_SPAN: dict[int, int] = {pb2.METRICS_INTERVAL_HOUR: DAY, pb2.METRICS_INTERVAL_DAY: 30 * DAY}
@@ -134,6 +138,23 @@ class Counters:
                 pipe.hget(keys.video_key(video_id), "views")
             views = await pipe.execute()
         return {v: int(n or 0) for v, n in zip(video_ids, views, strict=True)}, await self.as_of()
+
+    async def view_milestones(self, cursor: str, page_size: int) -> tuple[list[tuple[str, int]], str]:
+        """(video, views) of the milestone entries after cursor, and the cursor after them."""
+        if page_size < 0:
+            raise InvalidArgument(FieldViolation("page_size", "must not be negative"))
+        if not cursor:
+            newest: list[Any] = await self._client.xrevrange(keys.MILESTONES, count=1) or []
+            return [], _text(newest[0][0]) if newest else "0-0"
+        if not _STREAM_ID.match(cursor):
+            raise InvalidArgument(FieldViolation("cursor", "not a cursor analytics issued"))
+        count = min(page_size or DEFAULT_MILESTONE_PAGE, MAX_MILESTONE_PAGE)
+        entries: list[Any] = await self._client.xrange(keys.MILESTONES, min=f"({cursor}", count=count) or []
+        found = []
+        for _, fields in entries:
+            flat = json.loads(fields[b"v"])
+            found += [(str(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
+        return found, _text(entries[-1][0]) if entries else cursor
 
 
 def _sum(hashes: Sequence[dict[str, int]]) -> dict[str, int]:

@@ -91,6 +91,7 @@ class Changes:
     durations: dict[str, int] = field(default_factory=dict)  # video key -> duration_ms
     hourly: set[str] = field(default_factory=set)  # keys that expire with the hourly retention
     sessions: dict[str, Session] = field(default_factory=dict)  # state id -> new state
+    views: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))  # video id -> views added
 
 
 class Fold:
@@ -177,6 +178,7 @@ class Fold:
             s.view = True
             self._count(s, "views")
             c.rankings[keys.top_key(s.owner, "views")][s.video] += 1
+            c.views[s.video] += 1
             c.viewers[keys.viewers_key(s.video)].add(s.viewer)
             hourly = keys.viewers_key(s.video, s.hour)
             c.viewers[hourly].add(s.viewer)

@@ -16,6 +16,8 @@ Keys (all under 'vidmesh:analytics:'):
   viewers:{video}:h:{hour} HLL     the same per start hour; expire with the hourly counters
   top:{owner}:views        zset    video id -> lifetime views, of the owner's videos
   top:{owner}:watch_ms     zset    video id -> lifetime watch time in ms
+  view-milestones          stream  videos whose lifetime views crossed a milestone (a power of
+                                   1.1, rounded down), field v: JSON [video, views, ...]; capped
 
 Sessions are sharded by session id, so all of a session's events reach the one worker of its
 shard, which alone writes that session's state and that shard's watermarks (in one script per
@@ -37,6 +39,9 @@ PREFIX = "vidmesh:analytics:"
 AGGREGATE = "aggregate"
 ARCHIVE = "archive"
 GROUPS = (AGGREGATE, ARCHIVE)
+MILESTONES = f"{PREFIX}view-milestones"
+MILESTONES_KEPT = 100_000  # entries (about: trimmed with MAXLEN ~)
+MILESTONE_BASE = 1.1  # a video reaches a milestone each time its views grow by about 10%
 
 # Lifetime and hourly counter fields (hash fields of video:{video} and video:{video}:h:{hour}).
 COUNTER_FIELDS = (

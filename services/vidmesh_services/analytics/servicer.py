@@ -10,6 +10,8 @@ import time
 from collections.abc import AsyncIterator
 
 from google.protobuf import timestamp_pb2
+from vidmesh.analytics.v1 import analytics_internal_service_pb2 as internal_pb2
+from vidmesh.analytics.v1 import analytics_internal_service_pb2_grpc as internal_grpc
 from vidmesh.analytics.v1 import analytics_service_pb2 as pb2
 from vidmesh.analytics.v1 import analytics_service_pb2_grpc as pb2_grpc
 from vidmesh.catalog.v1 import resources_pb2
@@ -25,6 +27,7 @@ from .ingest import Ingest
 from .warehouse import Warehouse
 
 SERVICE = "vidmesh.analytics.v1.AnalyticsService"
+INTERNAL = "vidmesh.analytics.v1.AnalyticsInternalService"
 MAX_VIEW_COUNT_VIDEOS = 100
 
 
@@ -130,3 +133,17 @@ class AnalyticsServicer(pb2_grpc.AnalyticsServiceServicer):
         return pb2.BatchGetViewCountsResponse(
             view_counts=[pb2.ViewCount(video=f"videos/{v}", views=counts.get(v, 0), as_of_time=as_of) for v in visible]
         )
+
+
+class AnalyticsInternalServicer(internal_grpc.AnalyticsInternalServiceServicer):
+    """Reachable by the service identity only (the access policy enforces it)."""
+
+    def __init__(self, counters: Counters):
+        self._counters = counters
+
+    async def ListViewMilestones(
+        self, request: internal_pb2.ListViewMilestonesRequest, context: Context
+    ) -> internal_pb2.ListViewMilestonesResponse:
+        found, cursor = await self._counters.view_milestones(request.cursor, request.page_size)
+        milestones = [internal_pb2.ViewMilestone(video_id=video, views=views) for video, views in found]
+        return internal_pb2.ListViewMilestonesResponse(milestones=milestones, next_cursor=cursor)

@@ -53,12 +53,18 @@ APPLY_LAG = Histogram(
 )
 
 # Applies a batch's changes and moves the watermark, if the watermark is where the caller saw it.
-# KEYS: wm, applied. ARGV: expected wm ('' for none), new wm, its arrival ms, hourly ttl, session
-# ttl, then the changes as one JSON document (see _changes): one argument rather than one per
-# counter, which redis-py would otherwise spend most of the aggregator's time packing. The keys it
-# writes are named in that document, so all analytics keys must live on one Valkey (no cluster).
+# KEYS: wm, applied, view milestones. ARGV: expected wm ('' for none), new wm, its arrival ms,
+# hourly ttl, session ttl, the changes as one JSON document (see _changes): one argument rather
+# than one per counter, which redis-py would otherwise spend most of the aggregator's time packing;
+# then the milestone stream's length. The keys it writes are named in that document, so all
+# analytics keys must live on one Valkey (no cluster). Videos whose lifetime views crossed a
+# milestone (keys.view_milestone) go to the milestone stream, in the same script.
 _APPLY = """
 if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return 0 end
+local function milestone(views)
+  if views < 1 then return -1 end
+  return math.floor(math.log(views) / math.log(1.1) + 1e-9)
+end
 local c = cjson.decode(ARGV[6])
 local h, z, d, s = c.h, c.z, c.d, c.s
 for i = 1, #h, 3 do redis.call('HINCRBY', h[i], h[i + 1], h[i + 2]) end
@@ -67,6 +73,15 @@ for i = 1, #d, 2 do redis.call('HSET', d[i], 'duration_ms', d[i + 1]) end
 for _, add in ipairs(c.p) do redis.call('PFADD', add[1], unpack(add[2])) end
 for _, key in ipairs(c.x) do redis.call('EXPIRE', key, ARGV[4]) end
 for i = 1, #s, 2 do redis.call('SET', s[i], s[i + 1], 'EX', ARGV[5]) end
+local reached = {}
+for i = 1, #c.m, 3 do
+  local now = tonumber(redis.call('HGET', c.m[i], 'views'))
+  if milestone(now) ~= milestone(now - tonumber(c.m[i + 2])) then
+    reached[#reached + 1] = c.m[i + 1]
+    reached[#reached + 1] = now
+  end
+end
+if #reached > 0 then redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'v', cjson.encode(reached)) end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('SET', KEYS[2], ARGV[3])
 return 1
@@ -84,7 +99,8 @@ def _text(raw: bytes | str | None) -> str:
 def _changes(changes: Changes, sessions: Mapping[str, str]) -> str:
     """The changes as the apply script's JSON document: flat lists of (key, field, amount) for
     h(ashes), (key, member, amount) for z(sets), (key, duration) for d(urations), (key, state)
-    for s(essions); [key, members] per PFADD in p, keys to expire in x. Amounts go as strings,
+    for s(essions), (video key, video, views added) for m(ilestones); [key, members] per PFADD
+    in p, keys to expire in x. Amounts go as strings,
     so that Lua's doubles never reformat a large integer."""
     h: list[str] = []
     for key, fields in changes.counters.items():
@@ -96,11 +112,12 @@ def _changes(changes: Changes, sessions: Mapping[str, str]) -> str:
             z += (key, member, str(amount))
     d = [item for key, duration in changes.durations.items() for item in (key, str(duration))]
     p = []
+    m = [item for video, added in changes.views.items() for item in (keys.video_key(video), video, str(added))]
     for key, viewers in changes.viewers.items():
         listed = sorted(viewers)
         p += [[key, listed[i : i + PFADD_CHUNK]] for i in range(0, len(listed), PFADD_CHUNK)]
     s = [item for key, state in sessions.items() for item in (key, state)]
-    return json.dumps({"h": h, "z": z, "d": d, "p": p, "x": sorted(changes.hourly), "s": s}, separators=(",", ":"))
+    return json.dumps({"h": h, "z": z, "d": d, "p": p, "x": sorted(changes.hourly), "s": s, "m": m}, separators=(",", ":"))
 
 
 class Aggregator:
@@ -166,7 +183,9 @@ class Aggregator:
         last = entries[-1]
         s = self._settings
         args: list[str | int] = [self._wm, last.entry_id, last.arrival_ms, s.hourly_retention_days * 86_400, s.session_memory_seconds]
-        applied = await self._apply(keys=[self._wm_key, self._applied_key], args=[*args, _changes(changes, sessions)])
+        applied = await self._apply(
+            keys=[self._wm_key, self._applied_key, keys.MILESTONES], args=[*args, _changes(changes, sessions), keys.MILESTONES_KEPT]
+        )
         if not applied:
             current = _text(await self._client.get(self._wm_key))
             if current != last.entry_id:  # (equal: a retried call whose first run had applied)

@@ -62,6 +62,7 @@ MESH: tuple[MeshService, ...] = (
         name="analytics",
         module="vidmesh_services.analytics",
         public=("vidmesh.analytics.v1.AnalyticsService",),
+        internal=("vidmesh.analytics.v1.AnalyticsInternalService",),
         descriptor_modules=("vidmesh.analytics.v1.analytics_service_pb2",),
     ),
     MeshService(

@@ -224,6 +224,8 @@ class SearchSettings:
     # applied changes uncommitted (readers see a change only once committed).
     poll_seconds: float = 0.1
     commit_seconds: float = 0.25
+    # How often the indexer reads analytics' view milestones (videos whose views grew ~10%).
+    views_seconds: float = 1.0
     # Search processes pick up new commits this often.
     reload_seconds: float = 0.1
 

@@ -3,7 +3,8 @@
 One writer (the indexer process) and any number of readers (search processes) share the
 folder. The indexer builds each generation of the index in `gen-<n>/` and then points
 `current.json` at it (written to a temporary name and renamed), together with the catalog
-change-feed cursor the generation is up to date with; readers open whatever `current.json`
+change-feed cursor the generation is up to date with (and analytics' view-milestone cursor);
+readers open whatever `current.json`
 names and reload it as commits land. So a rebuild never disturbs the readers of the old
 generation, and a folder without `current.json` is one whose index is still being built.
 
@@ -120,12 +121,13 @@ def indexable(video: resources_pb2.Video | None) -> bool:
 class Pointer:
     generation: int
     cursor: str  # the catalog change-feed cursor this generation has applied
+    views_cursor: str = ""  # analytics' view-milestone cursor, likewise
 
 
 def read_pointer(root: Path) -> Pointer | None:
     try:
         raw = json.loads((root / POINTER).read_text())
-        return Pointer(int(raw["generation"]), str(raw["cursor"]))
+        return Pointer(int(raw["generation"]), str(raw["cursor"]), str(raw.get("views_cursor", "")))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -133,7 +135,7 @@ def read_pointer(root: Path) -> Pointer | None:
 def write_pointer(root: Path, pointer: Pointer) -> None:
     tmp = root / f".{POINTER}.tmp"
     with open(tmp, "w") as out:
-        json.dump({"generation": pointer.generation, "cursor": pointer.cursor}, out)
+        json.dump({"generation": pointer.generation, "cursor": pointer.cursor, "views_cursor": pointer.views_cursor}, out)
         out.flush()
         os.fsync(out.fileno())
     tmp.replace(root / POINTER)
@@ -167,12 +169,12 @@ class IndexWriter:
         self._writer.delete_documents_by_term("id", video_id)
         self.pending += 1
 
-    def commit(self, cursor: str) -> None:
-        """Makes the changes visible to readers, then records that they are applied up to cursor
-        (a crash in between replays them: putting a video twice changes nothing)."""
+    def commit(self, cursor: str, views_cursor: str) -> None:
+        """Makes the changes visible to readers, then records that they are applied up to the
+        cursors (a crash in between replays them: putting a video twice changes nothing)."""
         self._writer.commit()
         self.pending = 0
-        write_pointer(self.root, Pointer(self.generation, cursor))
+        write_pointer(self.root, Pointer(self.generation, cursor, views_cursor))
 
     def views_of(self, video_ids: list[str]) -> dict[str, int]:
         """The view counts the index holds for these videos (those it has)."""
