@@ -277,6 +277,29 @@ def test_views_reach_the_index_and_reorder_popular_results(mesh: Mesh, search: p
     assert hits(pb2.SEARCH_ORDER_RECENT) == [(ignored, 0), (watched, 3)]  # newest first, whatever the views
 
 
+def test_the_cli_searches_with_filters_and_orders(mesh: Mesh, search: pb2_grpc.SearchServiceStub) -> None:
+    w = word()
+    older = catalog_video(mesh, "frank", 75, title=f"{w} first", tags=["howto"])
+    time.sleep(0.01)
+    newer = catalog_video(mesh, "frank", 3700, title=f"{w} second")
+    until(found(search, w, older), FRESH_SECONDS)
+    until(found(search, w, newer), FRESH_SECONDS)
+    def cli(*args: str) -> Any:
+        return mesh.cli("search", *args, "--url", mesh.gateway)
+
+    result = cli(w, "--order", "recent")
+    assert result.returncode == 0, result.stderr
+    rows = result.stdout.splitlines()
+    assert rows[0].split()[:3] == ["ID", "VIEWS", "LENGTH"] and [r.split()[0] for r in rows[1:]] == [newer, older]
+    assert "1:01:40" in rows[1] and f"*{w}* second" in rows[1] and "2 of about 2 videos" in result.stderr
+    tagged = cli(w, "--tag", "HowTo", "--max-length", "2m")
+    assert [r.split()[0] for r in tagged.stdout.splitlines()[1:]] == [older]
+    typo = cli(w[:3] + w[4] + w[3] + w[5:])
+    assert f"did you mean: {w}" in typo.stderr and "(similar spelling)" in typo.stdout
+    refused = cli("x" * 300)
+    assert refused.returncode == 1 and "INVALID_ARGUMENT" in refused.stderr
+
+
 # --- the indexer's failures -----------------------------------------------------------------
 
 

@@ -16,6 +16,8 @@ from vidmesh.catalog.v1 import catalog_service_pb2_grpc as catalog_grpc
 from vidmesh.catalog.v1 import resources_pb2
 from vidmesh.playback.v1 import playback_service_pb2 as playback_pb2
 from vidmesh.playback.v1 import playback_service_pb2_grpc as playback_grpc
+from vidmesh.search.v1 import search_service_pb2 as search_pb2
+from vidmesh.search.v1 import search_service_pb2_grpc as search_grpc
 from vidmesh.transcode.v1 import resources_pb2 as transcode_resources_pb2
 from vidmesh.transcode.v1 import transcode_service_pb2 as transcode_pb2
 from vidmesh.transcode.v1 import transcode_service_pb2_grpc as transcode_grpc
@@ -65,6 +67,7 @@ class VidmeshClient:
         self._transcode = transcode_grpc.TranscodeServiceStub(self._channel)
         self._playback = playback_grpc.PlaybackServiceStub(self._channel)
         self._analytics = analytics_grpc.AnalyticsServiceStub(self._channel)
+        self._search = search_grpc.SearchServiceStub(self._channel)
         self._uploader = Uploader(
             upload_grpc.UploadServiceStub(self._channel),
             self._metadata,
@@ -165,6 +168,44 @@ class VidmeshClient:
                 yield message.job
         except grpc.RpcError as error:
             raise VidmeshError.from_rpc_error(error) from None
+
+    # -- search -----------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str = "",
+        *,
+        tags: Sequence[str] = (),
+        order: int = search_pb2.SEARCH_ORDER_RELEVANCE,
+        owner: str = "",
+        min_duration: dt.timedelta | None = None,
+        max_duration: dt.timedelta | None = None,
+        created_after: dt.datetime | None = None,
+        page_size: int = 0,
+        page_token: str = "",
+    ) -> search_pb2.SearchVideosResponse:
+        """One page of videos matching query and the filters (see SearchService); order is a
+        SearchOrder. With owner set to the key's owner, their non-public videos are found too."""
+        request = search_pb2.SearchVideosRequest(
+            query=query,
+            tags=list(tags),
+            order=order,  # type: ignore[arg-type]
+            owner=owner,
+            min_create_time=_timestamp(created_after),
+            page_size=page_size,
+            page_token=page_token,
+        )
+        for field, span in (("min_duration", min_duration), ("max_duration", max_duration)):
+            if span is not None:
+                getattr(request, field).FromTimedelta(span)
+        return self._call(self._search.SearchVideos, request)  # type: ignore[return-value]
+
+    def suggest(self, prefix: str) -> list[str]:
+        """Completions of a query being typed, best first."""
+        response: search_pb2.SuggestQueriesResponse = self._call(
+            self._search.SuggestQueries, search_pb2.SuggestQueriesRequest(prefix=prefix)
+        )  # type: ignore[assignment]
+        return list(response.suggestions)
 
     # -- analytics --------------------------------------------------------------------------
 

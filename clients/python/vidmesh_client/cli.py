@@ -7,6 +7,7 @@ talking to the gateway at --url / VIDMESH_URL with the key in --api-key / VIDMES
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import sys
 import threading
@@ -16,6 +17,7 @@ from pathlib import Path
 import grpc
 from google.protobuf import json_format
 from vidmesh.catalog.v1 import resources_pb2
+from vidmesh.search.v1 import search_service_pb2 as search_pb2
 from vidmesh.transcode.v1 import resources_pb2 as transcode_resources_pb2
 from vidmesh.type.v1 import media_pb2
 
@@ -389,6 +391,81 @@ def cmd_videos_playback_url(args: argparse.Namespace) -> int:
     return 0
 
 
+SEARCH_ORDERS = {
+    "relevance": search_pb2.SEARCH_ORDER_RELEVANCE,
+    "recent": search_pb2.SEARCH_ORDER_RECENT,
+    "popular": search_pb2.SEARCH_ORDER_POPULAR,
+}
+SEARCH_HEADER = f"{'ID':<12} {'VIEWS':>7} {'LENGTH':>8} {'CREATED':<16}  {'OWNER':<12} TITLE"
+
+
+def _length(seconds: int) -> str:
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def _span(text: str) -> dt.timedelta:
+    """'90s', '4m', '1h' (a bare number is seconds)."""
+    units = {"s": "seconds", "m": "minutes", "h": "hours"}
+    unit = text[-1:].lower()
+    try:
+        return dt.timedelta(**{units[unit]: float(text[:-1])}) if unit in units else dt.timedelta(seconds=float(text))
+    except ValueError:
+        raise SystemExit(f"error: {text!r} is not a length such as 90s, 4m or 1h") from None
+
+
+def _marked(hit: search_pb2.SearchHit) -> str:
+    """The title with matched words in *stars* (the title snippet), or the plain title."""
+    for snippet in hit.snippets:
+        if snippet.field == "title":
+            return "".join(f"*{p.text}*" if p.highlighted else p.text for p in snippet.parts)
+    return hit.video.title
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from . import _stats
+
+    try:
+        since = _stats.parse_since(args.since, _stats.now_utc()) if args.since else None
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
+    if not 1 <= args.limit <= 1000:
+        raise SystemExit("error: --limit is 1 to 1000")
+    shown, token, total = 0, "", 0
+    with _client(args) as client:
+        while shown < args.limit:
+            page = client.search(
+                args.query,
+                tags=args.tag or (),
+                order=SEARCH_ORDERS[args.order],
+                owner=args.owner or "",
+                min_duration=_span(args.min_length) if args.min_length else None,
+                max_duration=_span(args.max_length) if args.max_length else None,
+                created_after=since,
+                page_size=min(50, args.limit - shown),
+                page_token=token,
+            )
+            total = page.total_size
+            if not shown and page.suggested_query:
+                print(f"did you mean: {page.suggested_query}", file=sys.stderr)
+            for hit in page.hits:
+                shown += 1
+                if args.json:
+                    print(json_format.MessageToJson(hit))
+                    continue
+                if shown == 1:
+                    print(SEARCH_HEADER)
+                video = hit.video
+                row = f"{video.id:<12} {hit.view_count:>7} {_length(video.source.duration.seconds):>8} {_created(video):<16}  {video.owner:<12}"
+                print(f"{row} {_marked(hit)}{'  (similar spelling)' if hit.fuzzy else ''}")
+            token = page.next_page_token
+            if not token:
+                break
+        if not args.json:
+            print(f"{shown} of about {total} videos" if shown else "no videos found", file=sys.stderr)
+    return 0
+
+
 WATCH_SECONDS = 2.0
 CLEAR_SCREEN = "\x1b[H\x1b[2J"
 
@@ -492,6 +569,19 @@ def build_parser() -> argparse.ArgumentParser:
     vurl.add_argument("id")
     vurl.add_argument("--ttl-minutes", type=float, default=60, help="how long it works, 1-1440 (default 60)")
     vurl.set_defaults(run=cmd_videos_playback_url)
+
+    search = commands.add_parser("search", help="search videos by title, description and tags")
+    client_opts(search)
+    search.add_argument("query", nargs="?", default="", help='words, and "quoted phrases"; empty: browse with the filters')
+    search.add_argument("--tag", action="append", help="only videos with this tag (repeat for several)")
+    search.add_argument("--order", choices=list(SEARCH_ORDERS), default="relevance")
+    search.add_argument("--owner", help="only this owner's videos (your own private ones too, with your key)")
+    search.add_argument("--min-length", help="at least this long: 90s, 4m, 1h")
+    search.add_argument("--max-length", help="at most this long")
+    search.add_argument("--since", help="created since: a span (24h, 7d, 2w) or an ISO date")
+    search.add_argument("--limit", type=int, default=20, help="how many videos to show (default 20, at most 1000)")
+    search.add_argument("--json", action="store_true", help="one JSON SearchHit per line")
+    search.set_defaults(run=cmd_search)
 
     stats = commands.add_parser("stats", help="a video's views, watch time, retention and playback quality (owner only)")
     client_opts(stats)
