@@ -284,6 +284,7 @@ def test_the_cli_searches_with_filters_and_orders(mesh: Mesh, search: pb2_grpc.S
     newer = catalog_video(mesh, "frank", 3700, title=f"{w} second")
     until(found(search, w, older), FRESH_SECONDS)
     until(found(search, w, newer), FRESH_SECONDS)
+
     def cli(*args: str) -> Any:
         return mesh.cli("search", *args, "--url", mesh.gateway)
 
