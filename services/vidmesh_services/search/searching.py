@@ -65,6 +65,19 @@ class _Hit:
     address: tantivy.DocAddress | None = None
 
 
+@dataclass(frozen=True)
+class Found:
+    """A page of hits from the index, before the catalog fills them in."""
+
+    searcher: tantivy.Searcher
+    text: tantivy.Query | None  # the words' query (for highlights); None without words
+    hits: list[_Hit]
+    total: int
+    suggested: str
+    next_page_token: str
+    own: bool  # the caller searched their own videos
+
+
 def _ms(duration: object) -> int:
     return int(getattr(duration, "seconds", 0)) * 1000 + int(getattr(duration, "nanos", 0)) // 1_000_000
 
@@ -113,6 +126,14 @@ class Search:
     # -- SearchVideos -----------------------------------------------------------------------
 
     async def search(self, request: pb2.SearchVideosRequest, caller: Identity | None) -> pb2.SearchVideosResponse:
+        found = self.find(request, caller)
+        response = pb2.SearchVideosResponse(total_size=found.total, suggested_query=found.suggested, next_page_token=found.next_page_token)
+        response.hits.extend(await self._fill(found, caller if found.own else None))
+        return response
+
+    def find(self, request: pb2.SearchVideosRequest, caller: Identity | None) -> Found:
+        """The search itself: the request checked and run against the index, up to the page of
+        hits (what the benchmark times apart from filling them in)."""
         if bad := _check(request):
             raise InvalidArgument(bad)
         own = caller is not None and bool(request.owner) and request.owner == caller.owner
@@ -138,11 +159,7 @@ class Search:
             if total < FEW_MATCHES:
                 suggested = correction(searcher, terms, FEW_MATCHES)
         more = offset + size < min(total, self._settings.max_hits)
-        response = pb2.SearchVideosResponse(total_size=total, suggested_query=suggested)
-        if more:
-            response.next_page_token = encode_page_token(bound, offset + size)
-        response.hits.extend(await self._fill(searcher, hits, text, caller if own else None))
-        return response
+        return Found(searcher, text, hits, total, suggested, encode_page_token(bound, offset + size) if more else "", own)
 
     def _text_query(self, terms: Terms) -> tantivy.Query | None:
         if terms.empty:
@@ -223,24 +240,22 @@ class Search:
     def _id(searcher: tantivy.Searcher, address: tantivy.DocAddress) -> str:
         return str(searcher.doc(address)["id"][0])
 
-    async def _fill(
-        self, searcher: tantivy.Searcher, hits: list[_Hit], text: tantivy.Query | None, owner: Identity | None
-    ) -> list[pb2.SearchHit]:
+    async def _fill(self, found: Found, owner: Identity | None) -> list[pb2.SearchHit]:
         """The hits as the catalog has them now (visible ones only), with views and snippets."""
-        if not hits:
+        if not found.hits:
             return []
-        ids = [h.video_id for h in hits]
+        ids = [h.video_id for h in found.hits]
         videos, counts = await asyncio.gather(self._catalog.batch_get_videos(ids), self._view_counts(ids))
-        snippets = _Snippets(searcher, text) if text is not None else None
+        snippets = _Snippets(found.searcher, found.text) if found.text is not None else None
         filled = []
-        for hit in hits:
+        for hit in found.hits:
             video = videos.get(hit.video_id)
             if video is None or not _visible(video, owner):
                 continue
-            found = pb2.SearchHit(video=video, score=hit.score, view_count=counts.get(hit.video_id, hit.views), fuzzy=hit.fuzzy)
+            shown = pb2.SearchHit(video=video, score=hit.score, view_count=counts.get(hit.video_id, hit.views), fuzzy=hit.fuzzy)
             if snippets is not None and hit.address is not None and not hit.fuzzy:
-                found.snippets.extend(snippets.of(hit.address))
-            filled.append(found)
+                shown.snippets.extend(snippets.of(hit.address))
+            filled.append(shown)
         return filled
 
     async def _view_counts(self, ids: list[str]) -> dict[str, int]:
