@@ -4,14 +4,14 @@ Shape of one search (docs/search.md): the words and filters become one tantivy q
 relevance, the top text matches (BM25, count=False pruning) are re-ranked with popularity and
 recency from the index's fast fields; recent and popular orders let the index sort. Fewer text
 matches than a page adds a typo-tolerant pass and perhaps a spelling suggestion. The page's
-videos then come from the catalog and their view counts from analytics, in parallel: the
-catalog's answer decides what is shown (a video hidden or deleted since it was indexed is left
-out).
+videos then come from the catalog in one BatchGetVideos, whose answer decides what is shown (a
+video hidden or deleted since it was indexed is left out); view counts are the index's, which
+follow analytics' view milestones (exact up to 12 views, then within about 10%), so a search
+costs one call to another service, not two.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -24,9 +24,8 @@ from vidmesh.search.v1 import search_service_pb2 as pb2
 from vidmesh.type.v1 import media_pb2
 
 from ..runtime.auth import Identity
-from ..runtime.calls import RemoteError
 from ..runtime.config import SearchSettings
-from ..runtime.errors import FieldViolation, InvalidArgument, Unavailable, VidmeshError
+from ..runtime.errors import FieldViolation, InvalidArgument, Unavailable
 from ..runtime.pages import decode_page_token, encode_page_token, invalid_page_token, query_id
 from . import ranking
 from .index import SCHEMA, TEXT_FIELDS, IndexReader, analyzed, matched, numbers
@@ -50,19 +49,16 @@ class Catalog(Protocol):
     async def batch_get_videos(self, video_ids: Sequence[str]) -> dict[str, resources_pb2.Video]: ...
 
 
-class ViewCounts(Protocol):
-    """What searching needs of analytics (its typed client)."""
-
-    async def view_counts(self, video_ids: Sequence[str]) -> dict[str, int]: ...
-
-
 @dataclass(frozen=True)
 class _Hit:
-    video_id: str
+    doc: tantivy.Document  # its stored fields: the id, and the text for highlights
     score: float
     views: int
     fuzzy: bool = False
-    address: tantivy.DocAddress | None = None
+
+    @property
+    def video_id(self) -> str:
+        return str(self.doc["id"][0])
 
 
 @dataclass(frozen=True)
@@ -112,11 +108,10 @@ def _filter(query: tantivy.Query) -> tuple[tantivy.Occur, tantivy.Query]:
 
 
 class Search:
-    def __init__(self, reader: IndexReader, settings: SearchSettings, catalog: Catalog, views: ViewCounts):
+    def __init__(self, reader: IndexReader, settings: SearchSettings, catalog: Catalog):
         self._reader = reader
         self._settings = settings
         self._catalog = catalog
-        self._views = views
 
     def _searcher(self) -> tantivy.Searcher:
         if not self._reader.ready:
@@ -155,9 +150,10 @@ class Search:
         hits, total = self._run(searcher, text, filters, request.order, offset, size)
         suggested = ""
         if text is not None and offset == 0 and total < size:
-            hits += self._fuzzy(searcher, terms, filters, {h.video_id for h in hits}, size - len(hits))
+            fuzzy = self._fuzzy(searcher, terms, filters, {h.video_id for h in hits}, size - len(hits))
+            hits += fuzzy
             if total < FEW_MATCHES:
-                suggested = correction(searcher, terms, FEW_MATCHES)
+                suggested = correction(searcher, terms, FEW_MATCHES, (h.doc for h in fuzzy))
         more = offset + size < min(total, self._settings.max_hits)
         return Found(searcher, text, hits, total, suggested, encode_page_token(bound, offset + size) if more else "", own)
 
@@ -200,10 +196,9 @@ class Search:
             field = "created" if order == pb2.SEARCH_ORDER_RECENT else "views"
             found = searcher.search(query, size, count=True, order_by_field=field, offset=offset)
             addresses = [address for _, address in found.hits]
-            return [
-                _Hit(self._id(searcher, a), 0.0, v, address=a)
-                for a, v in zip(addresses, numbers(searcher, "views", addresses), strict=True)
-            ], matched(found)
+            return [_Hit(searcher.doc(a), 0.0, v) for a, v in zip(addresses, numbers(searcher, "views", addresses), strict=True)], matched(
+                found
+            )
         s = self._settings
         found = searcher.search(query, min(s.max_hits, max(s.rerank_candidates, offset + size)), count=True)
         addresses = [address for _, address in found.hits]
@@ -211,7 +206,7 @@ class Search:
         created = numbers(searcher, "created", addresses)
         ranked = ranking.rerank([score for score, _ in found.hits], views, created, time.time(), s)
         page = ranked[offset : offset + size]
-        return [_Hit(self._id(searcher, addresses[i]), score, views[i], address=addresses[i]) for score, i in page], matched(found)
+        return [_Hit(searcher.doc(addresses[i]), score, views[i]) for score, i in page], matched(found)
 
     def _fuzzy(
         self, searcher: tantivy.Searcher, terms: Terms, filters: list[tuple[tantivy.Occur, tantivy.Query]], known: set[str], wanted: int
@@ -229,42 +224,29 @@ class Search:
         ranked = ranking.rerank([1.0] * len(addresses), views, created, time.time(), self._settings)
         hits = []
         for score, i in ranked:
-            video_id = self._id(searcher, addresses[i])
-            if video_id not in known:
-                hits.append(_Hit(video_id, score, views[i], fuzzy=True, address=addresses[i]))
+            hit = _Hit(searcher.doc(addresses[i]), score, views[i], fuzzy=True)
+            if hit.video_id not in known:
+                hits.append(hit)
                 if len(hits) == wanted:
                     break
         return hits
-
-    @staticmethod
-    def _id(searcher: tantivy.Searcher, address: tantivy.DocAddress) -> str:
-        return str(searcher.doc(address)["id"][0])
 
     async def _fill(self, found: Found, owner: Identity | None) -> list[pb2.SearchHit]:
         """The hits as the catalog has them now (visible ones only), with views and snippets."""
         if not found.hits:
             return []
-        ids = [h.video_id for h in found.hits]
-        videos, counts = await asyncio.gather(self._catalog.batch_get_videos(ids), self._view_counts(ids))
+        videos = await self._catalog.batch_get_videos([h.video_id for h in found.hits])
         snippets = _Snippets(found.searcher, found.text) if found.text is not None else None
         filled = []
         for hit in found.hits:
             video = videos.get(hit.video_id)
             if video is None or not _visible(video, owner):
                 continue
-            shown = pb2.SearchHit(video=video, score=hit.score, view_count=counts.get(hit.video_id, hit.views), fuzzy=hit.fuzzy)
-            if snippets is not None and hit.address is not None and not hit.fuzzy:
-                shown.snippets.extend(snippets.of(hit.address))
+            shown = pb2.SearchHit(video=video, score=hit.score, view_count=hit.views, fuzzy=hit.fuzzy)
+            if snippets is not None and not hit.fuzzy:
+                shown.snippets.extend(snippets.of(hit.doc))
             filled.append(shown)
         return filled
-
-    async def _view_counts(self, ids: list[str]) -> dict[str, int]:
-        """Views now, from analytics; if it cannot answer, the index's (within 10%) stand in."""
-        try:
-            return await self._views.view_counts(ids)
-        except (VidmeshError, RemoteError) as exc:
-            log.warning("view counts unavailable, showing the index's: %s", exc)
-            return {}
 
     # -- SuggestQueries ---------------------------------------------------------------------
 
@@ -299,8 +281,7 @@ class _Snippets:
             generator.set_max_num_chars(SNIPPET_CHARS)
             self._generators[name] = generator
 
-    def of(self, address: tantivy.DocAddress) -> list[pb2.Snippet]:
-        doc = self._searcher.doc(address)
+    def of(self, doc: tantivy.Document) -> list[pb2.Snippet]:
         found = []
         for name, generator in self._generators.items():
             snippet = generator.snippet_from_doc(doc)

@@ -11,7 +11,6 @@ import contextlib
 
 from vidmesh.search.v1 import search_service_pb2_grpc as pb2_grpc
 
-from ..analytics.client import AnalyticsClient
 from ..catalog.client import CatalogClient
 from ..runtime.auth import ApiKeyStore, Authenticator
 from ..runtime.calls import ServiceChannels
@@ -59,7 +58,7 @@ async def start(config: Config, stack: contextlib.AsyncExitStack) -> RunningServ
     stack.push_async_callback(keys.close)
     reader, opened = IndexReader(config.search_dir), asyncio.Event()
     background(stack, follow(reader, config.search.reload_seconds, opened))
-    search = Search(reader, config.search, CatalogClient(channels), AnalyticsClient(channels))
+    search = Search(reader, config.search, CatalogClient(channels))
     return await create_search_server(config, config.address("search"), SearchServicer(search), keys, opened)
 
 

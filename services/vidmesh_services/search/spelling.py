@@ -1,18 +1,21 @@
 """Did-you-mean: the words of a query that few videos have, replaced by close words many have.
 
-Candidates are the index's own words (title and tags, unstemmed) that share the first two
-letters; the closest one within an edit distance of 2 (1 for words of up to four letters), a
-swap of neighbours counting as one, wins, the more frequent on a tie. A typo in the first two
-letters is not corrected: that keeps the candidates to a few hundred per word.
+The candidates are the words of the videos the typo-tolerant pass found (their titles and
+tags): those are the words one edit away that exist, so no dictionary walk is needed. The
+candidate within one edit (a swap of neighbours counting as one) found in the most videos wins,
+if it is in more videos than the word as typed.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Iterable
 
 import tantivy
 
 from .query import Terms
 
-CANDIDATES = 2000
+_WORD = re.compile(r"\w+", re.UNICODE)
 
 
 def edit_distance(a: str, b: str, most: int) -> int:
@@ -33,30 +36,20 @@ def edit_distance(a: str, b: str, most: int) -> int:
     return previous[-1]
 
 
-def _closest(searcher: tantivy.Searcher, word: str, known: int) -> str | None:
-    """The closest word found in more videos than the `known` that have word."""
-    most = 1 if len(word) <= 4 else 2
-    best: tuple[int, int, str] | None = None
-    for term, count in searcher.terms_with_prefix("words", word[:2], limit=CANDIDATES):
-        if count <= known or term == word:
-            continue
-        distance = edit_distance(word, term, most)
-        if distance <= most and (best is None or (distance, -count) < best[:2]):
-            best = (distance, -count, term)
-    return best[2] if best else None
-
-
-def correction(searcher: tantivy.Searcher, terms: Terms, enough: int) -> str:
-    """The query with its rare words corrected, or '' when no word has a better spelling."""
+def correction(searcher: tantivy.Searcher, terms: Terms, enough: int, found: Iterable[tantivy.Document]) -> str:
+    """The query with its rare words corrected from the words of the found documents, or ''
+    when no word has a better spelling."""
+    vocabulary = {w.lower() for doc in found for name in ("title", "tags") for text in doc[name] for w in _WORD.findall(str(text))}
     words = list(terms.words)
     changed = False
     for i, word in enumerate(words):
-        known = searcher.doc_freq("words", word) if len(word) >= 3 else enough
-        if known >= enough:
+        known = searcher.doc_freq("words", word)
+        if known >= enough or len(word) < 3:
             continue
-        better = _closest(searcher, word, known)
-        if better:
-            words[i], changed = better, True
+        close = [w for w in vocabulary if w != word and edit_distance(word, w, 1) <= 1]
+        counted = sorted(((searcher.doc_freq("words", w), w) for w in close), reverse=True)
+        if counted and counted[0][0] > known:
+            words[i], changed = counted[0][1], True
     if not changed:
         return ""
     return " ".join([f'"{" ".join(p)}"' for p in terms.phrases] + words)

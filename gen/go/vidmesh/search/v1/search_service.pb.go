@@ -296,7 +296,10 @@ type SearchHit struct {
 	// Passages of the fields that matched, title first, with the matched
 	// words marked; empty when the query is empty.
 	Snippets []*Snippet `protobuf:"bytes,3,rep,name=snippets,proto3" json:"snippets,omitempty"`
-	// Lifetime views (as analytics' BatchGetViewCounts answers them now).
+	// Lifetime views as the index has them: refreshed each time the video's
+	// views reach a milestone (every view up to 12, then every 10% or so), so
+	// exact for small counts and within about 10% of BatchGetViewCounts for
+	// large ones.
 	ViewCount int64 `protobuf:"varint,4,opt,name=view_count,json=viewCount,proto3" json:"view_count,omitempty"`
 	// Whether the video was found by the typo-tolerant pass rather than by
 	// the words as typed.

@@ -174,7 +174,10 @@ export type SearchHit = Message<"vidmesh.search.v1.SearchHit"> & {
   snippets: Snippet[];
 
   /**
-   * Lifetime views (as analytics' BatchGetViewCounts answers them now).
+   * Lifetime views as the index has them: refreshed each time the video's
+   * views reach a milestone (every view up to 12, then every 10% or so), so
+   * exact for small counts and within about 10% of BatchGetViewCounts for
+   * large ones.
    *
    * @generated from field: int64 view_count = 4;
    */
