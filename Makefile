@@ -154,6 +154,11 @@ bench-edge: install browser
 bench-analytics: install
 	$(PY) bench/analytics.py $(ARGS)
 
+## bench-search: 1M videos, tantivy vs SQLite FTS5: build docs/s, query p50/p99, typos, through Envoy, change-to-searchable lag
+.PHONY: bench-search
+bench-search: install
+	$(PY) bench/search.py $(ARGS)
+
 # One after the other, even under make -j: on a 2-core machine each benchmark needs the whole machine.
 bench:
 	$(MAKE) bench-upload
@@ -161,6 +166,7 @@ bench:
 	$(MAKE) bench-catalog
 	$(MAKE) bench-edge
 	$(MAKE) bench-analytics
+	$(MAKE) bench-search
 
 ci: test
 
