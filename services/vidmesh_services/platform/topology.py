@@ -135,8 +135,10 @@ def descriptor_set() -> Path:
 
 
 def web_pages() -> list[Page]:
-    """The web client, served by Envoy itself: the home page, the watch page, the creators'
-    analytics dashboard and their assets."""
+    """The web client, served by Envoy itself: the home page, the watch page, search results,
+    the creators' analytics dashboard and their assets. Page routes come before the REST routes
+    at the edge, so no page path may start with /v1/ (an exact "/search" cannot shadow
+    "/v1/videos:search")."""
     html, css, js = "text/html; charset=utf-8", "text/css; charset=utf-8", "text/javascript; charset=utf-8"
     return [
         Page("/", WEB_ROOT / "index.html", html),
@@ -146,6 +148,9 @@ def web_pages() -> list[Page]:
         Page("/static/watch.js", WEB_ROOT / "watch.js", js),
         Page("/static/player-events.js", WEB_ROOT / "player-events.js", js),
         Page("/static/view-counts.js", WEB_ROOT / "view-counts.js", js),
+        Page("/search", WEB_ROOT / "search.html", html),
+        Page("/static/search.js", WEB_ROOT / "search.js", js),
+        Page("/static/search-box.js", WEB_ROOT / "search-box.js", js),
         Page("/studio/analytics", WEB_ROOT / "analytics.html", html),
         Page("/static/analytics.js", WEB_ROOT / "analytics.js", js),
         Page("/static/hls.min.js", HLS_JS, js),
