@@ -1,5 +1,5 @@
 """The cluster profile end to end: `vidmesh up` with a config file pointing at an external
-Cassandra and an external Valkey (both real, started by the test), then upload, transcode, get, list."""
+Cassandra and an external Valkey (both real, started by the test), then upload, transcode, get, list, search."""
 
 from __future__ import annotations
 
@@ -18,6 +18,13 @@ from tests.support.media import make_video
 from tests.support.processes import start_mesh, stop_mesh, valkey_server
 from vidmesh_client import VidmeshClient
 from vidmesh_client._ledger import UploadLedger
+
+
+def until_found(client: VidmeshClient, query: str, video_id: str, within: float = 10) -> None:
+    deadline = time.monotonic() + within
+    while video_id not in [hit.video.id for hit in client.search(query).hits]:
+        assert time.monotonic() < deadline, f"{query!r} did not find {video_id} within {within}s"
+        time.sleep(0.05)
 
 
 @pytest.mark.slow
@@ -58,6 +65,10 @@ def test_upload_transcode_get_list_on_cassandra_and_external_valkey(cassandra_no
                 assert video.renditions and video.master_playlist_path
                 assert [v.id for v in client.iter_videos(owner="carol")] == [video_id]
                 assert video_id in [v.id for v in client.iter_videos()]  # the public home listing
+                # Search follows Cassandra's change feed: the video is found, then an edit shows.
+                until_found(client, "cassandra", video_id)
+                client.update_video(video_id, title="renamed on the cluster")
+                until_found(client, "renamed", video_id)
             # The catalog's hot reads come from the cache (on by default in front of Cassandra).
             with redis.Redis.from_url(redis_url) as cache:
                 cached = cache.get(f"vidmesh:catalog:video:{video_id}")
