@@ -20,6 +20,12 @@ function formatDuration(protoDuration) {
   return `${minutes}:${seconds}`;
 }
 
+function noPoster() {
+  const frame = document.createElement("div");
+  frame.className = "noposter";
+  return frame;
+}
+
 function card(video) {
   const item = document.createElement("li");
   item.className = "card";
@@ -29,6 +35,7 @@ function card(video) {
   poster.src = hlsRoot(video) + "poster.jpg";
   poster.alt = "";
   poster.loading = "lazy";
+  poster.addEventListener("error", () => poster.replaceWith(noPoster()), { once: true }); // a frame, not a broken icon
   const meta = document.createElement("div");
   meta.className = "meta";
   const title = document.createElement("div");
