@@ -7,7 +7,8 @@ an FTS5 table of them; then, in this process, the same queries against both: BM2
 search itself (Search.find: filters, top-200 re-ranked by views and recency, paging), one-word
 typos (the fuzzy fallback and the spelling suggestion), suggestions, and FTS5 AND / OR; then the
 mesh: SearchVideos through Envoy with enrichment (one BatchGetVideos), and the lag from a
-catalog change to the change showing in results. Figures go to docs/benchmarks.md.
+catalog change to the change showing in results; then searches/s from concurrent clients with
+one and with two search processes reading the index. Figures go to docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import secrets
 import shutil
 import sqlite3
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from harness import DOCS, OUT, machine, mb, md_table, running_vidmesh, say, status_kib, text_table, write_section
+from harness import DOCS, OUT, cpu_seconds, machine, mb, md_table, running_vidmesh, say, status_kib, text_table, write_section
 from search_corpus import Corpus, Doc
 
 FTS_SCHEMA = """
@@ -212,6 +214,33 @@ def through_gateway(gateway: str, queries: list[str], warmup: int) -> Timing:
         )
 
 
+def throughput(gateway: str, queries: list[str], clients: int, seconds: float) -> float:
+    """Searches per second through Envoy from `clients` threads, each with its own connection."""
+    import threading
+
+    from vidmesh.search.v1 import search_service_pb2 as pb2
+    from vidmesh.search.v1 import search_service_pb2_grpc as pb2_grpc
+
+    done = [0] * clients
+    deadline = time.perf_counter() + seconds
+
+    def run(index: int) -> None:
+        with grpc.insecure_channel(gateway, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
+            stub = pb2_grpc.SearchServiceStub(channel)
+            at = index
+            while time.perf_counter() < deadline:
+                stub.SearchVideos(pb2.SearchVideosRequest(query=queries[at % len(queries)]))
+                done[index] += 1
+                at += clients
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(done) / seconds
+
+
 def change_lag(mesh: Any, token: str, count: int) -> list[float]:
     """Seconds from a catalog change (a new READY video) returning to it showing in results."""
     from vidmesh.search.v1 import search_service_pb2 as pb2
@@ -239,7 +268,14 @@ def change_lag(mesh: Any, token: str, count: int) -> list[float]:
 
 
 def report(
-    args: argparse.Namespace, built: dict[str, float], timings: list[Timing], gateway: Timing, lags: list[float], search_rss: float
+    args: argparse.Namespace,
+    built: dict[str, float],
+    timings: list[Timing],
+    gateway: Timing,
+    lags: list[float],
+    search_rss: float,
+    rates: dict[int, float],
+    busy: dict[int, list[tuple[float, str]]],
 ) -> None:
     info = machine(untracked_in=("bench", "services"), tantivy="0.27.0", sqlite=sqlite3.sqlite_version)
     by = {t.name: t for t in timings}
@@ -248,6 +284,7 @@ def report(
     header = ["query", "measured", "wall p50 / p99 ms", "CPU p50 / p99 ms", "hits"]
     body = [t.row() for t in timings] + [gateway.row()]
     say(text_table(header, body))
+    say("throughput: " + ", ".join(f"{n} process(es) {rate:,.0f}/s" for n, rate in rates.items()))
     ratio = pct(fts_or.wall_ms, 0.99) / pct(ours.wall_ms, 0.99)
     lag_p50, lag_p99 = pct(lags, 0.5), pct(lags, 0.99)
     checks = [
@@ -293,7 +330,13 @@ def report(
         "",
         md_table(header, body),
         "",
-        f"The search process held {search_rss:,.0f} MB RSS after the gateway queries. Enrichment is the page's videos from the catalog (SQLite, one BatchGetVideos). "
+        f"Throughput through Envoy with enrichment, {args.clients} clients at once for {args.throughput_seconds:g} s: "
+        + ", ".join(f"**{rate:,.0f} searches/s** with {n} search process{'es' if n > 1 else ''}" for n, rate in rates.items())
+        + "; cores busy by process during each: "
+        + "; ".join(f"{n} search: " + ", ".join(f"{name} {share:.2f}" for share, name in shares) for n, shares in busy.items())
+        + " (search = all search processes; the clients, Envoy and the catalog share the same 2 cores).",
+        "",
+        f"Latency and lag are measured on the default deployment (2 search processes). Each search process held {search_rss:,.0f} MB RSS after the gateway queries (most of it the index's files, mapped and shared). Enrichment is the page's videos from the catalog (SQLite, one BatchGetVideos). "
         "The typo row's queries match nothing as typed, so each runs the exact pass, the fuzzy pass and the spelling search.",
         "",
         "Targets:",
@@ -315,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--fts-queries", type=int, default=200, help="measured FTS5 queries (OR is slow; default 200)")
     parser.add_argument("--lag-changes", type=int, default=50)
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients of the throughput run (default 8)")
+    parser.add_argument("--throughput-seconds", type=float, default=15.0)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
     parser.add_argument("--keep", action="store_true", help="keep the index, catalog and FTS5 files under bench/out")
@@ -341,13 +386,29 @@ def main(argv: list[str] | None = None) -> int:
     say("querying in process ...")
     timings = in_process(home, fts, queries, typos, prefixes, args.warmup, args.fts_queries)
     token = secrets.token_urlsafe(24)
-    with running_vidmesh(home, {"VIDMESH_SERVICE_TOKEN": token, "VIDMESH_TRANSCODE_WORKERS": "1"}) as mesh:
-        say("querying through the gateway ...")
-        gateway = through_gateway(mesh.gateway, queries, args.warmup)
-        search_rss = mb(status_kib(mesh.pids()["search"], "VmRSS"))
-        say("change-to-searchable lag ...")
-        lags = change_lag(mesh, token, args.lag_changes)
-    report(args, built, timings, gateway, lags, search_rss)
+    overrides = {"VIDMESH_SERVICE_TOKEN": token, "VIDMESH_TRANSCODE_WORKERS": "1"}
+    rates: dict[int, float] = {}
+    busy: dict[int, list[tuple[float, str]]] = {}
+    for readers in (1, 2):
+        with running_vidmesh(home, {**overrides, "VIDMESH_SEARCH_PROCESSES": str(readers)}) as mesh:
+            if readers == 2:  # the default deployment: latency and lag are measured on it
+                say("querying through the gateway ...")
+                gateway = through_gateway(mesh.gateway, queries, args.warmup)
+                search_rss = mb(status_kib(mesh.pids()["search"], "VmRSS"))
+                say("change-to-searchable lag ...")
+                lags = change_lag(mesh, token, args.lag_changes)
+            else:
+                through_gateway(mesh.gateway, queries[: args.warmup], args.warmup)  # warm this mesh's page cache too
+            say(f"throughput with {readers} search process(es), {args.clients} clients ...")
+            pids = {**mesh.pids(), "bench clients": os.getpid()}
+            before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            rates[readers] = throughput(mesh.gateway, queries, args.clients, args.throughput_seconds)
+            used: dict[str, float] = {}
+            for name, pid in pids.items():
+                group = "search" if name == "search" or (name.startswith("search-") and name[7:].isdigit()) else name
+                used[group] = used.get(group, 0.0) + (cpu_seconds(pid) - before[name]) / args.throughput_seconds
+            busy[readers] = sorted(((share, name) for name, share in used.items() if share >= 0.05), reverse=True)
+    report(args, built, timings, gateway, lags, search_rss, rates, busy)
     if args.keep:
         say(f"kept {work}")
     else:

@@ -79,12 +79,17 @@ class Cluster:
     host: str
     port: int
     http2: bool = True
+    # More processes serving the same (round robin over all of them).
+    extra_ports: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
 class Route:
     prefix: str
     cluster: str
+    # Calls that never reached a process (it was restarting) go to another one: only for
+    # clusters of several alike processes, and only before any response started.
+    retry: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,7 +129,9 @@ def _cluster(cluster: Cluster) -> dict[str, Any]:
         },
         "load_assignment": {
             "cluster_name": cluster.name,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket(cluster.host, cluster.port)}}]}],
+            "endpoints": [
+                {"lb_endpoints": [{"endpoint": {"address": _socket(cluster.host, port)}} for port in (cluster.port, *cluster.extra_ports)]}
+            ],
         },
     }
 
@@ -136,11 +143,20 @@ def _disabled(*filters: str) -> dict[str, Any]:
 def _grpc_route(route: Route) -> dict[str, Any]:
     # timeout 0: uploads stream for as long as they take; idle_timeout still ends dead streams.
     # No gRPC content-type match: gRPC-Web requests (application/grpc-web*) take these routes too.
-    return {
-        "match": {"prefix": route.prefix},
-        "route": {"cluster": route.cluster, "timeout": "0s", "idle_timeout": "300s"},
-        "typed_per_filter_config": _disabled(CACHE),
-    }
+    action: dict[str, Any] = {"cluster": route.cluster, "timeout": "0s", "idle_timeout": "300s"}
+    if route.retry:
+        action["retry_policy"] = {
+            "retry_on": "connect-failure,refused-stream,reset-before-request",
+            "num_retries": 2,
+            "retry_host_predicate": [
+                {
+                    "name": "envoy.retry_host_predicates.previous_hosts",
+                    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"},
+                }
+            ],
+            "host_selection_retry_max_attempts": 3,
+        }
+    return {"match": {"prefix": route.prefix}, "route": action, "typed_per_filter_config": _disabled(CACHE)}
 
 
 def _page_route(page: Page) -> dict[str, Any]:

@@ -28,13 +28,16 @@ FRESH_SECONDS = 5.0  # the index trails the catalog by under a second; room for 
 
 
 def searchable(mesh: Mesh, query: str, video_ids: set[str]) -> None:
-    """Waits until a search for `query` finds every one of `video_ids` (without typo tolerance)."""
+    """Waits until searches for `query` find every one of `video_ids` (without typo tolerance),
+    three times in a row: two search processes reload the index each on its own clock."""
     deadline = time.monotonic() + FRESH_SECONDS
     url = f"http://{mesh.gateway}/v1/videos:search?{urllib.parse.urlencode({'query': query, 'pageSize': 50})}"
+    agreeing = 0
     while True:
         with urllib.request.urlopen(url, timeout=10) as reply:
             hits = json.loads(reply.read())["hits"]
-        if video_ids <= {hit["video"]["id"] for hit in hits if not hit.get("fuzzy")}:
+        agreeing = agreeing + 1 if video_ids <= {hit["video"]["id"] for hit in hits if not hit.get("fuzzy")} else 0
+        if agreeing == 3:
             return
         assert time.monotonic() < deadline, f"{video_ids} not searchable as {query!r} within {FRESH_SECONDS}s"
         time.sleep(0.05)

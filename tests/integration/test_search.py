@@ -72,12 +72,23 @@ def until(check: Callable[[], bool], seconds: float) -> float:
     return time.monotonic() - start
 
 
+# Two search processes read the index, each reloading on its own clock, so a change is seen
+# once three calls in a row (spread round robin over both) agree.
+AGREEING = 3
+
+
+def agreed(check: Callable[[], bool]) -> Callable[[], bool]:
+    return lambda: all(check() for _ in range(AGREEING))
+
+
 def found(search: pb2_grpc.SearchServiceStub, query: str, video_id: str, **fields: Any) -> Callable[[], bool]:
-    return lambda: video_id in ids(search.SearchVideos(pb2.SearchVideosRequest(query=query, **fields)))
+    request = pb2.SearchVideosRequest(query=query, **fields)
+    return lambda: all(video_id in ids(search.SearchVideos(request)) for _ in range(AGREEING))
 
 
 def gone(search: pb2_grpc.SearchServiceStub, query: str, video_id: str) -> Callable[[], bool]:
-    return lambda: video_id not in ids(search.SearchVideos(pb2.SearchVideosRequest(query=query)))
+    request = pb2.SearchVideosRequest(query=query)
+    return lambda: all(video_id not in ids(search.SearchVideos(request)) for _ in range(AGREEING))
 
 
 def bad_request(call: Callable[[], object]) -> list[str]:
@@ -128,7 +139,7 @@ def test_hidden_and_deleted_videos_leave_results_within_a_second_but_owners_stil
     assert ids(search.SearchVideos(mine, metadata=bearer(bob_key))) == []  # bob is not alice
     assert ids(search.SearchVideos(mine)) == []
     catalog.DeleteVideo(catalog_pb2.DeleteVideoRequest(name=f"videos/{video_id}"), metadata=bearer(alice_key))
-    until(lambda: not ids(search.SearchVideos(mine, metadata=bearer(alice_key))), FRESH_SECONDS)
+    until(agreed(lambda: not ids(search.SearchVideos(mine, metadata=bearer(alice_key)))), FRESH_SECONDS)
 
 
 def test_unlisted_videos_are_never_found_by_others(mesh: Mesh, search: pb2_grpc.SearchServiceStub, alice_key: str) -> None:
@@ -196,7 +207,7 @@ def test_filters_and_orders_do_what_they_say(mesh: Mesh, search: pb2_grpc.Search
 def test_paging_returns_every_hit_once_and_tokens_are_bound_to_their_query(mesh: Mesh, search: pb2_grpc.SearchServiceStub) -> None:
     w = word()
     made = {catalog_video(mesh, "erin", 30 + i, title=f"{w} part {i}") for i in range(7)}
-    until(lambda: search.SearchVideos(pb2.SearchVideosRequest(query=w)).total_size == 7, FRESH_SECONDS * 3)
+    until(agreed(lambda: search.SearchVideos(pb2.SearchVideosRequest(query=w)).total_size == 7), FRESH_SECONDS * 3)
     seen: list[str] = []
     token = ""
     for _ in range(10):
@@ -272,7 +283,7 @@ def test_views_reach_the_index_and_reorder_popular_results(mesh: Mesh, search: p
 
     # Counted within the aggregator's read block, indexed at the indexer's next read of view
     # milestones; the same text score, so the popularity boost decides relevance too.
-    until(lambda: hits(pb2.SEARCH_ORDER_RELEVANCE) == [(watched, 3), (ignored, 0)], 10)
+    until(agreed(lambda: hits(pb2.SEARCH_ORDER_RELEVANCE) == [(watched, 3), (ignored, 0)]), 10)
     assert hits(pb2.SEARCH_ORDER_POPULAR) == [(watched, 3), (ignored, 0)]
     assert hits(pb2.SEARCH_ORDER_RECENT) == [(ignored, 0), (watched, 3)]  # newest first, whatever the views
 
@@ -299,6 +310,35 @@ def test_the_cli_searches_with_filters_and_orders(mesh: Mesh, search: pb2_grpc.S
     assert f"did you mean: {w}" in typo.stderr and "(similar spelling)" in typo.stdout
     refused = cli("x" * 300)
     assert refused.returncode == 1 and "INVALID_ARGUMENT" in refused.stderr
+
+
+def _served(mesh: Mesh, metrics_port: int) -> float:
+    """SearchVideos calls one search process has answered, from its /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("vidmesh_rpc_requests_total{") and 'method="SearchVideos"' in line
+    )
+
+
+def test_the_gateway_spreads_searches_over_both_readers_and_survives_one_dying(mesh: Mesh, search: pb2_grpc.SearchServiceStub) -> None:
+    w = word()
+    video_id = catalog_video(mesh, "alice", 30, title=f"{w} spread")
+    until(found(search, w, video_id), FRESH_SECONDS)
+    first, second = mesh.ports["metrics_search"], mesh.ports["metrics_search_reader"]
+    before = _served(mesh, first), _served(mesh, second)
+    for _ in range(40):
+        assert ids(search.SearchVideos(pb2.SearchVideosRequest(query=w))) == [video_id]
+    after = _served(mesh, first), _served(mesh, second)
+    assert after[0] - before[0] >= 5 and after[1] - before[1] >= 5, (before, after)  # round robin, roughly
+    # Kill one reader: every call still answers (Envoy sends what cannot connect to the other).
+    old = mesh.pids()["search-2"]
+    os.kill(old, signal.SIGKILL)
+    for _ in range(40):
+        assert ids(search.SearchVideos(pb2.SearchVideosRequest(query=w))) == [video_id]
+    until(lambda: mesh.pids().get("search-2", old) != old, 30)
 
 
 # --- the indexer's failures -----------------------------------------------------------------
@@ -335,7 +375,7 @@ def test_sigkill_of_the_indexer_mid_stream_loses_no_change(mesh: Mesh, search: p
         if i == 10:
             killed = _kill_indexer(mesh)
     until(lambda: _restarted(mesh, killed), 30)
-    until(lambda: search.SearchVideos(pb2.SearchVideosRequest(query=w, page_size=50)).total_size == 30, 30)
+    until(agreed(lambda: search.SearchVideos(pb2.SearchVideosRequest(query=w, page_size=50)).total_size == 30), 30)
     assert sorted(ids(search.SearchVideos(pb2.SearchVideosRequest(query=w, page_size=50)))) == sorted(made)
 
 

@@ -31,6 +31,7 @@ def test_port_base_moves_every_port_and_a_port_set_on_its_own_wins(tmp_path: Pat
         "playback": 20007,
         "analytics": 20008,
         "search": 20009,
+        "search_readers": 20040,
     }
     assert dataclasses.asdict(config.metrics) == {
         "upload_port": 20010,
@@ -42,6 +43,7 @@ def test_port_base_moves_every_port_and_a_port_set_on_its_own_wins(tmp_path: Pat
         "search_indexer_port": 20016,
         "transcode_worker_port": 20020,
         "analytics_worker_port": 20030,
+        "search_reader_port": 20050,
     }
     assert config.effective_redis_url == "redis://127.0.0.1:20003/0"
 

@@ -28,7 +28,7 @@ from ..runtime.config import Config, MetricsSettings
 from ..runtime.metrics import metrics_port
 from .pids import die_with_parent
 from .ports import Listener, PortUse, holders, listener, port_taken
-from .topology import MESH, PLAYBACK_SERVICE, REPO_ROOT, WORKERS, descriptor_set, gateway_routes, web_pages
+from .topology import MESH, PLAYBACK_SERVICE, REPO_ROOT, WORKERS, MeshService, descriptor_set, gateway_routes, web_pages
 from .valkey import valkey_argv
 
 RESTART_BACKOFF_MAX = 30.0
@@ -75,6 +75,11 @@ class Child:
     env: dict[str, str] = field(default_factory=dict)  # extra environment of this child
 
 
+def _cluster(config: Config, service: MeshService) -> Cluster:
+    first, *more = service.ports(config)
+    return Cluster(service.name, config.host, first, extra_ports=tuple(more))
+
+
 class Supervisor:
     def __init__(self, config: Config, say: Callable[[str], None] = print):
         token = config.service_token or secrets.token_urlsafe(32)
@@ -98,7 +103,7 @@ class Supervisor:
             PYTHONUNBUFFERED="1",
         )
         # Every port as resolved here (port base, --http-port), so each child listens where we wait.
-        for name in ("http", "origin", "envoy_admin", "valkey", *(s.name for s in MESH)):
+        for name in ("http", "origin", "envoy_admin", "valkey", "search_readers", *(s.name for s in MESH)):
             env[f"VIDMESH_PORTS_{name.upper()}"] = str(getattr(cfg.ports, name))
         for setting in dataclasses.fields(MetricsSettings):
             env[f"VIDMESH_METRICS_{setting.name.upper()}"] = str(getattr(cfg.metrics, setting.name))
@@ -117,9 +122,19 @@ class Supervisor:
             valkey = valkey_argv(cfg.ports.valkey, cfg.data_dir / "valkey", cfg.host)
             children.append(Child("valkey", valkey, cfg.ports.valkey, logs / "valkey.log", (PortUse(cfg.ports.valkey, "ports.valkey"),)))
         for service in MESH:
-            port = getattr(cfg.ports, service.name)
-            listens = (PortUse(port, f"ports.{service.name}"), *self._metrics_use(service.name))
-            children.append(Child(service.name, [sys.executable, "-m", service.module], port, logs / f"{service.name}.log", listens))
+            for index, port in enumerate(service.ports(cfg)):
+                name = service.process_name(index)
+                argv = [sys.executable, "-m", service.module]
+                if index == 0:
+                    listens = (PortUse(port, f"ports.{service.name}"), *self._metrics_use(service.name))
+                    children.append(Child(name, argv, port, logs / f"{name}.log", listens))
+                    continue
+                # Another process of the service: told its own ports as the service's.
+                metrics = self._metrics_use(f"{service.name}_reader", index - 1)
+                env = {f"VIDMESH_PORTS_{service.name.upper()}": str(port)}
+                env[f"VIDMESH_METRICS_{service.name.upper()}_PORT"] = str(metrics[0].port if metrics else 0)
+                listens = (PortUse(port, f"ports.{service.name}_readers", index - 1), *metrics)
+                children.append(Child(name, argv, port, logs / f"{name}.log", listens, env=env))
         for worker in WORKERS:
             for index in range(worker.count(cfg)):
                 children.append(
@@ -152,13 +167,14 @@ class Supervisor:
 
     def gateway_config(self) -> dict[str, object]:
         cfg = self.config
+        spread = {s.name for s in MESH if s.processes(cfg) > 1}  # a call another process may take
         return single_gateway(
             host=cfg.host,
             http_port=cfg.ports.http,
             origin_port=cfg.ports.origin,
             admin_port=cfg.ports.envoy_admin,
-            clusters=[Cluster(s.name, cfg.host, getattr(cfg.ports, s.name)) for s in MESH],
-            routes=[Route(prefix, cluster) for prefix, cluster in gateway_routes()],
+            clusters=[_cluster(cfg, s) for s in MESH],
+            routes=[Route(prefix, cluster, retry=cluster in spread) for prefix, cluster in gateway_routes()],
             transcoding=Transcoding(descriptor_set(), tuple(name for s in MESH for name in s.public)),
             playback_cluster=PLAYBACK_SERVICE,
             pages=web_pages(),
@@ -237,7 +253,11 @@ class Supervisor:
     def _write_pids(self) -> None:
         pids = {c.name: c.process.pid for c in self._children if c.process and c.process.returncode is None}
         pids["supervisor"] = os.getpid()
-        (self.config.run_dir / "pids.json").write_text(json.dumps(pids))
+        # Written aside and renamed: a reader (an operator's script, a test) never sees half a file.
+        target = self.config.run_dir / "pids.json"
+        aside = target.with_suffix(".json.tmp")
+        aside.write_text(json.dumps(pids))
+        aside.replace(target)
 
     async def _watch(self, child: Child) -> None:
         """Restarts a child that exits unasked, with backoff so a crash loop does not spin."""

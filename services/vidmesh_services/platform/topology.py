@@ -30,6 +30,18 @@ class MeshService:
     internal: tuple[str, ...] = ()
     # Generated modules that define the public services (loaded for reflection at the gateway).
     descriptor_modules: tuple[str, ...] = ()
+    # Processes serving it, all alike (the gateway spreads calls over them): only for a service
+    # whose processes share nothing they write. Process 0 is `name` on ports.<name>; process i
+    # is `name-<i+1>` on ports.<name>_readers + i - 1, metrics on metrics.<name>_reader_port + i - 1.
+    processes: Callable[[Config], int] = lambda c: 1
+
+    def ports(self, config: Config) -> list[int]:
+        first = getattr(config.ports, self.name)
+        count = self.processes(config)
+        return [first] + [getattr(config.ports, f"{self.name}_readers") + i for i in range(count - 1)]
+
+    def process_name(self, index: int) -> str:
+        return self.name if index == 0 else f"{self.name}-{index + 1}"
 
 
 MESH: tuple[MeshService, ...] = (
@@ -70,6 +82,8 @@ MESH: tuple[MeshService, ...] = (
         module="vidmesh_services.search",
         public=("vidmesh.search.v1.SearchService",),
         descriptor_modules=("vidmesh.search.v1.search_service_pb2",),
+        # Readers of the one index (the search indexer is its only writer).
+        processes=lambda c: c.search.process_count,
     ),
 )
 

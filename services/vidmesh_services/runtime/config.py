@@ -32,6 +32,9 @@ class Ports:
     playback: int = 50054
     analytics: int = 50055
     search: int = 50056
+    # Search processes after the first (SearchSettings.processes): process i >= 1 listens on
+    # search_readers + i - 1.
+    search_readers: int = 50060
     # Envoy's internal origin listener: the edge cache forwards HLS misses here to be transcoded.
     origin: int = 8081
 
@@ -49,6 +52,7 @@ PORT_OFFSETS = {
     "playback": 7,
     "analytics": 8,
     "search": 9,
+    "search_readers": 40,  # 40-49: up to 11 search processes
 }
 # Metrics ports (MetricsSettings); transcode worker i serves on base + 20 + i.
 METRICS_PORT_OFFSETS = {
@@ -61,6 +65,7 @@ METRICS_PORT_OFFSETS = {
     "search_indexer_port": 16,
     "transcode_worker_port": 20,
     "analytics_worker_port": 30,
+    "search_reader_port": 50,
 }
 
 
@@ -164,6 +169,8 @@ class MetricsSettings:
     analytics_port: int = 9105
     search_port: int = 9106
     search_indexer_port: int = 9107
+    # Search process i >= 1 serves on this port + i - 1.
+    search_reader_port: int = 9140
     # Transcode worker i (from 0) serves on this port + i.
     transcode_worker_port: int = 9110
     # Analytics worker of shard i serves on this port + i.
@@ -226,8 +233,15 @@ class SearchSettings:
     commit_seconds: float = 0.25
     # How often the indexer reads analytics' view milestones (videos whose views grew ~10%).
     views_seconds: float = 1.0
+    # Search processes on this machine, all reading the one index (Envoy spreads calls over
+    # them); 0: one per core.
+    processes: int = 2
     # Search processes pick up new commits this often.
     reload_seconds: float = 0.1
+
+    @property
+    def process_count(self) -> int:
+        return self.processes or os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
