@@ -7,11 +7,13 @@ talking to the gateway at --url / VIDMESH_URL with the key in --api-key / VIDMES
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
+import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import grpc
@@ -470,9 +472,26 @@ WATCH_SECONDS = 2.0
 CLEAR_SCREEN = "\x1b[H\x1b[2J"
 
 
-def cmd_stats(args: argparse.Namespace) -> int:
-    import time
+@contextlib.contextmanager
+def _stopped_by_ctrl_c() -> Iterator[threading.Event]:
+    """An event Ctrl-C sets, so a refresh loop ends between calls: a KeyboardInterrupt raised in
+    the middle of a gRPC call can leave the channel unable to close. A second Ctrl-C interrupts
+    at once."""
+    stop = threading.Event()
 
+    def on_sigint(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
     from . import _stats
 
     try:
@@ -487,8 +506,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
             print(query.fetch(client, _stats.now_utc()).render(_stats.now_utc(), table))
             return 0
         clear = sys.stdout.isatty()
-        try:
-            while True:
+        with _stopped_by_ctrl_c() as stop:
+            while not stop.is_set():
                 try:
                     shown = query.fetch(client, _stats.now_utc()).render(_stats.now_utc(), table)
                 except VidmeshError as error:
@@ -496,9 +515,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
                         raise
                     shown = f"analytics unavailable, retrying every {WATCH_SECONDS:g} s: {error.describe()}"
                 print((CLEAR_SCREEN if clear else "\n") + shown + f"\n\n(refreshing every {WATCH_SECONDS:g} s; Ctrl-C stops)", flush=True)
-                time.sleep(WATCH_SECONDS)
-        except KeyboardInterrupt:
-            return 0  # the way --watch ends
+                stop.wait(WATCH_SECONDS)
+        return 0  # the way --watch ends
 
 
 def build_parser() -> argparse.ArgumentParser:
