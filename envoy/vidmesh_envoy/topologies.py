@@ -87,8 +87,9 @@ class Cluster:
 class Route:
     prefix: str
     cluster: str
-    # Calls that never reached a process (it was restarting) go to another one: only for
-    # clusters of several alike processes, and only before any response started.
+    # A call whose process could not be reached or went away before answering (it died or is
+    # restarting) goes to another one: only for clusters of several alike processes whose calls
+    # are all read-only (search), so a call run twice changes nothing.
     retry: bool = False
 
 
@@ -146,7 +147,7 @@ def _grpc_route(route: Route) -> dict[str, Any]:
     action: dict[str, Any] = {"cluster": route.cluster, "timeout": "0s", "idle_timeout": "300s"}
     if route.retry:
         action["retry_policy"] = {
-            "retry_on": "connect-failure,refused-stream,reset-before-request",
+            "retry_on": "connect-failure,refused-stream,reset",
             "num_retries": 2,
             "retry_host_predicate": [
                 {

@@ -30,8 +30,8 @@ class MeshService:
     internal: tuple[str, ...] = ()
     # Generated modules that define the public services (loaded for reflection at the gateway).
     descriptor_modules: tuple[str, ...] = ()
-    # Processes serving it, all alike (the gateway spreads calls over them): only for a service
-    # whose processes share nothing they write. Process 0 is `name` on ports.<name>; process i
+    # Processes serving it, all alike (the gateway spreads calls over them, and sends a call again
+    # to another when its process dies mid-call): only for a service whose calls are read-only. Process 0 is `name` on ports.<name>; process i
     # is `name-<i+1>` on ports.<name>_readers + i - 1, metrics on metrics.<name>_reader_port + i - 1.
     processes: Callable[[Config], int] = lambda c: 1
 
