@@ -35,6 +35,30 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
+def free_port_run(length: int, avoid: set[int]) -> int:
+    """The first of `length` consecutive free ports, none in avoid: for settings where process i
+    listens on the setting + i (worker metrics)."""
+    for _ in range(100):
+        first = free_ports(1)[0]
+        run = range(first, first + length)
+        if avoid.isdisjoint(run) and all(_bindable(port) for port in run[1:]):
+            return first
+    raise RuntimeError(f"no run of {length} free ports found")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+# Metrics settings that are the first of a run of ports (process i on the setting + i).
+PORT_RUNS = ("transcode_worker", "analytics_worker", "search_reader")
+
+
 def child_pids(pid: int) -> list[int]:
     """The live children of pid (from /proc: the fourth field of each process's stat is its parent)."""
     found = []
@@ -128,6 +152,8 @@ def mesh_env(home: Path, token: str, **overrides: str) -> tuple[dict[str, str], 
     free = free_ports(len(names) + len(metrics))
     ports = dict(zip(names, free[: len(names)], strict=True))
     ports.update({f"metrics_{m}": p for m, p in zip(metrics, free[len(names) :], strict=True)})
+    for run in PORT_RUNS:  # a single free port is not enough where process i takes port + i
+        ports[f"metrics_{run}"] = free_port_run(4, set(ports.values()))
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIDMESH_")}
     env.update({f"VIDMESH_PORTS_{n.upper()}": str(ports[n]) for n in names})
     env.update({f"VIDMESH_METRICS_{m.upper()}_PORT": str(ports[f"metrics_{m}"]) for m in metrics})
