@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
+# Before gRPC loads: the tests start servers with subprocess(preexec_fn=...), which forks this
+# process, and gRPC's fork handlers restart its pollers in the forked child before exec, where one
+# can abort on a descriptor subprocess has closed (seen as valkey or a child dying with SIGABRT
+# before exec). Nothing here uses gRPC across a fork.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
