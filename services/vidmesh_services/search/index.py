@@ -83,6 +83,11 @@ def _open(path: Path) -> tantivy.Index:
     return index
 
 
+def ms(message: Any) -> int:
+    """A Duration or Timestamp in whole milliseconds (as the index keeps times)."""
+    return int(message.seconds) * 1000 + int(message.nanos) // 1_000_000
+
+
 def document(video: resources_pb2.Video, views: int) -> tantivy.Document:
     tags = list(video.tags)
     return tantivy.Document.from_dict(
@@ -95,8 +100,8 @@ def document(video: resources_pb2.Video, views: int) -> tantivy.Document:
             "words": [video.title, *tags],
             "owner": video.owner,
             "public": int(video.visibility == media_pb2.VISIBILITY_PUBLIC),
-            "created": video.create_time.seconds * 1000 + video.create_time.nanos // 1_000_000,
-            "duration_ms": video.source.duration.seconds * 1000 + video.source.duration.nanos // 1_000_000,
+            "created": ms(video.create_time),
+            "duration_ms": ms(video.source.duration),
             "views": views,
         },
         SCHEMA,

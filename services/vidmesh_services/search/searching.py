@@ -28,7 +28,7 @@ from ..runtime.config import SearchSettings
 from ..runtime.errors import FieldViolation, InvalidArgument, Unavailable
 from ..runtime.pages import decode_page_token, encode_page_token, invalid_page_token, query_id
 from . import ranking
-from .index import SCHEMA, TEXT_FIELDS, IndexReader, analyzed, matched, numbers
+from .index import SCHEMA, TEXT_FIELDS, IndexReader, analyzed, matched, ms, numbers
 from .query import MAX_QUERY_CHARS, MAX_WORDS, Terms, last_word, parse
 from .spelling import correction
 
@@ -74,10 +74,6 @@ class Found:
     own: bool  # the caller searched their own videos
 
 
-def _ms(duration: object) -> int:
-    return int(getattr(duration, "seconds", 0)) * 1000 + int(getattr(duration, "nanos", 0)) // 1_000_000
-
-
 def _check(request: pb2.SearchVideosRequest) -> list[FieldViolation]:
     bad = []
     if len(request.query) > MAX_QUERY_CHARS:
@@ -92,9 +88,9 @@ def _check(request: pb2.SearchVideosRequest) -> list[FieldViolation]:
         if not 0 < len(t.strip()) <= MAX_TAG_CHARS
     ]
     for name in ("min_duration", "max_duration"):
-        if request.HasField(name) and _ms(getattr(request, name)) < 0:
+        if request.HasField(name) and ms(getattr(request, name)) < 0:
             bad.append(FieldViolation(name, "must not be negative"))
-    if request.HasField("max_duration") and _ms(request.min_duration) > _ms(request.max_duration):
+    if request.HasField("max_duration") and ms(request.min_duration) > ms(request.max_duration):
         bad.append(FieldViolation("max_duration", "must not be below min_duration"))
     if len(request.owner) > MAX_OWNER_CHARS:
         bad.append(FieldViolation("owner", f"at most {MAX_OWNER_CHARS} characters"))
@@ -170,11 +166,10 @@ class Search:
     def _filters(self, request: pb2.SearchVideosRequest, own: bool) -> list[tuple[tantivy.Occur, tantivy.Query]]:
         found = [_filter(tantivy.Query.term_query(SCHEMA, "tag", t.strip().lower())) for t in request.tags]
         if request.HasField("min_duration") or request.HasField("max_duration"):
-            top = _ms(request.max_duration) if request.HasField("max_duration") else None
-            found.append(_filter(tantivy.Query.range_query(SCHEMA, "duration_ms", _I64, _ms(request.min_duration), top)))
+            top = ms(request.max_duration) if request.HasField("max_duration") else None
+            found.append(_filter(tantivy.Query.range_query(SCHEMA, "duration_ms", _I64, ms(request.min_duration), top)))
         if request.HasField("min_create_time"):
-            since = request.min_create_time.seconds * 1000 + request.min_create_time.nanos // 1_000_000
-            found.append(_filter(tantivy.Query.range_query(SCHEMA, "created", _I64, since, None)))
+            found.append(_filter(tantivy.Query.range_query(SCHEMA, "created", _I64, ms(request.min_create_time), None)))
         if request.owner:
             found.append(_filter(tantivy.Query.term_query(SCHEMA, "owner", request.owner)))
         if not own:
