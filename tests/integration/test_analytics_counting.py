@@ -26,6 +26,7 @@ from tests.support.event_log import Kind, append, event, watch
 from tests.support.processes import valkey_server
 from vidmesh_services.analytics import keys
 from vidmesh_services.analytics.counters import Counters
+from vidmesh_services.runtime.errors import InvalidArgument
 from vidmesh_services.analytics.worker import Aggregator
 from vidmesh_services.platform.pids import die_with_parent
 from vidmesh_services.runtime.config import AnalyticsSettings, Config
@@ -357,3 +358,21 @@ async def test_view_milestones_are_published_as_views_grow_by_a_tenth(env: Env) 
     # floor(log(v) / log(1.1)) grows at each of the first twelve views, then every tenth or so
     # (13, 17, 19, 21, 23 and 25 stay on the step below them).
     assert reached == [(SHORT, v) for v in (*range(1, 13), 14, 15, 16, 18, 20, 22, 24)]
+
+
+async def test_each_new_view_is_published_once_with_its_viewer(env: Env) -> None:
+    t = now_ms() - 600_000
+    counters = Counters(env.client, env.config().analytics)
+    head = (await counters.views("", 0))[1]
+    sessions = [("v1", 20_000), ("v2", 5_000), ("v3", 31_000)]  # v2 plays too little of SHORT (40 s) to be a view
+    async with env.aggregating():
+        for sid, played in sessions:
+            await env.until_applied(await append(env.client, 0, watch(sid, SHORT, t, [(0, played)]), VIDEOS))
+        # More of a session that is already a view publishes nothing more.
+        await env.until_applied(await append(env.client, 0, watch("v1", SHORT, t + 30_000, [(20_000, 10_000)]), VIDEOS))
+    views, cursor = await counters.views(head, 1000)
+    assert [(viewer, video) for viewer, video, _ in views] == [("viewer-of-v1", SHORT), ("viewer-of-v3", SHORT)]
+    assert all(t <= at <= t + 60_000 for _, _, at in views)
+    assert (await counters.views(cursor, 0))[0] == []
+    with pytest.raises(InvalidArgument):
+        await counters.views("not-a-cursor", 0)

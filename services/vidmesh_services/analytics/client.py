@@ -40,3 +40,10 @@ class AnalyticsClient:
         request = internal_pb2.ListViewMilestonesRequest(cursor=cursor, page_size=page_size)
         reply: internal_pb2.ListViewMilestonesResponse = await self._calls.call(CALLEE, self._internal.ListViewMilestones, request)
         return [(m.video_id, m.views) for m in reply.milestones], reply.next_cursor
+
+    async def views(self, cursor: str, page_size: int = 0) -> tuple[list[internal_pb2.View], str]:
+        """Sessions that became views after cursor (empty: none, and the newest position), and
+        where to read on."""
+        request = internal_pb2.ListViewsRequest(cursor=cursor, page_size=page_size)
+        reply: internal_pb2.ListViewsResponse = await self._calls.call(CALLEE, self._internal.ListViews, request)
+        return list(reply.views), reply.next_cursor

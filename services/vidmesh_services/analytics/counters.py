@@ -141,20 +141,29 @@ class Counters:
 
     async def view_milestones(self, cursor: str, page_size: int) -> tuple[list[tuple[str, int]], str]:
         """(video, views) of the milestone entries after cursor, and the cursor after them."""
+        flat, cursor = await self._follow(keys.MILESTONES, cursor, page_size)
+        return [(str(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)], cursor
+
+    async def views(self, cursor: str, page_size: int) -> tuple[list[tuple[str, str, int]], str]:
+        """(viewer, video, event ms) of the new views after cursor, and the cursor after them."""
+        flat, cursor = await self._follow(keys.VIEWS, cursor, page_size)
+        return [(str(flat[i]), str(flat[i + 1]), int(flat[i + 2])) for i in range(0, len(flat), 3)], cursor
+
+    async def _follow(self, stream: str, cursor: str, page_size: int) -> tuple[list[Any], str]:
+        """The JSON lists of a feed stream's entries after cursor, joined, and the cursor after them."""
         if page_size < 0:
             raise InvalidArgument(FieldViolation("page_size", "must not be negative"))
         if not cursor:
-            newest: list[Any] = await self._client.xrevrange(keys.MILESTONES, count=1) or []
+            newest: list[Any] = await self._client.xrevrange(stream, count=1) or []
             return [], _text(newest[0][0]) if newest else "0-0"
         if not _STREAM_ID.match(cursor):
             raise InvalidArgument(FieldViolation("cursor", "not a cursor analytics issued"))
         count = min(page_size or DEFAULT_MILESTONE_PAGE, MAX_MILESTONE_PAGE)
-        entries: list[Any] = await self._client.xrange(keys.MILESTONES, min=f"({cursor}", count=count) or []
-        found = []
+        entries: list[Any] = await self._client.xrange(stream, min=f"({cursor}", count=count) or []
+        flat: list[Any] = []
         for _, fields in entries:
-            flat = json.loads(fields[b"v"])
-            found += [(str(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
-        return found, _text(entries[-1][0]) if entries else cursor
+            flat += json.loads(fields[b"v"])
+        return flat, _text(entries[-1][0]) if entries else cursor
 
 
 def _sum(hashes: Sequence[dict[str, int]]) -> dict[str, int]:

@@ -92,6 +92,7 @@ class Changes:
     hourly: set[str] = field(default_factory=set)  # keys that expire with the hourly retention
     sessions: dict[str, Session] = field(default_factory=dict)  # state id -> new state
     views: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))  # video id -> views added
+    new_views: list[tuple[str, str, int]] = field(default_factory=list)  # (viewer, video id, event ms) per new view
 
 
 class Fold:
@@ -179,6 +180,7 @@ class Fold:
             self._count(s, "views")
             c.rankings[keys.top_key(s.owner, "views")][s.video] += 1
             c.views[s.video] += 1
+            c.new_views.append((s.viewer, s.video, keys.ms(event.event_time)))
             c.viewers[keys.viewers_key(s.video)].add(s.viewer)
             hourly = keys.viewers_key(s.video, s.hour)
             c.viewers[hourly].add(s.viewer)

@@ -18,6 +18,8 @@ Keys (all under 'vidmesh:analytics:'):
   top:{owner}:watch_ms     zset    video id -> lifetime watch time in ms
   view-milestones          stream  videos whose lifetime views crossed a milestone (a power of
                                    1.1, rounded down), field v: JSON [video, views, ...]; capped
+  views                    stream  sessions that became views, one entry per counting batch,
+                                   field v: JSON [viewer, video, event ms, ...]; capped
 
 Sessions are sharded by session id, so all of a session's events reach the one worker of its
 shard, which alone writes that session's state and that shard's watermarks (in one script per
@@ -41,6 +43,8 @@ ARCHIVE = "archive"
 GROUPS = (AGGREGATE, ARCHIVE)
 MILESTONES = f"{PREFIX}view-milestones"
 MILESTONES_KEPT = 100_000  # entries (about: trimmed with MAXLEN ~)
+VIEWS = f"{PREFIX}views"
+VIEWS_KEPT = 100_000  # entries (about), as the milestones
 MILESTONE_BASE = 1.1  # a video reaches a milestone each time its views grow by about 10%
 
 # Lifetime and hourly counter fields (hash fields of video:{video} and video:{video}:h:{hour}).

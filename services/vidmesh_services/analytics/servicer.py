@@ -147,3 +147,8 @@ class AnalyticsInternalServicer(internal_grpc.AnalyticsInternalServiceServicer):
         found, cursor = await self._counters.view_milestones(request.cursor, request.page_size)
         milestones = [internal_pb2.ViewMilestone(video_id=video, views=views) for video, views in found]
         return internal_pb2.ListViewMilestonesResponse(milestones=milestones, next_cursor=cursor)
+
+    async def ListViews(self, request: internal_pb2.ListViewsRequest, context: Context) -> internal_pb2.ListViewsResponse:
+        found, cursor = await self._counters.views(request.cursor, request.page_size)
+        views = [internal_pb2.View(viewer=viewer, video_id=video, view_time_ms=at) for viewer, video, at in found]
+        return internal_pb2.ListViewsResponse(views=views, next_cursor=cursor)

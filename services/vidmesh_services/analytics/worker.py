@@ -53,12 +53,13 @@ APPLY_LAG = Histogram(
 )
 
 # Applies a batch's changes and moves the watermark, if the watermark is where the caller saw it.
-# KEYS: wm, applied, view milestones. ARGV: expected wm ('' for none), new wm, its arrival ms,
+# KEYS: wm, applied, view milestones, views. ARGV: expected wm ('' for none), new wm, its arrival ms,
 # hourly ttl, session ttl, the changes as one JSON document (see _changes): one argument rather
 # than one per counter, which redis-py would otherwise spend most of the aggregator's time packing;
-# then the milestone stream's length. The keys it writes are named in that document, so all
+# then the milestone and view streams' lengths. The keys it writes are named in that document, so all
 # analytics keys must live on one Valkey (no cluster). Videos whose lifetime views crossed a
-# milestone (keys.view_milestone) go to the milestone stream, in the same script.
+# milestone (keys.view_milestone) go to the milestone stream, and new views to the view stream, in
+# the same script.
 _APPLY = """
 if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return 0 end
 local function milestone(views)
@@ -82,6 +83,7 @@ for i = 1, #c.m, 3 do
   end
 end
 if #reached > 0 then redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'v', cjson.encode(reached)) end
+if #c.w > 0 then redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[8], '*', 'v', cjson.encode(c.w)) end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('SET', KEYS[2], ARGV[3])
 return 1
@@ -99,7 +101,8 @@ def _text(raw: bytes | str | None) -> str:
 def _changes(changes: Changes, sessions: Mapping[str, str]) -> str:
     """The changes as the apply script's JSON document: flat lists of (key, field, amount) for
     h(ashes), (key, member, amount) for z(sets), (key, duration) for d(urations), (key, state)
-    for s(essions), (video key, video, views added) for m(ilestones); [key, members] per PFADD
+    for s(essions), (video key, video, views added) for m(ilestones), (viewer, video, event ms) for
+    w (new views); [key, members] per PFADD
     in p, keys to expire in x. Amounts go as strings,
     so that Lua's doubles never reformat a large integer."""
     h: list[str] = []
@@ -117,7 +120,9 @@ def _changes(changes: Changes, sessions: Mapping[str, str]) -> str:
         listed = sorted(viewers)
         p += [[key, listed[i : i + PFADD_CHUNK]] for i in range(0, len(listed), PFADD_CHUNK)]
     s = [item for key, state in sessions.items() for item in (key, state)]
-    return json.dumps({"h": h, "z": z, "d": d, "p": p, "x": sorted(changes.hourly), "s": s, "m": m}, separators=(",", ":"))
+    w = [item for viewer, video, at in changes.new_views for item in (viewer, video, str(at))]
+    document = {"h": h, "z": z, "d": d, "p": p, "x": sorted(changes.hourly), "s": s, "m": m, "w": w}
+    return json.dumps(document, separators=(",", ":"))
 
 
 class Aggregator:
@@ -184,7 +189,8 @@ class Aggregator:
         s = self._settings
         args: list[str | int] = [self._wm, last.entry_id, last.arrival_ms, s.hourly_retention_days * 86_400, s.session_memory_seconds]
         applied = await self._apply(
-            keys=[self._wm_key, self._applied_key, keys.MILESTONES], args=[*args, _changes(changes, sessions), keys.MILESTONES_KEPT]
+            keys=[self._wm_key, self._applied_key, keys.MILESTONES, keys.VIEWS],
+            args=[*args, _changes(changes, sessions), keys.MILESTONES_KEPT, keys.VIEWS_KEPT],
         )
         if not applied:
             current = _text(await self._client.get(self._wm_key))

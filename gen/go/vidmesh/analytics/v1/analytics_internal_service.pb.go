@@ -189,6 +189,183 @@ func (x *ViewMilestone) GetViews() int64 {
 	return 0
 }
 
+// Request for ListViews.
+type ListViewsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// next_cursor of the previous answer; empty for the newest position (no
+	// views in the answer, only the cursor to follow from).
+	Cursor string `protobuf:"bytes,1,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// At most this many counting batches' views (default 100, at most 1000).
+	PageSize      int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListViewsRequest) Reset() {
+	*x = ListViewsRequest{}
+	mi := &file_vidmesh_analytics_v1_analytics_internal_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListViewsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListViewsRequest) ProtoMessage() {}
+
+func (x *ListViewsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_analytics_v1_analytics_internal_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListViewsRequest.ProtoReflect.Descriptor instead.
+func (*ListViewsRequest) Descriptor() ([]byte, []int) {
+	return file_vidmesh_analytics_v1_analytics_internal_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ListViewsRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *ListViewsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+// Response of ListViews.
+type ListViewsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The views, oldest first.
+	Views []*View `protobuf:"bytes,1,rep,name=views,proto3" json:"views,omitempty"`
+	// Where to read on from; never empty.
+	NextCursor    string `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListViewsResponse) Reset() {
+	*x = ListViewsResponse{}
+	mi := &file_vidmesh_analytics_v1_analytics_internal_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListViewsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListViewsResponse) ProtoMessage() {}
+
+func (x *ListViewsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_analytics_v1_analytics_internal_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListViewsResponse.ProtoReflect.Descriptor instead.
+func (*ListViewsResponse) Descriptor() ([]byte, []int) {
+	return file_vidmesh_analytics_v1_analytics_internal_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListViewsResponse) GetViews() []*View {
+	if x != nil {
+		return x.Views
+	}
+	return nil
+}
+
+func (x *ListViewsResponse) GetNextCursor() string {
+	if x != nil {
+		return x.NextCursor
+	}
+	return ""
+}
+
+// One session that became a view.
+type View struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Keyed hash of the viewer (32 hex digits): the same for all of one
+	// viewer's views; the viewer's id itself is never stored.
+	Viewer string `protobuf:"bytes,1,opt,name=viewer,proto3" json:"viewer,omitempty"`
+	// The video's id.
+	VideoId string `protobuf:"bytes,2,opt,name=video_id,json=videoId,proto3" json:"video_id,omitempty"`
+	// When the session became a view (the time of the event that made it
+	// one, by the player's clock), in milliseconds since the Unix epoch.
+	ViewTimeMs    int64 `protobuf:"varint,3,opt,name=view_time_ms,json=viewTimeMs,proto3" json:"view_time_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *View) Reset() {
+	*x = View{}
+	mi := &file_vidmesh_analytics_v1_analytics_internal_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *View) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*View) ProtoMessage() {}
+
+func (x *View) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_analytics_v1_analytics_internal_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use View.ProtoReflect.Descriptor instead.
+func (*View) Descriptor() ([]byte, []int) {
+	return file_vidmesh_analytics_v1_analytics_internal_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *View) GetViewer() string {
+	if x != nil {
+		return x.Viewer
+	}
+	return ""
+}
+
+func (x *View) GetVideoId() string {
+	if x != nil {
+		return x.VideoId
+	}
+	return ""
+}
+
+func (x *View) GetViewTimeMs() int64 {
+	if x != nil {
+		return x.ViewTimeMs
+	}
+	return 0
+}
+
 var File_vidmesh_analytics_v1_analytics_internal_service_proto protoreflect.FileDescriptor
 
 const file_vidmesh_analytics_v1_analytics_internal_service_proto_rawDesc = "" +
@@ -205,9 +382,22 @@ const file_vidmesh_analytics_v1_analytics_internal_service_proto_rawDesc = "" +
 	"nextCursor\"@\n" +
 	"\rViewMilestone\x12\x19\n" +
 	"\bvideo_id\x18\x01 \x01(\tR\avideoId\x12\x14\n" +
-	"\x05views\x18\x02 \x01(\x03R\x05views2\x98\x01\n" +
+	"\x05views\x18\x02 \x01(\x03R\x05views\"G\n" +
+	"\x10ListViewsRequest\x12\x16\n" +
+	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\"f\n" +
+	"\x11ListViewsResponse\x120\n" +
+	"\x05views\x18\x01 \x03(\v2\x1a.vidmesh.analytics.v1.ViewR\x05views\x12\x1f\n" +
+	"\vnext_cursor\x18\x02 \x01(\tR\n" +
+	"nextCursor\"[\n" +
+	"\x04View\x12\x16\n" +
+	"\x06viewer\x18\x01 \x01(\tR\x06viewer\x12\x19\n" +
+	"\bvideo_id\x18\x02 \x01(\tR\avideoId\x12 \n" +
+	"\fview_time_ms\x18\x03 \x01(\x03R\n" +
+	"viewTimeMs2\xfb\x01\n" +
 	"\x18AnalyticsInternalService\x12|\n" +
-	"\x12ListViewMilestones\x12/.vidmesh.analytics.v1.ListViewMilestonesRequest\x1a0.vidmesh.analytics.v1.ListViewMilestonesResponse\"\x03\x90\x02\x01B\xe0\x01\n" +
+	"\x12ListViewMilestones\x12/.vidmesh.analytics.v1.ListViewMilestonesRequest\x1a0.vidmesh.analytics.v1.ListViewMilestonesResponse\"\x03\x90\x02\x01\x12a\n" +
+	"\tListViews\x12&.vidmesh.analytics.v1.ListViewsRequest\x1a'.vidmesh.analytics.v1.ListViewsResponse\"\x03\x90\x02\x01B\xe0\x01\n" +
 	"\x18com.vidmesh.analytics.v1B\x1dAnalyticsInternalServiceProtoP\x01Z3vidmesh.dev/gen/go/vidmesh/analytics/v1;analyticsv1\xa2\x02\x03VAX\xaa\x02\x14Vidmesh.Analytics.V1\xca\x02\x14Vidmesh\\Analytics\\V1\xe2\x02 Vidmesh\\Analytics\\V1\\GPBMetadata\xea\x02\x16Vidmesh::Analytics::V1b\x06proto3"
 
 var (
@@ -222,21 +412,27 @@ func file_vidmesh_analytics_v1_analytics_internal_service_proto_rawDescGZIP() []
 	return file_vidmesh_analytics_v1_analytics_internal_service_proto_rawDescData
 }
 
-var file_vidmesh_analytics_v1_analytics_internal_service_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_vidmesh_analytics_v1_analytics_internal_service_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_vidmesh_analytics_v1_analytics_internal_service_proto_goTypes = []any{
 	(*ListViewMilestonesRequest)(nil),  // 0: vidmesh.analytics.v1.ListViewMilestonesRequest
 	(*ListViewMilestonesResponse)(nil), // 1: vidmesh.analytics.v1.ListViewMilestonesResponse
 	(*ViewMilestone)(nil),              // 2: vidmesh.analytics.v1.ViewMilestone
+	(*ListViewsRequest)(nil),           // 3: vidmesh.analytics.v1.ListViewsRequest
+	(*ListViewsResponse)(nil),          // 4: vidmesh.analytics.v1.ListViewsResponse
+	(*View)(nil),                       // 5: vidmesh.analytics.v1.View
 }
 var file_vidmesh_analytics_v1_analytics_internal_service_proto_depIdxs = []int32{
 	2, // 0: vidmesh.analytics.v1.ListViewMilestonesResponse.milestones:type_name -> vidmesh.analytics.v1.ViewMilestone
-	0, // 1: vidmesh.analytics.v1.AnalyticsInternalService.ListViewMilestones:input_type -> vidmesh.analytics.v1.ListViewMilestonesRequest
-	1, // 2: vidmesh.analytics.v1.AnalyticsInternalService.ListViewMilestones:output_type -> vidmesh.analytics.v1.ListViewMilestonesResponse
-	2, // [2:3] is the sub-list for method output_type
-	1, // [1:2] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	5, // 1: vidmesh.analytics.v1.ListViewsResponse.views:type_name -> vidmesh.analytics.v1.View
+	0, // 2: vidmesh.analytics.v1.AnalyticsInternalService.ListViewMilestones:input_type -> vidmesh.analytics.v1.ListViewMilestonesRequest
+	3, // 3: vidmesh.analytics.v1.AnalyticsInternalService.ListViews:input_type -> vidmesh.analytics.v1.ListViewsRequest
+	1, // 4: vidmesh.analytics.v1.AnalyticsInternalService.ListViewMilestones:output_type -> vidmesh.analytics.v1.ListViewMilestonesResponse
+	4, // 5: vidmesh.analytics.v1.AnalyticsInternalService.ListViews:output_type -> vidmesh.analytics.v1.ListViewsResponse
+	4, // [4:6] is the sub-list for method output_type
+	2, // [2:4] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_vidmesh_analytics_v1_analytics_internal_service_proto_init() }
@@ -250,7 +446,7 @@ func file_vidmesh_analytics_v1_analytics_internal_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vidmesh_analytics_v1_analytics_internal_service_proto_rawDesc), len(file_vidmesh_analytics_v1_analytics_internal_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -20,6 +20,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	AnalyticsInternalService_ListViewMilestones_FullMethodName = "/vidmesh.analytics.v1.AnalyticsInternalService/ListViewMilestones"
+	AnalyticsInternalService_ListViews_FullMethodName          = "/vidmesh.analytics.v1.AnalyticsInternalService/ListViews"
 )
 
 // AnalyticsInternalServiceClient is the client API for AnalyticsInternalService service.
@@ -41,6 +42,14 @@ type AnalyticsInternalServiceClient interface {
 	// rest. Returns INVALID_ARGUMENT for a cursor that is not a stream
 	// position ("<ms>-<seq>").
 	ListViewMilestones(ctx context.Context, in *ListViewMilestonesRequest, opts ...grpc.CallOption) (*ListViewMilestonesResponse, error)
+	// New views, oldest first, from a cursor: who (the viewer's keyed hash,
+	// as analytics counts unique viewers) viewed which video and when, for
+	// services that follow what people watch (recommendations: watched
+	// videos are not recommended again, and trending counts views). A
+	// session appears once, when it becomes a view (VideoMetrics.views).
+	// About the newest 100,000 counting batches are kept; cursors and
+	// INVALID_ARGUMENT as ListViewMilestones.
+	ListViews(ctx context.Context, in *ListViewsRequest, opts ...grpc.CallOption) (*ListViewsResponse, error)
 }
 
 type analyticsInternalServiceClient struct {
@@ -55,6 +64,16 @@ func (c *analyticsInternalServiceClient) ListViewMilestones(ctx context.Context,
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListViewMilestonesResponse)
 	err := c.cc.Invoke(ctx, AnalyticsInternalService_ListViewMilestones_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *analyticsInternalServiceClient) ListViews(ctx context.Context, in *ListViewsRequest, opts ...grpc.CallOption) (*ListViewsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListViewsResponse)
+	err := c.cc.Invoke(ctx, AnalyticsInternalService_ListViews_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -80,6 +99,14 @@ type AnalyticsInternalServiceServer interface {
 	// rest. Returns INVALID_ARGUMENT for a cursor that is not a stream
 	// position ("<ms>-<seq>").
 	ListViewMilestones(context.Context, *ListViewMilestonesRequest) (*ListViewMilestonesResponse, error)
+	// New views, oldest first, from a cursor: who (the viewer's keyed hash,
+	// as analytics counts unique viewers) viewed which video and when, for
+	// services that follow what people watch (recommendations: watched
+	// videos are not recommended again, and trending counts views). A
+	// session appears once, when it becomes a view (VideoMetrics.views).
+	// About the newest 100,000 counting batches are kept; cursors and
+	// INVALID_ARGUMENT as ListViewMilestones.
+	ListViews(context.Context, *ListViewsRequest) (*ListViewsResponse, error)
 	mustEmbedUnimplementedAnalyticsInternalServiceServer()
 }
 
@@ -92,6 +119,9 @@ type UnimplementedAnalyticsInternalServiceServer struct{}
 
 func (UnimplementedAnalyticsInternalServiceServer) ListViewMilestones(context.Context, *ListViewMilestonesRequest) (*ListViewMilestonesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListViewMilestones not implemented")
+}
+func (UnimplementedAnalyticsInternalServiceServer) ListViews(context.Context, *ListViewsRequest) (*ListViewsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListViews not implemented")
 }
 func (UnimplementedAnalyticsInternalServiceServer) mustEmbedUnimplementedAnalyticsInternalServiceServer() {
 }
@@ -133,6 +163,24 @@ func _AnalyticsInternalService_ListViewMilestones_Handler(srv interface{}, ctx c
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AnalyticsInternalService_ListViews_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListViewsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AnalyticsInternalServiceServer).ListViews(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AnalyticsInternalService_ListViews_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AnalyticsInternalServiceServer).ListViews(ctx, req.(*ListViewsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AnalyticsInternalService_ServiceDesc is the grpc.ServiceDesc for AnalyticsInternalService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -143,6 +191,10 @@ var AnalyticsInternalService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListViewMilestones",
 			Handler:    _AnalyticsInternalService_ListViewMilestones_Handler,
+		},
+		{
+			MethodName: "ListViews",
+			Handler:    _AnalyticsInternalService_ListViews_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -10,8 +10,6 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
-	durationpb "google.golang.org/protobuf/types/known/durationpb"
-	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -31,12 +29,11 @@ type RecommendationReason int32
 const (
 	// Not set; never returned.
 	RecommendationReason_RECOMMENDATION_REASON_UNSPECIFIED RecommendationReason = 0
-	// Predicted from the user's own history.
+	// Predicted from the viewer's own history.
 	RecommendationReason_RECOMMENDATION_REASON_PERSONALIZED RecommendationReason = 1
 	// Related to the seed video: watched by the same people.
 	RecommendationReason_RECOMMENDATION_REASON_SIMILAR RecommendationReason = 2
-	// Popular right now. The fallback for new and anonymous users, and the
-	// filler when a personal list runs short.
+	// Popular right now: views in the last hours, the older the less.
 	RecommendationReason_RECOMMENDATION_REASON_TRENDING RecommendationReason = 3
 )
 
@@ -83,83 +80,76 @@ func (RecommendationReason) EnumDescriptor() ([]byte, []int) {
 	return file_vidmesh_recs_v1_recs_service_proto_rawDescGZIP(), []int{0}
 }
 
-// What a user did with a video.
-type InteractionKind int32
+// A viewer's reaction to a video.
+type Reaction int32
 
 const (
-	// Not set; rejected.
-	InteractionKind_INTERACTION_KIND_UNSPECIFIED InteractionKind = 0
-	// Started watching; watch_time says how long so far.
-	InteractionKind_INTERACTION_KIND_VIEW InteractionKind = 1
+	// Not set; rejected by SetReaction.
+	Reaction_REACTION_UNSPECIFIED Reaction = 0
+	// No reaction (SetReaction: take a like or dislike back).
+	Reaction_REACTION_NONE Reaction = 1
 	// Liked it.
-	InteractionKind_INTERACTION_KIND_LIKE InteractionKind = 2
+	Reaction_REACTION_LIKE Reaction = 2
 	// Disliked it.
-	InteractionKind_INTERACTION_KIND_DISLIKE InteractionKind = 3
-	// Shared it.
-	InteractionKind_INTERACTION_KIND_SHARE InteractionKind = 4
-	// Watched to the end; watch_time says how long in total.
-	InteractionKind_INTERACTION_KIND_COMPLETE InteractionKind = 5
+	Reaction_REACTION_DISLIKE Reaction = 3
 )
 
-// Enum value maps for InteractionKind.
+// Enum value maps for Reaction.
 var (
-	InteractionKind_name = map[int32]string{
-		0: "INTERACTION_KIND_UNSPECIFIED",
-		1: "INTERACTION_KIND_VIEW",
-		2: "INTERACTION_KIND_LIKE",
-		3: "INTERACTION_KIND_DISLIKE",
-		4: "INTERACTION_KIND_SHARE",
-		5: "INTERACTION_KIND_COMPLETE",
+	Reaction_name = map[int32]string{
+		0: "REACTION_UNSPECIFIED",
+		1: "REACTION_NONE",
+		2: "REACTION_LIKE",
+		3: "REACTION_DISLIKE",
 	}
-	InteractionKind_value = map[string]int32{
-		"INTERACTION_KIND_UNSPECIFIED": 0,
-		"INTERACTION_KIND_VIEW":        1,
-		"INTERACTION_KIND_LIKE":        2,
-		"INTERACTION_KIND_DISLIKE":     3,
-		"INTERACTION_KIND_SHARE":       4,
-		"INTERACTION_KIND_COMPLETE":    5,
+	Reaction_value = map[string]int32{
+		"REACTION_UNSPECIFIED": 0,
+		"REACTION_NONE":        1,
+		"REACTION_LIKE":        2,
+		"REACTION_DISLIKE":     3,
 	}
 )
 
-func (x InteractionKind) Enum() *InteractionKind {
-	p := new(InteractionKind)
+func (x Reaction) Enum() *Reaction {
+	p := new(Reaction)
 	*p = x
 	return p
 }
 
-func (x InteractionKind) String() string {
+func (x Reaction) String() string {
 	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
 }
 
-func (InteractionKind) Descriptor() protoreflect.EnumDescriptor {
+func (Reaction) Descriptor() protoreflect.EnumDescriptor {
 	return file_vidmesh_recs_v1_recs_service_proto_enumTypes[1].Descriptor()
 }
 
-func (InteractionKind) Type() protoreflect.EnumType {
+func (Reaction) Type() protoreflect.EnumType {
 	return &file_vidmesh_recs_v1_recs_service_proto_enumTypes[1]
 }
 
-func (x InteractionKind) Number() protoreflect.EnumNumber {
+func (x Reaction) Number() protoreflect.EnumNumber {
 	return protoreflect.EnumNumber(x)
 }
 
-// Deprecated: Use InteractionKind.Descriptor instead.
-func (InteractionKind) EnumDescriptor() ([]byte, []int) {
+// Deprecated: Use Reaction.Descriptor instead.
+func (Reaction) EnumDescriptor() ([]byte, []int) {
 	return file_vidmesh_recs_v1_recs_service_proto_rawDescGZIP(), []int{1}
 }
 
 // Request for GetRecommendations.
 type GetRecommendationsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The user to recommend for. Empty means the caller.
-	User string `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
-	// A video the user is watching, "videos/{video}": recommend what to watch
-	// after it ("up next"). Empty returns the home feed.
+	// The viewer's anonymous id (see the service comment), at most 64
+	// characters; ignored when the call carries an API key.
+	ViewerId string `protobuf:"bytes,1,opt,name=viewer_id,json=viewerId,proto3" json:"viewer_id,omitempty"`
+	// A video the viewer is watching, "videos/{video}": recommend what to
+	// watch after it ("up next"). Empty returns the home feed.
 	SeedVideo string `protobuf:"bytes,2,opt,name=seed_video,json=seedVideo,proto3" json:"seed_video,omitempty"`
-	// At most this many recommendations (default 20, at most 100).
+	// At most this many recommendations: 0 means 20, at most 100.
 	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// next_page_token of the previous page; empty for the first page.
-	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Trending videos only (the home page's "Trending" row).
+	TrendingOnly  bool `protobuf:"varint,4,opt,name=trending_only,json=trendingOnly,proto3" json:"trending_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -194,9 +184,9 @@ func (*GetRecommendationsRequest) Descriptor() ([]byte, []int) {
 	return file_vidmesh_recs_v1_recs_service_proto_rawDescGZIP(), []int{0}
 }
 
-func (x *GetRecommendationsRequest) GetUser() string {
+func (x *GetRecommendationsRequest) GetViewerId() string {
 	if x != nil {
-		return x.User
+		return x.ViewerId
 	}
 	return ""
 }
@@ -215,20 +205,22 @@ func (x *GetRecommendationsRequest) GetPageSize() int32 {
 	return 0
 }
 
-func (x *GetRecommendationsRequest) GetPageToken() string {
+func (x *GetRecommendationsRequest) GetTrendingOnly() bool {
 	if x != nil {
-		return x.PageToken
+		return x.TrendingOnly
 	}
-	return ""
+	return false
 }
 
 // Response of GetRecommendations.
 type GetRecommendationsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The recommendations, best first.
+	// The recommendations, best first. Fewer than page_size (or none) when
+	// there are not that many public videos the viewer has not seen.
 	Recommendations []*Recommendation `protobuf:"bytes,1,rep,name=recommendations,proto3" json:"recommendations,omitempty"`
-	// Pass as page_token to get the next page; empty on the last page.
-	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// The deployed model the PERSONALIZED and SIMILAR entries came from
+	// (e.g. "v12"); empty when no model is deployed yet.
+	ModelVersion  string `protobuf:"bytes,2,opt,name=model_version,json=modelVersion,proto3" json:"model_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -270,9 +262,9 @@ func (x *GetRecommendationsResponse) GetRecommendations() []*Recommendation {
 	return nil
 }
 
-func (x *GetRecommendationsResponse) GetNextPageToken() string {
+func (x *GetRecommendationsResponse) GetModelVersion() string {
 	if x != nil {
-		return x.NextPageToken
+		return x.ModelVersion
 	}
 	return ""
 }
@@ -284,9 +276,12 @@ type Recommendation struct {
 	Video *v1.Video `protobuf:"bytes,1,opt,name=video,proto3" json:"video,omitempty"`
 	// Why it was chosen.
 	Reason RecommendationReason `protobuf:"varint,2,opt,name=reason,proto3,enum=vidmesh.recs.v1.RecommendationReason" json:"reason,omitempty"`
-	// Score, higher is better. Only comparable between recommendations of the
-	// same response with the same reason.
-	Score         float64 `protobuf:"fixed64,3,opt,name=score,proto3" json:"score,omitempty"`
+	// Score, higher is better; only comparable between recommendations of
+	// one response with the same reason.
+	Score float64 `protobuf:"fixed64,3,opt,name=score,proto3" json:"score,omitempty"`
+	// Opaque token of this entry of this response, valid for 24 hours: pass
+	// it to RecordRecommendationEvents when the entry is shown or opened.
+	Token         string `protobuf:"bytes,4,opt,name=token,proto3" json:"token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -342,40 +337,40 @@ func (x *Recommendation) GetScore() float64 {
 	return 0
 }
 
-// Request for RecordInteraction.
-type RecordInteractionRequest struct {
+func (x *Recommendation) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+// Request for SetReaction.
+type SetReactionRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The user who acted. Empty means the caller.
-	User string `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
 	// The video, "videos/{video}".
-	Video string `protobuf:"bytes,2,opt,name=video,proto3" json:"video,omitempty"`
-	// What the user did.
-	Kind InteractionKind `protobuf:"varint,3,opt,name=kind,proto3,enum=vidmesh.recs.v1.InteractionKind" json:"kind,omitempty"`
-	// Time spent watching, for VIEW and COMPLETE; ignored for other kinds.
-	WatchTime *durationpb.Duration `protobuf:"bytes,4,opt,name=watch_time,json=watchTime,proto3" json:"watch_time,omitempty"`
-	// Client-generated id of this interaction (a UUID), at most 128
-	// characters. Retries must reuse it.
-	RequestId string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	// When it happened, by the client's clock. Unset means when it arrives.
-	EventTime     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=event_time,json=eventTime,proto3" json:"event_time,omitempty"`
+	Video string `protobuf:"bytes,1,opt,name=video,proto3" json:"video,omitempty"`
+	// The new reaction; REACTION_NONE takes the current one back.
+	Reaction Reaction `protobuf:"varint,2,opt,name=reaction,proto3,enum=vidmesh.recs.v1.Reaction" json:"reaction,omitempty"`
+	// The viewer's anonymous id; ignored when the call carries an API key.
+	ViewerId      string `protobuf:"bytes,3,opt,name=viewer_id,json=viewerId,proto3" json:"viewer_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *RecordInteractionRequest) Reset() {
-	*x = RecordInteractionRequest{}
+func (x *SetReactionRequest) Reset() {
+	*x = SetReactionRequest{}
 	mi := &file_vidmesh_recs_v1_recs_service_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *RecordInteractionRequest) String() string {
+func (x *SetReactionRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*RecordInteractionRequest) ProtoMessage() {}
+func (*SetReactionRequest) ProtoMessage() {}
 
-func (x *RecordInteractionRequest) ProtoReflect() protoreflect.Message {
+func (x *SetReactionRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_vidmesh_recs_v1_recs_service_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -387,74 +382,58 @@ func (x *RecordInteractionRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use RecordInteractionRequest.ProtoReflect.Descriptor instead.
-func (*RecordInteractionRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use SetReactionRequest.ProtoReflect.Descriptor instead.
+func (*SetReactionRequest) Descriptor() ([]byte, []int) {
 	return file_vidmesh_recs_v1_recs_service_proto_rawDescGZIP(), []int{3}
 }
 
-func (x *RecordInteractionRequest) GetUser() string {
-	if x != nil {
-		return x.User
-	}
-	return ""
-}
-
-func (x *RecordInteractionRequest) GetVideo() string {
+func (x *SetReactionRequest) GetVideo() string {
 	if x != nil {
 		return x.Video
 	}
 	return ""
 }
 
-func (x *RecordInteractionRequest) GetKind() InteractionKind {
+func (x *SetReactionRequest) GetReaction() Reaction {
 	if x != nil {
-		return x.Kind
+		return x.Reaction
 	}
-	return InteractionKind_INTERACTION_KIND_UNSPECIFIED
+	return Reaction_REACTION_UNSPECIFIED
 }
 
-func (x *RecordInteractionRequest) GetWatchTime() *durationpb.Duration {
+func (x *SetReactionRequest) GetViewerId() string {
 	if x != nil {
-		return x.WatchTime
-	}
-	return nil
-}
-
-func (x *RecordInteractionRequest) GetRequestId() string {
-	if x != nil {
-		return x.RequestId
+		return x.ViewerId
 	}
 	return ""
 }
 
-func (x *RecordInteractionRequest) GetEventTime() *timestamppb.Timestamp {
-	if x != nil {
-		return x.EventTime
-	}
-	return nil
-}
-
-// Response of RecordInteraction.
-type RecordInteractionResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+// Request for GetReactions.
+type GetReactionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The video, "videos/{video}".
+	Video string `protobuf:"bytes,1,opt,name=video,proto3" json:"video,omitempty"`
+	// The viewer's anonymous id, for viewer_reaction; ignored when the call
+	// carries an API key.
+	ViewerId      string `protobuf:"bytes,2,opt,name=viewer_id,json=viewerId,proto3" json:"viewer_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *RecordInteractionResponse) Reset() {
-	*x = RecordInteractionResponse{}
+func (x *GetReactionsRequest) Reset() {
+	*x = GetReactionsRequest{}
 	mi := &file_vidmesh_recs_v1_recs_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *RecordInteractionResponse) String() string {
+func (x *GetReactionsRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*RecordInteractionResponse) ProtoMessage() {}
+func (*GetReactionsRequest) ProtoMessage() {}
 
-func (x *RecordInteractionResponse) ProtoReflect() protoreflect.Message {
+func (x *GetReactionsRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_vidmesh_recs_v1_recs_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -466,56 +445,343 @@ func (x *RecordInteractionResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use RecordInteractionResponse.ProtoReflect.Descriptor instead.
-func (*RecordInteractionResponse) Descriptor() ([]byte, []int) {
+// Deprecated: Use GetReactionsRequest.ProtoReflect.Descriptor instead.
+func (*GetReactionsRequest) Descriptor() ([]byte, []int) {
 	return file_vidmesh_recs_v1_recs_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GetReactionsRequest) GetVideo() string {
+	if x != nil {
+		return x.Video
+	}
+	return ""
+}
+
+func (x *GetReactionsRequest) GetViewerId() string {
+	if x != nil {
+		return x.ViewerId
+	}
+	return ""
+}
+
+// Request for RecordShare.
+type RecordShareRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The video, "videos/{video}".
+	Video string `protobuf:"bytes,1,opt,name=video,proto3" json:"video,omitempty"`
+	// Client-generated id of this share (a UUID), at most 64 characters.
+	// Retries must reuse it.
+	RequestId string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The viewer's anonymous id; ignored when the call carries an API key.
+	ViewerId      string `protobuf:"bytes,3,opt,name=viewer_id,json=viewerId,proto3" json:"viewer_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordShareRequest) Reset() {
+	*x = RecordShareRequest{}
+	mi := &file_vidmesh_recs_v1_recs_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordShareRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordShareRequest) ProtoMessage() {}
+
+func (x *RecordShareRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_recs_v1_recs_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordShareRequest.ProtoReflect.Descriptor instead.
+func (*RecordShareRequest) Descriptor() ([]byte, []int) {
+	return file_vidmesh_recs_v1_recs_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RecordShareRequest) GetVideo() string {
+	if x != nil {
+		return x.Video
+	}
+	return ""
+}
+
+func (x *RecordShareRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *RecordShareRequest) GetViewerId() string {
+	if x != nil {
+		return x.ViewerId
+	}
+	return ""
+}
+
+// A video's reactions.
+type VideoReactions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The video, "videos/{video}".
+	Video string `protobuf:"bytes,1,opt,name=video,proto3" json:"video,omitempty"`
+	// How many viewers like it now.
+	LikeCount int64 `protobuf:"varint,2,opt,name=like_count,json=likeCount,proto3" json:"like_count,omitempty"`
+	// How many viewers dislike it now.
+	DislikeCount int64 `protobuf:"varint,3,opt,name=dislike_count,json=dislikeCount,proto3" json:"dislike_count,omitempty"`
+	// How many times it was shared.
+	ShareCount int64 `protobuf:"varint,4,opt,name=share_count,json=shareCount,proto3" json:"share_count,omitempty"`
+	// The calling viewer's reaction; REACTION_NONE for anonymous calls.
+	ViewerReaction Reaction `protobuf:"varint,5,opt,name=viewer_reaction,json=viewerReaction,proto3,enum=vidmesh.recs.v1.Reaction" json:"viewer_reaction,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *VideoReactions) Reset() {
+	*x = VideoReactions{}
+	mi := &file_vidmesh_recs_v1_recs_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VideoReactions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VideoReactions) ProtoMessage() {}
+
+func (x *VideoReactions) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_recs_v1_recs_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VideoReactions.ProtoReflect.Descriptor instead.
+func (*VideoReactions) Descriptor() ([]byte, []int) {
+	return file_vidmesh_recs_v1_recs_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *VideoReactions) GetVideo() string {
+	if x != nil {
+		return x.Video
+	}
+	return ""
+}
+
+func (x *VideoReactions) GetLikeCount() int64 {
+	if x != nil {
+		return x.LikeCount
+	}
+	return 0
+}
+
+func (x *VideoReactions) GetDislikeCount() int64 {
+	if x != nil {
+		return x.DislikeCount
+	}
+	return 0
+}
+
+func (x *VideoReactions) GetShareCount() int64 {
+	if x != nil {
+		return x.ShareCount
+	}
+	return 0
+}
+
+func (x *VideoReactions) GetViewerReaction() Reaction {
+	if x != nil {
+		return x.ViewerReaction
+	}
+	return Reaction_REACTION_UNSPECIFIED
+}
+
+// Request for RecordRecommendationEvents.
+type RecordRecommendationEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Tokens of the recommendations shown, at most 100.
+	ImpressionTokens []string `protobuf:"bytes,1,rep,name=impression_tokens,json=impressionTokens,proto3" json:"impression_tokens,omitempty"`
+	// Tokens of the recommendations opened, at most 100.
+	ClickTokens   []string `protobuf:"bytes,2,rep,name=click_tokens,json=clickTokens,proto3" json:"click_tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordRecommendationEventsRequest) Reset() {
+	*x = RecordRecommendationEventsRequest{}
+	mi := &file_vidmesh_recs_v1_recs_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordRecommendationEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordRecommendationEventsRequest) ProtoMessage() {}
+
+func (x *RecordRecommendationEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_recs_v1_recs_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordRecommendationEventsRequest.ProtoReflect.Descriptor instead.
+func (*RecordRecommendationEventsRequest) Descriptor() ([]byte, []int) {
+	return file_vidmesh_recs_v1_recs_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RecordRecommendationEventsRequest) GetImpressionTokens() []string {
+	if x != nil {
+		return x.ImpressionTokens
+	}
+	return nil
+}
+
+func (x *RecordRecommendationEventsRequest) GetClickTokens() []string {
+	if x != nil {
+		return x.ClickTokens
+	}
+	return nil
+}
+
+// Response of RecordRecommendationEvents.
+type RecordRecommendationEventsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Impressions and clicks counted (repeats of a token are not).
+	RecordedCount int32 `protobuf:"varint,1,opt,name=recorded_count,json=recordedCount,proto3" json:"recorded_count,omitempty"`
+	// Tokens that were not ours, too old, or already counted.
+	IgnoredCount  int32 `protobuf:"varint,2,opt,name=ignored_count,json=ignoredCount,proto3" json:"ignored_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordRecommendationEventsResponse) Reset() {
+	*x = RecordRecommendationEventsResponse{}
+	mi := &file_vidmesh_recs_v1_recs_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordRecommendationEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordRecommendationEventsResponse) ProtoMessage() {}
+
+func (x *RecordRecommendationEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_recs_v1_recs_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordRecommendationEventsResponse.ProtoReflect.Descriptor instead.
+func (*RecordRecommendationEventsResponse) Descriptor() ([]byte, []int) {
+	return file_vidmesh_recs_v1_recs_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RecordRecommendationEventsResponse) GetRecordedCount() int32 {
+	if x != nil {
+		return x.RecordedCount
+	}
+	return 0
+}
+
+func (x *RecordRecommendationEventsResponse) GetIgnoredCount() int32 {
+	if x != nil {
+		return x.IgnoredCount
+	}
+	return 0
 }
 
 var File_vidmesh_recs_v1_recs_service_proto protoreflect.FileDescriptor
 
 const file_vidmesh_recs_v1_recs_service_proto_rawDesc = "" +
 	"\n" +
-	"\"vidmesh/recs/v1/recs_service.proto\x12\x0fvidmesh.recs.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"vidmesh/catalog/v1/resources.proto\"\x8a\x01\n" +
-	"\x19GetRecommendationsRequest\x12\x12\n" +
-	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1d\n" +
+	"\"vidmesh/recs/v1/recs_service.proto\x12\x0fvidmesh.recs.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\"vidmesh/catalog/v1/resources.proto\"\x99\x01\n" +
+	"\x19GetRecommendationsRequest\x12\x1b\n" +
+	"\tviewer_id\x18\x01 \x01(\tR\bviewerId\x12\x1d\n" +
 	"\n" +
 	"seed_video\x18\x02 \x01(\tR\tseedVideo\x12\x1b\n" +
-	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
-	"\n" +
-	"page_token\x18\x04 \x01(\tR\tpageToken\"\x8f\x01\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12#\n" +
+	"\rtrending_only\x18\x04 \x01(\bR\ftrendingOnly\"\x8c\x01\n" +
 	"\x1aGetRecommendationsResponse\x12I\n" +
-	"\x0frecommendations\x18\x01 \x03(\v2\x1f.vidmesh.recs.v1.RecommendationR\x0frecommendations\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x96\x01\n" +
+	"\x0frecommendations\x18\x01 \x03(\v2\x1f.vidmesh.recs.v1.RecommendationR\x0frecommendations\x12#\n" +
+	"\rmodel_version\x18\x02 \x01(\tR\fmodelVersion\"\xac\x01\n" +
 	"\x0eRecommendation\x12/\n" +
 	"\x05video\x18\x01 \x01(\v2\x19.vidmesh.catalog.v1.VideoR\x05video\x12=\n" +
 	"\x06reason\x18\x02 \x01(\x0e2%.vidmesh.recs.v1.RecommendationReasonR\x06reason\x12\x14\n" +
-	"\x05score\x18\x03 \x01(\x01R\x05score\"\xa0\x02\n" +
-	"\x18RecordInteractionRequest\x12\x12\n" +
-	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1a\n" +
-	"\x05video\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x05video\x12:\n" +
-	"\x04kind\x18\x03 \x01(\x0e2 .vidmesh.recs.v1.InteractionKindB\x04\xe2A\x01\x02R\x04kind\x128\n" +
+	"\x05score\x18\x03 \x01(\x01R\x05score\x12\x14\n" +
+	"\x05token\x18\x04 \x01(\tR\x05token\"\x8a\x01\n" +
+	"\x12SetReactionRequest\x12\x1a\n" +
+	"\x05video\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x05video\x12;\n" +
+	"\breaction\x18\x02 \x01(\x0e2\x19.vidmesh.recs.v1.ReactionB\x04\xe2A\x01\x02R\breaction\x12\x1b\n" +
+	"\tviewer_id\x18\x03 \x01(\tR\bviewerId\"N\n" +
+	"\x13GetReactionsRequest\x12\x1a\n" +
+	"\x05video\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x05video\x12\x1b\n" +
+	"\tviewer_id\x18\x02 \x01(\tR\bviewerId\"r\n" +
+	"\x12RecordShareRequest\x12\x1a\n" +
+	"\x05video\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x05video\x12#\n" +
 	"\n" +
-	"watch_time\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\twatchTime\x12#\n" +
+	"request_id\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\trequestId\x12\x1b\n" +
+	"\tviewer_id\x18\x03 \x01(\tR\bviewerId\"\xcf\x01\n" +
+	"\x0eVideoReactions\x12\x14\n" +
+	"\x05video\x18\x01 \x01(\tR\x05video\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x05 \x01(\tB\x04\xe2A\x01\x02R\trequestId\x129\n" +
-	"\n" +
-	"event_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\teventTime\"\x1b\n" +
-	"\x19RecordInteractionResponse*\xac\x01\n" +
+	"like_count\x18\x02 \x01(\x03R\tlikeCount\x12#\n" +
+	"\rdislike_count\x18\x03 \x01(\x03R\fdislikeCount\x12\x1f\n" +
+	"\vshare_count\x18\x04 \x01(\x03R\n" +
+	"shareCount\x12B\n" +
+	"\x0fviewer_reaction\x18\x05 \x01(\x0e2\x19.vidmesh.recs.v1.ReactionR\x0eviewerReaction\"s\n" +
+	"!RecordRecommendationEventsRequest\x12+\n" +
+	"\x11impression_tokens\x18\x01 \x03(\tR\x10impressionTokens\x12!\n" +
+	"\fclick_tokens\x18\x02 \x03(\tR\vclickTokens\"p\n" +
+	"\"RecordRecommendationEventsResponse\x12%\n" +
+	"\x0erecorded_count\x18\x01 \x01(\x05R\rrecordedCount\x12#\n" +
+	"\rignored_count\x18\x02 \x01(\x05R\fignoredCount*\xac\x01\n" +
 	"\x14RecommendationReason\x12%\n" +
 	"!RECOMMENDATION_REASON_UNSPECIFIED\x10\x00\x12&\n" +
 	"\"RECOMMENDATION_REASON_PERSONALIZED\x10\x01\x12!\n" +
 	"\x1dRECOMMENDATION_REASON_SIMILAR\x10\x02\x12\"\n" +
-	"\x1eRECOMMENDATION_REASON_TRENDING\x10\x03*\xc2\x01\n" +
-	"\x0fInteractionKind\x12 \n" +
-	"\x1cINTERACTION_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
-	"\x15INTERACTION_KIND_VIEW\x10\x01\x12\x19\n" +
-	"\x15INTERACTION_KIND_LIKE\x10\x02\x12\x1c\n" +
-	"\x18INTERACTION_KIND_DISLIKE\x10\x03\x12\x1a\n" +
-	"\x16INTERACTION_KIND_SHARE\x10\x04\x12\x1d\n" +
-	"\x19INTERACTION_KIND_COMPLETE\x10\x052\xab\x02\n" +
-	"\vRecsService\x12\x8a\x01\n" +
-	"\x12GetRecommendations\x12*.vidmesh.recs.v1.GetRecommendationsRequest\x1a+.vidmesh.recs.v1.GetRecommendationsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/recommendations\x12\x8e\x01\n" +
-	"\x11RecordInteraction\x12).vidmesh.recs.v1.RecordInteractionRequest\x1a*.vidmesh.recs.v1.RecordInteractionResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/interactions:recordB\xb0\x01\n" +
+	"\x1eRECOMMENDATION_REASON_TRENDING\x10\x03*`\n" +
+	"\bReaction\x12\x18\n" +
+	"\x14REACTION_UNSPECIFIED\x10\x00\x12\x11\n" +
+	"\rREACTION_NONE\x10\x01\x12\x11\n" +
+	"\rREACTION_LIKE\x10\x02\x12\x14\n" +
+	"\x10REACTION_DISLIKE\x10\x032\xcd\x05\n" +
+	"\vRecsService\x12\x8d\x01\n" +
+	"\x12GetRecommendations\x12*.vidmesh.recs.v1.GetRecommendationsRequest\x1a+.vidmesh.recs.v1.GetRecommendationsResponse\"\x1e\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/recommendations\x90\x02\x01\x12z\n" +
+	"\vSetReaction\x12#.vidmesh.recs.v1.SetReactionRequest\x1a\x1f.vidmesh.recs.v1.VideoReactions\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/{video=videos/*}:react\x12\x80\x01\n" +
+	"\fGetReactions\x12$.vidmesh.recs.v1.GetReactionsRequest\x1a\x1f.vidmesh.recs.v1.VideoReactions\")\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{video=videos/*}/reactions\x90\x02\x01\x12z\n" +
+	"\vRecordShare\x12#.vidmesh.recs.v1.RecordShareRequest\x1a\x1f.vidmesh.recs.v1.VideoReactions\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/{video=videos/*}:share\x12\xb2\x01\n" +
+	"\x1aRecordRecommendationEvents\x122.vidmesh.recs.v1.RecordRecommendationEventsRequest\x1a3.vidmesh.recs.v1.RecordRecommendationEventsResponse\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/recommendations:recordEventsB\xb0\x01\n" +
 	"\x13com.vidmesh.recs.v1B\x10RecsServiceProtoP\x01Z)vidmesh.dev/gen/go/vidmesh/recs/v1;recsv1\xa2\x02\x03VRX\xaa\x02\x0fVidmesh.Recs.V1\xca\x02\x0fVidmesh\\Recs\\V1\xe2\x02\x1bVidmesh\\Recs\\V1\\GPBMetadata\xea\x02\x11Vidmesh::Recs::V1b\x06proto3"
 
 var (
@@ -531,35 +797,42 @@ func file_vidmesh_recs_v1_recs_service_proto_rawDescGZIP() []byte {
 }
 
 var file_vidmesh_recs_v1_recs_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_vidmesh_recs_v1_recs_service_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_vidmesh_recs_v1_recs_service_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_vidmesh_recs_v1_recs_service_proto_goTypes = []any{
-	(RecommendationReason)(0),          // 0: vidmesh.recs.v1.RecommendationReason
-	(InteractionKind)(0),               // 1: vidmesh.recs.v1.InteractionKind
-	(*GetRecommendationsRequest)(nil),  // 2: vidmesh.recs.v1.GetRecommendationsRequest
-	(*GetRecommendationsResponse)(nil), // 3: vidmesh.recs.v1.GetRecommendationsResponse
-	(*Recommendation)(nil),             // 4: vidmesh.recs.v1.Recommendation
-	(*RecordInteractionRequest)(nil),   // 5: vidmesh.recs.v1.RecordInteractionRequest
-	(*RecordInteractionResponse)(nil),  // 6: vidmesh.recs.v1.RecordInteractionResponse
-	(*v1.Video)(nil),                   // 7: vidmesh.catalog.v1.Video
-	(*durationpb.Duration)(nil),        // 8: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),      // 9: google.protobuf.Timestamp
+	(RecommendationReason)(0),                  // 0: vidmesh.recs.v1.RecommendationReason
+	(Reaction)(0),                              // 1: vidmesh.recs.v1.Reaction
+	(*GetRecommendationsRequest)(nil),          // 2: vidmesh.recs.v1.GetRecommendationsRequest
+	(*GetRecommendationsResponse)(nil),         // 3: vidmesh.recs.v1.GetRecommendationsResponse
+	(*Recommendation)(nil),                     // 4: vidmesh.recs.v1.Recommendation
+	(*SetReactionRequest)(nil),                 // 5: vidmesh.recs.v1.SetReactionRequest
+	(*GetReactionsRequest)(nil),                // 6: vidmesh.recs.v1.GetReactionsRequest
+	(*RecordShareRequest)(nil),                 // 7: vidmesh.recs.v1.RecordShareRequest
+	(*VideoReactions)(nil),                     // 8: vidmesh.recs.v1.VideoReactions
+	(*RecordRecommendationEventsRequest)(nil),  // 9: vidmesh.recs.v1.RecordRecommendationEventsRequest
+	(*RecordRecommendationEventsResponse)(nil), // 10: vidmesh.recs.v1.RecordRecommendationEventsResponse
+	(*v1.Video)(nil),                           // 11: vidmesh.catalog.v1.Video
 }
 var file_vidmesh_recs_v1_recs_service_proto_depIdxs = []int32{
-	4, // 0: vidmesh.recs.v1.GetRecommendationsResponse.recommendations:type_name -> vidmesh.recs.v1.Recommendation
-	7, // 1: vidmesh.recs.v1.Recommendation.video:type_name -> vidmesh.catalog.v1.Video
-	0, // 2: vidmesh.recs.v1.Recommendation.reason:type_name -> vidmesh.recs.v1.RecommendationReason
-	1, // 3: vidmesh.recs.v1.RecordInteractionRequest.kind:type_name -> vidmesh.recs.v1.InteractionKind
-	8, // 4: vidmesh.recs.v1.RecordInteractionRequest.watch_time:type_name -> google.protobuf.Duration
-	9, // 5: vidmesh.recs.v1.RecordInteractionRequest.event_time:type_name -> google.protobuf.Timestamp
-	2, // 6: vidmesh.recs.v1.RecsService.GetRecommendations:input_type -> vidmesh.recs.v1.GetRecommendationsRequest
-	5, // 7: vidmesh.recs.v1.RecsService.RecordInteraction:input_type -> vidmesh.recs.v1.RecordInteractionRequest
-	3, // 8: vidmesh.recs.v1.RecsService.GetRecommendations:output_type -> vidmesh.recs.v1.GetRecommendationsResponse
-	6, // 9: vidmesh.recs.v1.RecsService.RecordInteraction:output_type -> vidmesh.recs.v1.RecordInteractionResponse
-	8, // [8:10] is the sub-list for method output_type
-	6, // [6:8] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	4,  // 0: vidmesh.recs.v1.GetRecommendationsResponse.recommendations:type_name -> vidmesh.recs.v1.Recommendation
+	11, // 1: vidmesh.recs.v1.Recommendation.video:type_name -> vidmesh.catalog.v1.Video
+	0,  // 2: vidmesh.recs.v1.Recommendation.reason:type_name -> vidmesh.recs.v1.RecommendationReason
+	1,  // 3: vidmesh.recs.v1.SetReactionRequest.reaction:type_name -> vidmesh.recs.v1.Reaction
+	1,  // 4: vidmesh.recs.v1.VideoReactions.viewer_reaction:type_name -> vidmesh.recs.v1.Reaction
+	2,  // 5: vidmesh.recs.v1.RecsService.GetRecommendations:input_type -> vidmesh.recs.v1.GetRecommendationsRequest
+	5,  // 6: vidmesh.recs.v1.RecsService.SetReaction:input_type -> vidmesh.recs.v1.SetReactionRequest
+	6,  // 7: vidmesh.recs.v1.RecsService.GetReactions:input_type -> vidmesh.recs.v1.GetReactionsRequest
+	7,  // 8: vidmesh.recs.v1.RecsService.RecordShare:input_type -> vidmesh.recs.v1.RecordShareRequest
+	9,  // 9: vidmesh.recs.v1.RecsService.RecordRecommendationEvents:input_type -> vidmesh.recs.v1.RecordRecommendationEventsRequest
+	3,  // 10: vidmesh.recs.v1.RecsService.GetRecommendations:output_type -> vidmesh.recs.v1.GetRecommendationsResponse
+	8,  // 11: vidmesh.recs.v1.RecsService.SetReaction:output_type -> vidmesh.recs.v1.VideoReactions
+	8,  // 12: vidmesh.recs.v1.RecsService.GetReactions:output_type -> vidmesh.recs.v1.VideoReactions
+	8,  // 13: vidmesh.recs.v1.RecsService.RecordShare:output_type -> vidmesh.recs.v1.VideoReactions
+	10, // 14: vidmesh.recs.v1.RecsService.RecordRecommendationEvents:output_type -> vidmesh.recs.v1.RecordRecommendationEventsResponse
+	10, // [10:15] is the sub-list for method output_type
+	5,  // [5:10] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_vidmesh_recs_v1_recs_service_proto_init() }
@@ -573,7 +846,7 @@ func file_vidmesh_recs_v1_recs_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vidmesh_recs_v1_recs_service_proto_rawDesc), len(file_vidmesh_recs_v1_recs_service_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   5,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,39 +19,84 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	RecsService_GetRecommendations_FullMethodName = "/vidmesh.recs.v1.RecsService/GetRecommendations"
-	RecsService_RecordInteraction_FullMethodName  = "/vidmesh.recs.v1.RecsService/RecordInteraction"
+	RecsService_GetRecommendations_FullMethodName         = "/vidmesh.recs.v1.RecsService/GetRecommendations"
+	RecsService_SetReaction_FullMethodName                = "/vidmesh.recs.v1.RecsService/SetReaction"
+	RecsService_GetReactions_FullMethodName               = "/vidmesh.recs.v1.RecsService/GetReactions"
+	RecsService_RecordShare_FullMethodName                = "/vidmesh.recs.v1.RecsService/RecordShare"
+	RecsService_RecordRecommendationEvents_FullMethodName = "/vidmesh.recs.v1.RecsService/RecordRecommendationEvents"
 )
 
 // RecsServiceClient is the client API for RecsService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// Recommendations: a personalised home feed and "up next" lists, and the
-// interactions they learn from. Lists are computed offline from recorded
-// interactions (implicit-feedback ALS) and served from a cache; users with
-// too little history get trending videos instead.
+// Recommendations: a home feed ("recommended for you"), "up next" after a
+// video, and trending videos; and the reactions (likes, dislikes, shares)
+// they learn from together with what people watch.
 //
-// A user is an identity, as in Video.owner. Callers act for themselves; the
-// service identity may act for any user. Callers without an API key are
-// anonymous: they get trending and "up next" lists, and their interactions
-// count towards trending only.
+// Who a viewer is: the caller's identity when the call carries an API key;
+// otherwise the request's viewer_id, the same stable anonymous id the
+// player sends with its analytics events (PlayerEvent.viewer_id), so that
+// what a browser watched shapes what that browser is recommended. A
+// viewer_id is a bearer secret of its browser: whoever knows it sees that
+// viewer's recommendations and reactions. Calls with neither are anonymous:
+// they get trending and "up next" lists, and cannot react.
+//
+// Lists are computed offline (implicit-feedback ALS, retrained hourly by
+// default, docs/recommendations.md) and served from Valkey; trending is
+// recomputed every minute. Only public, ready videos are ever recommended,
+// never one the viewer owns, has watched (from the analytics events) or
+// disliked, and never the seed video itself.
+//
+// Errors of every method: UNAVAILABLE with reason STATE_STORE_UNAVAILABLE
+// (Valkey down) or CATALOG_UNAVAILABLE (the catalog cannot be reached to
+// check and fill in videos), DEADLINE_EXCEEDED with STATE_STORE_TIMEOUT or
+// CATALOG_TIMEOUT; INVALID_ARGUMENT (BadRequest naming the field) for a
+// viewer_id over 64 characters.
 type RecsServiceClient interface {
-	// Returns videos to recommend to a user, best first: the home feed, or,
-	// with seed_video, what to watch after that video. Only videos the user
-	// may see are returned, never the seed itself. Returns PERMISSION_DENIED
-	// if user names someone other than the caller, NOT_FOUND if seed_video
-	// does not exist or is not visible to the user, and INVALID_ARGUMENT for
-	// a malformed seed_video or a page_token that came from a different
-	// request.
+	// Returns videos to recommend to the viewer, best first. Without
+	// seed_video: the home feed, the viewer's personal list (reason
+	// PERSONALIZED) followed by trending videos when it runs short or the
+	// viewer has no list yet (new or anonymous viewers get trending only).
+	// With seed_video: "up next", videos watched by the same people as the
+	// seed (SIMILAR), then the personal list, then trending. With
+	// trending_only: trending alone.
+	//
+	// Errors: INVALID_ARGUMENT (BadRequest) for a negative page_size or one
+	// over 100, a malformed seed_video, or seed_video together with
+	// trending_only; NOT_FOUND (reason NOT_FOUND) if seed_video does not
+	// exist or is not visible to the caller.
 	GetRecommendations(ctx context.Context, in *GetRecommendationsRequest, opts ...grpc.CallOption) (*GetRecommendationsResponse, error)
-	// Records something a user did with a video. Idempotent on request_id:
-	// a request_id already recorded in the last 24 hours is acknowledged and
-	// not counted again. Returns INVALID_ARGUMENT if video, kind or
-	// request_id is missing or watch_time is negative, NOT_FOUND if the video
-	// does not exist or is not visible to the user, and PERMISSION_DENIED if
-	// user names someone other than the caller.
-	RecordInteraction(ctx context.Context, in *RecordInteractionRequest, opts ...grpc.CallOption) (*RecordInteractionResponse, error)
+	// Sets the viewer's reaction to a video: LIKE, DISLIKE, or NONE to take
+	// a reaction back. Setting the reaction the viewer already has changes
+	// nothing, so retries are safe. A disliked video is never recommended to
+	// that viewer again.
+	//
+	// Errors: INVALID_ARGUMENT (BadRequest) for a malformed video or an
+	// unspecified reaction; UNAUTHENTICATED (reason API_KEY_REQUIRED) when
+	// the call has neither an API key nor a viewer_id; NOT_FOUND if the video
+	// does not exist or is not visible to the caller; RESOURCE_EXHAUSTED
+	// (QuotaFailure, reason REACTIONS_QUOTA_EXCEEDED) for a viewer who
+	// already reacts to 10,000 videos.
+	SetReaction(ctx context.Context, in *SetReactionRequest, opts ...grpc.CallOption) (*VideoReactions, error)
+	// The video's reaction counts and the viewer's own reaction. Anyone who
+	// may see the video may read its counts. Errors: INVALID_ARGUMENT for a
+	// malformed video; NOT_FOUND if it does not exist or is not visible.
+	GetReactions(ctx context.Context, in *GetReactionsRequest, opts ...grpc.CallOption) (*VideoReactions, error)
+	// Records that the viewer shared a video (copied or sent its link).
+	// Idempotent on request_id: a request_id already recorded for this
+	// viewer in the last 24 hours is acknowledged and not counted again.
+	// Errors: as SetReaction, and INVALID_ARGUMENT for a missing request_id
+	// or one over 64 characters.
+	RecordShare(ctx context.Context, in *RecordShareRequest, opts ...grpc.CallOption) (*VideoReactions, error)
+	// Records which recommendations a page showed (impressions) and which
+	// one the viewer opened (clicks), by their Recommendation.token, for the
+	// click-through rate of each model version (`vidmesh recs status`).
+	// Tokens that are not ours, or older than 24 hours, are counted in
+	// ignored_count, not rejected. Each token counts at most one impression
+	// and one click. Errors: INVALID_ARGUMENT (BadRequest) for more than 100
+	// tokens in one call.
+	RecordRecommendationEvents(ctx context.Context, in *RecordRecommendationEventsRequest, opts ...grpc.CallOption) (*RecordRecommendationEventsResponse, error)
 }
 
 type recsServiceClient struct {
@@ -72,10 +117,40 @@ func (c *recsServiceClient) GetRecommendations(ctx context.Context, in *GetRecom
 	return out, nil
 }
 
-func (c *recsServiceClient) RecordInteraction(ctx context.Context, in *RecordInteractionRequest, opts ...grpc.CallOption) (*RecordInteractionResponse, error) {
+func (c *recsServiceClient) SetReaction(ctx context.Context, in *SetReactionRequest, opts ...grpc.CallOption) (*VideoReactions, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(RecordInteractionResponse)
-	err := c.cc.Invoke(ctx, RecsService_RecordInteraction_FullMethodName, in, out, cOpts...)
+	out := new(VideoReactions)
+	err := c.cc.Invoke(ctx, RecsService_SetReaction_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *recsServiceClient) GetReactions(ctx context.Context, in *GetReactionsRequest, opts ...grpc.CallOption) (*VideoReactions, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VideoReactions)
+	err := c.cc.Invoke(ctx, RecsService_GetReactions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *recsServiceClient) RecordShare(ctx context.Context, in *RecordShareRequest, opts ...grpc.CallOption) (*VideoReactions, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VideoReactions)
+	err := c.cc.Invoke(ctx, RecsService_RecordShare_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *recsServiceClient) RecordRecommendationEvents(ctx context.Context, in *RecordRecommendationEventsRequest, opts ...grpc.CallOption) (*RecordRecommendationEventsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecordRecommendationEventsResponse)
+	err := c.cc.Invoke(ctx, RecsService_RecordRecommendationEvents_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -86,31 +161,73 @@ func (c *recsServiceClient) RecordInteraction(ctx context.Context, in *RecordInt
 // All implementations must embed UnimplementedRecsServiceServer
 // for forward compatibility.
 //
-// Recommendations: a personalised home feed and "up next" lists, and the
-// interactions they learn from. Lists are computed offline from recorded
-// interactions (implicit-feedback ALS) and served from a cache; users with
-// too little history get trending videos instead.
+// Recommendations: a home feed ("recommended for you"), "up next" after a
+// video, and trending videos; and the reactions (likes, dislikes, shares)
+// they learn from together with what people watch.
 //
-// A user is an identity, as in Video.owner. Callers act for themselves; the
-// service identity may act for any user. Callers without an API key are
-// anonymous: they get trending and "up next" lists, and their interactions
-// count towards trending only.
+// Who a viewer is: the caller's identity when the call carries an API key;
+// otherwise the request's viewer_id, the same stable anonymous id the
+// player sends with its analytics events (PlayerEvent.viewer_id), so that
+// what a browser watched shapes what that browser is recommended. A
+// viewer_id is a bearer secret of its browser: whoever knows it sees that
+// viewer's recommendations and reactions. Calls with neither are anonymous:
+// they get trending and "up next" lists, and cannot react.
+//
+// Lists are computed offline (implicit-feedback ALS, retrained hourly by
+// default, docs/recommendations.md) and served from Valkey; trending is
+// recomputed every minute. Only public, ready videos are ever recommended,
+// never one the viewer owns, has watched (from the analytics events) or
+// disliked, and never the seed video itself.
+//
+// Errors of every method: UNAVAILABLE with reason STATE_STORE_UNAVAILABLE
+// (Valkey down) or CATALOG_UNAVAILABLE (the catalog cannot be reached to
+// check and fill in videos), DEADLINE_EXCEEDED with STATE_STORE_TIMEOUT or
+// CATALOG_TIMEOUT; INVALID_ARGUMENT (BadRequest naming the field) for a
+// viewer_id over 64 characters.
 type RecsServiceServer interface {
-	// Returns videos to recommend to a user, best first: the home feed, or,
-	// with seed_video, what to watch after that video. Only videos the user
-	// may see are returned, never the seed itself. Returns PERMISSION_DENIED
-	// if user names someone other than the caller, NOT_FOUND if seed_video
-	// does not exist or is not visible to the user, and INVALID_ARGUMENT for
-	// a malformed seed_video or a page_token that came from a different
-	// request.
+	// Returns videos to recommend to the viewer, best first. Without
+	// seed_video: the home feed, the viewer's personal list (reason
+	// PERSONALIZED) followed by trending videos when it runs short or the
+	// viewer has no list yet (new or anonymous viewers get trending only).
+	// With seed_video: "up next", videos watched by the same people as the
+	// seed (SIMILAR), then the personal list, then trending. With
+	// trending_only: trending alone.
+	//
+	// Errors: INVALID_ARGUMENT (BadRequest) for a negative page_size or one
+	// over 100, a malformed seed_video, or seed_video together with
+	// trending_only; NOT_FOUND (reason NOT_FOUND) if seed_video does not
+	// exist or is not visible to the caller.
 	GetRecommendations(context.Context, *GetRecommendationsRequest) (*GetRecommendationsResponse, error)
-	// Records something a user did with a video. Idempotent on request_id:
-	// a request_id already recorded in the last 24 hours is acknowledged and
-	// not counted again. Returns INVALID_ARGUMENT if video, kind or
-	// request_id is missing or watch_time is negative, NOT_FOUND if the video
-	// does not exist or is not visible to the user, and PERMISSION_DENIED if
-	// user names someone other than the caller.
-	RecordInteraction(context.Context, *RecordInteractionRequest) (*RecordInteractionResponse, error)
+	// Sets the viewer's reaction to a video: LIKE, DISLIKE, or NONE to take
+	// a reaction back. Setting the reaction the viewer already has changes
+	// nothing, so retries are safe. A disliked video is never recommended to
+	// that viewer again.
+	//
+	// Errors: INVALID_ARGUMENT (BadRequest) for a malformed video or an
+	// unspecified reaction; UNAUTHENTICATED (reason API_KEY_REQUIRED) when
+	// the call has neither an API key nor a viewer_id; NOT_FOUND if the video
+	// does not exist or is not visible to the caller; RESOURCE_EXHAUSTED
+	// (QuotaFailure, reason REACTIONS_QUOTA_EXCEEDED) for a viewer who
+	// already reacts to 10,000 videos.
+	SetReaction(context.Context, *SetReactionRequest) (*VideoReactions, error)
+	// The video's reaction counts and the viewer's own reaction. Anyone who
+	// may see the video may read its counts. Errors: INVALID_ARGUMENT for a
+	// malformed video; NOT_FOUND if it does not exist or is not visible.
+	GetReactions(context.Context, *GetReactionsRequest) (*VideoReactions, error)
+	// Records that the viewer shared a video (copied or sent its link).
+	// Idempotent on request_id: a request_id already recorded for this
+	// viewer in the last 24 hours is acknowledged and not counted again.
+	// Errors: as SetReaction, and INVALID_ARGUMENT for a missing request_id
+	// or one over 64 characters.
+	RecordShare(context.Context, *RecordShareRequest) (*VideoReactions, error)
+	// Records which recommendations a page showed (impressions) and which
+	// one the viewer opened (clicks), by their Recommendation.token, for the
+	// click-through rate of each model version (`vidmesh recs status`).
+	// Tokens that are not ours, or older than 24 hours, are counted in
+	// ignored_count, not rejected. Each token counts at most one impression
+	// and one click. Errors: INVALID_ARGUMENT (BadRequest) for more than 100
+	// tokens in one call.
+	RecordRecommendationEvents(context.Context, *RecordRecommendationEventsRequest) (*RecordRecommendationEventsResponse, error)
 	mustEmbedUnimplementedRecsServiceServer()
 }
 
@@ -124,8 +241,17 @@ type UnimplementedRecsServiceServer struct{}
 func (UnimplementedRecsServiceServer) GetRecommendations(context.Context, *GetRecommendationsRequest) (*GetRecommendationsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetRecommendations not implemented")
 }
-func (UnimplementedRecsServiceServer) RecordInteraction(context.Context, *RecordInteractionRequest) (*RecordInteractionResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method RecordInteraction not implemented")
+func (UnimplementedRecsServiceServer) SetReaction(context.Context, *SetReactionRequest) (*VideoReactions, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetReaction not implemented")
+}
+func (UnimplementedRecsServiceServer) GetReactions(context.Context, *GetReactionsRequest) (*VideoReactions, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetReactions not implemented")
+}
+func (UnimplementedRecsServiceServer) RecordShare(context.Context, *RecordShareRequest) (*VideoReactions, error) {
+	return nil, status.Error(codes.Unimplemented, "method RecordShare not implemented")
+}
+func (UnimplementedRecsServiceServer) RecordRecommendationEvents(context.Context, *RecordRecommendationEventsRequest) (*RecordRecommendationEventsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RecordRecommendationEvents not implemented")
 }
 func (UnimplementedRecsServiceServer) mustEmbedUnimplementedRecsServiceServer() {}
 func (UnimplementedRecsServiceServer) testEmbeddedByValue()                     {}
@@ -166,20 +292,74 @@ func _RecsService_GetRecommendations_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
-func _RecsService_RecordInteraction_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(RecordInteractionRequest)
+func _RecsService_SetReaction_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetReactionRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(RecsServiceServer).RecordInteraction(ctx, in)
+		return srv.(RecsServiceServer).SetReaction(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: RecsService_RecordInteraction_FullMethodName,
+		FullMethod: RecsService_SetReaction_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(RecsServiceServer).RecordInteraction(ctx, req.(*RecordInteractionRequest))
+		return srv.(RecsServiceServer).SetReaction(ctx, req.(*SetReactionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RecsService_GetReactions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetReactionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecsServiceServer).GetReactions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RecsService_GetReactions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecsServiceServer).GetReactions(ctx, req.(*GetReactionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RecsService_RecordShare_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordShareRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecsServiceServer).RecordShare(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RecsService_RecordShare_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecsServiceServer).RecordShare(ctx, req.(*RecordShareRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RecsService_RecordRecommendationEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordRecommendationEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecsServiceServer).RecordRecommendationEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RecsService_RecordRecommendationEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecsServiceServer).RecordRecommendationEvents(ctx, req.(*RecordRecommendationEventsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -196,8 +376,20 @@ var RecsService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _RecsService_GetRecommendations_Handler,
 		},
 		{
-			MethodName: "RecordInteraction",
-			Handler:    _RecsService_RecordInteraction_Handler,
+			MethodName: "SetReaction",
+			Handler:    _RecsService_SetReaction_Handler,
+		},
+		{
+			MethodName: "GetReactions",
+			Handler:    _RecsService_GetReactions_Handler,
+		},
+		{
+			MethodName: "RecordShare",
+			Handler:    _RecsService_RecordShare_Handler,
+		},
+		{
+			MethodName: "RecordRecommendationEvents",
+			Handler:    _RecsService_RecordRecommendationEvents_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -190,6 +190,9 @@ const (
 	// The server's storage is full: the chunk was not stored (no QuotaFailure).
 	// Send it again later. Metadata: "index".
 	ErrorReason_STORAGE_FULL ErrorReason = 73
+	// The viewer already reacts to (likes or dislikes) as many videos as
+	// recs.max_reactions_per_viewer allows; take a reaction back first.
+	ErrorReason_REACTIONS_QUOTA_EXCEEDED ErrorReason = 74
 	// Analytics events (RejectedEvent.reason; per event, the rest of the batch
 	// is stored) and batches.
 	// A required field of the event is empty. Field: the field.
@@ -267,6 +270,7 @@ var (
 		71: "OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED",
 		72: "STORED_BYTES_QUOTA_EXCEEDED",
 		73: "STORAGE_FULL",
+		74: "REACTIONS_QUOTA_EXCEEDED",
 		90: "EVENT_FIELD_MISSING",
 		91: "EVENT_FIELD_TOO_LONG",
 		92: "EVENT_FIELD_OUT_OF_RANGE",
@@ -327,6 +331,7 @@ var (
 		"OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED": 71,
 		"STORED_BYTES_QUOTA_EXCEEDED":      72,
 		"STORAGE_FULL":                     73,
+		"REACTIONS_QUOTA_EXCEEDED":         74,
 		"EVENT_FIELD_MISSING":              90,
 		"EVENT_FIELD_TOO_LONG":             91,
 		"EVENT_FIELD_OUT_OF_RANGE":         92,
@@ -369,7 +374,7 @@ var File_vidmesh_type_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_vidmesh_type_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\"vidmesh/type/v1/error_reason.proto\x12\x0fvidmesh.type.v1*\x8e\v\n" +
+	"\"vidmesh/type/v1/error_reason.proto\x12\x0fvidmesh.type.v1*\xac\v\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10API_KEY_REQUIRED\x10\x01\x12\x19\n" +
@@ -422,7 +427,8 @@ const file_vidmesh_type_v1_error_reason_proto_rawDesc = "" +
 	"\x1bOPEN_UPLOADS_QUOTA_EXCEEDED\x10F\x12$\n" +
 	" OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED\x10G\x12\x1f\n" +
 	"\x1bSTORED_BYTES_QUOTA_EXCEEDED\x10H\x12\x10\n" +
-	"\fSTORAGE_FULL\x10I\x12\x17\n" +
+	"\fSTORAGE_FULL\x10I\x12\x1c\n" +
+	"\x18REACTIONS_QUOTA_EXCEEDED\x10J\x12\x17\n" +
 	"\x13EVENT_FIELD_MISSING\x10Z\x12\x18\n" +
 	"\x14EVENT_FIELD_TOO_LONG\x10[\x12\x1c\n" +
 	"\x18EVENT_FIELD_OUT_OF_RANGE\x10\\\x12\x1b\n" +

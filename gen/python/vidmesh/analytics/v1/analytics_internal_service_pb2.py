@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n5vidmesh/analytics/v1/analytics_internal_service.proto\x12\x14vidmesh.analytics.v1\"P\n\x19ListViewMilestonesRequest\x12\x16\n\x06\x63ursor\x18\x01 \x01(\tR\x06\x63ursor\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\"\x82\x01\n\x1aListViewMilestonesResponse\x12\x43\n\nmilestones\x18\x01 \x03(\x0b\x32#.vidmesh.analytics.v1.ViewMilestoneR\nmilestones\x12\x1f\n\x0bnext_cursor\x18\x02 \x01(\tR\nnextCursor\"@\n\rViewMilestone\x12\x19\n\x08video_id\x18\x01 \x01(\tR\x07videoId\x12\x14\n\x05views\x18\x02 \x01(\x03R\x05views2\x98\x01\n\x18\x41nalyticsInternalService\x12|\n\x12ListViewMilestones\x12/.vidmesh.analytics.v1.ListViewMilestonesRequest\x1a\x30.vidmesh.analytics.v1.ListViewMilestonesResponse\"\x03\x90\x02\x01\x42\xe0\x01\n\x18\x63om.vidmesh.analytics.v1B\x1d\x41nalyticsInternalServiceProtoP\x01Z3vidmesh.dev/gen/go/vidmesh/analytics/v1;analyticsv1\xa2\x02\x03VAX\xaa\x02\x14Vidmesh.Analytics.V1\xca\x02\x14Vidmesh\\Analytics\\V1\xe2\x02 Vidmesh\\Analytics\\V1\\GPBMetadata\xea\x02\x16Vidmesh::Analytics::V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n5vidmesh/analytics/v1/analytics_internal_service.proto\x12\x14vidmesh.analytics.v1\"P\n\x19ListViewMilestonesRequest\x12\x16\n\x06\x63ursor\x18\x01 \x01(\tR\x06\x63ursor\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\"\x82\x01\n\x1aListViewMilestonesResponse\x12\x43\n\nmilestones\x18\x01 \x03(\x0b\x32#.vidmesh.analytics.v1.ViewMilestoneR\nmilestones\x12\x1f\n\x0bnext_cursor\x18\x02 \x01(\tR\nnextCursor\"@\n\rViewMilestone\x12\x19\n\x08video_id\x18\x01 \x01(\tR\x07videoId\x12\x14\n\x05views\x18\x02 \x01(\x03R\x05views\"G\n\x10ListViewsRequest\x12\x16\n\x06\x63ursor\x18\x01 \x01(\tR\x06\x63ursor\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\"f\n\x11ListViewsResponse\x12\x30\n\x05views\x18\x01 \x03(\x0b\x32\x1a.vidmesh.analytics.v1.ViewR\x05views\x12\x1f\n\x0bnext_cursor\x18\x02 \x01(\tR\nnextCursor\"[\n\x04View\x12\x16\n\x06viewer\x18\x01 \x01(\tR\x06viewer\x12\x19\n\x08video_id\x18\x02 \x01(\tR\x07videoId\x12 \n\x0cview_time_ms\x18\x03 \x01(\x03R\nviewTimeMs2\xfb\x01\n\x18\x41nalyticsInternalService\x12|\n\x12ListViewMilestones\x12/.vidmesh.analytics.v1.ListViewMilestonesRequest\x1a\x30.vidmesh.analytics.v1.ListViewMilestonesResponse\"\x03\x90\x02\x01\x12\x61\n\tListViews\x12&.vidmesh.analytics.v1.ListViewsRequest\x1a\'.vidmesh.analytics.v1.ListViewsResponse\"\x03\x90\x02\x01\x42\xe0\x01\n\x18\x63om.vidmesh.analytics.v1B\x1d\x41nalyticsInternalServiceProtoP\x01Z3vidmesh.dev/gen/go/vidmesh/analytics/v1;analyticsv1\xa2\x02\x03VAX\xaa\x02\x14Vidmesh.Analytics.V1\xca\x02\x14Vidmesh\\Analytics\\V1\xe2\x02 Vidmesh\\Analytics\\V1\\GPBMetadata\xea\x02\x16Vidmesh::Analytics::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,12 +34,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'\n\030com.vidmesh.analytics.v1B\035AnalyticsInternalServiceProtoP\001Z3vidmesh.dev/gen/go/vidmesh/analytics/v1;analyticsv1\242\002\003VAX\252\002\024Vidmesh.Analytics.V1\312\002\024Vidmesh\\Analytics\\V1\342\002 Vidmesh\\Analytics\\V1\\GPBMetadata\352\002\026Vidmesh::Analytics::V1'
   _globals['_ANALYTICSINTERNALSERVICE'].methods_by_name['ListViewMilestones']._loaded_options = None
   _globals['_ANALYTICSINTERNALSERVICE'].methods_by_name['ListViewMilestones']._serialized_options = b'\220\002\001'
+  _globals['_ANALYTICSINTERNALSERVICE'].methods_by_name['ListViews']._loaded_options = None
+  _globals['_ANALYTICSINTERNALSERVICE'].methods_by_name['ListViews']._serialized_options = b'\220\002\001'
   _globals['_LISTVIEWMILESTONESREQUEST']._serialized_start=79
   _globals['_LISTVIEWMILESTONESREQUEST']._serialized_end=159
   _globals['_LISTVIEWMILESTONESRESPONSE']._serialized_start=162
   _globals['_LISTVIEWMILESTONESRESPONSE']._serialized_end=292
   _globals['_VIEWMILESTONE']._serialized_start=294
   _globals['_VIEWMILESTONE']._serialized_end=358
-  _globals['_ANALYTICSINTERNALSERVICE']._serialized_start=361
-  _globals['_ANALYTICSINTERNALSERVICE']._serialized_end=513
+  _globals['_LISTVIEWSREQUEST']._serialized_start=360
+  _globals['_LISTVIEWSREQUEST']._serialized_end=431
+  _globals['_LISTVIEWSRESPONSE']._serialized_start=433
+  _globals['_LISTVIEWSRESPONSE']._serialized_end=535
+  _globals['_VIEW']._serialized_start=537
+  _globals['_VIEW']._serialized_end=628
+  _globals['_ANALYTICSINTERNALSERVICE']._serialized_start=631
+  _globals['_ANALYTICSINTERNALSERVICE']._serialized_end=882
 # @@protoc_insertion_point(module_scope)

@@ -29,3 +29,29 @@ class ViewMilestone(_message.Message):
     video_id: str
     views: int
     def __init__(self, video_id: _Optional[str] = ..., views: _Optional[int] = ...) -> None: ...
+
+class ListViewsRequest(_message.Message):
+    __slots__ = ("cursor", "page_size")
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    cursor: str
+    page_size: int
+    def __init__(self, cursor: _Optional[str] = ..., page_size: _Optional[int] = ...) -> None: ...
+
+class ListViewsResponse(_message.Message):
+    __slots__ = ("views", "next_cursor")
+    VIEWS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    views: _containers.RepeatedCompositeFieldContainer[View]
+    next_cursor: str
+    def __init__(self, views: _Optional[_Iterable[_Union[View, _Mapping]]] = ..., next_cursor: _Optional[str] = ...) -> None: ...
+
+class View(_message.Message):
+    __slots__ = ("viewer", "video_id", "view_time_ms")
+    VIEWER_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    VIEW_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    viewer: str
+    video_id: str
+    view_time_ms: int
+    def __init__(self, viewer: _Optional[str] = ..., video_id: _Optional[str] = ..., view_time_ms: _Optional[int] = ...) -> None: ...

@@ -42,6 +42,11 @@ class AnalyticsInternalServiceStub:
                 request_serializer=vidmesh_dot_analytics_dot_v1_dot_analytics__internal__service__pb2.ListViewMilestonesRequest.SerializeToString,
                 response_deserializer=vidmesh_dot_analytics_dot_v1_dot_analytics__internal__service__pb2.ListViewMilestonesResponse.FromString,
                 _registered_method=True)
+        self.ListViews = channel.unary_unary(
+                '/vidmesh.analytics.v1.AnalyticsInternalService/ListViews',
+                request_serializer=vidmesh_dot_analytics_dot_v1_dot_analytics__internal__service__pb2.ListViewsRequest.SerializeToString,
+                response_deserializer=vidmesh_dot_analytics_dot_v1_dot_analytics__internal__service__pb2.ListViewsResponse.FromString,
+                _registered_method=True)
 
 
 class AnalyticsInternalServiceServicer:
@@ -66,6 +71,19 @@ class AnalyticsInternalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListViews(self, request, context):
+        """New views, oldest first, from a cursor: who (the viewer's keyed hash,
+        as analytics counts unique viewers) viewed which video and when, for
+        services that follow what people watch (recommendations: watched
+        videos are not recommended again, and trending counts views). A
+        session appears once, when it becomes a view (VideoMetrics.views).
+        About the newest 100,000 counting batches are kept; cursors and
+        INVALID_ARGUMENT as ListViewMilestones.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AnalyticsInternalServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -73,6 +91,11 @@ def add_AnalyticsInternalServiceServicer_to_server(servicer, server):
                     servicer.ListViewMilestones,
                     request_deserializer=vidmesh_dot_analytics_dot_v1_dot_analytics__internal__service__pb2.ListViewMilestonesRequest.FromString,
                     response_serializer=vidmesh_dot_analytics_dot_v1_dot_analytics__internal__service__pb2.ListViewMilestonesResponse.SerializeToString,
+            ),
+            'ListViews': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListViews,
+                    request_deserializer=vidmesh_dot_analytics_dot_v1_dot_analytics__internal__service__pb2.ListViewsRequest.FromString,
+                    response_serializer=vidmesh_dot_analytics_dot_v1_dot_analytics__internal__service__pb2.ListViewsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -105,6 +128,33 @@ class AnalyticsInternalService:
             '/vidmesh.analytics.v1.AnalyticsInternalService/ListViewMilestones',
             vidmesh_dot_analytics_dot_v1_dot_analytics__internal__service__pb2.ListViewMilestonesRequest.SerializeToString,
             vidmesh_dot_analytics_dot_v1_dot_analytics__internal__service__pb2.ListViewMilestonesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListViews(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vidmesh.analytics.v1.AnalyticsInternalService/ListViews',
+            vidmesh_dot_analytics_dot_v1_dot_analytics__internal__service__pb2.ListViewsRequest.SerializeToString,
+            vidmesh_dot_analytics_dot_v1_dot_analytics__internal__service__pb2.ListViewsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -24,12 +24,10 @@ _sym_db = _symbol_database.Default()
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
-from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
-from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from vidmesh.catalog.v1 import resources_pb2 as vidmesh_dot_catalog_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"vidmesh/recs/v1/recs_service.proto\x12\x0fvidmesh.recs.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"vidmesh/catalog/v1/resources.proto\"\x8a\x01\n\x19GetRecommendationsRequest\x12\x12\n\x04user\x18\x01 \x01(\tR\x04user\x12\x1d\n\nseed_video\x18\x02 \x01(\tR\tseedVideo\x12\x1b\n\tpage_size\x18\x03 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x04 \x01(\tR\tpageToken\"\x8f\x01\n\x1aGetRecommendationsResponse\x12I\n\x0frecommendations\x18\x01 \x03(\x0b\x32\x1f.vidmesh.recs.v1.RecommendationR\x0frecommendations\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x96\x01\n\x0eRecommendation\x12/\n\x05video\x18\x01 \x01(\x0b\x32\x19.vidmesh.catalog.v1.VideoR\x05video\x12=\n\x06reason\x18\x02 \x01(\x0e\x32%.vidmesh.recs.v1.RecommendationReasonR\x06reason\x12\x14\n\x05score\x18\x03 \x01(\x01R\x05score\"\xa0\x02\n\x18RecordInteractionRequest\x12\x12\n\x04user\x18\x01 \x01(\tR\x04user\x12\x1a\n\x05video\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x05video\x12:\n\x04kind\x18\x03 \x01(\x0e\x32 .vidmesh.recs.v1.InteractionKindB\x04\xe2\x41\x01\x02R\x04kind\x12\x38\n\nwatch_time\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationR\twatchTime\x12#\n\nrequest_id\x18\x05 \x01(\tB\x04\xe2\x41\x01\x02R\trequestId\x12\x39\n\nevent_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\teventTime\"\x1b\n\x19RecordInteractionResponse*\xac\x01\n\x14RecommendationReason\x12%\n!RECOMMENDATION_REASON_UNSPECIFIED\x10\x00\x12&\n\"RECOMMENDATION_REASON_PERSONALIZED\x10\x01\x12!\n\x1dRECOMMENDATION_REASON_SIMILAR\x10\x02\x12\"\n\x1eRECOMMENDATION_REASON_TRENDING\x10\x03*\xc2\x01\n\x0fInteractionKind\x12 \n\x1cINTERACTION_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15INTERACTION_KIND_VIEW\x10\x01\x12\x19\n\x15INTERACTION_KIND_LIKE\x10\x02\x12\x1c\n\x18INTERACTION_KIND_DISLIKE\x10\x03\x12\x1a\n\x16INTERACTION_KIND_SHARE\x10\x04\x12\x1d\n\x19INTERACTION_KIND_COMPLETE\x10\x05\x32\xab\x02\n\x0bRecsService\x12\x8a\x01\n\x12GetRecommendations\x12*.vidmesh.recs.v1.GetRecommendationsRequest\x1a+.vidmesh.recs.v1.GetRecommendationsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/recommendations\x12\x8e\x01\n\x11RecordInteraction\x12).vidmesh.recs.v1.RecordInteractionRequest\x1a*.vidmesh.recs.v1.RecordInteractionResponse\"\"\x82\xd3\xe4\x93\x02\x1c\"\x17/v1/interactions:record:\x01*B\xb0\x01\n\x13\x63om.vidmesh.recs.v1B\x10RecsServiceProtoP\x01Z)vidmesh.dev/gen/go/vidmesh/recs/v1;recsv1\xa2\x02\x03VRX\xaa\x02\x0fVidmesh.Recs.V1\xca\x02\x0fVidmesh\\Recs\\V1\xe2\x02\x1bVidmesh\\Recs\\V1\\GPBMetadata\xea\x02\x11Vidmesh::Recs::V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"vidmesh/recs/v1/recs_service.proto\x12\x0fvidmesh.recs.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\"vidmesh/catalog/v1/resources.proto\"\x99\x01\n\x19GetRecommendationsRequest\x12\x1b\n\tviewer_id\x18\x01 \x01(\tR\x08viewerId\x12\x1d\n\nseed_video\x18\x02 \x01(\tR\tseedVideo\x12\x1b\n\tpage_size\x18\x03 \x01(\x05R\x08pageSize\x12#\n\rtrending_only\x18\x04 \x01(\x08R\x0ctrendingOnly\"\x8c\x01\n\x1aGetRecommendationsResponse\x12I\n\x0frecommendations\x18\x01 \x03(\x0b\x32\x1f.vidmesh.recs.v1.RecommendationR\x0frecommendations\x12#\n\rmodel_version\x18\x02 \x01(\tR\x0cmodelVersion\"\xac\x01\n\x0eRecommendation\x12/\n\x05video\x18\x01 \x01(\x0b\x32\x19.vidmesh.catalog.v1.VideoR\x05video\x12=\n\x06reason\x18\x02 \x01(\x0e\x32%.vidmesh.recs.v1.RecommendationReasonR\x06reason\x12\x14\n\x05score\x18\x03 \x01(\x01R\x05score\x12\x14\n\x05token\x18\x04 \x01(\tR\x05token\"\x8a\x01\n\x12SetReactionRequest\x12\x1a\n\x05video\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05video\x12;\n\x08reaction\x18\x02 \x01(\x0e\x32\x19.vidmesh.recs.v1.ReactionB\x04\xe2\x41\x01\x02R\x08reaction\x12\x1b\n\tviewer_id\x18\x03 \x01(\tR\x08viewerId\"N\n\x13GetReactionsRequest\x12\x1a\n\x05video\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05video\x12\x1b\n\tviewer_id\x18\x02 \x01(\tR\x08viewerId\"r\n\x12RecordShareRequest\x12\x1a\n\x05video\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05video\x12#\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\trequestId\x12\x1b\n\tviewer_id\x18\x03 \x01(\tR\x08viewerId\"\xcf\x01\n\x0eVideoReactions\x12\x14\n\x05video\x18\x01 \x01(\tR\x05video\x12\x1d\n\nlike_count\x18\x02 \x01(\x03R\tlikeCount\x12#\n\rdislike_count\x18\x03 \x01(\x03R\x0c\x64islikeCount\x12\x1f\n\x0bshare_count\x18\x04 \x01(\x03R\nshareCount\x12\x42\n\x0fviewer_reaction\x18\x05 \x01(\x0e\x32\x19.vidmesh.recs.v1.ReactionR\x0eviewerReaction\"s\n!RecordRecommendationEventsRequest\x12+\n\x11impression_tokens\x18\x01 \x03(\tR\x10impressionTokens\x12!\n\x0c\x63lick_tokens\x18\x02 \x03(\tR\x0b\x63lickTokens\"p\n\"RecordRecommendationEventsResponse\x12%\n\x0erecorded_count\x18\x01 \x01(\x05R\rrecordedCount\x12#\n\rignored_count\x18\x02 \x01(\x05R\x0cignoredCount*\xac\x01\n\x14RecommendationReason\x12%\n!RECOMMENDATION_REASON_UNSPECIFIED\x10\x00\x12&\n\"RECOMMENDATION_REASON_PERSONALIZED\x10\x01\x12!\n\x1dRECOMMENDATION_REASON_SIMILAR\x10\x02\x12\"\n\x1eRECOMMENDATION_REASON_TRENDING\x10\x03*`\n\x08Reaction\x12\x18\n\x14REACTION_UNSPECIFIED\x10\x00\x12\x11\n\rREACTION_NONE\x10\x01\x12\x11\n\rREACTION_LIKE\x10\x02\x12\x14\n\x10REACTION_DISLIKE\x10\x03\x32\xcd\x05\n\x0bRecsService\x12\x8d\x01\n\x12GetRecommendations\x12*.vidmesh.recs.v1.GetRecommendationsRequest\x1a+.vidmesh.recs.v1.GetRecommendationsResponse\"\x1e\x90\x02\x01\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/recommendations\x12z\n\x0bSetReaction\x12#.vidmesh.recs.v1.SetReactionRequest\x1a\x1f.vidmesh.recs.v1.VideoReactions\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/{video=videos/*}:react:\x01*\x12\x80\x01\n\x0cGetReactions\x12$.vidmesh.recs.v1.GetReactionsRequest\x1a\x1f.vidmesh.recs.v1.VideoReactions\")\x90\x02\x01\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{video=videos/*}/reactions\x12z\n\x0bRecordShare\x12#.vidmesh.recs.v1.RecordShareRequest\x1a\x1f.vidmesh.recs.v1.VideoReactions\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/{video=videos/*}:share:\x01*\x12\xb2\x01\n\x1aRecordRecommendationEvents\x12\x32.vidmesh.recs.v1.RecordRecommendationEventsRequest\x1a\x33.vidmesh.recs.v1.RecordRecommendationEventsResponse\"+\x82\xd3\xe4\x93\x02%\" /v1/recommendations:recordEvents:\x01*B\xb0\x01\n\x13\x63om.vidmesh.recs.v1B\x10RecsServiceProtoP\x01Z)vidmesh.dev/gen/go/vidmesh/recs/v1;recsv1\xa2\x02\x03VRX\xaa\x02\x0fVidmesh.Recs.V1\xca\x02\x0fVidmesh\\Recs\\V1\xe2\x02\x1bVidmesh\\Recs\\V1\\GPBMetadata\xea\x02\x11Vidmesh::Recs::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,30 +35,48 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vidmesh.recs.v1.recs_servic
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\023com.vidmesh.recs.v1B\020RecsServiceProtoP\001Z)vidmesh.dev/gen/go/vidmesh/recs/v1;recsv1\242\002\003VRX\252\002\017Vidmesh.Recs.V1\312\002\017Vidmesh\\Recs\\V1\342\002\033Vidmesh\\Recs\\V1\\GPBMetadata\352\002\021Vidmesh::Recs::V1'
-  _globals['_RECORDINTERACTIONREQUEST'].fields_by_name['video']._loaded_options = None
-  _globals['_RECORDINTERACTIONREQUEST'].fields_by_name['video']._serialized_options = b'\342A\001\002'
-  _globals['_RECORDINTERACTIONREQUEST'].fields_by_name['kind']._loaded_options = None
-  _globals['_RECORDINTERACTIONREQUEST'].fields_by_name['kind']._serialized_options = b'\342A\001\002'
-  _globals['_RECORDINTERACTIONREQUEST'].fields_by_name['request_id']._loaded_options = None
-  _globals['_RECORDINTERACTIONREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\002'
+  _globals['_SETREACTIONREQUEST'].fields_by_name['video']._loaded_options = None
+  _globals['_SETREACTIONREQUEST'].fields_by_name['video']._serialized_options = b'\342A\001\002'
+  _globals['_SETREACTIONREQUEST'].fields_by_name['reaction']._loaded_options = None
+  _globals['_SETREACTIONREQUEST'].fields_by_name['reaction']._serialized_options = b'\342A\001\002'
+  _globals['_GETREACTIONSREQUEST'].fields_by_name['video']._loaded_options = None
+  _globals['_GETREACTIONSREQUEST'].fields_by_name['video']._serialized_options = b'\342A\001\002'
+  _globals['_RECORDSHAREREQUEST'].fields_by_name['video']._loaded_options = None
+  _globals['_RECORDSHAREREQUEST'].fields_by_name['video']._serialized_options = b'\342A\001\002'
+  _globals['_RECORDSHAREREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_RECORDSHAREREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\002'
   _globals['_RECSSERVICE'].methods_by_name['GetRecommendations']._loaded_options = None
-  _globals['_RECSSERVICE'].methods_by_name['GetRecommendations']._serialized_options = b'\202\323\344\223\002\025\022\023/v1/recommendations'
-  _globals['_RECSSERVICE'].methods_by_name['RecordInteraction']._loaded_options = None
-  _globals['_RECSSERVICE'].methods_by_name['RecordInteraction']._serialized_options = b'\202\323\344\223\002\034\"\027/v1/interactions:record:\001*'
-  _globals['_RECOMMENDATIONREASON']._serialized_start=980
-  _globals['_RECOMMENDATIONREASON']._serialized_end=1152
-  _globals['_INTERACTIONKIND']._serialized_start=1155
-  _globals['_INTERACTIONKIND']._serialized_end=1349
-  _globals['_GETRECOMMENDATIONSREQUEST']._serialized_start=220
-  _globals['_GETRECOMMENDATIONSREQUEST']._serialized_end=358
-  _globals['_GETRECOMMENDATIONSRESPONSE']._serialized_start=361
-  _globals['_GETRECOMMENDATIONSRESPONSE']._serialized_end=504
-  _globals['_RECOMMENDATION']._serialized_start=507
-  _globals['_RECOMMENDATION']._serialized_end=657
-  _globals['_RECORDINTERACTIONREQUEST']._serialized_start=660
-  _globals['_RECORDINTERACTIONREQUEST']._serialized_end=948
-  _globals['_RECORDINTERACTIONRESPONSE']._serialized_start=950
-  _globals['_RECORDINTERACTIONRESPONSE']._serialized_end=977
-  _globals['_RECSSERVICE']._serialized_start=1352
-  _globals['_RECSSERVICE']._serialized_end=1651
+  _globals['_RECSSERVICE'].methods_by_name['GetRecommendations']._serialized_options = b'\220\002\001\202\323\344\223\002\025\022\023/v1/recommendations'
+  _globals['_RECSSERVICE'].methods_by_name['SetReaction']._loaded_options = None
+  _globals['_RECSSERVICE'].methods_by_name['SetReaction']._serialized_options = b'\202\323\344\223\002\037\"\032/v1/{video=videos/*}:react:\001*'
+  _globals['_RECSSERVICE'].methods_by_name['GetReactions']._loaded_options = None
+  _globals['_RECSSERVICE'].methods_by_name['GetReactions']._serialized_options = b'\220\002\001\202\323\344\223\002 \022\036/v1/{video=videos/*}/reactions'
+  _globals['_RECSSERVICE'].methods_by_name['RecordShare']._loaded_options = None
+  _globals['_RECSSERVICE'].methods_by_name['RecordShare']._serialized_options = b'\202\323\344\223\002\037\"\032/v1/{video=videos/*}:share:\001*'
+  _globals['_RECSSERVICE'].methods_by_name['RecordRecommendationEvents']._loaded_options = None
+  _globals['_RECSSERVICE'].methods_by_name['RecordRecommendationEvents']._serialized_options = b'\202\323\344\223\002%\" /v1/recommendations:recordEvents:\001*'
+  _globals['_RECOMMENDATIONREASON']._serialized_start=1407
+  _globals['_RECOMMENDATIONREASON']._serialized_end=1579
+  _globals['_REACTION']._serialized_start=1581
+  _globals['_REACTION']._serialized_end=1677
+  _globals['_GETRECOMMENDATIONSREQUEST']._serialized_start=155
+  _globals['_GETRECOMMENDATIONSREQUEST']._serialized_end=308
+  _globals['_GETRECOMMENDATIONSRESPONSE']._serialized_start=311
+  _globals['_GETRECOMMENDATIONSRESPONSE']._serialized_end=451
+  _globals['_RECOMMENDATION']._serialized_start=454
+  _globals['_RECOMMENDATION']._serialized_end=626
+  _globals['_SETREACTIONREQUEST']._serialized_start=629
+  _globals['_SETREACTIONREQUEST']._serialized_end=767
+  _globals['_GETREACTIONSREQUEST']._serialized_start=769
+  _globals['_GETREACTIONSREQUEST']._serialized_end=847
+  _globals['_RECORDSHAREREQUEST']._serialized_start=849
+  _globals['_RECORDSHAREREQUEST']._serialized_end=963
+  _globals['_VIDEOREACTIONS']._serialized_start=966
+  _globals['_VIDEOREACTIONS']._serialized_end=1173
+  _globals['_RECORDRECOMMENDATIONEVENTSREQUEST']._serialized_start=1175
+  _globals['_RECORDRECOMMENDATIONEVENTSREQUEST']._serialized_end=1290
+  _globals['_RECORDRECOMMENDATIONEVENTSRESPONSE']._serialized_start=1292
+  _globals['_RECORDRECOMMENDATIONEVENTSRESPONSE']._serialized_end=1404
+  _globals['_RECSSERVICE']._serialized_start=1680
+  _globals['_RECSSERVICE']._serialized_end=2397
 # @@protoc_insertion_point(module_scope)

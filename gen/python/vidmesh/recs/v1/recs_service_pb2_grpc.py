@@ -26,15 +26,29 @@ if _version_not_supported:
 
 
 class RecsServiceStub:
-    """Recommendations: a personalised home feed and "up next" lists, and the
-    interactions they learn from. Lists are computed offline from recorded
-    interactions (implicit-feedback ALS) and served from a cache; users with
-    too little history get trending videos instead.
+    """Recommendations: a home feed ("recommended for you"), "up next" after a
+    video, and trending videos; and the reactions (likes, dislikes, shares)
+    they learn from together with what people watch.
 
-    A user is an identity, as in Video.owner. Callers act for themselves; the
-    service identity may act for any user. Callers without an API key are
-    anonymous: they get trending and "up next" lists, and their interactions
-    count towards trending only.
+    Who a viewer is: the caller's identity when the call carries an API key;
+    otherwise the request's viewer_id, the same stable anonymous id the
+    player sends with its analytics events (PlayerEvent.viewer_id), so that
+    what a browser watched shapes what that browser is recommended. A
+    viewer_id is a bearer secret of its browser: whoever knows it sees that
+    viewer's recommendations and reactions. Calls with neither are anonymous:
+    they get trending and "up next" lists, and cannot react.
+
+    Lists are computed offline (implicit-feedback ALS, retrained hourly by
+    default, docs/recommendations.md) and served from Valkey; trending is
+    recomputed every minute. Only public, ready videos are ever recommended,
+    never one the viewer owns, has watched (from the analytics events) or
+    disliked, and never the seed video itself.
+
+    Errors of every method: UNAVAILABLE with reason STATE_STORE_UNAVAILABLE
+    (Valkey down) or CATALOG_UNAVAILABLE (the catalog cannot be reached to
+    check and fill in videos), DEADLINE_EXCEEDED with STATE_STORE_TIMEOUT or
+    CATALOG_TIMEOUT; INVALID_ARGUMENT (BadRequest naming the field) for a
+    viewer_id over 64 characters.
     """
 
     def __init__(self, channel):
@@ -48,45 +62,117 @@ class RecsServiceStub:
                 request_serializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.GetRecommendationsRequest.SerializeToString,
                 response_deserializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.GetRecommendationsResponse.FromString,
                 _registered_method=True)
-        self.RecordInteraction = channel.unary_unary(
-                '/vidmesh.recs.v1.RecsService/RecordInteraction',
-                request_serializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.RecordInteractionRequest.SerializeToString,
-                response_deserializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.RecordInteractionResponse.FromString,
+        self.SetReaction = channel.unary_unary(
+                '/vidmesh.recs.v1.RecsService/SetReaction',
+                request_serializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.SetReactionRequest.SerializeToString,
+                response_deserializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.VideoReactions.FromString,
+                _registered_method=True)
+        self.GetReactions = channel.unary_unary(
+                '/vidmesh.recs.v1.RecsService/GetReactions',
+                request_serializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.GetReactionsRequest.SerializeToString,
+                response_deserializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.VideoReactions.FromString,
+                _registered_method=True)
+        self.RecordShare = channel.unary_unary(
+                '/vidmesh.recs.v1.RecsService/RecordShare',
+                request_serializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.RecordShareRequest.SerializeToString,
+                response_deserializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.VideoReactions.FromString,
+                _registered_method=True)
+        self.RecordRecommendationEvents = channel.unary_unary(
+                '/vidmesh.recs.v1.RecsService/RecordRecommendationEvents',
+                request_serializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.RecordRecommendationEventsRequest.SerializeToString,
+                response_deserializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.RecordRecommendationEventsResponse.FromString,
                 _registered_method=True)
 
 
 class RecsServiceServicer:
-    """Recommendations: a personalised home feed and "up next" lists, and the
-    interactions they learn from. Lists are computed offline from recorded
-    interactions (implicit-feedback ALS) and served from a cache; users with
-    too little history get trending videos instead.
+    """Recommendations: a home feed ("recommended for you"), "up next" after a
+    video, and trending videos; and the reactions (likes, dislikes, shares)
+    they learn from together with what people watch.
 
-    A user is an identity, as in Video.owner. Callers act for themselves; the
-    service identity may act for any user. Callers without an API key are
-    anonymous: they get trending and "up next" lists, and their interactions
-    count towards trending only.
+    Who a viewer is: the caller's identity when the call carries an API key;
+    otherwise the request's viewer_id, the same stable anonymous id the
+    player sends with its analytics events (PlayerEvent.viewer_id), so that
+    what a browser watched shapes what that browser is recommended. A
+    viewer_id is a bearer secret of its browser: whoever knows it sees that
+    viewer's recommendations and reactions. Calls with neither are anonymous:
+    they get trending and "up next" lists, and cannot react.
+
+    Lists are computed offline (implicit-feedback ALS, retrained hourly by
+    default, docs/recommendations.md) and served from Valkey; trending is
+    recomputed every minute. Only public, ready videos are ever recommended,
+    never one the viewer owns, has watched (from the analytics events) or
+    disliked, and never the seed video itself.
+
+    Errors of every method: UNAVAILABLE with reason STATE_STORE_UNAVAILABLE
+    (Valkey down) or CATALOG_UNAVAILABLE (the catalog cannot be reached to
+    check and fill in videos), DEADLINE_EXCEEDED with STATE_STORE_TIMEOUT or
+    CATALOG_TIMEOUT; INVALID_ARGUMENT (BadRequest naming the field) for a
+    viewer_id over 64 characters.
     """
 
     def GetRecommendations(self, request, context):
-        """Returns videos to recommend to a user, best first: the home feed, or,
-        with seed_video, what to watch after that video. Only videos the user
-        may see are returned, never the seed itself. Returns PERMISSION_DENIED
-        if user names someone other than the caller, NOT_FOUND if seed_video
-        does not exist or is not visible to the user, and INVALID_ARGUMENT for
-        a malformed seed_video or a page_token that came from a different
-        request.
+        """Returns videos to recommend to the viewer, best first. Without
+        seed_video: the home feed, the viewer's personal list (reason
+        PERSONALIZED) followed by trending videos when it runs short or the
+        viewer has no list yet (new or anonymous viewers get trending only).
+        With seed_video: "up next", videos watched by the same people as the
+        seed (SIMILAR), then the personal list, then trending. With
+        trending_only: trending alone.
+
+        Errors: INVALID_ARGUMENT (BadRequest) for a negative page_size or one
+        over 100, a malformed seed_video, or seed_video together with
+        trending_only; NOT_FOUND (reason NOT_FOUND) if seed_video does not
+        exist or is not visible to the caller.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def RecordInteraction(self, request, context):
-        """Records something a user did with a video. Idempotent on request_id:
-        a request_id already recorded in the last 24 hours is acknowledged and
-        not counted again. Returns INVALID_ARGUMENT if video, kind or
-        request_id is missing or watch_time is negative, NOT_FOUND if the video
-        does not exist or is not visible to the user, and PERMISSION_DENIED if
-        user names someone other than the caller.
+    def SetReaction(self, request, context):
+        """Sets the viewer's reaction to a video: LIKE, DISLIKE, or NONE to take
+        a reaction back. Setting the reaction the viewer already has changes
+        nothing, so retries are safe. A disliked video is never recommended to
+        that viewer again.
+
+        Errors: INVALID_ARGUMENT (BadRequest) for a malformed video or an
+        unspecified reaction; UNAUTHENTICATED (reason API_KEY_REQUIRED) when
+        the call has neither an API key nor a viewer_id; NOT_FOUND if the video
+        does not exist or is not visible to the caller; RESOURCE_EXHAUSTED
+        (QuotaFailure, reason REACTIONS_QUOTA_EXCEEDED) for a viewer who
+        already reacts to 10,000 videos.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetReactions(self, request, context):
+        """The video's reaction counts and the viewer's own reaction. Anyone who
+        may see the video may read its counts. Errors: INVALID_ARGUMENT for a
+        malformed video; NOT_FOUND if it does not exist or is not visible.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordShare(self, request, context):
+        """Records that the viewer shared a video (copied or sent its link).
+        Idempotent on request_id: a request_id already recorded for this
+        viewer in the last 24 hours is acknowledged and not counted again.
+        Errors: as SetReaction, and INVALID_ARGUMENT for a missing request_id
+        or one over 64 characters.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordRecommendationEvents(self, request, context):
+        """Records which recommendations a page showed (impressions) and which
+        one the viewer opened (clicks), by their Recommendation.token, for the
+        click-through rate of each model version (`vidmesh recs status`).
+        Tokens that are not ours, or older than 24 hours, are counted in
+        ignored_count, not rejected. Each token counts at most one impression
+        and one click. Errors: INVALID_ARGUMENT (BadRequest) for more than 100
+        tokens in one call.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -100,10 +186,25 @@ def add_RecsServiceServicer_to_server(servicer, server):
                     request_deserializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.GetRecommendationsRequest.FromString,
                     response_serializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.GetRecommendationsResponse.SerializeToString,
             ),
-            'RecordInteraction': grpc.unary_unary_rpc_method_handler(
-                    servicer.RecordInteraction,
-                    request_deserializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.RecordInteractionRequest.FromString,
-                    response_serializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.RecordInteractionResponse.SerializeToString,
+            'SetReaction': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetReaction,
+                    request_deserializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.SetReactionRequest.FromString,
+                    response_serializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.VideoReactions.SerializeToString,
+            ),
+            'GetReactions': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReactions,
+                    request_deserializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.GetReactionsRequest.FromString,
+                    response_serializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.VideoReactions.SerializeToString,
+            ),
+            'RecordShare': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordShare,
+                    request_deserializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.RecordShareRequest.FromString,
+                    response_serializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.VideoReactions.SerializeToString,
+            ),
+            'RecordRecommendationEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordRecommendationEvents,
+                    request_deserializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.RecordRecommendationEventsRequest.FromString,
+                    response_serializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.RecordRecommendationEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -114,15 +215,29 @@ def add_RecsServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class RecsService:
-    """Recommendations: a personalised home feed and "up next" lists, and the
-    interactions they learn from. Lists are computed offline from recorded
-    interactions (implicit-feedback ALS) and served from a cache; users with
-    too little history get trending videos instead.
+    """Recommendations: a home feed ("recommended for you"), "up next" after a
+    video, and trending videos; and the reactions (likes, dislikes, shares)
+    they learn from together with what people watch.
 
-    A user is an identity, as in Video.owner. Callers act for themselves; the
-    service identity may act for any user. Callers without an API key are
-    anonymous: they get trending and "up next" lists, and their interactions
-    count towards trending only.
+    Who a viewer is: the caller's identity when the call carries an API key;
+    otherwise the request's viewer_id, the same stable anonymous id the
+    player sends with its analytics events (PlayerEvent.viewer_id), so that
+    what a browser watched shapes what that browser is recommended. A
+    viewer_id is a bearer secret of its browser: whoever knows it sees that
+    viewer's recommendations and reactions. Calls with neither are anonymous:
+    they get trending and "up next" lists, and cannot react.
+
+    Lists are computed offline (implicit-feedback ALS, retrained hourly by
+    default, docs/recommendations.md) and served from Valkey; trending is
+    recomputed every minute. Only public, ready videos are ever recommended,
+    never one the viewer owns, has watched (from the analytics events) or
+    disliked, and never the seed video itself.
+
+    Errors of every method: UNAVAILABLE with reason STATE_STORE_UNAVAILABLE
+    (Valkey down) or CATALOG_UNAVAILABLE (the catalog cannot be reached to
+    check and fill in videos), DEADLINE_EXCEEDED with STATE_STORE_TIMEOUT or
+    CATALOG_TIMEOUT; INVALID_ARGUMENT (BadRequest naming the field) for a
+    viewer_id over 64 characters.
     """
 
     @staticmethod
@@ -153,7 +268,7 @@ class RecsService:
             _registered_method=True)
 
     @staticmethod
-    def RecordInteraction(request,
+    def SetReaction(request,
             target,
             options=(),
             channel_credentials=None,
@@ -166,9 +281,90 @@ class RecsService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/vidmesh.recs.v1.RecsService/RecordInteraction',
-            vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.RecordInteractionRequest.SerializeToString,
-            vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.RecordInteractionResponse.FromString,
+            '/vidmesh.recs.v1.RecsService/SetReaction',
+            vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.SetReactionRequest.SerializeToString,
+            vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.VideoReactions.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReactions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vidmesh.recs.v1.RecsService/GetReactions',
+            vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.GetReactionsRequest.SerializeToString,
+            vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.VideoReactions.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordShare(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vidmesh.recs.v1.RecsService/RecordShare',
+            vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.RecordShareRequest.SerializeToString,
+            vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.VideoReactions.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordRecommendationEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vidmesh.recs.v1.RecsService/RecordRecommendationEvents',
+            vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.RecordRecommendationEventsRequest.SerializeToString,
+            vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.RecordRecommendationEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -56,6 +56,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED: _ClassVar[ErrorReason]
     STORED_BYTES_QUOTA_EXCEEDED: _ClassVar[ErrorReason]
     STORAGE_FULL: _ClassVar[ErrorReason]
+    REACTIONS_QUOTA_EXCEEDED: _ClassVar[ErrorReason]
     EVENT_FIELD_MISSING: _ClassVar[ErrorReason]
     EVENT_FIELD_TOO_LONG: _ClassVar[ErrorReason]
     EVENT_FIELD_OUT_OF_RANGE: _ClassVar[ErrorReason]
@@ -114,6 +115,7 @@ OPEN_UPLOADS_QUOTA_EXCEEDED: ErrorReason
 OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED: ErrorReason
 STORED_BYTES_QUOTA_EXCEEDED: ErrorReason
 STORAGE_FULL: ErrorReason
+REACTIONS_QUOTA_EXCEEDED: ErrorReason
 EVENT_FIELD_MISSING: ErrorReason
 EVENT_FIELD_TOO_LONG: ErrorReason
 EVENT_FIELD_OUT_OF_RANGE: ErrorReason

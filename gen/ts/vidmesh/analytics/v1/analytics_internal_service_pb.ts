@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vidmesh/analytics/v1/analytics_internal_service.proto.
  */
 export const file_vidmesh_analytics_v1_analytics_internal_service: GenFile = /*@__PURE__*/
-  fileDesc("CjV2aWRtZXNoL2FuYWx5dGljcy92MS9hbmFseXRpY3NfaW50ZXJuYWxfc2VydmljZS5wcm90bxIUdmlkbWVzaC5hbmFseXRpY3MudjEiPgoZTGlzdFZpZXdNaWxlc3RvbmVzUmVxdWVzdBIOCgZjdXJzb3IYASABKAkSEQoJcGFnZV9zaXplGAIgASgFImoKGkxpc3RWaWV3TWlsZXN0b25lc1Jlc3BvbnNlEjcKCm1pbGVzdG9uZXMYASADKAsyIy52aWRtZXNoLmFuYWx5dGljcy52MS5WaWV3TWlsZXN0b25lEhMKC25leHRfY3Vyc29yGAIgASgJIjAKDVZpZXdNaWxlc3RvbmUSEAoIdmlkZW9faWQYASABKAkSDQoFdmlld3MYAiABKAMymAEKGEFuYWx5dGljc0ludGVybmFsU2VydmljZRJ8ChJMaXN0Vmlld01pbGVzdG9uZXMSLy52aWRtZXNoLmFuYWx5dGljcy52MS5MaXN0Vmlld01pbGVzdG9uZXNSZXF1ZXN0GjAudmlkbWVzaC5hbmFseXRpY3MudjEuTGlzdFZpZXdNaWxlc3RvbmVzUmVzcG9uc2UiA5ACAULgAQoYY29tLnZpZG1lc2guYW5hbHl0aWNzLnYxQh1BbmFseXRpY3NJbnRlcm5hbFNlcnZpY2VQcm90b1ABWjN2aWRtZXNoLmRldi9nZW4vZ28vdmlkbWVzaC9hbmFseXRpY3MvdjE7YW5hbHl0aWNzdjGiAgNWQViqAhRWaWRtZXNoLkFuYWx5dGljcy5WMcoCFFZpZG1lc2hcQW5hbHl0aWNzXFYx4gIgVmlkbWVzaFxBbmFseXRpY3NcVjFcR1BCTWV0YWRhdGHqAhZWaWRtZXNoOjpBbmFseXRpY3M6OlYxYgZwcm90bzM");
+  fileDesc("CjV2aWRtZXNoL2FuYWx5dGljcy92MS9hbmFseXRpY3NfaW50ZXJuYWxfc2VydmljZS5wcm90bxIUdmlkbWVzaC5hbmFseXRpY3MudjEiPgoZTGlzdFZpZXdNaWxlc3RvbmVzUmVxdWVzdBIOCgZjdXJzb3IYASABKAkSEQoJcGFnZV9zaXplGAIgASgFImoKGkxpc3RWaWV3TWlsZXN0b25lc1Jlc3BvbnNlEjcKCm1pbGVzdG9uZXMYASADKAsyIy52aWRtZXNoLmFuYWx5dGljcy52MS5WaWV3TWlsZXN0b25lEhMKC25leHRfY3Vyc29yGAIgASgJIjAKDVZpZXdNaWxlc3RvbmUSEAoIdmlkZW9faWQYASABKAkSDQoFdmlld3MYAiABKAMiNQoQTGlzdFZpZXdzUmVxdWVzdBIOCgZjdXJzb3IYASABKAkSEQoJcGFnZV9zaXplGAIgASgFIlMKEUxpc3RWaWV3c1Jlc3BvbnNlEikKBXZpZXdzGAEgAygLMhoudmlkbWVzaC5hbmFseXRpY3MudjEuVmlldxITCgtuZXh0X2N1cnNvchgCIAEoCSI+CgRWaWV3Eg4KBnZpZXdlchgBIAEoCRIQCgh2aWRlb19pZBgCIAEoCRIUCgx2aWV3X3RpbWVfbXMYAyABKAMy+wEKGEFuYWx5dGljc0ludGVybmFsU2VydmljZRJ8ChJMaXN0Vmlld01pbGVzdG9uZXMSLy52aWRtZXNoLmFuYWx5dGljcy52MS5MaXN0Vmlld01pbGVzdG9uZXNSZXF1ZXN0GjAudmlkbWVzaC5hbmFseXRpY3MudjEuTGlzdFZpZXdNaWxlc3RvbmVzUmVzcG9uc2UiA5ACARJhCglMaXN0Vmlld3MSJi52aWRtZXNoLmFuYWx5dGljcy52MS5MaXN0Vmlld3NSZXF1ZXN0GicudmlkbWVzaC5hbmFseXRpY3MudjEuTGlzdFZpZXdzUmVzcG9uc2UiA5ACAULgAQoYY29tLnZpZG1lc2guYW5hbHl0aWNzLnYxQh1BbmFseXRpY3NJbnRlcm5hbFNlcnZpY2VQcm90b1ABWjN2aWRtZXNoLmRldi9nZW4vZ28vdmlkbWVzaC9hbmFseXRpY3MvdjE7YW5hbHl0aWNzdjGiAgNWQViqAhRWaWRtZXNoLkFuYWx5dGljcy5WMcoCFFZpZG1lc2hcQW5hbHl0aWNzXFYx4gIgVmlkbWVzaFxBbmFseXRpY3NcVjFcR1BCTWV0YWRhdGHqAhZWaWRtZXNoOjpBbmFseXRpY3M6OlYxYgZwcm90bzM");
 
 /**
  * Request for ListViewMilestones.
@@ -100,6 +100,100 @@ export const ViewMilestoneSchema: GenMessage<ViewMilestone> = /*@__PURE__*/
   messageDesc(file_vidmesh_analytics_v1_analytics_internal_service, 2);
 
 /**
+ * Request for ListViews.
+ *
+ * @generated from message vidmesh.analytics.v1.ListViewsRequest
+ */
+export type ListViewsRequest = Message<"vidmesh.analytics.v1.ListViewsRequest"> & {
+  /**
+   * next_cursor of the previous answer; empty for the newest position (no
+   * views in the answer, only the cursor to follow from).
+   *
+   * @generated from field: string cursor = 1;
+   */
+  cursor: string;
+
+  /**
+   * At most this many counting batches' views (default 100, at most 1000).
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+};
+
+/**
+ * Describes the message vidmesh.analytics.v1.ListViewsRequest.
+ * Use `create(ListViewsRequestSchema)` to create a new message.
+ */
+export const ListViewsRequestSchema: GenMessage<ListViewsRequest> = /*@__PURE__*/
+  messageDesc(file_vidmesh_analytics_v1_analytics_internal_service, 3);
+
+/**
+ * Response of ListViews.
+ *
+ * @generated from message vidmesh.analytics.v1.ListViewsResponse
+ */
+export type ListViewsResponse = Message<"vidmesh.analytics.v1.ListViewsResponse"> & {
+  /**
+   * The views, oldest first.
+   *
+   * @generated from field: repeated vidmesh.analytics.v1.View views = 1;
+   */
+  views: View[];
+
+  /**
+   * Where to read on from; never empty.
+   *
+   * @generated from field: string next_cursor = 2;
+   */
+  nextCursor: string;
+};
+
+/**
+ * Describes the message vidmesh.analytics.v1.ListViewsResponse.
+ * Use `create(ListViewsResponseSchema)` to create a new message.
+ */
+export const ListViewsResponseSchema: GenMessage<ListViewsResponse> = /*@__PURE__*/
+  messageDesc(file_vidmesh_analytics_v1_analytics_internal_service, 4);
+
+/**
+ * One session that became a view.
+ *
+ * @generated from message vidmesh.analytics.v1.View
+ */
+export type View = Message<"vidmesh.analytics.v1.View"> & {
+  /**
+   * Keyed hash of the viewer (32 hex digits): the same for all of one
+   * viewer's views; the viewer's id itself is never stored.
+   *
+   * @generated from field: string viewer = 1;
+   */
+  viewer: string;
+
+  /**
+   * The video's id.
+   *
+   * @generated from field: string video_id = 2;
+   */
+  videoId: string;
+
+  /**
+   * When the session became a view (the time of the event that made it
+   * one, by the player's clock), in milliseconds since the Unix epoch.
+   *
+   * @generated from field: int64 view_time_ms = 3;
+   */
+  viewTimeMs: bigint;
+};
+
+/**
+ * Describes the message vidmesh.analytics.v1.View.
+ * Use `create(ViewSchema)` to create a new message.
+ */
+export const ViewSchema: GenMessage<View> = /*@__PURE__*/
+  messageDesc(file_vidmesh_analytics_v1_analytics_internal_service, 5);
+
+/**
  * Calls between vidmesh services. Callers must present the service identity;
  * the edge never routes this service, and analytics refuses other callers
  * with PERMISSION_DENIED.
@@ -125,6 +219,22 @@ export const AnalyticsInternalService: GenService<{
     methodKind: "unary";
     input: typeof ListViewMilestonesRequestSchema;
     output: typeof ListViewMilestonesResponseSchema;
+  },
+  /**
+   * New views, oldest first, from a cursor: who (the viewer's keyed hash,
+   * as analytics counts unique viewers) viewed which video and when, for
+   * services that follow what people watch (recommendations: watched
+   * videos are not recommended again, and trending counts views). A
+   * session appears once, when it becomes a view (VideoMetrics.views).
+   * About the newest 100,000 counting batches are kept; cursors and
+   * INVALID_ARGUMENT as ListViewMilestones.
+   *
+   * @generated from rpc vidmesh.analytics.v1.AnalyticsInternalService.ListViews
+   */
+  listViews: {
+    methodKind: "unary";
+    input: typeof ListViewsRequestSchema;
+    output: typeof ListViewsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_vidmesh_analytics_v1_analytics_internal_service, 0);

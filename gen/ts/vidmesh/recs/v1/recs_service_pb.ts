@@ -6,8 +6,6 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_google_api_annotations } from "../../../google/api/annotations_pb";
 import { file_google_api_field_behavior } from "../../../google/api/field_behavior_pb";
-import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Video } from "../../catalog/v1/resources_pb";
 import { file_vidmesh_catalog_v1_resources } from "../../catalog/v1/resources_pb";
 import type { Message } from "@bufbuild/protobuf";
@@ -16,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vidmesh/recs/v1/recs_service.proto.
  */
 export const file_vidmesh_recs_v1_recs_service: GenFile = /*@__PURE__*/
-  fileDesc("CiJ2aWRtZXNoL3JlY3MvdjEvcmVjc19zZXJ2aWNlLnByb3RvEg92aWRtZXNoLnJlY3MudjEiZAoZR2V0UmVjb21tZW5kYXRpb25zUmVxdWVzdBIMCgR1c2VyGAEgASgJEhIKCnNlZWRfdmlkZW8YAiABKAkSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkibwoaR2V0UmVjb21tZW5kYXRpb25zUmVzcG9uc2USOAoPcmVjb21tZW5kYXRpb25zGAEgAygLMh8udmlkbWVzaC5yZWNzLnYxLlJlY29tbWVuZGF0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKAAQoOUmVjb21tZW5kYXRpb24SKAoFdmlkZW8YASABKAsyGS52aWRtZXNoLmNhdGFsb2cudjEuVmlkZW8SNQoGcmVhc29uGAIgASgOMiUudmlkbWVzaC5yZWNzLnYxLlJlY29tbWVuZGF0aW9uUmVhc29uEg0KBXNjb3JlGAMgASgBIuwBChhSZWNvcmRJbnRlcmFjdGlvblJlcXVlc3QSDAoEdXNlchgBIAEoCRITCgV2aWRlbxgCIAEoCUIE4kEBAhI0CgRraW5kGAMgASgOMiAudmlkbWVzaC5yZWNzLnYxLkludGVyYWN0aW9uS2luZEIE4kEBAhItCgp3YXRjaF90aW1lGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhgKCnJlcXVlc3RfaWQYBSABKAlCBOJBAQISLgoKZXZlbnRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiGwoZUmVjb3JkSW50ZXJhY3Rpb25SZXNwb25zZSqsAQoUUmVjb21tZW5kYXRpb25SZWFzb24SJQohUkVDT01NRU5EQVRJT05fUkVBU09OX1VOU1BFQ0lGSUVEEAASJgoiUkVDT01NRU5EQVRJT05fUkVBU09OX1BFUlNPTkFMSVpFRBABEiEKHVJFQ09NTUVOREFUSU9OX1JFQVNPTl9TSU1JTEFSEAISIgoeUkVDT01NRU5EQVRJT05fUkVBU09OX1RSRU5ESU5HEAMqwgEKD0ludGVyYWN0aW9uS2luZBIgChxJTlRFUkFDVElPTl9LSU5EX1VOU1BFQ0lGSUVEEAASGQoVSU5URVJBQ1RJT05fS0lORF9WSUVXEAESGQoVSU5URVJBQ1RJT05fS0lORF9MSUtFEAISHAoYSU5URVJBQ1RJT05fS0lORF9ESVNMSUtFEAMSGgoWSU5URVJBQ1RJT05fS0lORF9TSEFSRRAEEh0KGUlOVEVSQUNUSU9OX0tJTkRfQ09NUExFVEUQBTKrAgoLUmVjc1NlcnZpY2USigEKEkdldFJlY29tbWVuZGF0aW9ucxIqLnZpZG1lc2gucmVjcy52MS5HZXRSZWNvbW1lbmRhdGlvbnNSZXF1ZXN0GisudmlkbWVzaC5yZWNzLnYxLkdldFJlY29tbWVuZGF0aW9uc1Jlc3BvbnNlIhuC0+STAhUSEy92MS9yZWNvbW1lbmRhdGlvbnMSjgEKEVJlY29yZEludGVyYWN0aW9uEikudmlkbWVzaC5yZWNzLnYxLlJlY29yZEludGVyYWN0aW9uUmVxdWVzdBoqLnZpZG1lc2gucmVjcy52MS5SZWNvcmRJbnRlcmFjdGlvblJlc3BvbnNlIiKC0+STAhw6ASoiFy92MS9pbnRlcmFjdGlvbnM6cmVjb3JkQrABChNjb20udmlkbWVzaC5yZWNzLnYxQhBSZWNzU2VydmljZVByb3RvUAFaKXZpZG1lc2guZGV2L2dlbi9nby92aWRtZXNoL3JlY3MvdjE7cmVjc3YxogIDVlJYqgIPVmlkbWVzaC5SZWNzLlYxygIPVmlkbWVzaFxSZWNzXFYx4gIbVmlkbWVzaFxSZWNzXFYxXEdQQk1ldGFkYXRh6gIRVmlkbWVzaDo6UmVjczo6VjFiBnByb3RvMw", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_timestamp, file_vidmesh_catalog_v1_resources]);
+  fileDesc("CiJ2aWRtZXNoL3JlY3MvdjEvcmVjc19zZXJ2aWNlLnByb3RvEg92aWRtZXNoLnJlY3MudjEibAoZR2V0UmVjb21tZW5kYXRpb25zUmVxdWVzdBIRCgl2aWV3ZXJfaWQYASABKAkSEgoKc2VlZF92aWRlbxgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSFQoNdHJlbmRpbmdfb25seRgEIAEoCCJtChpHZXRSZWNvbW1lbmRhdGlvbnNSZXNwb25zZRI4Cg9yZWNvbW1lbmRhdGlvbnMYASADKAsyHy52aWRtZXNoLnJlY3MudjEuUmVjb21tZW5kYXRpb24SFQoNbW9kZWxfdmVyc2lvbhgCIAEoCSKPAQoOUmVjb21tZW5kYXRpb24SKAoFdmlkZW8YASABKAsyGS52aWRtZXNoLmNhdGFsb2cudjEuVmlkZW8SNQoGcmVhc29uGAIgASgOMiUudmlkbWVzaC5yZWNzLnYxLlJlY29tbWVuZGF0aW9uUmVhc29uEg0KBXNjb3JlGAMgASgBEg0KBXRva2VuGAQgASgJIm8KElNldFJlYWN0aW9uUmVxdWVzdBITCgV2aWRlbxgBIAEoCUIE4kEBAhIxCghyZWFjdGlvbhgCIAEoDjIZLnZpZG1lc2gucmVjcy52MS5SZWFjdGlvbkIE4kEBAhIRCgl2aWV3ZXJfaWQYAyABKAkiPQoTR2V0UmVhY3Rpb25zUmVxdWVzdBITCgV2aWRlbxgBIAEoCUIE4kEBAhIRCgl2aWV3ZXJfaWQYAiABKAkiVgoSUmVjb3JkU2hhcmVSZXF1ZXN0EhMKBXZpZGVvGAEgASgJQgTiQQECEhgKCnJlcXVlc3RfaWQYAiABKAlCBOJBAQISEQoJdmlld2VyX2lkGAMgASgJIpMBCg5WaWRlb1JlYWN0aW9ucxINCgV2aWRlbxgBIAEoCRISCgpsaWtlX2NvdW50GAIgASgDEhUKDWRpc2xpa2VfY291bnQYAyABKAMSEwoLc2hhcmVfY291bnQYBCABKAMSMgoPdmlld2VyX3JlYWN0aW9uGAUgASgOMhkudmlkbWVzaC5yZWNzLnYxLlJlYWN0aW9uIlQKIVJlY29yZFJlY29tbWVuZGF0aW9uRXZlbnRzUmVxdWVzdBIZChFpbXByZXNzaW9uX3Rva2VucxgBIAMoCRIUCgxjbGlja190b2tlbnMYAiADKAkiUwoiUmVjb3JkUmVjb21tZW5kYXRpb25FdmVudHNSZXNwb25zZRIWCg5yZWNvcmRlZF9jb3VudBgBIAEoBRIVCg1pZ25vcmVkX2NvdW50GAIgASgFKqwBChRSZWNvbW1lbmRhdGlvblJlYXNvbhIlCiFSRUNPTU1FTkRBVElPTl9SRUFTT05fVU5TUEVDSUZJRUQQABImCiJSRUNPTU1FTkRBVElPTl9SRUFTT05fUEVSU09OQUxJWkVEEAESIQodUkVDT01NRU5EQVRJT05fUkVBU09OX1NJTUlMQVIQAhIiCh5SRUNPTU1FTkRBVElPTl9SRUFTT05fVFJFTkRJTkcQAypgCghSZWFjdGlvbhIYChRSRUFDVElPTl9VTlNQRUNJRklFRBAAEhEKDVJFQUNUSU9OX05PTkUQARIRCg1SRUFDVElPTl9MSUtFEAISFAoQUkVBQ1RJT05fRElTTElLRRADMs0FCgtSZWNzU2VydmljZRKNAQoSR2V0UmVjb21tZW5kYXRpb25zEioudmlkbWVzaC5yZWNzLnYxLkdldFJlY29tbWVuZGF0aW9uc1JlcXVlc3QaKy52aWRtZXNoLnJlY3MudjEuR2V0UmVjb21tZW5kYXRpb25zUmVzcG9uc2UiHpACAYLT5JMCFRITL3YxL3JlY29tbWVuZGF0aW9ucxJ6CgtTZXRSZWFjdGlvbhIjLnZpZG1lc2gucmVjcy52MS5TZXRSZWFjdGlvblJlcXVlc3QaHy52aWRtZXNoLnJlY3MudjEuVmlkZW9SZWFjdGlvbnMiJYLT5JMCHzoBKiIaL3YxL3t2aWRlbz12aWRlb3MvKn06cmVhY3QSgAEKDEdldFJlYWN0aW9ucxIkLnZpZG1lc2gucmVjcy52MS5HZXRSZWFjdGlvbnNSZXF1ZXN0Gh8udmlkbWVzaC5yZWNzLnYxLlZpZGVvUmVhY3Rpb25zIimQAgGC0+STAiASHi92MS97dmlkZW89dmlkZW9zLyp9L3JlYWN0aW9ucxJ6CgtSZWNvcmRTaGFyZRIjLnZpZG1lc2gucmVjcy52MS5SZWNvcmRTaGFyZVJlcXVlc3QaHy52aWRtZXNoLnJlY3MudjEuVmlkZW9SZWFjdGlvbnMiJYLT5JMCHzoBKiIaL3YxL3t2aWRlbz12aWRlb3MvKn06c2hhcmUSsgEKGlJlY29yZFJlY29tbWVuZGF0aW9uRXZlbnRzEjIudmlkbWVzaC5yZWNzLnYxLlJlY29yZFJlY29tbWVuZGF0aW9uRXZlbnRzUmVxdWVzdBozLnZpZG1lc2gucmVjcy52MS5SZWNvcmRSZWNvbW1lbmRhdGlvbkV2ZW50c1Jlc3BvbnNlIiuC0+STAiU6ASoiIC92MS9yZWNvbW1lbmRhdGlvbnM6cmVjb3JkRXZlbnRzQrABChNjb20udmlkbWVzaC5yZWNzLnYxQhBSZWNzU2VydmljZVByb3RvUAFaKXZpZG1lc2guZGV2L2dlbi9nby92aWRtZXNoL3JlY3MvdjE7cmVjc3YxogIDVlJYqgIPVmlkbWVzaC5SZWNzLlYxygIPVmlkbWVzaFxSZWNzXFYx4gIbVmlkbWVzaFxSZWNzXFYxXEdQQk1ldGFkYXRh6gIRVmlkbWVzaDo6UmVjczo6VjFiBnByb3RvMw", [file_google_api_annotations, file_google_api_field_behavior, file_vidmesh_catalog_v1_resources]);
 
 /**
  * Request for GetRecommendations.
@@ -25,33 +23,34 @@ export const file_vidmesh_recs_v1_recs_service: GenFile = /*@__PURE__*/
  */
 export type GetRecommendationsRequest = Message<"vidmesh.recs.v1.GetRecommendationsRequest"> & {
   /**
-   * The user to recommend for. Empty means the caller.
+   * The viewer's anonymous id (see the service comment), at most 64
+   * characters; ignored when the call carries an API key.
    *
-   * @generated from field: string user = 1;
+   * @generated from field: string viewer_id = 1;
    */
-  user: string;
+  viewerId: string;
 
   /**
-   * A video the user is watching, "videos/{video}": recommend what to watch
-   * after it ("up next"). Empty returns the home feed.
+   * A video the viewer is watching, "videos/{video}": recommend what to
+   * watch after it ("up next"). Empty returns the home feed.
    *
    * @generated from field: string seed_video = 2;
    */
   seedVideo: string;
 
   /**
-   * At most this many recommendations (default 20, at most 100).
+   * At most this many recommendations: 0 means 20, at most 100.
    *
    * @generated from field: int32 page_size = 3;
    */
   pageSize: number;
 
   /**
-   * next_page_token of the previous page; empty for the first page.
+   * Trending videos only (the home page's "Trending" row).
    *
-   * @generated from field: string page_token = 4;
+   * @generated from field: bool trending_only = 4;
    */
-  pageToken: string;
+  trendingOnly: boolean;
 };
 
 /**
@@ -68,18 +67,20 @@ export const GetRecommendationsRequestSchema: GenMessage<GetRecommendationsReque
  */
 export type GetRecommendationsResponse = Message<"vidmesh.recs.v1.GetRecommendationsResponse"> & {
   /**
-   * The recommendations, best first.
+   * The recommendations, best first. Fewer than page_size (or none) when
+   * there are not that many public videos the viewer has not seen.
    *
    * @generated from field: repeated vidmesh.recs.v1.Recommendation recommendations = 1;
    */
   recommendations: Recommendation[];
 
   /**
-   * Pass as page_token to get the next page; empty on the last page.
+   * The deployed model the PERSONALIZED and SIMILAR entries came from
+   * (e.g. "v12"); empty when no model is deployed yet.
    *
-   * @generated from field: string next_page_token = 2;
+   * @generated from field: string model_version = 2;
    */
-  nextPageToken: string;
+  modelVersion: string;
 };
 
 /**
@@ -110,12 +111,20 @@ export type Recommendation = Message<"vidmesh.recs.v1.Recommendation"> & {
   reason: RecommendationReason;
 
   /**
-   * Score, higher is better. Only comparable between recommendations of the
-   * same response with the same reason.
+   * Score, higher is better; only comparable between recommendations of
+   * one response with the same reason.
    *
    * @generated from field: double score = 3;
    */
   score: number;
+
+  /**
+   * Opaque token of this entry of this response, valid for 24 hours: pass
+   * it to RecordRecommendationEvents when the entry is shown or opened.
+   *
+   * @generated from field: string token = 4;
+   */
+  token: string;
 };
 
 /**
@@ -126,76 +135,209 @@ export const RecommendationSchema: GenMessage<Recommendation> = /*@__PURE__*/
   messageDesc(file_vidmesh_recs_v1_recs_service, 2);
 
 /**
- * Request for RecordInteraction.
+ * Request for SetReaction.
  *
- * @generated from message vidmesh.recs.v1.RecordInteractionRequest
+ * @generated from message vidmesh.recs.v1.SetReactionRequest
  */
-export type RecordInteractionRequest = Message<"vidmesh.recs.v1.RecordInteractionRequest"> & {
-  /**
-   * The user who acted. Empty means the caller.
-   *
-   * @generated from field: string user = 1;
-   */
-  user: string;
-
+export type SetReactionRequest = Message<"vidmesh.recs.v1.SetReactionRequest"> & {
   /**
    * The video, "videos/{video}".
    *
-   * @generated from field: string video = 2;
+   * @generated from field: string video = 1;
    */
   video: string;
 
   /**
-   * What the user did.
+   * The new reaction; REACTION_NONE takes the current one back.
    *
-   * @generated from field: vidmesh.recs.v1.InteractionKind kind = 3;
+   * @generated from field: vidmesh.recs.v1.Reaction reaction = 2;
    */
-  kind: InteractionKind;
+  reaction: Reaction;
 
   /**
-   * Time spent watching, for VIEW and COMPLETE; ignored for other kinds.
+   * The viewer's anonymous id; ignored when the call carries an API key.
    *
-   * @generated from field: google.protobuf.Duration watch_time = 4;
+   * @generated from field: string viewer_id = 3;
    */
-  watchTime?: Duration | undefined;
+  viewerId: string;
+};
+
+/**
+ * Describes the message vidmesh.recs.v1.SetReactionRequest.
+ * Use `create(SetReactionRequestSchema)` to create a new message.
+ */
+export const SetReactionRequestSchema: GenMessage<SetReactionRequest> = /*@__PURE__*/
+  messageDesc(file_vidmesh_recs_v1_recs_service, 3);
+
+/**
+ * Request for GetReactions.
+ *
+ * @generated from message vidmesh.recs.v1.GetReactionsRequest
+ */
+export type GetReactionsRequest = Message<"vidmesh.recs.v1.GetReactionsRequest"> & {
+  /**
+   * The video, "videos/{video}".
+   *
+   * @generated from field: string video = 1;
+   */
+  video: string;
 
   /**
-   * Client-generated id of this interaction (a UUID), at most 128
-   * characters. Retries must reuse it.
+   * The viewer's anonymous id, for viewer_reaction; ignored when the call
+   * carries an API key.
    *
-   * @generated from field: string request_id = 5;
+   * @generated from field: string viewer_id = 2;
+   */
+  viewerId: string;
+};
+
+/**
+ * Describes the message vidmesh.recs.v1.GetReactionsRequest.
+ * Use `create(GetReactionsRequestSchema)` to create a new message.
+ */
+export const GetReactionsRequestSchema: GenMessage<GetReactionsRequest> = /*@__PURE__*/
+  messageDesc(file_vidmesh_recs_v1_recs_service, 4);
+
+/**
+ * Request for RecordShare.
+ *
+ * @generated from message vidmesh.recs.v1.RecordShareRequest
+ */
+export type RecordShareRequest = Message<"vidmesh.recs.v1.RecordShareRequest"> & {
+  /**
+   * The video, "videos/{video}".
+   *
+   * @generated from field: string video = 1;
+   */
+  video: string;
+
+  /**
+   * Client-generated id of this share (a UUID), at most 64 characters.
+   * Retries must reuse it.
+   *
+   * @generated from field: string request_id = 2;
    */
   requestId: string;
 
   /**
-   * When it happened, by the client's clock. Unset means when it arrives.
+   * The viewer's anonymous id; ignored when the call carries an API key.
    *
-   * @generated from field: google.protobuf.Timestamp event_time = 6;
+   * @generated from field: string viewer_id = 3;
    */
-  eventTime?: Timestamp | undefined;
+  viewerId: string;
 };
 
 /**
- * Describes the message vidmesh.recs.v1.RecordInteractionRequest.
- * Use `create(RecordInteractionRequestSchema)` to create a new message.
+ * Describes the message vidmesh.recs.v1.RecordShareRequest.
+ * Use `create(RecordShareRequestSchema)` to create a new message.
  */
-export const RecordInteractionRequestSchema: GenMessage<RecordInteractionRequest> = /*@__PURE__*/
-  messageDesc(file_vidmesh_recs_v1_recs_service, 3);
+export const RecordShareRequestSchema: GenMessage<RecordShareRequest> = /*@__PURE__*/
+  messageDesc(file_vidmesh_recs_v1_recs_service, 5);
 
 /**
- * Response of RecordInteraction.
+ * A video's reactions.
  *
- * @generated from message vidmesh.recs.v1.RecordInteractionResponse
+ * @generated from message vidmesh.recs.v1.VideoReactions
  */
-export type RecordInteractionResponse = Message<"vidmesh.recs.v1.RecordInteractionResponse"> & {
+export type VideoReactions = Message<"vidmesh.recs.v1.VideoReactions"> & {
+  /**
+   * The video, "videos/{video}".
+   *
+   * @generated from field: string video = 1;
+   */
+  video: string;
+
+  /**
+   * How many viewers like it now.
+   *
+   * @generated from field: int64 like_count = 2;
+   */
+  likeCount: bigint;
+
+  /**
+   * How many viewers dislike it now.
+   *
+   * @generated from field: int64 dislike_count = 3;
+   */
+  dislikeCount: bigint;
+
+  /**
+   * How many times it was shared.
+   *
+   * @generated from field: int64 share_count = 4;
+   */
+  shareCount: bigint;
+
+  /**
+   * The calling viewer's reaction; REACTION_NONE for anonymous calls.
+   *
+   * @generated from field: vidmesh.recs.v1.Reaction viewer_reaction = 5;
+   */
+  viewerReaction: Reaction;
 };
 
 /**
- * Describes the message vidmesh.recs.v1.RecordInteractionResponse.
- * Use `create(RecordInteractionResponseSchema)` to create a new message.
+ * Describes the message vidmesh.recs.v1.VideoReactions.
+ * Use `create(VideoReactionsSchema)` to create a new message.
  */
-export const RecordInteractionResponseSchema: GenMessage<RecordInteractionResponse> = /*@__PURE__*/
-  messageDesc(file_vidmesh_recs_v1_recs_service, 4);
+export const VideoReactionsSchema: GenMessage<VideoReactions> = /*@__PURE__*/
+  messageDesc(file_vidmesh_recs_v1_recs_service, 6);
+
+/**
+ * Request for RecordRecommendationEvents.
+ *
+ * @generated from message vidmesh.recs.v1.RecordRecommendationEventsRequest
+ */
+export type RecordRecommendationEventsRequest = Message<"vidmesh.recs.v1.RecordRecommendationEventsRequest"> & {
+  /**
+   * Tokens of the recommendations shown, at most 100.
+   *
+   * @generated from field: repeated string impression_tokens = 1;
+   */
+  impressionTokens: string[];
+
+  /**
+   * Tokens of the recommendations opened, at most 100.
+   *
+   * @generated from field: repeated string click_tokens = 2;
+   */
+  clickTokens: string[];
+};
+
+/**
+ * Describes the message vidmesh.recs.v1.RecordRecommendationEventsRequest.
+ * Use `create(RecordRecommendationEventsRequestSchema)` to create a new message.
+ */
+export const RecordRecommendationEventsRequestSchema: GenMessage<RecordRecommendationEventsRequest> = /*@__PURE__*/
+  messageDesc(file_vidmesh_recs_v1_recs_service, 7);
+
+/**
+ * Response of RecordRecommendationEvents.
+ *
+ * @generated from message vidmesh.recs.v1.RecordRecommendationEventsResponse
+ */
+export type RecordRecommendationEventsResponse = Message<"vidmesh.recs.v1.RecordRecommendationEventsResponse"> & {
+  /**
+   * Impressions and clicks counted (repeats of a token are not).
+   *
+   * @generated from field: int32 recorded_count = 1;
+   */
+  recordedCount: number;
+
+  /**
+   * Tokens that were not ours, too old, or already counted.
+   *
+   * @generated from field: int32 ignored_count = 2;
+   */
+  ignoredCount: number;
+};
+
+/**
+ * Describes the message vidmesh.recs.v1.RecordRecommendationEventsResponse.
+ * Use `create(RecordRecommendationEventsResponseSchema)` to create a new message.
+ */
+export const RecordRecommendationEventsResponseSchema: GenMessage<RecordRecommendationEventsResponse> = /*@__PURE__*/
+  messageDesc(file_vidmesh_recs_v1_recs_service, 8);
 
 /**
  * Why a video was recommended.
@@ -211,7 +353,7 @@ export enum RecommendationReason {
   UNSPECIFIED = 0,
 
   /**
-   * Predicted from the user's own history.
+   * Predicted from the viewer's own history.
    *
    * @generated from enum value: RECOMMENDATION_REASON_PERSONALIZED = 1;
    */
@@ -225,8 +367,7 @@ export enum RecommendationReason {
   SIMILAR = 2,
 
   /**
-   * Popular right now. The fallback for new and anonymous users, and the
-   * filler when a personal list runs short.
+   * Popular right now: views in the last hours, the older the less.
    *
    * @generated from enum value: RECOMMENDATION_REASON_TRENDING = 3;
    */
@@ -240,82 +381,87 @@ export const RecommendationReasonSchema: GenEnum<RecommendationReason> = /*@__PU
   enumDesc(file_vidmesh_recs_v1_recs_service, 0);
 
 /**
- * What a user did with a video.
+ * A viewer's reaction to a video.
  *
- * @generated from enum vidmesh.recs.v1.InteractionKind
+ * @generated from enum vidmesh.recs.v1.Reaction
  */
-export enum InteractionKind {
+export enum Reaction {
   /**
-   * Not set; rejected.
+   * Not set; rejected by SetReaction.
    *
-   * @generated from enum value: INTERACTION_KIND_UNSPECIFIED = 0;
+   * @generated from enum value: REACTION_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
 
   /**
-   * Started watching; watch_time says how long so far.
+   * No reaction (SetReaction: take a like or dislike back).
    *
-   * @generated from enum value: INTERACTION_KIND_VIEW = 1;
+   * @generated from enum value: REACTION_NONE = 1;
    */
-  VIEW = 1,
+  NONE = 1,
 
   /**
    * Liked it.
    *
-   * @generated from enum value: INTERACTION_KIND_LIKE = 2;
+   * @generated from enum value: REACTION_LIKE = 2;
    */
   LIKE = 2,
 
   /**
    * Disliked it.
    *
-   * @generated from enum value: INTERACTION_KIND_DISLIKE = 3;
+   * @generated from enum value: REACTION_DISLIKE = 3;
    */
   DISLIKE = 3,
-
-  /**
-   * Shared it.
-   *
-   * @generated from enum value: INTERACTION_KIND_SHARE = 4;
-   */
-  SHARE = 4,
-
-  /**
-   * Watched to the end; watch_time says how long in total.
-   *
-   * @generated from enum value: INTERACTION_KIND_COMPLETE = 5;
-   */
-  COMPLETE = 5,
 }
 
 /**
- * Describes the enum vidmesh.recs.v1.InteractionKind.
+ * Describes the enum vidmesh.recs.v1.Reaction.
  */
-export const InteractionKindSchema: GenEnum<InteractionKind> = /*@__PURE__*/
+export const ReactionSchema: GenEnum<Reaction> = /*@__PURE__*/
   enumDesc(file_vidmesh_recs_v1_recs_service, 1);
 
 /**
- * Recommendations: a personalised home feed and "up next" lists, and the
- * interactions they learn from. Lists are computed offline from recorded
- * interactions (implicit-feedback ALS) and served from a cache; users with
- * too little history get trending videos instead.
+ * Recommendations: a home feed ("recommended for you"), "up next" after a
+ * video, and trending videos; and the reactions (likes, dislikes, shares)
+ * they learn from together with what people watch.
  *
- * A user is an identity, as in Video.owner. Callers act for themselves; the
- * service identity may act for any user. Callers without an API key are
- * anonymous: they get trending and "up next" lists, and their interactions
- * count towards trending only.
+ * Who a viewer is: the caller's identity when the call carries an API key;
+ * otherwise the request's viewer_id, the same stable anonymous id the
+ * player sends with its analytics events (PlayerEvent.viewer_id), so that
+ * what a browser watched shapes what that browser is recommended. A
+ * viewer_id is a bearer secret of its browser: whoever knows it sees that
+ * viewer's recommendations and reactions. Calls with neither are anonymous:
+ * they get trending and "up next" lists, and cannot react.
+ *
+ * Lists are computed offline (implicit-feedback ALS, retrained hourly by
+ * default, docs/recommendations.md) and served from Valkey; trending is
+ * recomputed every minute. Only public, ready videos are ever recommended,
+ * never one the viewer owns, has watched (from the analytics events) or
+ * disliked, and never the seed video itself.
+ *
+ * Errors of every method: UNAVAILABLE with reason STATE_STORE_UNAVAILABLE
+ * (Valkey down) or CATALOG_UNAVAILABLE (the catalog cannot be reached to
+ * check and fill in videos), DEADLINE_EXCEEDED with STATE_STORE_TIMEOUT or
+ * CATALOG_TIMEOUT; INVALID_ARGUMENT (BadRequest naming the field) for a
+ * viewer_id over 64 characters.
  *
  * @generated from service vidmesh.recs.v1.RecsService
  */
 export const RecsService: GenService<{
   /**
-   * Returns videos to recommend to a user, best first: the home feed, or,
-   * with seed_video, what to watch after that video. Only videos the user
-   * may see are returned, never the seed itself. Returns PERMISSION_DENIED
-   * if user names someone other than the caller, NOT_FOUND if seed_video
-   * does not exist or is not visible to the user, and INVALID_ARGUMENT for
-   * a malformed seed_video or a page_token that came from a different
-   * request.
+   * Returns videos to recommend to the viewer, best first. Without
+   * seed_video: the home feed, the viewer's personal list (reason
+   * PERSONALIZED) followed by trending videos when it runs short or the
+   * viewer has no list yet (new or anonymous viewers get trending only).
+   * With seed_video: "up next", videos watched by the same people as the
+   * seed (SIMILAR), then the personal list, then trending. With
+   * trending_only: trending alone.
+   *
+   * Errors: INVALID_ARGUMENT (BadRequest) for a negative page_size or one
+   * over 100, a malformed seed_video, or seed_video together with
+   * trending_only; NOT_FOUND (reason NOT_FOUND) if seed_video does not
+   * exist or is not visible to the caller.
    *
    * @generated from rpc vidmesh.recs.v1.RecsService.GetRecommendations
    */
@@ -325,19 +471,66 @@ export const RecsService: GenService<{
     output: typeof GetRecommendationsResponseSchema;
   },
   /**
-   * Records something a user did with a video. Idempotent on request_id:
-   * a request_id already recorded in the last 24 hours is acknowledged and
-   * not counted again. Returns INVALID_ARGUMENT if video, kind or
-   * request_id is missing or watch_time is negative, NOT_FOUND if the video
-   * does not exist or is not visible to the user, and PERMISSION_DENIED if
-   * user names someone other than the caller.
+   * Sets the viewer's reaction to a video: LIKE, DISLIKE, or NONE to take
+   * a reaction back. Setting the reaction the viewer already has changes
+   * nothing, so retries are safe. A disliked video is never recommended to
+   * that viewer again.
    *
-   * @generated from rpc vidmesh.recs.v1.RecsService.RecordInteraction
+   * Errors: INVALID_ARGUMENT (BadRequest) for a malformed video or an
+   * unspecified reaction; UNAUTHENTICATED (reason API_KEY_REQUIRED) when
+   * the call has neither an API key nor a viewer_id; NOT_FOUND if the video
+   * does not exist or is not visible to the caller; RESOURCE_EXHAUSTED
+   * (QuotaFailure, reason REACTIONS_QUOTA_EXCEEDED) for a viewer who
+   * already reacts to 10,000 videos.
+   *
+   * @generated from rpc vidmesh.recs.v1.RecsService.SetReaction
    */
-  recordInteraction: {
+  setReaction: {
     methodKind: "unary";
-    input: typeof RecordInteractionRequestSchema;
-    output: typeof RecordInteractionResponseSchema;
+    input: typeof SetReactionRequestSchema;
+    output: typeof VideoReactionsSchema;
+  },
+  /**
+   * The video's reaction counts and the viewer's own reaction. Anyone who
+   * may see the video may read its counts. Errors: INVALID_ARGUMENT for a
+   * malformed video; NOT_FOUND if it does not exist or is not visible.
+   *
+   * @generated from rpc vidmesh.recs.v1.RecsService.GetReactions
+   */
+  getReactions: {
+    methodKind: "unary";
+    input: typeof GetReactionsRequestSchema;
+    output: typeof VideoReactionsSchema;
+  },
+  /**
+   * Records that the viewer shared a video (copied or sent its link).
+   * Idempotent on request_id: a request_id already recorded for this
+   * viewer in the last 24 hours is acknowledged and not counted again.
+   * Errors: as SetReaction, and INVALID_ARGUMENT for a missing request_id
+   * or one over 64 characters.
+   *
+   * @generated from rpc vidmesh.recs.v1.RecsService.RecordShare
+   */
+  recordShare: {
+    methodKind: "unary";
+    input: typeof RecordShareRequestSchema;
+    output: typeof VideoReactionsSchema;
+  },
+  /**
+   * Records which recommendations a page showed (impressions) and which
+   * one the viewer opened (clicks), by their Recommendation.token, for the
+   * click-through rate of each model version (`vidmesh recs status`).
+   * Tokens that are not ours, or older than 24 hours, are counted in
+   * ignored_count, not rejected. Each token counts at most one impression
+   * and one click. Errors: INVALID_ARGUMENT (BadRequest) for more than 100
+   * tokens in one call.
+   *
+   * @generated from rpc vidmesh.recs.v1.RecsService.RecordRecommendationEvents
+   */
+  recordRecommendationEvents: {
+    methodKind: "unary";
+    input: typeof RecordRecommendationEventsRequestSchema;
+    output: typeof RecordRecommendationEventsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_vidmesh_recs_v1_recs_service, 0);
