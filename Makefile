@@ -22,7 +22,7 @@ install: $(VENV)/.installed node_modules/.installed $(TOOLS)/grpcurl $(TOOLS)/pr
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[server,dev]'
+	$(PY) -m pip install --quiet -e '.[server,dev,spark]'
 	touch $@
 
 node_modules/.installed: package.json

@@ -9,6 +9,8 @@ import os
 # can abort on a descriptor subprocess has closed (seen as valkey or a child dying with SIGABRT
 # before exec). Nothing here uses gRPC across a fork.
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+# implicit (ALS) warns, and trains slower, when OpenBLAS runs its own threads beside its own.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,6 +67,12 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         VIDMESH_TRANSCODE_RETRY_BASE_SECONDS="0.5",
         VIDMESH_CATALOG_CACHE_ENABLED="true",  # "auto" leaves it off on SQLite; test the cached path
         VIDMESH_HLS_PLAYLIST_SHARED_MAX_AGE_SECONDS=str(SHARED_PLAYLIST_SECONDS),
+        # Recommendations: trending and watched sets follow views within a second; trained by the
+        # tests (`vidmesh recs train`), not on a schedule; events reach the warehouse in a second.
+        VIDMESH_RECS_TRENDING_REFRESH_SECONDS="0.5",
+        VIDMESH_RECS_VIEWS_POLL_SECONDS="0.1",
+        VIDMESH_RECS_TRAIN_EVERY_SECONDS="0",
+        VIDMESH_ANALYTICS_WAREHOUSE_FLUSH_SECONDS="1",
     )
     yield running
     assert stop_mesh(running) == 0, "".join(running.output)

@@ -26,10 +26,10 @@ from tests.support.event_log import Kind, append, event, watch
 from tests.support.processes import valkey_server
 from vidmesh_services.analytics import keys
 from vidmesh_services.analytics.counters import Counters
-from vidmesh_services.runtime.errors import InvalidArgument
 from vidmesh_services.analytics.worker import Aggregator
 from vidmesh_services.platform.pids import die_with_parent
 from vidmesh_services.runtime.config import AnalyticsSettings, Config
+from vidmesh_services.runtime.errors import InvalidArgument
 
 LONG, SHORT = "long", "short"
 VIDEOS = {LONG: keys.VideoFacts(200_000, "alice"), SHORT: keys.VideoFacts(40_000, "alice")}

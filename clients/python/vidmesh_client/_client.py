@@ -16,6 +16,8 @@ from vidmesh.catalog.v1 import catalog_service_pb2_grpc as catalog_grpc
 from vidmesh.catalog.v1 import resources_pb2
 from vidmesh.playback.v1 import playback_service_pb2 as playback_pb2
 from vidmesh.playback.v1 import playback_service_pb2_grpc as playback_grpc
+from vidmesh.recs.v1 import recs_service_pb2 as recs_pb2
+from vidmesh.recs.v1 import recs_service_pb2_grpc as recs_grpc
 from vidmesh.search.v1 import search_service_pb2 as search_pb2
 from vidmesh.search.v1 import search_service_pb2_grpc as search_grpc
 from vidmesh.transcode.v1 import resources_pb2 as transcode_resources_pb2
@@ -68,6 +70,7 @@ class VidmeshClient:
         self._playback = playback_grpc.PlaybackServiceStub(self._channel)
         self._analytics = analytics_grpc.AnalyticsServiceStub(self._channel)
         self._search = search_grpc.SearchServiceStub(self._channel)
+        self._recs = recs_grpc.RecsServiceStub(self._channel)
         self._uploader = Uploader(
             upload_grpc.UploadServiceStub(self._channel),
             self._metadata,
@@ -206,6 +209,35 @@ class VidmeshClient:
             self._search.SuggestQueries, search_pb2.SuggestQueriesRequest(prefix=prefix)
         )  # type: ignore[assignment]
         return list(response.suggestions)
+
+    # -- recommendations --------------------------------------------------------------------
+
+    def recommendations(
+        self, *, viewer_id: str = "", seed_video: str = "", page_size: int = 0, trending_only: bool = False
+    ) -> recs_pb2.GetRecommendationsResponse:
+        """The home feed (or, with seed_video, "up next"; with trending_only, trending) of the
+        key's owner, or of the anonymous viewer_id."""
+        request = recs_pb2.GetRecommendationsRequest(
+            viewer_id=viewer_id,
+            seed_video=f"videos/{seed_video}" if seed_video else "",
+            page_size=page_size,
+            trending_only=trending_only,
+        )
+        return self._call(self._recs.GetRecommendations, request)  # type: ignore[return-value]
+
+    def react(self, video_id: str, reaction: int, *, viewer_id: str = "") -> recs_pb2.VideoReactions:
+        """Sets the viewer's Reaction (REACTION_LIKE, REACTION_DISLIKE, REACTION_NONE)."""
+        request = recs_pb2.SetReactionRequest(video=f"videos/{video_id}", reaction=reaction, viewer_id=viewer_id)  # type: ignore[arg-type]
+        return self._call(self._recs.SetReaction, request)  # type: ignore[return-value]
+
+    def reactions(self, video_id: str, *, viewer_id: str = "") -> recs_pb2.VideoReactions:
+        request = recs_pb2.GetReactionsRequest(video=f"videos/{video_id}", viewer_id=viewer_id)
+        return self._call(self._recs.GetReactions, request)  # type: ignore[return-value]
+
+    def share(self, video_id: str, request_id: str, *, viewer_id: str = "") -> recs_pb2.VideoReactions:
+        """Records a share; retries must reuse request_id."""
+        request = recs_pb2.RecordShareRequest(video=f"videos/{video_id}", request_id=request_id, viewer_id=viewer_id)
+        return self._call(self._recs.RecordShare, request)  # type: ignore[return-value]
 
     # -- analytics --------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """The `vidmesh` command line.
 
-Server side: `vidmesh up`, `vidmesh keys create`. Client side: `vidmesh upload`, `vidmesh videos ...`,
+Server side: `vidmesh up`, `vidmesh keys create`, `vidmesh recs train|rollback|status`. Client side: `vidmesh upload`, `vidmesh videos ...`,
 talking to the gateway at --url / VIDMESH_URL with the key in --api-key / VIDMESH_API_KEY.
 """
 
@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import grpc
@@ -78,6 +78,19 @@ def _server_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     if getattr(args, "http_port", None):
         config = config.replace(ports=config.ports.__class__(**{**config.ports.__dict__, "http": args.http_port}))
     return config
+
+
+def _server_command(command: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """A platform command of _recs.py, run with the server's config."""
+
+    def run(args: argparse.Namespace) -> int:
+        _require_server_extra(command)
+        from . import _recs
+
+        handler: Callable[[argparse.Namespace, object], int] = getattr(_recs, name)
+        return handler(args, _server_config(args))
+
+    return run
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -543,6 +556,21 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--owner", required=True, help="owner name the key acts as: 1-63 of a-z 0-9 . _ -")
     create.add_argument("--init", action="store_true", help="allow a home no platform has used yet (creates its database)")
     create.set_defaults(run=cmd_keys_create)
+
+    recs = commands.add_parser("recs", help="train, roll back and inspect recommendation models").add_subparsers(
+        dest="recs_command", required=True
+    )
+    rtrain = recs.add_parser("train", help="train, evaluate and (if not worse than the deployed model) deploy a model")
+    server_opts(rtrain)
+    rtrain.add_argument("--trainer", choices=("implicit", "spark"), help="override recs.trainer")
+    rtrain.set_defaults(run=_server_command("recs train", "cmd_recs_train"))
+    rrollback = recs.add_parser("rollback", help="serve the previous model again")
+    server_opts(rrollback)
+    rrollback.set_defaults(run=_server_command("recs rollback", "cmd_recs_rollback"))
+    rstatus = recs.add_parser("status", help="models: evaluation, decision, impressions, clicks and CTR")
+    server_opts(rstatus)
+    rstatus.add_argument("--json", action="store_true")
+    rstatus.set_defaults(run=_server_command("recs status", "cmd_recs_status"))
 
     upload = commands.add_parser("upload", help="upload a video (re-run to resume an interrupted upload)")
     client_opts(upload)

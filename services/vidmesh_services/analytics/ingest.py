@@ -8,8 +8,6 @@ the events stored without their ids (which would count a retry twice).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -25,6 +23,7 @@ from ..runtime.auth import Identity
 from ..runtime.config import AnalyticsSettings
 from ..runtime.errors import FieldViolation, InvalidArgument, Unavailable
 from ..runtime.validation import parse_name
+from ..runtime.viewers import anonymous_identity, caller_identity
 from . import keys
 
 Video = resources_pb2.Video
@@ -66,16 +65,6 @@ class BatchOutcome:
     accepted: int
     duplicates: int
     rejected: list[pb2.RejectedEvent] = field(default_factory=list)
-
-
-def viewer_hasher(secret: bytes) -> Callable[[str], str]:
-    """Keyed hash of a viewer's identity: counts distinct viewers without keeping who they are
-    (nor letting anyone who sees the warehouse recompute it from a known id)."""
-
-    def viewer_hash(identity: str) -> str:
-        return hmac.new(secret, identity.encode(), hashlib.sha256).hexdigest()[:32]
-
-    return viewer_hash
 
 
 class _Rejected(Exception):
@@ -144,7 +133,7 @@ class Ingest:
             except InvalidArgument:
                 outcome.rejected.append(_rejection(index, event, _Rejected(_REASON_UNKNOWN, "video", "must look like 'videos/{id}'")))
         videos = await self._videos.get(set(named.values()))
-        caller_viewer = self._viewer_hash(f"user:{caller.owner}") if caller and not caller.is_service else ""
+        caller_viewer = self._viewer_hash(identity) if (identity := caller_identity(caller)) else ""
         hashed: dict[str, str] = {}
         by_shard: dict[int, list[pb2.PlayerEvent]] = {}
         facts: dict[int, dict[str, keys.VideoFacts]] = {}
@@ -159,7 +148,7 @@ class Ingest:
                 continue
             if not event.HasField("event_time"):
                 event.event_time.FromMilliseconds(now_ms)
-            identity = f"anon:{event.viewer_id}" if event.viewer_id else f"session:{event.session_id}"
+            identity = anonymous_identity(event.viewer_id) or f"session:{event.session_id}"
             if not caller_viewer and identity not in hashed:  # a batch holds a few events per viewer
                 hashed[identity] = self._viewer_hash(identity)
             event.viewer_id = caller_viewer or hashed[identity]

@@ -13,10 +13,11 @@ from ..runtime.calls import ServiceChannels
 from ..runtime.config import Config
 from ..runtime.interceptors import AccessPolicy
 from ..runtime.server import RunningServer, ServiceBinding, create_server, run_service
+from ..runtime.viewers import viewer_hasher
 from ..storage.open import open_api_key_store
 from ..storage.redis_client import open_redis
 from .counters import Counters
-from .ingest import Ingest, viewer_hasher
+from .ingest import Ingest
 from .servicer import INTERNAL, SERVICE, AnalyticsInternalServicer, AnalyticsServicer
 from .warehouse import Warehouse
 

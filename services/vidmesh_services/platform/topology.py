@@ -85,6 +85,12 @@ MESH: tuple[MeshService, ...] = (
         # Readers of the one index (the search indexer is its only writer).
         processes=lambda c: c.search.process_count,
     ),
+    MeshService(
+        name="recs",
+        module="vidmesh_services.recs",
+        public=("vidmesh.recs.v1.RecsService",),
+        descriptor_modules=("vidmesh.recs.v1.recs_service_pb2",),
+    ),
 )
 
 
@@ -105,6 +111,8 @@ WORKERS: tuple[MeshWorker, ...] = (
     MeshWorker("analytics-worker", "vidmesh_services.analytics.worker", lambda c: c.analytics.shards),
     # The one writer of the search index (tantivy allows one per index).
     MeshWorker("search-indexer", "vidmesh_services.search.indexer", lambda c: 1),
+    # Follows new views (watched sets, trending) and runs the training job on its schedule.
+    MeshWorker("recs-worker", "vidmesh_services.recs.worker", lambda c: 1),
 )
 
 # The process that answers reflection and health at the gateway; it describes the whole mesh.

@@ -35,6 +35,7 @@ class Ports:
     # Search processes after the first (SearchSettings.processes): process i >= 1 listens on
     # search_readers + i - 1.
     search_readers: int = 50060
+    recs: int = 50057
     # Envoy's internal origin listener: the edge cache forwards HLS misses here to be transcoded.
     origin: int = 8081
 
@@ -53,6 +54,7 @@ PORT_OFFSETS = {
     "analytics": 8,
     "search": 9,
     "search_readers": 40,  # 40-49: up to 11 search processes
+    "recs": 17,
 }
 # Metrics ports (MetricsSettings); transcode worker i serves on base + 20 + i.
 METRICS_PORT_OFFSETS = {
@@ -63,6 +65,8 @@ METRICS_PORT_OFFSETS = {
     "analytics_port": 14,
     "search_port": 15,
     "search_indexer_port": 16,
+    "recs_port": 18,
+    "recs_worker_port": 19,
     "transcode_worker_port": 20,
     "analytics_worker_port": 30,
     "search_reader_port": 50,
@@ -169,6 +173,8 @@ class MetricsSettings:
     analytics_port: int = 9105
     search_port: int = 9106
     search_indexer_port: int = 9107
+    recs_port: int = 9108
+    recs_worker_port: int = 9109
     # Search process i >= 1 serves on this port + i - 1.
     search_reader_port: int = 9140
     # Transcode worker i (from 0) serves on this port + i.
@@ -245,6 +251,51 @@ class SearchSettings:
 
 
 @dataclass(frozen=True)
+class RecsSettings:
+    """Recommendations: signals, ALS training, deployment and serving (docs/recommendations.md)."""
+
+    # Confidence of a (viewer, video) pair before BM25 weighting: the watched fraction of each
+    # session (capped at 1, so rewatches add up), plus these for a completion, a like, a share.
+    completion_weight: float = 1.0
+    like_weight: float = 2.0
+    share_weight: float = 2.0
+    bm25_k1: float = 100.0
+    bm25_b: float = 0.8
+    # ALS (the same parameters for implicit and for Spark MLlib).
+    factors: int = 64
+    # Below this many training pairs the job picks the factor count (4, 8, ... up to factors)
+    # on a validation split: a small catalogue overfits at 64 (training.choose_factors).
+    factor_search_pairs: int = 2_000_000
+    iterations: int = 15
+    regularization: float = 0.05
+    # "implicit" (one machine) or "spark" (Spark MLlib ALS; spark_master says where).
+    trainer: str = "implicit"
+    spark_master: str = "local[2]"
+    spark_driver_memory: str = "4g"
+    # Evaluation: the share of each viewer's pairs held out, how many viewers are scored, and
+    # how far (relative NDCG@10) a new model may fall below the deployed one and still deploy.
+    holdout: float = 0.2
+    eval_users: int = 20_000
+    tolerance: float = 0.02
+    # Deployed lists: videos per viewer (personal) and per video (related).
+    personal_length: int = 100
+    related_length: int = 30
+    # `vidmesh up` trains this often (0: only `vidmesh recs train`).
+    train_every_seconds: float = 3600.0
+    # Trending: views decayed with this half-life, the top trending_size recomputed every
+    # trending_refresh_seconds.
+    trending_half_life_hours: float = 6.0
+    trending_refresh_seconds: float = 60.0
+    trending_size: int = 200
+    # How often the worker reads new views (watched videos are not recommended again), and how
+    # many recent ones are remembered per viewer.
+    views_poll_seconds: float = 0.5
+    watched_kept: int = 500
+    # Videos one viewer may like or dislike at once.
+    max_reactions_per_viewer: int = 10_000
+
+
+@dataclass(frozen=True)
 class CassandraSettings:
     """The Cassandra metadata store (metadata_backend: cassandra)."""
 
@@ -287,6 +338,7 @@ class Config:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
+    recs: RecsSettings = field(default_factory=RecsSettings)
     # Empty: vidmesh starts its own Valkey under home. Set: use that Redis/Valkey.
     redis_url: str = ""
     # Secret shared by vidmesh's own processes; clients never see it. Empty: made at start-up.
@@ -318,6 +370,10 @@ class Config:
     @property
     def search_dir(self) -> Path:
         return self.data_dir / "search"
+
+    @property
+    def recs_dir(self) -> Path:
+        return self.data_dir / "recs"
 
     @property
     def warehouse_dir(self) -> Path:

@@ -1,0 +1,1 @@
+"""Recommendations: ALS home feeds, related videos and trending (docs/recommendations.md)."""
