@@ -159,6 +159,11 @@ bench-analytics: install
 bench-search: install
 	$(PY) bench/search.py $(ARGS)
 
+## bench-recs: ALS training on a MovieLens-20M-shaped history (time, RSS, NDCG vs popularity), implicit vs Spark, serving p50/p99
+.PHONY: bench-recs
+bench-recs: install $(TOOLS)/ghz
+	$(PY) bench/recs.py $(ARGS)
+
 # One after the other, even under make -j: on a 2-core machine each benchmark needs the whole machine.
 bench:
 	$(MAKE) bench-upload
@@ -167,6 +172,7 @@ bench:
 	$(MAKE) bench-edge
 	$(MAKE) bench-analytics
 	$(MAKE) bench-search
+	$(MAKE) bench-recs
 
 ci: test
 

@@ -93,7 +93,9 @@ def test_a_worse_model_is_refused_and_serving_is_untouched(tmp_path: Path, valke
     good = train.run(config, client, say=quiet)
     assert good.deployed
 
-    worse = platform(tmp_path, valkey, RecsSettings(factors=2, iterations=1, regularization=50.0, train_every_seconds=0, factor_search_pairs=0))
+    worse = platform(
+        tmp_path, valkey, RecsSettings(factors=2, iterations=1, regularization=50.0, train_every_seconds=0, factor_search_pairs=0)
+    )
     refused = train.run(worse, client, say=quiet)
     assert not refused.deployed and "below the deployed model" in refused.decision
     assert deploy.current(client) == (good.version, "")

@@ -3,13 +3,15 @@
 One request (docs/recommendations.md): the viewer is a keyed hash of who calls (runtime/viewers);
 one script returns the deployed version with the viewer's personal list and the seed's related
 list under it, the trending list, and what the viewer watched and dislikes; the candidates, in
-the order SIMILAR, PERSONALIZED, TRENDING, lose those and duplicates; one BatchGetVideos (with the
-seed, to check it) decides what may be shown: public, ready, and not the viewer's own.
+the order SIMILAR, PERSONALIZED, TRENDING, lose those and duplicates; the videos (from memory,
+kept correct by the catalog's change feed: videos.py) decide what may be shown: public, ready,
+and not the viewer's own; the seed must exist and be visible to the caller.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -23,11 +25,11 @@ from ..runtime.errors import FieldViolation, InvalidArgument, NotFound, QuotaExc
 from ..runtime.validation import parse_name
 from ..runtime.viewers import MAX_VIEWER_ID, anonymous_identity, caller_identity
 from . import keys
-from .store import QuotaReached, Reactions, RecsStore
+from .store import QuotaReached, Reactions, RecsStore, Snapshot
 from .tokens import Tokens
 
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
-MAX_BATCH = 100  # BatchGetVideos' limit
+LOOKAHEAD = 10  # candidates looked up beyond those still needed (some may be hidden)
 MAX_REQUEST_ID = 64
 MAX_FEEDBACK_TOKENS = 100
 VIDEO = "vidmesh.dev/Video"
@@ -35,10 +37,10 @@ _REACTION_VALUES = {pb2.REACTION_NONE: 0, pb2.REACTION_LIKE: 1, pb2.REACTION_DIS
 _REACTIONS = {value: reaction for reaction, value in _REACTION_VALUES.items()}
 
 
-class Catalog(Protocol):
-    """What recommending needs of the catalog (its typed client)."""
+class Videos(Protocol):
+    """Where recommending gets videos (videos.VideoCache: memory, then the catalog)."""
 
-    async def batch_get_videos(self, video_ids: Sequence[str]) -> dict[str, resources_pb2.Video]: ...
+    async def get_many(self, video_ids: Sequence[str]) -> dict[str, resources_pb2.Video]: ...
 
 
 @dataclass(frozen=True)
@@ -59,9 +61,9 @@ def recommendable(video: resources_pb2.Video | None, caller: Identity | None) ->
 
 
 class Recommender:
-    def __init__(self, store: RecsStore, catalog: Catalog, tokens: Tokens, viewer_hash: Callable[[str], str]):
+    def __init__(self, store: RecsStore, videos: Videos, tokens: Tokens, viewer_hash: Callable[[str], str]):
         self._store = store
-        self._catalog = catalog
+        self._videos = videos
         self._tokens = tokens
         self._viewer_hash = viewer_hash
 
@@ -82,49 +84,33 @@ class Recommender:
         viewer = self.viewer(caller, request.viewer_id)
         snapshot = await self._store.snapshot(viewer, seed)
         items = await self._store.items(snapshot.version) if snapshot.personal or snapshot.related else []
-        excluded = snapshot.watched | snapshot.disliked | {seed}
-        candidates: dict[str, _Candidate] = {}
-
-        def add(entries: Sequence[tuple[str, float]], reason: pb2.RecommendationReason) -> None:
-            for video_id, score in entries:
-                if video_id not in excluded and video_id not in candidates:
-                    candidates[video_id] = _Candidate(video_id, reason, score)
-
-        if seed:
-            add(_entries(snapshot.related, items), pb2.RECOMMENDATION_REASON_SIMILAR)
-        if not request.trending_only:
-            add(_entries(snapshot.personal, items), pb2.RECOMMENDATION_REASON_PERSONALIZED)
-        add(snapshot.trending, pb2.RECOMMENDATION_REASON_TRENDING)
-        picked = await self._pick(list(candidates.values()), size, seed, caller)
+        candidates = _candidates(snapshot, items, seed, request.trending_only)
+        picked = await self._pick(candidates, size, seed, caller)
         return self._response(picked, snapshot.version)
 
     async def _pick(
-        self, candidates: list[_Candidate], size: int, seed: str, caller: Identity | None
+        self, candidates: Iterator[_Candidate], size: int, seed: str, caller: Identity | None
     ) -> list[tuple[_Candidate, resources_pb2.Video]]:
-        """The first `size` candidates the viewer may be shown: one BatchGetVideos for twice as
-        many as needed (and the seed), another only if more than half of those were hidden."""
+        """The first `size` candidates the viewer may be shown, looked up a few more than still
+        needed at a time (with the seed, first, which must exist and be visible to the caller)."""
         picked: list[tuple[_Candidate, resources_pb2.Video]] = []
-        batch = min(2 * size + 10, MAX_BATCH - (1 if seed else 0))
-        start = 0
-        while len(picked) < size and (start < len(candidates) or seed):
-            chunk = candidates[start : start + batch]
-            videos = await self._catalog.batch_get_videos([c.video_id for c in chunk] + ([seed] if seed else []))
+        while len(picked) < size:
+            chunk = list(itertools.islice(candidates, size - len(picked) + LOOKAHEAD))
+            if not chunk and not seed:
+                break
+            videos = await self._videos.get_many([c.video_id for c in chunk] + ([seed] if seed else []))
             if seed:
                 if seed not in videos or not can_see(videos[seed], caller):
                     raise NotFound(VIDEO, f"videos/{seed}")
-                seed, batch = "", MAX_BATCH
+                seed = ""
             picked += [(c, videos[c.video_id]) for c in chunk if recommendable(videos.get(c.video_id), caller)]
-            start += len(chunk)
         return picked[:size]
 
     def _response(self, picked: list[tuple[_Candidate, resources_pb2.Video]], version: str) -> pb2.GetRecommendationsResponse:
-        nonce = self._tokens.nonce()
         reply = pb2.GetRecommendationsResponse(model_version=version)
-        for position, (candidate, video) in enumerate(picked):
-            source = keys.TRENDING_VERSION if candidate.reason == pb2.RECOMMENDATION_REASON_TRENDING else version
-            reply.recommendations.add(
-                video=video, reason=candidate.reason, score=candidate.score, token=self._tokens.issue(source, nonce, position)
-            )
+        tokens = self._tokens.issue(version, [c.reason == pb2.RECOMMENDATION_REASON_TRENDING for c, _ in picked])
+        for (candidate, video), token in zip(picked, tokens, strict=True):
+            reply.recommendations.add(video=video, reason=candidate.reason, score=candidate.score, token=token)
         return reply
 
     async def set_reaction(self, request: pb2.SetReactionRequest, caller: Identity | None) -> pb2.VideoReactions:
@@ -176,7 +162,7 @@ class Recommender:
         return viewer
 
     async def _visible(self, video_id: str, caller: Identity | None) -> None:
-        found = (await self._catalog.batch_get_videos([video_id])).get(video_id)
+        found = (await self._videos.get_many([video_id])).get(video_id)
         if found is None or not can_see(found, caller):
             raise NotFound(VIDEO, f"videos/{video_id}")
 
@@ -188,10 +174,26 @@ class Recommender:
         )
 
 
-def _entries(raw: bytes | None, items: list[str]) -> list[tuple[str, float]]:
-    """A packed list's (video, score) pairs; indices past the item table (never written) are dropped."""
-    indices, scores = keys.unpack_list(raw)
-    return [(items[i], float(s)) for i, s in zip(indices.tolist(), scores.tolist(), strict=True) if 0 <= i < len(items)]
+def _candidates(snapshot: Snapshot, items: list[str], seed: str, trending_only: bool) -> Iterator[_Candidate]:
+    """What may be recommended, best first: related to the seed, personal, trending; each video
+    once, and none the viewer watched or dislikes (nor the seed). Lazy: a page stops early."""
+    skip = set(snapshot.watched | snapshot.disliked)
+    skip.add(seed)
+    lists = []
+    if seed:
+        lists.append((snapshot.related, pb2.RECOMMENDATION_REASON_SIMILAR))
+    if not trending_only:
+        lists.append((snapshot.personal, pb2.RECOMMENDATION_REASON_PERSONALIZED))
+    for raw, reason in lists:
+        indices, scores = keys.unpack_list(raw)
+        for index, score in zip(indices.tolist(), scores.tolist(), strict=True):
+            if 0 <= index < len(items) and (video_id := items[index]) not in skip:  # (indices past the table: never written)
+                skip.add(video_id)
+                yield _Candidate(video_id, reason, score)
+    for video_id, score in snapshot.trending:
+        if video_id not in skip:
+            skip.add(video_id)
+            yield _Candidate(video_id, pb2.RECOMMENDATION_REASON_TRENDING, score)
 
 
 def _reactions(video_id: str, found: Reactions) -> pb2.VideoReactions:

@@ -291,6 +291,10 @@ class RecsSettings:
     # many recent ones are remembered per viewer.
     views_poll_seconds: float = 0.5
     watched_kept: int = 500
+    # Serving keeps up to this many videos in memory and reads the catalog's change feed this
+    # often to drop changed ones (a hidden or deleted video stops being recommended within it).
+    video_cache_entries: int = 100_000
+    catalog_poll_seconds: float = 0.1
     # Videos one viewer may like or dislike at once.
     max_reactions_per_viewer: int = 10_000
 
