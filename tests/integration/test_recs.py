@@ -178,8 +178,9 @@ def test_likes_can_be_taken_back_and_shares_count_once_per_request(mesh: Mesh, a
     # The REST shapes a page uses.
     body = json.dumps({"reaction": "REACTION_LIKE", "viewerId": two}).encode()
     reply = http.request("POST", f"http://{mesh.gateway}/v1/videos/{video}:react", {"content-type": "application/json"}, body)
-    assert reply.status == 200 and reply.json()["viewerReaction"] == "REACTION_LIKE" and reply.json()["likeCount"] == "2"
-    assert http.get(f"http://{mesh.gateway}/v1/videos/{video}/reactions?viewerId={two}").json()["shareCount"] == "2"
+    assert reply.status == 200 and reply.json()["reactions"]["viewerReaction"] == "REACTION_LIKE", reply.text
+    assert reply.json()["reactions"]["likeCount"] == "2"
+    assert http.get(f"http://{mesh.gateway}/v1/videos/{video}/reactions?viewerId={two}").json()["reactions"]["shareCount"] == "2"
 
 
 def archived(mesh: Mesh, sessions: set[str]) -> bool:

@@ -22,8 +22,10 @@ from vidmesh_services.recs.spark_als import fit_spark
 
 USERS, ITEMS, TOPICS = 600, 300, 10  # items i belong to topic i % TOPICS
 SPARE_USERS, SPARE_ITEMS = 7, 5  # ids past these that no interaction names: their rows must be zero
-PER_USER = 30
-NOISE = 0.15  # share of interactions drawn uniformly from the whole catalogue
+# Sparse and noisy enough that neither trainer saturates (30 a user at 15% noise gave both 0.99),
+# so a trainer that learns less than the other shows.
+PER_USER = 15
+NOISE = 0.4  # share of interactions drawn uniformly from the whole catalogue
 FACTORS, ITERATIONS, REGULARIZATION, ALPHA = 16, 10, 0.05, 2.0
 K = 10
 
@@ -64,6 +66,15 @@ def topic_precision(scores: npt.NDArray[np.float32], history: History) -> float:
     top = np.argsort(-scores, axis=1)[:, :K]
     hits = [np.isin(top[user] % TOPICS, list(history.favourites[user])).mean() for user in range(USERS)]
     return float(np.mean(hits))
+
+
+def random_precision(history: History) -> float:
+    """What topic_precision expects of a random top-K: each user's share of unseen items in their
+    favourite topics."""
+    seen = np.zeros((USERS, ITEMS), dtype=bool)
+    seen[history.users, history.items] = True
+    favoured = np.array([np.isin(np.arange(ITEMS) % TOPICS, list(f)) for f in history.favourites])
+    return float(np.mean((favoured & ~seen).sum(axis=1) / (~seen).sum(axis=1)))
 
 
 def java_descendants(root: int) -> set[int]:
@@ -144,13 +155,13 @@ def test_spark_als_finds_the_topics_and_leaves_no_jvm(tmp_path: Path) -> None:
     assert not user_factors[USERS:].any() and not item_factors[ITEMS:].any()
     assert (np.abs(user_factors[:USERS]).sum(axis=1) > 0).all() and (np.abs(item_factors[:ITEMS]).sum(axis=1) > 0).all()
 
-    # Popularity: every user gets the most-interacted items (then unseen ones filtered), the
-    # baseline a model with no personal signal would reach.
+    # Baselines with no personal signal: a random top-K, and the most-interacted items for all
+    # (seen ones filtered). A model whose rows belonged to the wrong ids would score like random.
     counts = np.bincount(history.items, minlength=items).astype(np.float32)
-    popular = topic_precision(np.tile(counts, (users, 1)), history)
+    baseline = max(random_precision(history), topic_precision(np.tile(counts, (users, 1)), history))
     spark = topic_precision(user_factors @ item_factors.T, history)
-    print(f"\ntop-{K} from favourite topics: Spark {spark:.3f}, popularity {popular:.3f}; Spark took {spark_seconds:.1f} s: {lines}")
-    assert spark >= 0.8 and spark >= 2.5 * popular, (spark, popular)
+    print(f"\ntop-{K} from favourite topics: Spark {spark:.3f}, best baseline {baseline:.3f}; Spark took {spark_seconds:.1f} s: {lines}")
+    assert spark >= 0.6 and spark >= 3 * baseline, (spark, baseline)
 
     # implicit on the same confidences (1 + alpha * weight, its own alpha 1): Spark scales its
     # regularization by each row's pair count (spark_als.py), so implicit gets the mean count's.
@@ -168,4 +179,4 @@ def test_spark_als_finds_the_topics_and_leaves_no_jvm(tmp_path: Path) -> None:
     implicit_seconds = time.monotonic() - started
     reference = topic_precision(model.user_factors @ model.item_factors.T, history)
     print(f"implicit {reference:.3f} in {implicit_seconds:.2f} s")
-    assert reference >= 2.5 * popular and abs(spark - reference) <= 0.1, (spark, reference)
+    assert reference >= 3 * baseline and abs(spark - reference) <= 0.1, (spark, reference)

@@ -228,16 +228,19 @@ class VidmeshClient:
     def react(self, video_id: str, reaction: int, *, viewer_id: str = "") -> recs_pb2.VideoReactions:
         """Sets the viewer's Reaction (REACTION_LIKE, REACTION_DISLIKE, REACTION_NONE)."""
         request = recs_pb2.SetReactionRequest(video=f"videos/{video_id}", reaction=reaction, viewer_id=viewer_id)  # type: ignore[arg-type]
-        return self._call(self._recs.SetReaction, request)  # type: ignore[return-value]
+        reply: recs_pb2.SetReactionResponse = self._call(self._recs.SetReaction, request)  # type: ignore[assignment]
+        return reply.reactions
 
     def reactions(self, video_id: str, *, viewer_id: str = "") -> recs_pb2.VideoReactions:
         request = recs_pb2.GetReactionsRequest(video=f"videos/{video_id}", viewer_id=viewer_id)
-        return self._call(self._recs.GetReactions, request)  # type: ignore[return-value]
+        reply: recs_pb2.GetReactionsResponse = self._call(self._recs.GetReactions, request)  # type: ignore[assignment]
+        return reply.reactions
 
     def share(self, video_id: str, request_id: str, *, viewer_id: str = "") -> recs_pb2.VideoReactions:
         """Records a share; retries must reuse request_id."""
         request = recs_pb2.RecordShareRequest(video=f"videos/{video_id}", request_id=request_id, viewer_id=viewer_id)
-        return self._call(self._recs.RecordShare, request)  # type: ignore[return-value]
+        reply: recs_pb2.RecordShareResponse = self._call(self._recs.RecordShare, request)  # type: ignore[assignment]
+        return reply.reactions
 
     # -- analytics --------------------------------------------------------------------------
 

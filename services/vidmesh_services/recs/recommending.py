@@ -113,31 +113,33 @@ class Recommender:
             reply.recommendations.add(video=video, reason=candidate.reason, score=candidate.score, token=token)
         return reply
 
-    async def set_reaction(self, request: pb2.SetReactionRequest, caller: Identity | None) -> pb2.VideoReactions:
+    async def set_reaction(self, request: pb2.SetReactionRequest, caller: Identity | None) -> pb2.SetReactionResponse:
         video_id = parse_name(request.video, "videos", "video")
         if request.reaction not in _REACTION_VALUES:
             raise InvalidArgument(FieldViolation("reaction", "must be REACTION_LIKE, REACTION_DISLIKE or REACTION_NONE"))
         viewer = await self._reacting_viewer(caller, request.viewer_id, video_id)
         try:
-            return _reactions(video_id, await self._store.react(viewer, video_id, _REACTION_VALUES[request.reaction]))
+            return pb2.SetReactionResponse(
+                reactions=_reactions(video_id, await self._store.react(viewer, video_id, _REACTION_VALUES[request.reaction]))
+            )
         except QuotaReached:
             raise self._quota() from None
 
-    async def share(self, request: pb2.RecordShareRequest, caller: Identity | None) -> pb2.VideoReactions:
+    async def share(self, request: pb2.RecordShareRequest, caller: Identity | None) -> pb2.RecordShareResponse:
         video_id = parse_name(request.video, "videos", "video")
         if not request.request_id or len(request.request_id) > MAX_REQUEST_ID:
             raise InvalidArgument(FieldViolation("request_id", f"required, at most {MAX_REQUEST_ID} characters"))
         viewer = await self._reacting_viewer(caller, request.viewer_id, video_id)
         try:
-            return _reactions(video_id, await self._store.share(viewer, video_id, request.request_id))
+            return pb2.RecordShareResponse(reactions=_reactions(video_id, await self._store.share(viewer, video_id, request.request_id)))
         except QuotaReached:
             raise self._quota() from None
 
-    async def reactions(self, request: pb2.GetReactionsRequest, caller: Identity | None) -> pb2.VideoReactions:
+    async def reactions(self, request: pb2.GetReactionsRequest, caller: Identity | None) -> pb2.GetReactionsResponse:
         video_id = parse_name(request.video, "videos", "video")
         viewer = self.viewer(caller, request.viewer_id)
         await self._visible(video_id, caller)
-        return _reactions(video_id, await self._store.reactions(viewer, video_id))
+        return pb2.GetReactionsResponse(reactions=_reactions(video_id, await self._store.reactions(viewer, video_id)))
 
     async def record_events(self, request: pb2.RecordRecommendationEventsRequest) -> pb2.RecordRecommendationEventsResponse:
         for name, tokens in (("impression_tokens", request.impression_tokens), ("click_tokens", request.click_tokens)):

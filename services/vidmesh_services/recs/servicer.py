@@ -19,13 +19,13 @@ class RecsServicer(pb2_grpc.RecsServiceServicer):
     async def GetRecommendations(self, request: pb2.GetRecommendationsRequest, context: Context) -> pb2.GetRecommendationsResponse:
         return await self._recommender.recommend(request, current_caller())
 
-    async def SetReaction(self, request: pb2.SetReactionRequest, context: Context) -> pb2.VideoReactions:
+    async def SetReaction(self, request: pb2.SetReactionRequest, context: Context) -> pb2.SetReactionResponse:
         return await self._recommender.set_reaction(request, current_caller())
 
-    async def GetReactions(self, request: pb2.GetReactionsRequest, context: Context) -> pb2.VideoReactions:
+    async def GetReactions(self, request: pb2.GetReactionsRequest, context: Context) -> pb2.GetReactionsResponse:
         return await self._recommender.reactions(request, current_caller())
 
-    async def RecordShare(self, request: pb2.RecordShareRequest, context: Context) -> pb2.VideoReactions:
+    async def RecordShare(self, request: pb2.RecordShareRequest, context: Context) -> pb2.RecordShareResponse:
         return await self._recommender.share(request, current_caller())
 
     async def RecordRecommendationEvents(

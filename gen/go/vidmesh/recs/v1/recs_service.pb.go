@@ -142,14 +142,14 @@ type GetRecommendationsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The viewer's anonymous id (see the service comment), at most 64
 	// characters; ignored when the call carries an API key.
-	ViewerId string `protobuf:"bytes,1,opt,name=viewer_id,json=viewerId,proto3" json:"viewer_id,omitempty"`
+	ViewerId string `protobuf:"bytes,5,opt,name=viewer_id,json=viewerId,proto3" json:"viewer_id,omitempty"`
 	// A video the viewer is watching, "videos/{video}": recommend what to
 	// watch after it ("up next"). Empty returns the home feed.
 	SeedVideo string `protobuf:"bytes,2,opt,name=seed_video,json=seedVideo,proto3" json:"seed_video,omitempty"`
 	// At most this many recommendations: 0 means 20, at most 100.
 	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// Trending videos only (the home page's "Trending" row).
-	TrendingOnly  bool `protobuf:"varint,4,opt,name=trending_only,json=trendingOnly,proto3" json:"trending_only,omitempty"`
+	TrendingOnly  bool `protobuf:"varint,6,opt,name=trending_only,json=trendingOnly,proto3" json:"trending_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -220,7 +220,7 @@ type GetRecommendationsResponse struct {
 	Recommendations []*Recommendation `protobuf:"bytes,1,rep,name=recommendations,proto3" json:"recommendations,omitempty"`
 	// The deployed model the PERSONALIZED and SIMILAR entries came from
 	// (e.g. "v12"); empty when no model is deployed yet.
-	ModelVersion  string `protobuf:"bytes,2,opt,name=model_version,json=modelVersion,proto3" json:"model_version,omitempty"`
+	ModelVersion  string `protobuf:"bytes,3,opt,name=model_version,json=modelVersion,proto3" json:"model_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -529,6 +529,144 @@ func (x *RecordShareRequest) GetViewerId() string {
 	return ""
 }
 
+// Response of SetReaction.
+type SetReactionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The video's reactions after the change.
+	Reactions     *VideoReactions `protobuf:"bytes,1,opt,name=reactions,proto3" json:"reactions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetReactionResponse) Reset() {
+	*x = SetReactionResponse{}
+	mi := &file_vidmesh_recs_v1_recs_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetReactionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetReactionResponse) ProtoMessage() {}
+
+func (x *SetReactionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_recs_v1_recs_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetReactionResponse.ProtoReflect.Descriptor instead.
+func (*SetReactionResponse) Descriptor() ([]byte, []int) {
+	return file_vidmesh_recs_v1_recs_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SetReactionResponse) GetReactions() *VideoReactions {
+	if x != nil {
+		return x.Reactions
+	}
+	return nil
+}
+
+// Response of GetReactions.
+type GetReactionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The video's reactions.
+	Reactions     *VideoReactions `protobuf:"bytes,1,opt,name=reactions,proto3" json:"reactions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetReactionsResponse) Reset() {
+	*x = GetReactionsResponse{}
+	mi := &file_vidmesh_recs_v1_recs_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetReactionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetReactionsResponse) ProtoMessage() {}
+
+func (x *GetReactionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_recs_v1_recs_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetReactionsResponse.ProtoReflect.Descriptor instead.
+func (*GetReactionsResponse) Descriptor() ([]byte, []int) {
+	return file_vidmesh_recs_v1_recs_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GetReactionsResponse) GetReactions() *VideoReactions {
+	if x != nil {
+		return x.Reactions
+	}
+	return nil
+}
+
+// Response of RecordShare.
+type RecordShareResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The video's reactions after the share.
+	Reactions     *VideoReactions `protobuf:"bytes,1,opt,name=reactions,proto3" json:"reactions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordShareResponse) Reset() {
+	*x = RecordShareResponse{}
+	mi := &file_vidmesh_recs_v1_recs_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordShareResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordShareResponse) ProtoMessage() {}
+
+func (x *RecordShareResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_recs_v1_recs_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordShareResponse.ProtoReflect.Descriptor instead.
+func (*RecordShareResponse) Descriptor() ([]byte, []int) {
+	return file_vidmesh_recs_v1_recs_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RecordShareResponse) GetReactions() *VideoReactions {
+	if x != nil {
+		return x.Reactions
+	}
+	return nil
+}
+
 // A video's reactions.
 type VideoReactions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -548,7 +686,7 @@ type VideoReactions struct {
 
 func (x *VideoReactions) Reset() {
 	*x = VideoReactions{}
-	mi := &file_vidmesh_recs_v1_recs_service_proto_msgTypes[6]
+	mi := &file_vidmesh_recs_v1_recs_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -560,7 +698,7 @@ func (x *VideoReactions) String() string {
 func (*VideoReactions) ProtoMessage() {}
 
 func (x *VideoReactions) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_recs_v1_recs_service_proto_msgTypes[6]
+	mi := &file_vidmesh_recs_v1_recs_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -573,7 +711,7 @@ func (x *VideoReactions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VideoReactions.ProtoReflect.Descriptor instead.
 func (*VideoReactions) Descriptor() ([]byte, []int) {
-	return file_vidmesh_recs_v1_recs_service_proto_rawDescGZIP(), []int{6}
+	return file_vidmesh_recs_v1_recs_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *VideoReactions) GetVideo() string {
@@ -624,7 +762,7 @@ type RecordRecommendationEventsRequest struct {
 
 func (x *RecordRecommendationEventsRequest) Reset() {
 	*x = RecordRecommendationEventsRequest{}
-	mi := &file_vidmesh_recs_v1_recs_service_proto_msgTypes[7]
+	mi := &file_vidmesh_recs_v1_recs_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -636,7 +774,7 @@ func (x *RecordRecommendationEventsRequest) String() string {
 func (*RecordRecommendationEventsRequest) ProtoMessage() {}
 
 func (x *RecordRecommendationEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_recs_v1_recs_service_proto_msgTypes[7]
+	mi := &file_vidmesh_recs_v1_recs_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -649,7 +787,7 @@ func (x *RecordRecommendationEventsRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use RecordRecommendationEventsRequest.ProtoReflect.Descriptor instead.
 func (*RecordRecommendationEventsRequest) Descriptor() ([]byte, []int) {
-	return file_vidmesh_recs_v1_recs_service_proto_rawDescGZIP(), []int{7}
+	return file_vidmesh_recs_v1_recs_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RecordRecommendationEventsRequest) GetImpressionTokens() []string {
@@ -679,7 +817,7 @@ type RecordRecommendationEventsResponse struct {
 
 func (x *RecordRecommendationEventsResponse) Reset() {
 	*x = RecordRecommendationEventsResponse{}
-	mi := &file_vidmesh_recs_v1_recs_service_proto_msgTypes[8]
+	mi := &file_vidmesh_recs_v1_recs_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -691,7 +829,7 @@ func (x *RecordRecommendationEventsResponse) String() string {
 func (*RecordRecommendationEventsResponse) ProtoMessage() {}
 
 func (x *RecordRecommendationEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_recs_v1_recs_service_proto_msgTypes[8]
+	mi := &file_vidmesh_recs_v1_recs_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -704,7 +842,7 @@ func (x *RecordRecommendationEventsResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use RecordRecommendationEventsResponse.ProtoReflect.Descriptor instead.
 func (*RecordRecommendationEventsResponse) Descriptor() ([]byte, []int) {
-	return file_vidmesh_recs_v1_recs_service_proto_rawDescGZIP(), []int{8}
+	return file_vidmesh_recs_v1_recs_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RecordRecommendationEventsResponse) GetRecordedCount() int32 {
@@ -725,16 +863,17 @@ var File_vidmesh_recs_v1_recs_service_proto protoreflect.FileDescriptor
 
 const file_vidmesh_recs_v1_recs_service_proto_rawDesc = "" +
 	"\n" +
-	"\"vidmesh/recs/v1/recs_service.proto\x12\x0fvidmesh.recs.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\"vidmesh/catalog/v1/resources.proto\"\x99\x01\n" +
+	"\"vidmesh/recs/v1/recs_service.proto\x12\x0fvidmesh.recs.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\"vidmesh/catalog/v1/resources.proto\"\xb7\x01\n" +
 	"\x19GetRecommendationsRequest\x12\x1b\n" +
-	"\tviewer_id\x18\x01 \x01(\tR\bviewerId\x12\x1d\n" +
+	"\tviewer_id\x18\x05 \x01(\tR\bviewerId\x12\x1d\n" +
 	"\n" +
 	"seed_video\x18\x02 \x01(\tR\tseedVideo\x12\x1b\n" +
 	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12#\n" +
-	"\rtrending_only\x18\x04 \x01(\bR\ftrendingOnly\"\x8c\x01\n" +
+	"\rtrending_only\x18\x06 \x01(\bR\ftrendingOnlyJ\x04\b\x01\x10\x02J\x04\b\x04\x10\x05R\x04userR\n" +
+	"page_token\"\xa3\x01\n" +
 	"\x1aGetRecommendationsResponse\x12I\n" +
 	"\x0frecommendations\x18\x01 \x03(\v2\x1f.vidmesh.recs.v1.RecommendationR\x0frecommendations\x12#\n" +
-	"\rmodel_version\x18\x02 \x01(\tR\fmodelVersion\"\xac\x01\n" +
+	"\rmodel_version\x18\x03 \x01(\tR\fmodelVersionJ\x04\b\x02\x10\x03R\x0fnext_page_token\"\xac\x01\n" +
 	"\x0eRecommendation\x12/\n" +
 	"\x05video\x18\x01 \x01(\v2\x19.vidmesh.catalog.v1.VideoR\x05video\x12=\n" +
 	"\x06reason\x18\x02 \x01(\x0e2%.vidmesh.recs.v1.RecommendationReasonR\x06reason\x12\x14\n" +
@@ -751,7 +890,13 @@ const file_vidmesh_recs_v1_recs_service_proto_rawDesc = "" +
 	"\x05video\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x05video\x12#\n" +
 	"\n" +
 	"request_id\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\trequestId\x12\x1b\n" +
-	"\tviewer_id\x18\x03 \x01(\tR\bviewerId\"\xcf\x01\n" +
+	"\tviewer_id\x18\x03 \x01(\tR\bviewerId\"T\n" +
+	"\x13SetReactionResponse\x12=\n" +
+	"\treactions\x18\x01 \x01(\v2\x1f.vidmesh.recs.v1.VideoReactionsR\treactions\"U\n" +
+	"\x14GetReactionsResponse\x12=\n" +
+	"\treactions\x18\x01 \x01(\v2\x1f.vidmesh.recs.v1.VideoReactionsR\treactions\"T\n" +
+	"\x13RecordShareResponse\x12=\n" +
+	"\treactions\x18\x01 \x01(\v2\x1f.vidmesh.recs.v1.VideoReactionsR\treactions\"\xcf\x01\n" +
 	"\x0eVideoReactions\x12\x14\n" +
 	"\x05video\x18\x01 \x01(\tR\x05video\x12\x1d\n" +
 	"\n" +
@@ -775,12 +920,12 @@ const file_vidmesh_recs_v1_recs_service_proto_rawDesc = "" +
 	"\x14REACTION_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rREACTION_NONE\x10\x01\x12\x11\n" +
 	"\rREACTION_LIKE\x10\x02\x12\x14\n" +
-	"\x10REACTION_DISLIKE\x10\x032\xcd\x05\n" +
+	"\x10REACTION_DISLIKE\x10\x032\xdd\x05\n" +
 	"\vRecsService\x12\x8d\x01\n" +
-	"\x12GetRecommendations\x12*.vidmesh.recs.v1.GetRecommendationsRequest\x1a+.vidmesh.recs.v1.GetRecommendationsResponse\"\x1e\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/recommendations\x90\x02\x01\x12z\n" +
-	"\vSetReaction\x12#.vidmesh.recs.v1.SetReactionRequest\x1a\x1f.vidmesh.recs.v1.VideoReactions\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/{video=videos/*}:react\x12\x80\x01\n" +
-	"\fGetReactions\x12$.vidmesh.recs.v1.GetReactionsRequest\x1a\x1f.vidmesh.recs.v1.VideoReactions\")\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{video=videos/*}/reactions\x90\x02\x01\x12z\n" +
-	"\vRecordShare\x12#.vidmesh.recs.v1.RecordShareRequest\x1a\x1f.vidmesh.recs.v1.VideoReactions\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/{video=videos/*}:share\x12\xb2\x01\n" +
+	"\x12GetRecommendations\x12*.vidmesh.recs.v1.GetRecommendationsRequest\x1a+.vidmesh.recs.v1.GetRecommendationsResponse\"\x1e\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/recommendations\x90\x02\x01\x12\x7f\n" +
+	"\vSetReaction\x12#.vidmesh.recs.v1.SetReactionRequest\x1a$.vidmesh.recs.v1.SetReactionResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/{video=videos/*}:react\x12\x86\x01\n" +
+	"\fGetReactions\x12$.vidmesh.recs.v1.GetReactionsRequest\x1a%.vidmesh.recs.v1.GetReactionsResponse\")\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{video=videos/*}/reactions\x90\x02\x01\x12\x7f\n" +
+	"\vRecordShare\x12#.vidmesh.recs.v1.RecordShareRequest\x1a$.vidmesh.recs.v1.RecordShareResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/{video=videos/*}:share\x12\xb2\x01\n" +
 	"\x1aRecordRecommendationEvents\x122.vidmesh.recs.v1.RecordRecommendationEventsRequest\x1a3.vidmesh.recs.v1.RecordRecommendationEventsResponse\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/recommendations:recordEventsB\xb0\x01\n" +
 	"\x13com.vidmesh.recs.v1B\x10RecsServiceProtoP\x01Z)vidmesh.dev/gen/go/vidmesh/recs/v1;recsv1\xa2\x02\x03VRX\xaa\x02\x0fVidmesh.Recs.V1\xca\x02\x0fVidmesh\\Recs\\V1\xe2\x02\x1bVidmesh\\Recs\\V1\\GPBMetadata\xea\x02\x11Vidmesh::Recs::V1b\x06proto3"
 
@@ -797,7 +942,7 @@ func file_vidmesh_recs_v1_recs_service_proto_rawDescGZIP() []byte {
 }
 
 var file_vidmesh_recs_v1_recs_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_vidmesh_recs_v1_recs_service_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_vidmesh_recs_v1_recs_service_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_vidmesh_recs_v1_recs_service_proto_goTypes = []any{
 	(RecommendationReason)(0),                  // 0: vidmesh.recs.v1.RecommendationReason
 	(Reaction)(0),                              // 1: vidmesh.recs.v1.Reaction
@@ -807,32 +952,38 @@ var file_vidmesh_recs_v1_recs_service_proto_goTypes = []any{
 	(*SetReactionRequest)(nil),                 // 5: vidmesh.recs.v1.SetReactionRequest
 	(*GetReactionsRequest)(nil),                // 6: vidmesh.recs.v1.GetReactionsRequest
 	(*RecordShareRequest)(nil),                 // 7: vidmesh.recs.v1.RecordShareRequest
-	(*VideoReactions)(nil),                     // 8: vidmesh.recs.v1.VideoReactions
-	(*RecordRecommendationEventsRequest)(nil),  // 9: vidmesh.recs.v1.RecordRecommendationEventsRequest
-	(*RecordRecommendationEventsResponse)(nil), // 10: vidmesh.recs.v1.RecordRecommendationEventsResponse
-	(*v1.Video)(nil),                           // 11: vidmesh.catalog.v1.Video
+	(*SetReactionResponse)(nil),                // 8: vidmesh.recs.v1.SetReactionResponse
+	(*GetReactionsResponse)(nil),               // 9: vidmesh.recs.v1.GetReactionsResponse
+	(*RecordShareResponse)(nil),                // 10: vidmesh.recs.v1.RecordShareResponse
+	(*VideoReactions)(nil),                     // 11: vidmesh.recs.v1.VideoReactions
+	(*RecordRecommendationEventsRequest)(nil),  // 12: vidmesh.recs.v1.RecordRecommendationEventsRequest
+	(*RecordRecommendationEventsResponse)(nil), // 13: vidmesh.recs.v1.RecordRecommendationEventsResponse
+	(*v1.Video)(nil),                           // 14: vidmesh.catalog.v1.Video
 }
 var file_vidmesh_recs_v1_recs_service_proto_depIdxs = []int32{
 	4,  // 0: vidmesh.recs.v1.GetRecommendationsResponse.recommendations:type_name -> vidmesh.recs.v1.Recommendation
-	11, // 1: vidmesh.recs.v1.Recommendation.video:type_name -> vidmesh.catalog.v1.Video
+	14, // 1: vidmesh.recs.v1.Recommendation.video:type_name -> vidmesh.catalog.v1.Video
 	0,  // 2: vidmesh.recs.v1.Recommendation.reason:type_name -> vidmesh.recs.v1.RecommendationReason
 	1,  // 3: vidmesh.recs.v1.SetReactionRequest.reaction:type_name -> vidmesh.recs.v1.Reaction
-	1,  // 4: vidmesh.recs.v1.VideoReactions.viewer_reaction:type_name -> vidmesh.recs.v1.Reaction
-	2,  // 5: vidmesh.recs.v1.RecsService.GetRecommendations:input_type -> vidmesh.recs.v1.GetRecommendationsRequest
-	5,  // 6: vidmesh.recs.v1.RecsService.SetReaction:input_type -> vidmesh.recs.v1.SetReactionRequest
-	6,  // 7: vidmesh.recs.v1.RecsService.GetReactions:input_type -> vidmesh.recs.v1.GetReactionsRequest
-	7,  // 8: vidmesh.recs.v1.RecsService.RecordShare:input_type -> vidmesh.recs.v1.RecordShareRequest
-	9,  // 9: vidmesh.recs.v1.RecsService.RecordRecommendationEvents:input_type -> vidmesh.recs.v1.RecordRecommendationEventsRequest
-	3,  // 10: vidmesh.recs.v1.RecsService.GetRecommendations:output_type -> vidmesh.recs.v1.GetRecommendationsResponse
-	8,  // 11: vidmesh.recs.v1.RecsService.SetReaction:output_type -> vidmesh.recs.v1.VideoReactions
-	8,  // 12: vidmesh.recs.v1.RecsService.GetReactions:output_type -> vidmesh.recs.v1.VideoReactions
-	8,  // 13: vidmesh.recs.v1.RecsService.RecordShare:output_type -> vidmesh.recs.v1.VideoReactions
-	10, // 14: vidmesh.recs.v1.RecsService.RecordRecommendationEvents:output_type -> vidmesh.recs.v1.RecordRecommendationEventsResponse
-	10, // [10:15] is the sub-list for method output_type
-	5,  // [5:10] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	11, // 4: vidmesh.recs.v1.SetReactionResponse.reactions:type_name -> vidmesh.recs.v1.VideoReactions
+	11, // 5: vidmesh.recs.v1.GetReactionsResponse.reactions:type_name -> vidmesh.recs.v1.VideoReactions
+	11, // 6: vidmesh.recs.v1.RecordShareResponse.reactions:type_name -> vidmesh.recs.v1.VideoReactions
+	1,  // 7: vidmesh.recs.v1.VideoReactions.viewer_reaction:type_name -> vidmesh.recs.v1.Reaction
+	2,  // 8: vidmesh.recs.v1.RecsService.GetRecommendations:input_type -> vidmesh.recs.v1.GetRecommendationsRequest
+	5,  // 9: vidmesh.recs.v1.RecsService.SetReaction:input_type -> vidmesh.recs.v1.SetReactionRequest
+	6,  // 10: vidmesh.recs.v1.RecsService.GetReactions:input_type -> vidmesh.recs.v1.GetReactionsRequest
+	7,  // 11: vidmesh.recs.v1.RecsService.RecordShare:input_type -> vidmesh.recs.v1.RecordShareRequest
+	12, // 12: vidmesh.recs.v1.RecsService.RecordRecommendationEvents:input_type -> vidmesh.recs.v1.RecordRecommendationEventsRequest
+	3,  // 13: vidmesh.recs.v1.RecsService.GetRecommendations:output_type -> vidmesh.recs.v1.GetRecommendationsResponse
+	8,  // 14: vidmesh.recs.v1.RecsService.SetReaction:output_type -> vidmesh.recs.v1.SetReactionResponse
+	9,  // 15: vidmesh.recs.v1.RecsService.GetReactions:output_type -> vidmesh.recs.v1.GetReactionsResponse
+	10, // 16: vidmesh.recs.v1.RecsService.RecordShare:output_type -> vidmesh.recs.v1.RecordShareResponse
+	13, // 17: vidmesh.recs.v1.RecsService.RecordRecommendationEvents:output_type -> vidmesh.recs.v1.RecordRecommendationEventsResponse
+	13, // [13:18] is the sub-list for method output_type
+	8,  // [8:13] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_vidmesh_recs_v1_recs_service_proto_init() }
@@ -846,7 +997,7 @@ func file_vidmesh_recs_v1_recs_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vidmesh_recs_v1_recs_service_proto_rawDesc), len(file_vidmesh_recs_v1_recs_service_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   9,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

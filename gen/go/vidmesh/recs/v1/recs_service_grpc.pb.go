@@ -78,17 +78,17 @@ type RecsServiceClient interface {
 	// does not exist or is not visible to the caller; RESOURCE_EXHAUSTED
 	// (QuotaFailure, reason REACTIONS_QUOTA_EXCEEDED) for a viewer who
 	// already reacts to 10,000 videos.
-	SetReaction(ctx context.Context, in *SetReactionRequest, opts ...grpc.CallOption) (*VideoReactions, error)
+	SetReaction(ctx context.Context, in *SetReactionRequest, opts ...grpc.CallOption) (*SetReactionResponse, error)
 	// The video's reaction counts and the viewer's own reaction. Anyone who
 	// may see the video may read its counts. Errors: INVALID_ARGUMENT for a
 	// malformed video; NOT_FOUND if it does not exist or is not visible.
-	GetReactions(ctx context.Context, in *GetReactionsRequest, opts ...grpc.CallOption) (*VideoReactions, error)
+	GetReactions(ctx context.Context, in *GetReactionsRequest, opts ...grpc.CallOption) (*GetReactionsResponse, error)
 	// Records that the viewer shared a video (copied or sent its link).
 	// Idempotent on request_id: a request_id already recorded for this
 	// viewer in the last 24 hours is acknowledged and not counted again.
 	// Errors: as SetReaction, and INVALID_ARGUMENT for a missing request_id
 	// or one over 64 characters.
-	RecordShare(ctx context.Context, in *RecordShareRequest, opts ...grpc.CallOption) (*VideoReactions, error)
+	RecordShare(ctx context.Context, in *RecordShareRequest, opts ...grpc.CallOption) (*RecordShareResponse, error)
 	// Records which recommendations a page showed (impressions) and which
 	// one the viewer opened (clicks), by their Recommendation.token, for the
 	// click-through rate of each model version (`vidmesh recs status`).
@@ -117,9 +117,9 @@ func (c *recsServiceClient) GetRecommendations(ctx context.Context, in *GetRecom
 	return out, nil
 }
 
-func (c *recsServiceClient) SetReaction(ctx context.Context, in *SetReactionRequest, opts ...grpc.CallOption) (*VideoReactions, error) {
+func (c *recsServiceClient) SetReaction(ctx context.Context, in *SetReactionRequest, opts ...grpc.CallOption) (*SetReactionResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(VideoReactions)
+	out := new(SetReactionResponse)
 	err := c.cc.Invoke(ctx, RecsService_SetReaction_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -127,9 +127,9 @@ func (c *recsServiceClient) SetReaction(ctx context.Context, in *SetReactionRequ
 	return out, nil
 }
 
-func (c *recsServiceClient) GetReactions(ctx context.Context, in *GetReactionsRequest, opts ...grpc.CallOption) (*VideoReactions, error) {
+func (c *recsServiceClient) GetReactions(ctx context.Context, in *GetReactionsRequest, opts ...grpc.CallOption) (*GetReactionsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(VideoReactions)
+	out := new(GetReactionsResponse)
 	err := c.cc.Invoke(ctx, RecsService_GetReactions_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -137,9 +137,9 @@ func (c *recsServiceClient) GetReactions(ctx context.Context, in *GetReactionsRe
 	return out, nil
 }
 
-func (c *recsServiceClient) RecordShare(ctx context.Context, in *RecordShareRequest, opts ...grpc.CallOption) (*VideoReactions, error) {
+func (c *recsServiceClient) RecordShare(ctx context.Context, in *RecordShareRequest, opts ...grpc.CallOption) (*RecordShareResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(VideoReactions)
+	out := new(RecordShareResponse)
 	err := c.cc.Invoke(ctx, RecsService_RecordShare_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -209,17 +209,17 @@ type RecsServiceServer interface {
 	// does not exist or is not visible to the caller; RESOURCE_EXHAUSTED
 	// (QuotaFailure, reason REACTIONS_QUOTA_EXCEEDED) for a viewer who
 	// already reacts to 10,000 videos.
-	SetReaction(context.Context, *SetReactionRequest) (*VideoReactions, error)
+	SetReaction(context.Context, *SetReactionRequest) (*SetReactionResponse, error)
 	// The video's reaction counts and the viewer's own reaction. Anyone who
 	// may see the video may read its counts. Errors: INVALID_ARGUMENT for a
 	// malformed video; NOT_FOUND if it does not exist or is not visible.
-	GetReactions(context.Context, *GetReactionsRequest) (*VideoReactions, error)
+	GetReactions(context.Context, *GetReactionsRequest) (*GetReactionsResponse, error)
 	// Records that the viewer shared a video (copied or sent its link).
 	// Idempotent on request_id: a request_id already recorded for this
 	// viewer in the last 24 hours is acknowledged and not counted again.
 	// Errors: as SetReaction, and INVALID_ARGUMENT for a missing request_id
 	// or one over 64 characters.
-	RecordShare(context.Context, *RecordShareRequest) (*VideoReactions, error)
+	RecordShare(context.Context, *RecordShareRequest) (*RecordShareResponse, error)
 	// Records which recommendations a page showed (impressions) and which
 	// one the viewer opened (clicks), by their Recommendation.token, for the
 	// click-through rate of each model version (`vidmesh recs status`).
@@ -241,13 +241,13 @@ type UnimplementedRecsServiceServer struct{}
 func (UnimplementedRecsServiceServer) GetRecommendations(context.Context, *GetRecommendationsRequest) (*GetRecommendationsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetRecommendations not implemented")
 }
-func (UnimplementedRecsServiceServer) SetReaction(context.Context, *SetReactionRequest) (*VideoReactions, error) {
+func (UnimplementedRecsServiceServer) SetReaction(context.Context, *SetReactionRequest) (*SetReactionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetReaction not implemented")
 }
-func (UnimplementedRecsServiceServer) GetReactions(context.Context, *GetReactionsRequest) (*VideoReactions, error) {
+func (UnimplementedRecsServiceServer) GetReactions(context.Context, *GetReactionsRequest) (*GetReactionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetReactions not implemented")
 }
-func (UnimplementedRecsServiceServer) RecordShare(context.Context, *RecordShareRequest) (*VideoReactions, error) {
+func (UnimplementedRecsServiceServer) RecordShare(context.Context, *RecordShareRequest) (*RecordShareResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RecordShare not implemented")
 }
 func (UnimplementedRecsServiceServer) RecordRecommendationEvents(context.Context, *RecordRecommendationEventsRequest) (*RecordRecommendationEventsResponse, error) {

@@ -27,7 +27,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from vidmesh.catalog.v1 import resources_pb2 as vidmesh_dot_catalog_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"vidmesh/recs/v1/recs_service.proto\x12\x0fvidmesh.recs.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\"vidmesh/catalog/v1/resources.proto\"\x99\x01\n\x19GetRecommendationsRequest\x12\x1b\n\tviewer_id\x18\x01 \x01(\tR\x08viewerId\x12\x1d\n\nseed_video\x18\x02 \x01(\tR\tseedVideo\x12\x1b\n\tpage_size\x18\x03 \x01(\x05R\x08pageSize\x12#\n\rtrending_only\x18\x04 \x01(\x08R\x0ctrendingOnly\"\x8c\x01\n\x1aGetRecommendationsResponse\x12I\n\x0frecommendations\x18\x01 \x03(\x0b\x32\x1f.vidmesh.recs.v1.RecommendationR\x0frecommendations\x12#\n\rmodel_version\x18\x02 \x01(\tR\x0cmodelVersion\"\xac\x01\n\x0eRecommendation\x12/\n\x05video\x18\x01 \x01(\x0b\x32\x19.vidmesh.catalog.v1.VideoR\x05video\x12=\n\x06reason\x18\x02 \x01(\x0e\x32%.vidmesh.recs.v1.RecommendationReasonR\x06reason\x12\x14\n\x05score\x18\x03 \x01(\x01R\x05score\x12\x14\n\x05token\x18\x04 \x01(\tR\x05token\"\x8a\x01\n\x12SetReactionRequest\x12\x1a\n\x05video\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05video\x12;\n\x08reaction\x18\x02 \x01(\x0e\x32\x19.vidmesh.recs.v1.ReactionB\x04\xe2\x41\x01\x02R\x08reaction\x12\x1b\n\tviewer_id\x18\x03 \x01(\tR\x08viewerId\"N\n\x13GetReactionsRequest\x12\x1a\n\x05video\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05video\x12\x1b\n\tviewer_id\x18\x02 \x01(\tR\x08viewerId\"r\n\x12RecordShareRequest\x12\x1a\n\x05video\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05video\x12#\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\trequestId\x12\x1b\n\tviewer_id\x18\x03 \x01(\tR\x08viewerId\"\xcf\x01\n\x0eVideoReactions\x12\x14\n\x05video\x18\x01 \x01(\tR\x05video\x12\x1d\n\nlike_count\x18\x02 \x01(\x03R\tlikeCount\x12#\n\rdislike_count\x18\x03 \x01(\x03R\x0c\x64islikeCount\x12\x1f\n\x0bshare_count\x18\x04 \x01(\x03R\nshareCount\x12\x42\n\x0fviewer_reaction\x18\x05 \x01(\x0e\x32\x19.vidmesh.recs.v1.ReactionR\x0eviewerReaction\"s\n!RecordRecommendationEventsRequest\x12+\n\x11impression_tokens\x18\x01 \x03(\tR\x10impressionTokens\x12!\n\x0c\x63lick_tokens\x18\x02 \x03(\tR\x0b\x63lickTokens\"p\n\"RecordRecommendationEventsResponse\x12%\n\x0erecorded_count\x18\x01 \x01(\x05R\rrecordedCount\x12#\n\rignored_count\x18\x02 \x01(\x05R\x0cignoredCount*\xac\x01\n\x14RecommendationReason\x12%\n!RECOMMENDATION_REASON_UNSPECIFIED\x10\x00\x12&\n\"RECOMMENDATION_REASON_PERSONALIZED\x10\x01\x12!\n\x1dRECOMMENDATION_REASON_SIMILAR\x10\x02\x12\"\n\x1eRECOMMENDATION_REASON_TRENDING\x10\x03*`\n\x08Reaction\x12\x18\n\x14REACTION_UNSPECIFIED\x10\x00\x12\x11\n\rREACTION_NONE\x10\x01\x12\x11\n\rREACTION_LIKE\x10\x02\x12\x14\n\x10REACTION_DISLIKE\x10\x03\x32\xcd\x05\n\x0bRecsService\x12\x8d\x01\n\x12GetRecommendations\x12*.vidmesh.recs.v1.GetRecommendationsRequest\x1a+.vidmesh.recs.v1.GetRecommendationsResponse\"\x1e\x90\x02\x01\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/recommendations\x12z\n\x0bSetReaction\x12#.vidmesh.recs.v1.SetReactionRequest\x1a\x1f.vidmesh.recs.v1.VideoReactions\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/{video=videos/*}:react:\x01*\x12\x80\x01\n\x0cGetReactions\x12$.vidmesh.recs.v1.GetReactionsRequest\x1a\x1f.vidmesh.recs.v1.VideoReactions\")\x90\x02\x01\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{video=videos/*}/reactions\x12z\n\x0bRecordShare\x12#.vidmesh.recs.v1.RecordShareRequest\x1a\x1f.vidmesh.recs.v1.VideoReactions\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/{video=videos/*}:share:\x01*\x12\xb2\x01\n\x1aRecordRecommendationEvents\x12\x32.vidmesh.recs.v1.RecordRecommendationEventsRequest\x1a\x33.vidmesh.recs.v1.RecordRecommendationEventsResponse\"+\x82\xd3\xe4\x93\x02%\" /v1/recommendations:recordEvents:\x01*B\xb0\x01\n\x13\x63om.vidmesh.recs.v1B\x10RecsServiceProtoP\x01Z)vidmesh.dev/gen/go/vidmesh/recs/v1;recsv1\xa2\x02\x03VRX\xaa\x02\x0fVidmesh.Recs.V1\xca\x02\x0fVidmesh\\Recs\\V1\xe2\x02\x1bVidmesh\\Recs\\V1\\GPBMetadata\xea\x02\x11Vidmesh::Recs::V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"vidmesh/recs/v1/recs_service.proto\x12\x0fvidmesh.recs.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\"vidmesh/catalog/v1/resources.proto\"\xb7\x01\n\x19GetRecommendationsRequest\x12\x1b\n\tviewer_id\x18\x05 \x01(\tR\x08viewerId\x12\x1d\n\nseed_video\x18\x02 \x01(\tR\tseedVideo\x12\x1b\n\tpage_size\x18\x03 \x01(\x05R\x08pageSize\x12#\n\rtrending_only\x18\x06 \x01(\x08R\x0ctrendingOnlyJ\x04\x08\x01\x10\x02J\x04\x08\x04\x10\x05R\x04userR\npage_token\"\xa3\x01\n\x1aGetRecommendationsResponse\x12I\n\x0frecommendations\x18\x01 \x03(\x0b\x32\x1f.vidmesh.recs.v1.RecommendationR\x0frecommendations\x12#\n\rmodel_version\x18\x03 \x01(\tR\x0cmodelVersionJ\x04\x08\x02\x10\x03R\x0fnext_page_token\"\xac\x01\n\x0eRecommendation\x12/\n\x05video\x18\x01 \x01(\x0b\x32\x19.vidmesh.catalog.v1.VideoR\x05video\x12=\n\x06reason\x18\x02 \x01(\x0e\x32%.vidmesh.recs.v1.RecommendationReasonR\x06reason\x12\x14\n\x05score\x18\x03 \x01(\x01R\x05score\x12\x14\n\x05token\x18\x04 \x01(\tR\x05token\"\x8a\x01\n\x12SetReactionRequest\x12\x1a\n\x05video\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05video\x12;\n\x08reaction\x18\x02 \x01(\x0e\x32\x19.vidmesh.recs.v1.ReactionB\x04\xe2\x41\x01\x02R\x08reaction\x12\x1b\n\tviewer_id\x18\x03 \x01(\tR\x08viewerId\"N\n\x13GetReactionsRequest\x12\x1a\n\x05video\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05video\x12\x1b\n\tviewer_id\x18\x02 \x01(\tR\x08viewerId\"r\n\x12RecordShareRequest\x12\x1a\n\x05video\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x05video\x12#\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\trequestId\x12\x1b\n\tviewer_id\x18\x03 \x01(\tR\x08viewerId\"T\n\x13SetReactionResponse\x12=\n\treactions\x18\x01 \x01(\x0b\x32\x1f.vidmesh.recs.v1.VideoReactionsR\treactions\"U\n\x14GetReactionsResponse\x12=\n\treactions\x18\x01 \x01(\x0b\x32\x1f.vidmesh.recs.v1.VideoReactionsR\treactions\"T\n\x13RecordShareResponse\x12=\n\treactions\x18\x01 \x01(\x0b\x32\x1f.vidmesh.recs.v1.VideoReactionsR\treactions\"\xcf\x01\n\x0eVideoReactions\x12\x14\n\x05video\x18\x01 \x01(\tR\x05video\x12\x1d\n\nlike_count\x18\x02 \x01(\x03R\tlikeCount\x12#\n\rdislike_count\x18\x03 \x01(\x03R\x0c\x64islikeCount\x12\x1f\n\x0bshare_count\x18\x04 \x01(\x03R\nshareCount\x12\x42\n\x0fviewer_reaction\x18\x05 \x01(\x0e\x32\x19.vidmesh.recs.v1.ReactionR\x0eviewerReaction\"s\n!RecordRecommendationEventsRequest\x12+\n\x11impression_tokens\x18\x01 \x03(\tR\x10impressionTokens\x12!\n\x0c\x63lick_tokens\x18\x02 \x03(\tR\x0b\x63lickTokens\"p\n\"RecordRecommendationEventsResponse\x12%\n\x0erecorded_count\x18\x01 \x01(\x05R\rrecordedCount\x12#\n\rignored_count\x18\x02 \x01(\x05R\x0cignoredCount*\xac\x01\n\x14RecommendationReason\x12%\n!RECOMMENDATION_REASON_UNSPECIFIED\x10\x00\x12&\n\"RECOMMENDATION_REASON_PERSONALIZED\x10\x01\x12!\n\x1dRECOMMENDATION_REASON_SIMILAR\x10\x02\x12\"\n\x1eRECOMMENDATION_REASON_TRENDING\x10\x03*`\n\x08Reaction\x12\x18\n\x14REACTION_UNSPECIFIED\x10\x00\x12\x11\n\rREACTION_NONE\x10\x01\x12\x11\n\rREACTION_LIKE\x10\x02\x12\x14\n\x10REACTION_DISLIKE\x10\x03\x32\xdd\x05\n\x0bRecsService\x12\x8d\x01\n\x12GetRecommendations\x12*.vidmesh.recs.v1.GetRecommendationsRequest\x1a+.vidmesh.recs.v1.GetRecommendationsResponse\"\x1e\x90\x02\x01\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/recommendations\x12\x7f\n\x0bSetReaction\x12#.vidmesh.recs.v1.SetReactionRequest\x1a$.vidmesh.recs.v1.SetReactionResponse\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/{video=videos/*}:react:\x01*\x12\x86\x01\n\x0cGetReactions\x12$.vidmesh.recs.v1.GetReactionsRequest\x1a%.vidmesh.recs.v1.GetReactionsResponse\")\x90\x02\x01\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{video=videos/*}/reactions\x12\x7f\n\x0bRecordShare\x12#.vidmesh.recs.v1.RecordShareRequest\x1a$.vidmesh.recs.v1.RecordShareResponse\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/v1/{video=videos/*}:share:\x01*\x12\xb2\x01\n\x1aRecordRecommendationEvents\x12\x32.vidmesh.recs.v1.RecordRecommendationEventsRequest\x1a\x33.vidmesh.recs.v1.RecordRecommendationEventsResponse\"+\x82\xd3\xe4\x93\x02%\" /v1/recommendations:recordEvents:\x01*B\xb0\x01\n\x13\x63om.vidmesh.recs.v1B\x10RecsServiceProtoP\x01Z)vidmesh.dev/gen/go/vidmesh/recs/v1;recsv1\xa2\x02\x03VRX\xaa\x02\x0fVidmesh.Recs.V1\xca\x02\x0fVidmesh\\Recs\\V1\xe2\x02\x1bVidmesh\\Recs\\V1\\GPBMetadata\xea\x02\x11Vidmesh::Recs::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -55,28 +55,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECSSERVICE'].methods_by_name['RecordShare']._serialized_options = b'\202\323\344\223\002\037\"\032/v1/{video=videos/*}:share:\001*'
   _globals['_RECSSERVICE'].methods_by_name['RecordRecommendationEvents']._loaded_options = None
   _globals['_RECSSERVICE'].methods_by_name['RecordRecommendationEvents']._serialized_options = b'\202\323\344\223\002%\" /v1/recommendations:recordEvents:\001*'
-  _globals['_RECOMMENDATIONREASON']._serialized_start=1407
-  _globals['_RECOMMENDATIONREASON']._serialized_end=1579
-  _globals['_REACTION']._serialized_start=1581
-  _globals['_REACTION']._serialized_end=1677
+  _globals['_RECOMMENDATIONREASON']._serialized_start=1719
+  _globals['_RECOMMENDATIONREASON']._serialized_end=1891
+  _globals['_REACTION']._serialized_start=1893
+  _globals['_REACTION']._serialized_end=1989
   _globals['_GETRECOMMENDATIONSREQUEST']._serialized_start=155
-  _globals['_GETRECOMMENDATIONSREQUEST']._serialized_end=308
-  _globals['_GETRECOMMENDATIONSRESPONSE']._serialized_start=311
-  _globals['_GETRECOMMENDATIONSRESPONSE']._serialized_end=451
-  _globals['_RECOMMENDATION']._serialized_start=454
-  _globals['_RECOMMENDATION']._serialized_end=626
-  _globals['_SETREACTIONREQUEST']._serialized_start=629
-  _globals['_SETREACTIONREQUEST']._serialized_end=767
-  _globals['_GETREACTIONSREQUEST']._serialized_start=769
-  _globals['_GETREACTIONSREQUEST']._serialized_end=847
-  _globals['_RECORDSHAREREQUEST']._serialized_start=849
-  _globals['_RECORDSHAREREQUEST']._serialized_end=963
-  _globals['_VIDEOREACTIONS']._serialized_start=966
-  _globals['_VIDEOREACTIONS']._serialized_end=1173
-  _globals['_RECORDRECOMMENDATIONEVENTSREQUEST']._serialized_start=1175
-  _globals['_RECORDRECOMMENDATIONEVENTSREQUEST']._serialized_end=1290
-  _globals['_RECORDRECOMMENDATIONEVENTSRESPONSE']._serialized_start=1292
-  _globals['_RECORDRECOMMENDATIONEVENTSRESPONSE']._serialized_end=1404
-  _globals['_RECSSERVICE']._serialized_start=1680
-  _globals['_RECSSERVICE']._serialized_end=2397
+  _globals['_GETRECOMMENDATIONSREQUEST']._serialized_end=338
+  _globals['_GETRECOMMENDATIONSRESPONSE']._serialized_start=341
+  _globals['_GETRECOMMENDATIONSRESPONSE']._serialized_end=504
+  _globals['_RECOMMENDATION']._serialized_start=507
+  _globals['_RECOMMENDATION']._serialized_end=679
+  _globals['_SETREACTIONREQUEST']._serialized_start=682
+  _globals['_SETREACTIONREQUEST']._serialized_end=820
+  _globals['_GETREACTIONSREQUEST']._serialized_start=822
+  _globals['_GETREACTIONSREQUEST']._serialized_end=900
+  _globals['_RECORDSHAREREQUEST']._serialized_start=902
+  _globals['_RECORDSHAREREQUEST']._serialized_end=1016
+  _globals['_SETREACTIONRESPONSE']._serialized_start=1018
+  _globals['_SETREACTIONRESPONSE']._serialized_end=1102
+  _globals['_GETREACTIONSRESPONSE']._serialized_start=1104
+  _globals['_GETREACTIONSRESPONSE']._serialized_end=1189
+  _globals['_RECORDSHARERESPONSE']._serialized_start=1191
+  _globals['_RECORDSHARERESPONSE']._serialized_end=1275
+  _globals['_VIDEOREACTIONS']._serialized_start=1278
+  _globals['_VIDEOREACTIONS']._serialized_end=1485
+  _globals['_RECORDRECOMMENDATIONEVENTSREQUEST']._serialized_start=1487
+  _globals['_RECORDRECOMMENDATIONEVENTSREQUEST']._serialized_end=1602
+  _globals['_RECORDRECOMMENDATIONEVENTSRESPONSE']._serialized_start=1604
+  _globals['_RECORDRECOMMENDATIONEVENTSRESPONSE']._serialized_end=1716
+  _globals['_RECSSERVICE']._serialized_start=1992
+  _globals['_RECSSERVICE']._serialized_end=2725
 # @@protoc_insertion_point(module_scope)

@@ -92,6 +92,24 @@ class RecordShareRequest(_message.Message):
     viewer_id: str
     def __init__(self, video: _Optional[str] = ..., request_id: _Optional[str] = ..., viewer_id: _Optional[str] = ...) -> None: ...
 
+class SetReactionResponse(_message.Message):
+    __slots__ = ("reactions",)
+    REACTIONS_FIELD_NUMBER: _ClassVar[int]
+    reactions: VideoReactions
+    def __init__(self, reactions: _Optional[_Union[VideoReactions, _Mapping]] = ...) -> None: ...
+
+class GetReactionsResponse(_message.Message):
+    __slots__ = ("reactions",)
+    REACTIONS_FIELD_NUMBER: _ClassVar[int]
+    reactions: VideoReactions
+    def __init__(self, reactions: _Optional[_Union[VideoReactions, _Mapping]] = ...) -> None: ...
+
+class RecordShareResponse(_message.Message):
+    __slots__ = ("reactions",)
+    REACTIONS_FIELD_NUMBER: _ClassVar[int]
+    reactions: VideoReactions
+    def __init__(self, reactions: _Optional[_Union[VideoReactions, _Mapping]] = ...) -> None: ...
+
 class VideoReactions(_message.Message):
     __slots__ = ("video", "like_count", "dislike_count", "share_count", "viewer_reaction")
     VIDEO_FIELD_NUMBER: _ClassVar[int]

@@ -65,17 +65,17 @@ class RecsServiceStub:
         self.SetReaction = channel.unary_unary(
                 '/vidmesh.recs.v1.RecsService/SetReaction',
                 request_serializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.SetReactionRequest.SerializeToString,
-                response_deserializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.VideoReactions.FromString,
+                response_deserializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.SetReactionResponse.FromString,
                 _registered_method=True)
         self.GetReactions = channel.unary_unary(
                 '/vidmesh.recs.v1.RecsService/GetReactions',
                 request_serializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.GetReactionsRequest.SerializeToString,
-                response_deserializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.VideoReactions.FromString,
+                response_deserializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.GetReactionsResponse.FromString,
                 _registered_method=True)
         self.RecordShare = channel.unary_unary(
                 '/vidmesh.recs.v1.RecsService/RecordShare',
                 request_serializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.RecordShareRequest.SerializeToString,
-                response_deserializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.VideoReactions.FromString,
+                response_deserializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.RecordShareResponse.FromString,
                 _registered_method=True)
         self.RecordRecommendationEvents = channel.unary_unary(
                 '/vidmesh.recs.v1.RecsService/RecordRecommendationEvents',
@@ -189,17 +189,17 @@ def add_RecsServiceServicer_to_server(servicer, server):
             'SetReaction': grpc.unary_unary_rpc_method_handler(
                     servicer.SetReaction,
                     request_deserializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.SetReactionRequest.FromString,
-                    response_serializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.VideoReactions.SerializeToString,
+                    response_serializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.SetReactionResponse.SerializeToString,
             ),
             'GetReactions': grpc.unary_unary_rpc_method_handler(
                     servicer.GetReactions,
                     request_deserializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.GetReactionsRequest.FromString,
-                    response_serializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.VideoReactions.SerializeToString,
+                    response_serializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.GetReactionsResponse.SerializeToString,
             ),
             'RecordShare': grpc.unary_unary_rpc_method_handler(
                     servicer.RecordShare,
                     request_deserializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.RecordShareRequest.FromString,
-                    response_serializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.VideoReactions.SerializeToString,
+                    response_serializer=vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.RecordShareResponse.SerializeToString,
             ),
             'RecordRecommendationEvents': grpc.unary_unary_rpc_method_handler(
                     servicer.RecordRecommendationEvents,
@@ -283,7 +283,7 @@ class RecsService:
             target,
             '/vidmesh.recs.v1.RecsService/SetReaction',
             vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.SetReactionRequest.SerializeToString,
-            vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.VideoReactions.FromString,
+            vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.SetReactionResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -310,7 +310,7 @@ class RecsService:
             target,
             '/vidmesh.recs.v1.RecsService/GetReactions',
             vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.GetReactionsRequest.SerializeToString,
-            vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.VideoReactions.FromString,
+            vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.GetReactionsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -337,7 +337,7 @@ class RecsService:
             target,
             '/vidmesh.recs.v1.RecsService/RecordShare',
             vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.RecordShareRequest.SerializeToString,
-            vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.VideoReactions.FromString,
+            vidmesh_dot_recs_dot_v1_dot_recs__service__pb2.RecordShareResponse.FromString,
             options,
             channel_credentials,
             insecure,

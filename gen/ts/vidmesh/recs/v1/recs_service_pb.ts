@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vidmesh/recs/v1/recs_service.proto.
  */
 export const file_vidmesh_recs_v1_recs_service: GenFile = /*@__PURE__*/
-  fileDesc("CiJ2aWRtZXNoL3JlY3MvdjEvcmVjc19zZXJ2aWNlLnByb3RvEg92aWRtZXNoLnJlY3MudjEibAoZR2V0UmVjb21tZW5kYXRpb25zUmVxdWVzdBIRCgl2aWV3ZXJfaWQYASABKAkSEgoKc2VlZF92aWRlbxgCIAEoCRIRCglwYWdlX3NpemUYAyABKAUSFQoNdHJlbmRpbmdfb25seRgEIAEoCCJtChpHZXRSZWNvbW1lbmRhdGlvbnNSZXNwb25zZRI4Cg9yZWNvbW1lbmRhdGlvbnMYASADKAsyHy52aWRtZXNoLnJlY3MudjEuUmVjb21tZW5kYXRpb24SFQoNbW9kZWxfdmVyc2lvbhgCIAEoCSKPAQoOUmVjb21tZW5kYXRpb24SKAoFdmlkZW8YASABKAsyGS52aWRtZXNoLmNhdGFsb2cudjEuVmlkZW8SNQoGcmVhc29uGAIgASgOMiUudmlkbWVzaC5yZWNzLnYxLlJlY29tbWVuZGF0aW9uUmVhc29uEg0KBXNjb3JlGAMgASgBEg0KBXRva2VuGAQgASgJIm8KElNldFJlYWN0aW9uUmVxdWVzdBITCgV2aWRlbxgBIAEoCUIE4kEBAhIxCghyZWFjdGlvbhgCIAEoDjIZLnZpZG1lc2gucmVjcy52MS5SZWFjdGlvbkIE4kEBAhIRCgl2aWV3ZXJfaWQYAyABKAkiPQoTR2V0UmVhY3Rpb25zUmVxdWVzdBITCgV2aWRlbxgBIAEoCUIE4kEBAhIRCgl2aWV3ZXJfaWQYAiABKAkiVgoSUmVjb3JkU2hhcmVSZXF1ZXN0EhMKBXZpZGVvGAEgASgJQgTiQQECEhgKCnJlcXVlc3RfaWQYAiABKAlCBOJBAQISEQoJdmlld2VyX2lkGAMgASgJIpMBCg5WaWRlb1JlYWN0aW9ucxINCgV2aWRlbxgBIAEoCRISCgpsaWtlX2NvdW50GAIgASgDEhUKDWRpc2xpa2VfY291bnQYAyABKAMSEwoLc2hhcmVfY291bnQYBCABKAMSMgoPdmlld2VyX3JlYWN0aW9uGAUgASgOMhkudmlkbWVzaC5yZWNzLnYxLlJlYWN0aW9uIlQKIVJlY29yZFJlY29tbWVuZGF0aW9uRXZlbnRzUmVxdWVzdBIZChFpbXByZXNzaW9uX3Rva2VucxgBIAMoCRIUCgxjbGlja190b2tlbnMYAiADKAkiUwoiUmVjb3JkUmVjb21tZW5kYXRpb25FdmVudHNSZXNwb25zZRIWCg5yZWNvcmRlZF9jb3VudBgBIAEoBRIVCg1pZ25vcmVkX2NvdW50GAIgASgFKqwBChRSZWNvbW1lbmRhdGlvblJlYXNvbhIlCiFSRUNPTU1FTkRBVElPTl9SRUFTT05fVU5TUEVDSUZJRUQQABImCiJSRUNPTU1FTkRBVElPTl9SRUFTT05fUEVSU09OQUxJWkVEEAESIQodUkVDT01NRU5EQVRJT05fUkVBU09OX1NJTUlMQVIQAhIiCh5SRUNPTU1FTkRBVElPTl9SRUFTT05fVFJFTkRJTkcQAypgCghSZWFjdGlvbhIYChRSRUFDVElPTl9VTlNQRUNJRklFRBAAEhEKDVJFQUNUSU9OX05PTkUQARIRCg1SRUFDVElPTl9MSUtFEAISFAoQUkVBQ1RJT05fRElTTElLRRADMs0FCgtSZWNzU2VydmljZRKNAQoSR2V0UmVjb21tZW5kYXRpb25zEioudmlkbWVzaC5yZWNzLnYxLkdldFJlY29tbWVuZGF0aW9uc1JlcXVlc3QaKy52aWRtZXNoLnJlY3MudjEuR2V0UmVjb21tZW5kYXRpb25zUmVzcG9uc2UiHpACAYLT5JMCFRITL3YxL3JlY29tbWVuZGF0aW9ucxJ6CgtTZXRSZWFjdGlvbhIjLnZpZG1lc2gucmVjcy52MS5TZXRSZWFjdGlvblJlcXVlc3QaHy52aWRtZXNoLnJlY3MudjEuVmlkZW9SZWFjdGlvbnMiJYLT5JMCHzoBKiIaL3YxL3t2aWRlbz12aWRlb3MvKn06cmVhY3QSgAEKDEdldFJlYWN0aW9ucxIkLnZpZG1lc2gucmVjcy52MS5HZXRSZWFjdGlvbnNSZXF1ZXN0Gh8udmlkbWVzaC5yZWNzLnYxLlZpZGVvUmVhY3Rpb25zIimQAgGC0+STAiASHi92MS97dmlkZW89dmlkZW9zLyp9L3JlYWN0aW9ucxJ6CgtSZWNvcmRTaGFyZRIjLnZpZG1lc2gucmVjcy52MS5SZWNvcmRTaGFyZVJlcXVlc3QaHy52aWRtZXNoLnJlY3MudjEuVmlkZW9SZWFjdGlvbnMiJYLT5JMCHzoBKiIaL3YxL3t2aWRlbz12aWRlb3MvKn06c2hhcmUSsgEKGlJlY29yZFJlY29tbWVuZGF0aW9uRXZlbnRzEjIudmlkbWVzaC5yZWNzLnYxLlJlY29yZFJlY29tbWVuZGF0aW9uRXZlbnRzUmVxdWVzdBozLnZpZG1lc2gucmVjcy52MS5SZWNvcmRSZWNvbW1lbmRhdGlvbkV2ZW50c1Jlc3BvbnNlIiuC0+STAiU6ASoiIC92MS9yZWNvbW1lbmRhdGlvbnM6cmVjb3JkRXZlbnRzQrABChNjb20udmlkbWVzaC5yZWNzLnYxQhBSZWNzU2VydmljZVByb3RvUAFaKXZpZG1lc2guZGV2L2dlbi9nby92aWRtZXNoL3JlY3MvdjE7cmVjc3YxogIDVlJYqgIPVmlkbWVzaC5SZWNzLlYxygIPVmlkbWVzaFxSZWNzXFYx4gIbVmlkbWVzaFxSZWNzXFYxXEdQQk1ldGFkYXRh6gIRVmlkbWVzaDo6UmVjczo6VjFiBnByb3RvMw", [file_google_api_annotations, file_google_api_field_behavior, file_vidmesh_catalog_v1_resources]);
+  fileDesc("CiJ2aWRtZXNoL3JlY3MvdjEvcmVjc19zZXJ2aWNlLnByb3RvEg92aWRtZXNoLnJlY3MudjEiigEKGUdldFJlY29tbWVuZGF0aW9uc1JlcXVlc3QSEQoJdmlld2VyX2lkGAUgASgJEhIKCnNlZWRfdmlkZW8YAiABKAkSEQoJcGFnZV9zaXplGAMgASgFEhUKDXRyZW5kaW5nX29ubHkYBiABKAhKBAgBEAJKBAgEEAVSBHVzZXJSCnBhZ2VfdG9rZW4ihAEKGkdldFJlY29tbWVuZGF0aW9uc1Jlc3BvbnNlEjgKD3JlY29tbWVuZGF0aW9ucxgBIAMoCzIfLnZpZG1lc2gucmVjcy52MS5SZWNvbW1lbmRhdGlvbhIVCg1tb2RlbF92ZXJzaW9uGAMgASgJSgQIAhADUg9uZXh0X3BhZ2VfdG9rZW4ijwEKDlJlY29tbWVuZGF0aW9uEigKBXZpZGVvGAEgASgLMhkudmlkbWVzaC5jYXRhbG9nLnYxLlZpZGVvEjUKBnJlYXNvbhgCIAEoDjIlLnZpZG1lc2gucmVjcy52MS5SZWNvbW1lbmRhdGlvblJlYXNvbhINCgVzY29yZRgDIAEoARINCgV0b2tlbhgEIAEoCSJvChJTZXRSZWFjdGlvblJlcXVlc3QSEwoFdmlkZW8YASABKAlCBOJBAQISMQoIcmVhY3Rpb24YAiABKA4yGS52aWRtZXNoLnJlY3MudjEuUmVhY3Rpb25CBOJBAQISEQoJdmlld2VyX2lkGAMgASgJIj0KE0dldFJlYWN0aW9uc1JlcXVlc3QSEwoFdmlkZW8YASABKAlCBOJBAQISEQoJdmlld2VyX2lkGAIgASgJIlYKElJlY29yZFNoYXJlUmVxdWVzdBITCgV2aWRlbxgBIAEoCUIE4kEBAhIYCgpyZXF1ZXN0X2lkGAIgASgJQgTiQQECEhEKCXZpZXdlcl9pZBgDIAEoCSJJChNTZXRSZWFjdGlvblJlc3BvbnNlEjIKCXJlYWN0aW9ucxgBIAEoCzIfLnZpZG1lc2gucmVjcy52MS5WaWRlb1JlYWN0aW9ucyJKChRHZXRSZWFjdGlvbnNSZXNwb25zZRIyCglyZWFjdGlvbnMYASABKAsyHy52aWRtZXNoLnJlY3MudjEuVmlkZW9SZWFjdGlvbnMiSQoTUmVjb3JkU2hhcmVSZXNwb25zZRIyCglyZWFjdGlvbnMYASABKAsyHy52aWRtZXNoLnJlY3MudjEuVmlkZW9SZWFjdGlvbnMikwEKDlZpZGVvUmVhY3Rpb25zEg0KBXZpZGVvGAEgASgJEhIKCmxpa2VfY291bnQYAiABKAMSFQoNZGlzbGlrZV9jb3VudBgDIAEoAxITCgtzaGFyZV9jb3VudBgEIAEoAxIyCg92aWV3ZXJfcmVhY3Rpb24YBSABKA4yGS52aWRtZXNoLnJlY3MudjEuUmVhY3Rpb24iVAohUmVjb3JkUmVjb21tZW5kYXRpb25FdmVudHNSZXF1ZXN0EhkKEWltcHJlc3Npb25fdG9rZW5zGAEgAygJEhQKDGNsaWNrX3Rva2VucxgCIAMoCSJTCiJSZWNvcmRSZWNvbW1lbmRhdGlvbkV2ZW50c1Jlc3BvbnNlEhYKDnJlY29yZGVkX2NvdW50GAEgASgFEhUKDWlnbm9yZWRfY291bnQYAiABKAUqrAEKFFJlY29tbWVuZGF0aW9uUmVhc29uEiUKIVJFQ09NTUVOREFUSU9OX1JFQVNPTl9VTlNQRUNJRklFRBAAEiYKIlJFQ09NTUVOREFUSU9OX1JFQVNPTl9QRVJTT05BTElaRUQQARIhCh1SRUNPTU1FTkRBVElPTl9SRUFTT05fU0lNSUxBUhACEiIKHlJFQ09NTUVOREFUSU9OX1JFQVNPTl9UUkVORElORxADKmAKCFJlYWN0aW9uEhgKFFJFQUNUSU9OX1VOU1BFQ0lGSUVEEAASEQoNUkVBQ1RJT05fTk9ORRABEhEKDVJFQUNUSU9OX0xJS0UQAhIUChBSRUFDVElPTl9ESVNMSUtFEAMy3QUKC1JlY3NTZXJ2aWNlEo0BChJHZXRSZWNvbW1lbmRhdGlvbnMSKi52aWRtZXNoLnJlY3MudjEuR2V0UmVjb21tZW5kYXRpb25zUmVxdWVzdBorLnZpZG1lc2gucmVjcy52MS5HZXRSZWNvbW1lbmRhdGlvbnNSZXNwb25zZSIekAIBgtPkkwIVEhMvdjEvcmVjb21tZW5kYXRpb25zEn8KC1NldFJlYWN0aW9uEiMudmlkbWVzaC5yZWNzLnYxLlNldFJlYWN0aW9uUmVxdWVzdBokLnZpZG1lc2gucmVjcy52MS5TZXRSZWFjdGlvblJlc3BvbnNlIiWC0+STAh86ASoiGi92MS97dmlkZW89dmlkZW9zLyp9OnJlYWN0EoYBCgxHZXRSZWFjdGlvbnMSJC52aWRtZXNoLnJlY3MudjEuR2V0UmVhY3Rpb25zUmVxdWVzdBolLnZpZG1lc2gucmVjcy52MS5HZXRSZWFjdGlvbnNSZXNwb25zZSIpkAIBgtPkkwIgEh4vdjEve3ZpZGVvPXZpZGVvcy8qfS9yZWFjdGlvbnMSfwoLUmVjb3JkU2hhcmUSIy52aWRtZXNoLnJlY3MudjEuUmVjb3JkU2hhcmVSZXF1ZXN0GiQudmlkbWVzaC5yZWNzLnYxLlJlY29yZFNoYXJlUmVzcG9uc2UiJYLT5JMCHzoBKiIaL3YxL3t2aWRlbz12aWRlb3MvKn06c2hhcmUSsgEKGlJlY29yZFJlY29tbWVuZGF0aW9uRXZlbnRzEjIudmlkbWVzaC5yZWNzLnYxLlJlY29yZFJlY29tbWVuZGF0aW9uRXZlbnRzUmVxdWVzdBozLnZpZG1lc2gucmVjcy52MS5SZWNvcmRSZWNvbW1lbmRhdGlvbkV2ZW50c1Jlc3BvbnNlIiuC0+STAiU6ASoiIC92MS9yZWNvbW1lbmRhdGlvbnM6cmVjb3JkRXZlbnRzQrABChNjb20udmlkbWVzaC5yZWNzLnYxQhBSZWNzU2VydmljZVByb3RvUAFaKXZpZG1lc2guZGV2L2dlbi9nby92aWRtZXNoL3JlY3MvdjE7cmVjc3YxogIDVlJYqgIPVmlkbWVzaC5SZWNzLlYxygIPVmlkbWVzaFxSZWNzXFYx4gIbVmlkbWVzaFxSZWNzXFYxXEdQQk1ldGFkYXRh6gIRVmlkbWVzaDo6UmVjczo6VjFiBnByb3RvMw", [file_google_api_annotations, file_google_api_field_behavior, file_vidmesh_catalog_v1_resources]);
 
 /**
  * Request for GetRecommendations.
@@ -26,7 +26,7 @@ export type GetRecommendationsRequest = Message<"vidmesh.recs.v1.GetRecommendati
    * The viewer's anonymous id (see the service comment), at most 64
    * characters; ignored when the call carries an API key.
    *
-   * @generated from field: string viewer_id = 1;
+   * @generated from field: string viewer_id = 5;
    */
   viewerId: string;
 
@@ -48,7 +48,7 @@ export type GetRecommendationsRequest = Message<"vidmesh.recs.v1.GetRecommendati
   /**
    * Trending videos only (the home page's "Trending" row).
    *
-   * @generated from field: bool trending_only = 4;
+   * @generated from field: bool trending_only = 6;
    */
   trendingOnly: boolean;
 };
@@ -78,7 +78,7 @@ export type GetRecommendationsResponse = Message<"vidmesh.recs.v1.GetRecommendat
    * The deployed model the PERSONALIZED and SIMILAR entries came from
    * (e.g. "v12"); empty when no model is deployed yet.
    *
-   * @generated from field: string model_version = 2;
+   * @generated from field: string model_version = 3;
    */
   modelVersion: string;
 };
@@ -235,6 +235,69 @@ export const RecordShareRequestSchema: GenMessage<RecordShareRequest> = /*@__PUR
   messageDesc(file_vidmesh_recs_v1_recs_service, 5);
 
 /**
+ * Response of SetReaction.
+ *
+ * @generated from message vidmesh.recs.v1.SetReactionResponse
+ */
+export type SetReactionResponse = Message<"vidmesh.recs.v1.SetReactionResponse"> & {
+  /**
+   * The video's reactions after the change.
+   *
+   * @generated from field: vidmesh.recs.v1.VideoReactions reactions = 1;
+   */
+  reactions?: VideoReactions | undefined;
+};
+
+/**
+ * Describes the message vidmesh.recs.v1.SetReactionResponse.
+ * Use `create(SetReactionResponseSchema)` to create a new message.
+ */
+export const SetReactionResponseSchema: GenMessage<SetReactionResponse> = /*@__PURE__*/
+  messageDesc(file_vidmesh_recs_v1_recs_service, 6);
+
+/**
+ * Response of GetReactions.
+ *
+ * @generated from message vidmesh.recs.v1.GetReactionsResponse
+ */
+export type GetReactionsResponse = Message<"vidmesh.recs.v1.GetReactionsResponse"> & {
+  /**
+   * The video's reactions.
+   *
+   * @generated from field: vidmesh.recs.v1.VideoReactions reactions = 1;
+   */
+  reactions?: VideoReactions | undefined;
+};
+
+/**
+ * Describes the message vidmesh.recs.v1.GetReactionsResponse.
+ * Use `create(GetReactionsResponseSchema)` to create a new message.
+ */
+export const GetReactionsResponseSchema: GenMessage<GetReactionsResponse> = /*@__PURE__*/
+  messageDesc(file_vidmesh_recs_v1_recs_service, 7);
+
+/**
+ * Response of RecordShare.
+ *
+ * @generated from message vidmesh.recs.v1.RecordShareResponse
+ */
+export type RecordShareResponse = Message<"vidmesh.recs.v1.RecordShareResponse"> & {
+  /**
+   * The video's reactions after the share.
+   *
+   * @generated from field: vidmesh.recs.v1.VideoReactions reactions = 1;
+   */
+  reactions?: VideoReactions | undefined;
+};
+
+/**
+ * Describes the message vidmesh.recs.v1.RecordShareResponse.
+ * Use `create(RecordShareResponseSchema)` to create a new message.
+ */
+export const RecordShareResponseSchema: GenMessage<RecordShareResponse> = /*@__PURE__*/
+  messageDesc(file_vidmesh_recs_v1_recs_service, 8);
+
+/**
  * A video's reactions.
  *
  * @generated from message vidmesh.recs.v1.VideoReactions
@@ -281,7 +344,7 @@ export type VideoReactions = Message<"vidmesh.recs.v1.VideoReactions"> & {
  * Use `create(VideoReactionsSchema)` to create a new message.
  */
 export const VideoReactionsSchema: GenMessage<VideoReactions> = /*@__PURE__*/
-  messageDesc(file_vidmesh_recs_v1_recs_service, 6);
+  messageDesc(file_vidmesh_recs_v1_recs_service, 9);
 
 /**
  * Request for RecordRecommendationEvents.
@@ -309,7 +372,7 @@ export type RecordRecommendationEventsRequest = Message<"vidmesh.recs.v1.RecordR
  * Use `create(RecordRecommendationEventsRequestSchema)` to create a new message.
  */
 export const RecordRecommendationEventsRequestSchema: GenMessage<RecordRecommendationEventsRequest> = /*@__PURE__*/
-  messageDesc(file_vidmesh_recs_v1_recs_service, 7);
+  messageDesc(file_vidmesh_recs_v1_recs_service, 10);
 
 /**
  * Response of RecordRecommendationEvents.
@@ -337,7 +400,7 @@ export type RecordRecommendationEventsResponse = Message<"vidmesh.recs.v1.Record
  * Use `create(RecordRecommendationEventsResponseSchema)` to create a new message.
  */
 export const RecordRecommendationEventsResponseSchema: GenMessage<RecordRecommendationEventsResponse> = /*@__PURE__*/
-  messageDesc(file_vidmesh_recs_v1_recs_service, 8);
+  messageDesc(file_vidmesh_recs_v1_recs_service, 11);
 
 /**
  * Why a video was recommended.
@@ -488,7 +551,7 @@ export const RecsService: GenService<{
   setReaction: {
     methodKind: "unary";
     input: typeof SetReactionRequestSchema;
-    output: typeof VideoReactionsSchema;
+    output: typeof SetReactionResponseSchema;
   },
   /**
    * The video's reaction counts and the viewer's own reaction. Anyone who
@@ -500,7 +563,7 @@ export const RecsService: GenService<{
   getReactions: {
     methodKind: "unary";
     input: typeof GetReactionsRequestSchema;
-    output: typeof VideoReactionsSchema;
+    output: typeof GetReactionsResponseSchema;
   },
   /**
    * Records that the viewer shared a video (copied or sent its link).
@@ -514,7 +577,7 @@ export const RecsService: GenService<{
   recordShare: {
     methodKind: "unary";
     input: typeof RecordShareRequestSchema;
-    output: typeof VideoReactionsSchema;
+    output: typeof RecordShareResponseSchema;
   },
   /**
    * Records which recommendations a page showed (impressions) and which
