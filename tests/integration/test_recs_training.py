@@ -23,7 +23,7 @@ import redis.asyncio as aioredis
 from tests.support.interactions import History, synthetic_history, write_warehouse
 from tests.support.processes import valkey_server
 from vidmesh_services.platform.pids import die_with_parent
-from vidmesh_services.recs import deploy, keys, models, train
+from vidmesh_services.recs import deploy, keys, models, train, worker
 from vidmesh_services.recs.store import RecsStore
 from vidmesh_services.runtime.config import Config, RecsSettings
 
@@ -209,3 +209,30 @@ def test_a_killed_job_leaves_serving_as_it_was_and_the_next_one_cleans_up(tmp_pa
     again = train.run(config, client, say=quiet)
     assert again.deployed
     assert {v.decode() for v in client.smembers(keys.VERSIONS)} == {first.version, again.version}
+
+
+async def test_the_worker_runs_the_job_as_a_child_process(tmp_path: Path, valkey: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = platform(tmp_path, valkey)
+    history(config)
+    for name, value in (("VIDMESH_HOME", str(config.home)), ("VIDMESH_REDIS_URL", valkey), ("VIDMESH_RECS_FACTOR_SEARCH_PAIRS", "0")):
+        monkeypatch.setenv(name, value)
+    assert await worker.train_once() == 0
+    client = redis.Redis.from_url(valkey)
+    version = deploy.current(client)[0]
+    assert version and models.load_report(config.recs_dir, version)["deployed"]  # type: ignore[index]
+    assert await worker.train_once() == 0  # a second run compares against the first, and replaces it
+    assert deploy.current(client) == (f"v{int(version[1:]) + 1}", version)
+
+
+def test_the_spark_trainer_runs_the_same_job(tmp_path: Path, valkey: str) -> None:
+    """The cluster profile's trainer, in Spark local mode: same signals, evaluation and deploy."""
+    config = platform(
+        tmp_path, valkey, RecsSettings(factors=16, iterations=8, train_every_seconds=0, factor_search_pairs=0, spark_driver_memory="1g")
+    )
+    found = history(config, viewers=1500, videos=300, sessions=40_000)
+    client = redis.Redis.from_url(valkey)
+    report = train.run(config, client, trainer="spark", say=quiet)
+    assert report.trainer == "spark" and report.deployed, report.decision
+    evaluation = report.evaluation
+    assert evaluation is not None and evaluation["model"]["ndcg"] >= 1.5 * evaluation["popularity"]["ndcg"], report.table  # type: ignore[index]
+    assert len(personal(client, report.version, found.viewers[0])) == 100

@@ -11,7 +11,6 @@ import contextlib
 import logging
 import signal
 import sys
-import time
 
 from prometheus_client import Counter, Gauge
 
@@ -75,20 +74,25 @@ class Worker:
 
     async def _schedule(self, stop: asyncio.Event) -> None:
         every = self._config.recs.train_every_seconds
-        next_run = time.monotonic() + every
         while not stop.is_set():
-            await asyncio.sleep(max(0.0, next_run - time.monotonic()))
-            next_run = time.monotonic() + every
-            process = await asyncio.create_subprocess_exec(sys.executable, "-m", "vidmesh_services.recs.train")
-            try:
-                code = await process.wait()
-            except asyncio.CancelledError:
-                with contextlib.suppress(ProcessLookupError):
-                    process.terminate()
-                raise
-            outcome = OUTCOMES.get(code, "failed")
-            TRAININGS.labels(outcome).inc()
-            (log.info if code in OUTCOMES else log.error)("scheduled training finished: %s (exit %s)", outcome, code)
+            await asyncio.sleep(every)
+            await train_once()
+
+
+async def train_once() -> int:
+    """Runs the training job as a child process (it reads the same config, from the same
+    environment); returns its exit status."""
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "vidmesh_services.recs.train")
+    try:
+        code = await process.wait()
+    except asyncio.CancelledError:
+        with contextlib.suppress(ProcessLookupError):
+            process.terminate()
+        raise
+    outcome = OUTCOMES.get(code, "failed")
+    TRAININGS.labels(outcome).inc()
+    (log.info if code in OUTCOMES else log.error)("scheduled training finished: %s (exit %s)", outcome, code)
+    return code
 
 
 def main() -> None:
