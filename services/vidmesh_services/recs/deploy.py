@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import redis
 
+from ..storage.redis_replies import optional_reply_text
 from . import keys
 
 PIPELINE = 1000  # SETs per round trip (discovery notes: 59k keys/s at 1000)
@@ -50,10 +51,6 @@ class Deployed:
     personal_bytes: int  # Valkey memory of the personal lists (MEMORY USAGE, sampled)
 
 
-def _text(raw: Any) -> str:
-    return raw.decode() if isinstance(raw, bytes) else (raw or "")
-
-
 def new_version(client: redis.Redis) -> str:
     return f"v{int(client.incr(keys.NEXT_VERSION))}"
 
@@ -61,7 +58,7 @@ def new_version(client: redis.Redis) -> str:
 def current(client: redis.Redis) -> tuple[str, str]:
     """(current, previous) versions ('' for none)."""
     now, before = client.mget(keys.CURRENT, keys.PREVIOUS)
-    return _text(now), _text(before)
+    return optional_reply_text(now), optional_reply_text(before)
 
 
 def deploy(
@@ -81,7 +78,7 @@ def deploy(
     related_keys = _write(client, [keys.related_key(version, v) for v in videos], *related)
     sampled = [keys.personal_key(version, v) for v in viewers[:: max(1, len(viewers) // 200)]]
     usage = [int(client.memory_usage(key) or 0) for key in sampled]
-    replaced = _text(client.register_script(_SWITCH)(keys=[keys.CURRENT, keys.PREVIOUS, keys.VERSIONS], args=[version]))
+    replaced = optional_reply_text(client.register_script(_SWITCH)(keys=[keys.CURRENT, keys.PREVIOUS, keys.VERSIONS], args=[version]))
     retire_unused(client)
     return Deployed(version, replaced, time.monotonic() - started, personal_keys, related_keys, int(np.mean(usage)) if usage else 0)
 
@@ -104,7 +101,7 @@ def _write(client: redis.Redis, names: Sequence[str], ids: npt.NDArray[np.int32]
 def rollback(client: redis.Redis) -> tuple[str, str] | None:
     """Serves the previous version again (and keeps the one it replaces as previous)."""
     reply: Any = client.register_script(_ROLLBACK)(keys=[keys.CURRENT, keys.PREVIOUS])
-    return (_text(reply[0]), _text(reply[1])) if reply else None
+    return (optional_reply_text(reply[0]), optional_reply_text(reply[1])) if reply else None
 
 
 def retire_unused(client: redis.Redis) -> list[str]:
@@ -112,12 +109,12 @@ def retire_unused(client: redis.Redis) -> list[str]:
     named = set(current(client))
     retired = []
     for raw in client.smembers(keys.VERSIONS):
-        version = _text(raw)
+        version = optional_reply_text(raw)
         if version in named:
             continue
         batch: list[str] = []
         for key in client.scan_iter(match=f"{keys.model_prefix(version)}*", count=1000):
-            batch.append(_text(key))
+            batch.append(optional_reply_text(key))
             if len(batch) >= PIPELINE:
                 client.unlink(*batch)
                 batch = []

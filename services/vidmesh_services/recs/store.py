@@ -9,6 +9,7 @@ from typing import Any
 
 import redis.asyncio as redis
 
+from ..storage.redis_replies import optional_reply_text
 from . import keys
 
 # One request's state, read atomically: the deployed version and, under it, the viewer's personal
@@ -101,10 +102,6 @@ class QuotaReached(Exception):
     """The viewer reacts to (or has shared) as many videos as allowed."""
 
 
-def _text(raw: bytes | str | None) -> str:
-    return raw.decode() if isinstance(raw, bytes) else (raw or "")
-
-
 @dataclass
 class _TrendingCache:
     raw: bytes | None = None
@@ -127,12 +124,12 @@ class RecsStore:
         reply: Any = await self._read(keys=[keys.CURRENT], args=[keys.PREFIX, viewer, seed, self._watched_kept])
         version, personal, related, trending, watched, disliked = reply
         return Snapshot(
-            _text(version),
+            optional_reply_text(version),
             personal,
             related,
             self._parse_trending(trending),
-            frozenset(map(_text, watched)),
-            frozenset(map(_text, disliked)),
+            frozenset(map(optional_reply_text, watched)),
+            frozenset(map(optional_reply_text, disliked)),
         )
 
     def _parse_trending(self, raw: bytes | None) -> list[tuple[str, float]]:
@@ -149,7 +146,7 @@ class RecsStore:
         found = self._items.get(version)
         if found is None:
             raw = await self._client.get(keys.items_key(version))
-            found = _text(raw).split("\n") if raw else []
+            found = optional_reply_text(raw).split("\n") if raw else []
             if len(self._items) >= 4:  # current, previous and a little history
                 self._items.pop(next(iter(self._items)))
             self._items[version] = found
@@ -193,7 +190,7 @@ class RecsStore:
 
 
 def _reactions(reply: list[Any]) -> Reactions:
-    if _text(reply[0]) == "quota":
+    if reply[0] == b"quota":
         raise QuotaReached()
     mine, likes, dislikes, shares = map(_int, reply)
     return Reactions(mine, likes, dislikes, shares)

@@ -27,6 +27,7 @@ import redis
 import threadpoolctl
 
 from ..runtime.config import Config, load_config
+from ..storage.redis_replies import optional_reply_text
 from . import deploy, keys, models, signals, training
 
 log = logging.getLogger("vidmesh.recs.train")
@@ -60,17 +61,13 @@ class Busy(Exception):
     """Another training job is running."""
 
 
-def _text(raw: Any) -> str:
-    return raw.decode() if isinstance(raw, bytes) else (raw or "")
-
-
 @contextlib.contextmanager
 def training_lock(client: redis.Redis) -> Iterator[None]:
     """One job at a time. A lock left by a killed job on this machine is taken over at once
     (its pid is gone); one from another machine waits for its expiry."""
     me = f"{socket.gethostname()}:{os.getpid()}"
     if not client.set(LOCK, me, nx=True, ex=LOCK_SECONDS):
-        holder = _text(client.get(LOCK))
+        holder = optional_reply_text(client.get(LOCK))
         host, _, pid = holder.rpartition(":")
         if host != socket.gethostname() or not pid.isdigit() or _alive(int(pid)):
             raise Busy(f"another training job holds the lock ({holder})")
@@ -78,7 +75,7 @@ def training_lock(client: redis.Redis) -> Iterator[None]:
     try:
         yield
     finally:
-        if _text(client.get(LOCK)) == me:
+        if optional_reply_text(client.get(LOCK)) == me:
             client.delete(LOCK)
 
 
@@ -97,9 +94,9 @@ def read_reactions(client: redis.Redis) -> list[signals.Reaction]:
     found: dict[tuple[str, str], list[int]] = {}
     for prefix, slot in ((f"{keys.PREFIX}reactions:", 0), (f"{keys.PREFIX}shares:", 1)):
         for key in client.scan_iter(match=f"{prefix}*", count=1000):
-            viewer = _text(key).removeprefix(prefix)
+            viewer = optional_reply_text(key).removeprefix(prefix)
             for video, value in client.hgetall(key).items():
-                found.setdefault((viewer, _text(video)), [0, 0])[slot] = int(value)
+                found.setdefault((viewer, optional_reply_text(video)), [0, 0])[slot] = int(value)
     return [signals.Reaction(viewer, video, reaction, shares) for (viewer, video), (reaction, shares) in found.items()]
 
 

@@ -21,6 +21,7 @@ from prometheus_client import Counter
 
 from ..analytics.client import AnalyticsClient
 from ..runtime.config import RecsSettings
+from ..storage.redis_replies import optional_reply_text
 from . import keys
 
 log = logging.getLogger("vidmesh.recs.worker")
@@ -60,10 +61,6 @@ return 1
 """
 
 
-def _text(raw: bytes | str | None) -> str:
-    return raw.decode() if isinstance(raw, bytes) else (raw or "")
-
-
 class Trending:
     def __init__(self, client: redis.Redis, analytics: AnalyticsClient, settings: RecsSettings):
         self._client = client
@@ -75,7 +72,7 @@ class Trending:
 
     async def follow_once(self) -> int:
         """Applies one page of new views; returns how many (0: caught up)."""
-        cursor = _text(await self._client.get(keys.VIEWS_CURSOR))
+        cursor = optional_reply_text(await self._client.get(keys.VIEWS_CURSOR))
         views, after = await self._analytics.views(cursor or "0-0", FEED_PAGE)
         if after == cursor:
             return 0
@@ -103,7 +100,7 @@ class Trending:
             epoch = await self._epoch() or epoch
         top: list[Any] = await self._client.zrevrange(keys.TRENDING_SCORES, 0, self._settings.trending_size - 1, withscores=True)
         scale = 2.0 ** (-(now_ms - epoch) / self._half_life_ms)
-        ranked = [(_text(video), round(score * scale, 4)) for video, score in top]
+        ranked = [(optional_reply_text(video), round(score * scale, 4)) for video, score in top]
         document = {"videos": [v for v, _ in ranked], "scores": [s for _, s in ranked], "as_of_ms": now_ms}
         async with self._client.pipeline(transaction=False) as pipe:
             pipe.set(keys.TRENDING, json.dumps(document, separators=(",", ":")))
@@ -113,4 +110,4 @@ class Trending:
 
     async def _epoch(self) -> int | None:
         raw = await self._client.get(keys.TRENDING_EPOCH)
-        return int(_text(raw)) if raw else None
+        return int(optional_reply_text(raw)) if raw else None

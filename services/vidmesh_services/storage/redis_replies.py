@@ -21,6 +21,11 @@ def reply_text(reply: object) -> str:
     return reply_bytes(reply).decode()
 
 
+def optional_reply_text(reply: object) -> str:
+    """A string reply that may be nil, decoded; '' for nil."""
+    return "" if reply is None else reply_text(reply)
+
+
 def optional_reply_bytes(reply: object) -> bytes | None:
     """A string reply that may be nil (None): GET of a missing key, SET ... GET of a new one."""
     return None if reply is None else reply_bytes(reply)
