@@ -251,7 +251,7 @@ Synthetic history shaped like MovieLens-20M: {args.viewers:,} viewers x {args.vi
 
 {spark_table}
 
-**Serving** GetRecommendations (page of 20, personal list filtered by watched/disliked, one BatchGetVideos) for random viewers of a model over {args.catalog_videos:,} catalog videos, ghz for {args.seconds:.0f} s each. Targets: p99 < 3 ms direct, < 10 ms through Envoy.
+**Serving** GetRecommendations (page of 20, the personal list filtered by watched and disliked videos, videos from the recs process's memory) for random viewers of a model over {args.catalog_videos:,} catalog videos, ghz for {args.seconds:.0f} s each. Targets: p99 < 3 ms direct, < 10 ms through Envoy.
 
 {serving_table}
 <!-- /bench:recs -->
