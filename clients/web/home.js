@@ -1,10 +1,15 @@
-// Home page: public videos, newest first, from the catalog's JSON API (GET /v1/videos), with
-// their view counts (one BatchGetViewCounts call per page of cards, view-counts.js).
+// Home page: two rows of recommendations ("Recommended for you" and "Trending", recs.js), then
+// public videos, newest first, from the catalog's JSON API (GET /v1/videos); every card with its
+// view count (one BatchGetViewCounts call per set of cards, view-counts.js).
 "use strict";
 
 const list = document.getElementById("videos");
 const status = document.getElementById("status");
 const more = document.getElementById("more");
+// Shown with the first page: while loading, "Loading…" is all there is, so the rows coming in
+// above move nothing that was on screen.
+const latestHeading = document.getElementById("latest-heading");
+const ROW_SIZE = 20;
 let nextPageToken = "";
 
 function hlsRoot(video) {
@@ -53,6 +58,77 @@ function card(video) {
   return item;
 }
 
+// A recommended video's card: the home page's card, with why it is there; its impression and
+// click are recorded by its token.
+function recommendationCard(recommendation) {
+  const item = card(recommendation.video);
+  const why = document.createElement("div");
+  why.className = "why";
+  why.textContent = reasonText(recommendation.reason);
+  item.querySelector(".meta").prepend(why);
+  recsFeedback().watch(item, recommendation.token);
+  return item;
+}
+
+function showRow(section, recommendations) {
+  const row = section.querySelector(".shelf");
+  row.replaceChildren(...recommendations.map(recommendationCard));
+  section.hidden = !recommendations.length;
+  if (recommendations.length) setupPager(section, row);
+}
+
+// Rows scroll sideways (touch, trackpad, the scrollbar, the keyboard's focus); the pager's two
+// buttons scroll about a screenful, for a mouse. A button at its end is disabled rather than
+// hidden, so the other does not move under the pointer; a row that fits has no pager.
+function setupPager(section, row) {
+  const pager = section.querySelector(".pager");
+  const [back, on] = pager.querySelectorAll("button");
+  const update = () => {
+    back.disabled = row.scrollLeft <= 1;
+    on.disabled = row.scrollLeft + row.clientWidth >= row.scrollWidth - 1;
+    pager.hidden = back.disabled && on.disabled;
+  };
+  for (const button of [back, on]) {
+    button.addEventListener("click", () => row.scrollBy({ left: Number(button.dataset.page) * row.clientWidth * 0.9, behavior: "smooth" }));
+  }
+  row.addEventListener("scroll", update, { passive: true });
+  new ResizeObserver(update).observe(row);
+}
+
+// "Recommended for you" is the home feed's personal entries: a new viewer's feed is all trending,
+// which the Trending row shows already, so the row appears once the viewer has a personal list.
+// Trending leaves out what the first row shows. Never rejects: a failed call is an empty row.
+async function askRecommendations() {
+  const viewerId = anonymousViewerId();
+  const [feed, trending] = await Promise.allSettled([
+    fetchRecommendations({ viewerId, pageSize: ROW_SIZE }),
+    fetchRecommendations({ viewerId, pageSize: ROW_SIZE, trendingOnly: true }),
+  ]);
+  const personal = feed.status === "fulfilled" ? feed.value.filter((r) => r.reason === "RECOMMENDATION_REASON_PERSONALIZED") : [];
+  const inFirstRow = new Set(personal.map((r) => r.video.id));
+  const hot = trending.status === "fulfilled" ? trending.value.filter((r) => !inFirstRow.has(r.video.id)) : [];
+  return { personal, hot, failed: feed.status === "rejected" || trending.status === "rejected" };
+}
+
+// Asked for now, beside the first page of videos, and shown with that page (at most
+// fetchRecommendations' timeout later), so rows and cards appear in one frame: rows arriving
+// first would push the "Loading…" line down, rows arriving later the cards.
+const recommendationsAsked = askRecommendations();
+let rowsShown = false;
+
+async function showRowsOnce() {
+  if (rowsShown) return;
+  rowsShown = true;
+  const { personal, hot, failed } = await recommendationsAsked;
+  showRow(document.getElementById("recommended"), personal);
+  showRow(document.getElementById("trending"), hot);
+  // Rows that cannot be had simply are not there; a quiet line says so only if none shows.
+  const note = document.getElementById("recs-status");
+  note.textContent = "Recommendations are unavailable right now.";
+  note.hidden = !(failed && !personal.length && !hot.length);
+  showViewCounts([...personal, ...hot].map((r) => r.video.id));
+}
+
 async function loadPage() {
   more.hidden = true;
   const query = new URLSearchParams({ pageSize: "24" });
@@ -62,12 +138,16 @@ async function loadPage() {
     const body = await response.json();
     if (!response.ok) throw new Error(body.message || response.statusText);
     const ready = (body.videos || []).filter((v) => v.status === "VIDEO_STATUS_READY");
+    await showRowsOnce();
+    latestHeading.hidden = false;
     list.append(...ready.map(card));
     showViewCounts(ready.map((v) => v.id));
     nextPageToken = body.nextPageToken || "";
     more.hidden = !nextPageToken;
     status.textContent = list.children.length ? "" : "No videos yet.";
   } catch (error) {
+    await showRowsOnce();
+    latestHeading.hidden = false;
     status.textContent = `Could not load videos: ${error.message}`;
   }
 }
@@ -75,7 +155,7 @@ async function loadPage() {
 async function showViewCounts(ids) {
   // A card without its count is still a card: a failure here leaves the line empty.
   const counts = await fetchViewCounts(ids).catch(() => new Map());
-  for (const line of list.querySelectorAll(".views")) {
+  for (const line of document.querySelectorAll(".views[data-video]")) {
     if (counts.has(line.dataset.video)) line.textContent = viewsText(counts.get(line.dataset.video));
   }
 }

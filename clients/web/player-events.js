@@ -1,7 +1,7 @@
 // Player events for analytics: what happens in the watch page's <video> becomes PlayerEvents
 // (proto/vidmesh/analytics/v1/analytics_service.proto), sent in batches to POST /v1/events:send
 // in the proto3 JSON mapping. docs/analytics.md, "What the watch page sends", describes the
-// rules in prose.
+// rules in prose. The ids (randomId, anonymousViewerId) come from viewer.js, loaded before it.
 "use strict";
 
 const EVENTS_URL = "/v1/events:send";
@@ -16,32 +16,6 @@ const KEEPALIVE_BATCH_EVENTS = 50;
 const RETRY_MIN_MS = 2000;
 const RETRY_MAX_MS = 30000;
 const MAX_WAIT_SECONDS = 600; // startup_time and stall_duration limits
-const VIEWER_ID_KEY = "vidmesh.viewerId";
-
-// A random UUID (v4) from getRandomValues, which, unlike crypto.randomUUID, also works on
-// pages served over plain http from a LAN address.
-function randomId() {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  bytes[6] = (bytes[6] & 0x0f) | 0x40;
-  bytes[8] = (bytes[8] & 0x3f) | 0x80;
-  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
-
-// The browser's anonymous viewer id, kept across visits; without storage (blocked, private
-// mode) there is none and the session counts as its own viewer.
-function anonymousViewerId() {
-  try {
-    let id = localStorage.getItem(VIEWER_ID_KEY);
-    if (!id) {
-      id = randomId();
-      localStorage.setItem(VIEWER_ID_KEY, id);
-    }
-    return id;
-  } catch {
-    return "";
-  }
-}
 
 // google.protobuf.Duration in JSON: seconds with a fraction and an "s".
 function duration(seconds) {

@@ -2,6 +2,8 @@
 // set of controls of its own (play, sound, time, a seek bar with storyboard thumbnails, quality,
 // full screen); a video that cannot play gets a message instead of a player. What the player
 // does is reported to analytics (player-events.js); the view count under the title follows it.
+// Videos anyone with the link may see also get reactions (reactions.js) and an "Up next" list
+// with autoplay (up-next.js).
 "use strict";
 
 const stage = document.getElementById("stage");
@@ -310,6 +312,12 @@ async function main() {
   video.addEventListener("loadedmetadata", () => setAspect(video.videoWidth, video.videoHeight));
   stage.hidden = false;
   say("");
+  // A private video (played by token) is not recommended, and the service keeps no reactions
+  // for it: neither shows.
+  if (v.visibility !== "VISIBILITY_PRIVATE") {
+    startUpNext({ player: video, videoId: v.id });
+    startReactions(v);
+  }
   const root = "/" + v.masterPlaylistPath.replace(/^\//, "").replace(/master\.m3u8$/, "");
   video.poster = signed(`${root}poster.jpg`);
   watchFirstFrame();
