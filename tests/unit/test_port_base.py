@@ -32,6 +32,7 @@ def test_port_base_moves_every_port_and_a_port_set_on_its_own_wins(tmp_path: Pat
         "analytics": 20008,
         "search": 20009,
         "search_readers": 20040,
+        "recs": 20017,
     }
     assert dataclasses.asdict(config.metrics) == {
         "upload_port": 20010,
@@ -41,6 +42,8 @@ def test_port_base_moves_every_port_and_a_port_set_on_its_own_wins(tmp_path: Pat
         "analytics_port": 20014,
         "search_port": 20015,
         "search_indexer_port": 20016,
+        "recs_port": 20018,
+        "recs_worker_port": 20019,
         "transcode_worker_port": 20020,
         "analytics_worker_port": 20030,
         "search_reader_port": 20050,
