@@ -26,6 +26,7 @@ import numpy as np
 import redis
 import threadpoolctl
 
+from ..platform.pids import pid_alive
 from ..runtime.config import Config, load_config
 from ..storage.redis_replies import optional_reply_text
 from . import deploy, keys, models, signals, training
@@ -81,12 +82,9 @@ def training_lock(client: redis.Redis) -> Iterator[None]:
 
 def _alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
+        return pid_alive(pid)
+    except PermissionError:  # another user's process: alive
         return True
-    return True
 
 
 def read_reactions(client: redis.Redis) -> list[signals.Reaction]:
