@@ -198,7 +198,7 @@ async def test_sigkill_mid_flush_and_restarts_archive_every_event_exactly_once(e
     wm = await env.watermark()
     above = [f for f in data_files(root) if entry_key(Path(f).name.split("-", 2)[2].removesuffix(".parquet")) > entry_key(wm)]
     assert len(data_files(root)) == 3 and len(above) == 1, f"the third file holds entries above the watermark {wm!r}"
-    leftover = Path(above[0]).with_name(".tmp-shard-0-1-0.parquet")
+    leftover = Path(above[0]).with_name(".tmp-shard-0-1-0.partial")
     leftover.write_bytes(b"half a file")  # as a kill during a write leaves one
 
     # 2. Killed at random moments once it is at work (its watermark moved).

@@ -141,7 +141,7 @@ def write_file(path: Path, table: pa.Table) -> None:
     """Writes table to path through a temp file and a rename: readers see all of it or nothing,
     and a file of the same name (a flush before a crash) is replaced whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".tmp-{path.name}")  # dot-named and not *.parquet: no reader lists it
+    temp = path.with_name(f".tmp-{path.stem}.partial")  # dot-named and not *.parquet: no reader lists it
     with open(temp, "wb") as out:
         pq.write_table(table, out)
         out.flush()
