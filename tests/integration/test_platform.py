@@ -23,7 +23,8 @@ GRPCURL = Path(__file__).resolve().parents[2] / ".tools" / "bin" / "grpcurl"
 def test_up_starts_every_process_and_sigint_stops_them_all(tmp_path: Path) -> None:
     mesh = start_mesh(tmp_path / "home", VIDMESH_TRANSCODE_WORKERS="1")
     pids = mesh.pids()
-    services = {"catalog", "upload", "transcode", "playback", "analytics", "search", "search-2", "recs"}  # two index readers
+    # Two search index readers.
+    services = {"catalog", "upload", "transcode", "playback", "analytics", "search", "search-2", "recs", "live"}
     # One analytics worker per event log shard; one search indexer (the index has one writer).
     workers = {"transcode-worker-1", "analytics-worker-1", "analytics-worker-2", "search-indexer-1", "recs-worker-1"}
     assert set(pids) == {"supervisor", "valkey", "envoy", *services, *workers}

@@ -10,13 +10,10 @@ import datetime as dt
 import json
 import urllib.parse
 import uuid
-from collections.abc import Callable
 
 import duckdb
 import grpc
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from vidmesh.analytics.v1 import analytics_service_pb2 as analytics_pb2
 from vidmesh.recs.v1 import recs_service_pb2 as pb2
 from vidmesh.recs.v1 import recs_service_pb2_grpc as pb2_grpc
@@ -25,6 +22,7 @@ from vidmesh.type.v1 import media_pb2
 from tests.integration.test_analytics_api import player_event, wait_for
 from tests.support import http
 from tests.support.catalog import catalog_video
+from tests.support.errors import refused
 from tests.support.event_log import duration
 from tests.support.interactions import synthetic_history, write_warehouse
 from tests.support.processes import Mesh
@@ -68,22 +66,6 @@ def entries(found: dict[str, object]) -> list[tuple[str, str]]:
 @pytest.fixture(scope="module")
 def recs(gateway: grpc.Channel) -> pb2_grpc.RecsServiceStub:
     return pb2_grpc.RecsServiceStub(gateway)
-
-
-def refused(call: Callable[[], object]) -> tuple[grpc.StatusCode, error_details_pb2.ErrorInfo, list[str]]:
-    with pytest.raises(grpc.RpcError) as caught:
-        call()
-    status = rpc_status.from_call(caught.value)  # type: ignore[arg-type]
-    assert status is not None
-    info, fields = error_details_pb2.ErrorInfo(), []
-    for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            detail.Unpack(info)
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            fields += [v.field for v in bad.field_violations]
-    return caught.value.code(), info, fields  # type: ignore[attr-defined]
 
 
 def test_bad_requests_get_clear_statuses(mesh: Mesh, recs: pb2_grpc.RecsServiceStub) -> None:

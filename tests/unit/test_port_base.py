@@ -33,6 +33,8 @@ def test_port_base_moves_every_port_and_a_port_set_on_its_own_wins(tmp_path: Pat
         "search": 20009,
         "search_readers": 20040,
         "recs": 20017,
+        "live": 20061,
+        "rtmp": 20062,
     }
     assert dataclasses.asdict(config.metrics) == {
         "upload_port": 20010,
@@ -47,6 +49,8 @@ def test_port_base_moves_every_port_and_a_port_set_on_its_own_wins(tmp_path: Pat
         "transcode_worker_port": 20020,
         "analytics_worker_port": 20030,
         "search_reader_port": 20050,
+        "live_port": 20063,
+        "live_ingest_port": 20064,
     }
     assert config.effective_redis_url == "redis://127.0.0.1:20003/0"
 

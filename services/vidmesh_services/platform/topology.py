@@ -91,6 +91,12 @@ MESH: tuple[MeshService, ...] = (
         public=("vidmesh.recs.v1.RecsService",),
         descriptor_modules=("vidmesh.recs.v1.recs_service_pb2",),
     ),
+    MeshService(
+        name="live",
+        module="vidmesh_services.live",
+        public=("vidmesh.live.v1.LiveService",),
+        descriptor_modules=("vidmesh.live.v1.live_service_pb2",),
+    ),
 )
 
 

@@ -36,6 +36,9 @@ class Ports:
     # search_readers + i - 1.
     search_readers: int = 50060
     recs: int = 50057
+    live: int = 50058
+    # RTMP ingest: the one port every encoder publishes to (public, unlike the gRPC ports).
+    rtmp: int = 1935
     # Envoy's internal origin listener: the edge cache forwards HLS misses here to be transcoded.
     origin: int = 8081
 
@@ -55,6 +58,8 @@ PORT_OFFSETS = {
     "search": 9,
     "search_readers": 40,  # 40-49: up to 11 search processes
     "recs": 17,
+    "live": 61,
+    "rtmp": 62,
 }
 # Metrics ports (MetricsSettings); transcode worker i serves on base + 20 + i.
 METRICS_PORT_OFFSETS = {
@@ -70,6 +75,8 @@ METRICS_PORT_OFFSETS = {
     "transcode_worker_port": 20,
     "analytics_worker_port": 30,
     "search_reader_port": 50,
+    "live_port": 63,
+    "live_ingest_port": 64,
 }
 
 
@@ -177,6 +184,8 @@ class MetricsSettings:
     recs_worker_port: int = 9109
     # Search process i >= 1 serves on this port + i - 1.
     search_reader_port: int = 9140
+    live_port: int = 9160
+    live_ingest_port: int = 9161
     # Transcode worker i (from 0) serves on this port + i.
     transcode_worker_port: int = 9110
     # Analytics worker of shard i serves on this port + i.
@@ -300,6 +309,25 @@ class RecsSettings:
 
 
 @dataclass(frozen=True)
+class LiveSettings:
+    """Live streaming: stream limits, ingest, packaging (docs/live.md)."""
+
+    # Streams one owner may have, in any state (CreateStream: RESOURCE_EXHAUSTED beyond).
+    max_streams_per_owner: int = 100
+    # Streams one ingest server takes at once; more publishers are refused (AT_CAPACITY).
+    max_streams: int = 4
+    # Host in the RTMP URL streams show encoders (empty: host). The ingest listens on host.
+    ingest_host: str = ""
+    # An encoder that drops may publish again this long and continue the same stream.
+    reconnect_window_seconds: float = 30.0
+    # An encoder that sends no media this long is disconnected (INGEST_ERROR_STALLED).
+    stall_timeout_seconds: float = 10.0
+    # How often an ingest session re-reads its stream, so EndStream and RotateStreamKey
+    # disconnect the encoder within about this long.
+    control_poll_seconds: float = 0.5
+
+
+@dataclass(frozen=True)
 class CassandraSettings:
     """The Cassandra metadata store (metadata_backend: cassandra)."""
 
@@ -343,6 +371,7 @@ class Config:
     analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
     recs: RecsSettings = field(default_factory=RecsSettings)
+    live: LiveSettings = field(default_factory=LiveSettings)
     # Empty: vidmesh starts its own Valkey under home. Set: use that Redis/Valkey.
     redis_url: str = ""
     # Secret shared by vidmesh's own processes; clients never see it. Empty: made at start-up.

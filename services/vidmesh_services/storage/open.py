@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..catalog.store import VideoStore
+from ..live.store import StreamStore
 from ..runtime.auth import ApiKeyStore
 from ..runtime.config import Config
 from .blob_fs import FilesystemBlobStore
@@ -45,6 +46,18 @@ def open_api_key_store(config: Config, *, migrate: bool = False) -> ApiKeyStore:
     from .sqlite import SqliteApiKeyStore
 
     return SqliteApiKeyStore(config.sqlite_path)
+
+
+def open_stream_store(config: Config) -> StreamStore:
+    """Live's streams (on Cassandra, after the catalog's migrations)."""
+    _check(config)
+    if config.metadata_backend == "cassandra":
+        from .cassandra.streams import CassandraStreamStore
+
+        return CassandraStreamStore(config.cassandra)
+    from .sqlite_streams import SqliteStreamStore
+
+    return SqliteStreamStore(config.sqlite_path)
 
 
 def open_blob_store(config: Config) -> BlobStore:

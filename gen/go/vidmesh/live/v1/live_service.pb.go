@@ -86,11 +86,12 @@ func (ChatRejectionReason) EnumDescriptor() ([]byte, []int) {
 // Request for CreateStream.
 type CreateStreamRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The stream: title is required; description, visibility, latency_mode
-	// and record are optional; output-only fields are ignored.
+	// The stream: title is required; description, visibility and record are
+	// optional; output-only fields are ignored.
 	Stream *LiveStream `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
-	// Client-generated id of this creation (a UUID), at most 128 characters.
-	// Retries must reuse it. Empty disables the retry protection.
+	// Client-generated id of this creation (e.g. a UUID), 1 to 128
+	// characters of A-Z, a-z, 0-9, '-' and '_'. Retries must reuse it. Empty
+	// disables the retry protection.
 	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -143,7 +144,8 @@ func (x *CreateStreamRequest) GetRequestId() string {
 // Response of CreateStream.
 type CreateStreamResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The new stream, with stream_key set.
+	// The new stream, with stream_key set (empty on a retry; see
+	// CreateStream).
 	Stream        *LiveStream `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -283,8 +285,8 @@ type ListStreamsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only streams of this owner. Empty lists public streams of every owner.
 	Owner string `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
-	// Only streams in this state, e.g. LIVE for what is on now. Unspecified
-	// lists every state.
+	// LIVE lists the streams on air now (LIVE or RECONNECTING); UNSPECIFIED
+	// lists every state. No other value is accepted.
 	State LiveStreamState `protobuf:"varint,2,opt,name=state,proto3,enum=vidmesh.live.v1.LiveStreamState" json:"state,omitempty"`
 	// At most this many streams (default 20, at most 100).
 	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
@@ -591,153 +593,30 @@ func (x *RotateStreamKeyResponse) GetStream() *LiveStream {
 	return nil
 }
 
-// Request for CreateWebrtcSession.
-type CreateWebrtcSessionRequest struct {
+// Request for DeleteStream.
+type DeleteStreamRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The stream to watch, "streams/{stream}".
-	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
-	// The viewer's SDP offer (receive-only audio and video), with its ICE
-	// candidates gathered.
-	OfferSdp string `protobuf:"bytes,2,opt,name=offer_sdp,json=offerSdp,proto3" json:"offer_sdp,omitempty"`
-	// Signed playback token from CreatePlaybackUrl; needed for private
-	// streams only.
-	Token         string `protobuf:"bytes,3,opt,name=token,proto3" json:"token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *CreateWebrtcSessionRequest) Reset() {
-	*x = CreateWebrtcSessionRequest{}
-	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[10]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *CreateWebrtcSessionRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*CreateWebrtcSessionRequest) ProtoMessage() {}
-
-func (x *CreateWebrtcSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[10]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use CreateWebrtcSessionRequest.ProtoReflect.Descriptor instead.
-func (*CreateWebrtcSessionRequest) Descriptor() ([]byte, []int) {
-	return file_vidmesh_live_v1_live_service_proto_rawDescGZIP(), []int{10}
-}
-
-func (x *CreateWebrtcSessionRequest) GetParent() string {
-	if x != nil {
-		return x.Parent
-	}
-	return ""
-}
-
-func (x *CreateWebrtcSessionRequest) GetOfferSdp() string {
-	if x != nil {
-		return x.OfferSdp
-	}
-	return ""
-}
-
-func (x *CreateWebrtcSessionRequest) GetToken() string {
-	if x != nil {
-		return x.Token
-	}
-	return ""
-}
-
-// Response of CreateWebrtcSession.
-type CreateWebrtcSessionResponse struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Resource name of the session,
-	// "streams/{stream}/webrtcSessions/{webrtc_session}"; pass it to
-	// DeleteWebrtcSession when playback stops. The id is unguessable.
-	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// The server's SDP answer, with all of its ICE candidates.
-	AnswerSdp     string `protobuf:"bytes,2,opt,name=answer_sdp,json=answerSdp,proto3" json:"answer_sdp,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *CreateWebrtcSessionResponse) Reset() {
-	*x = CreateWebrtcSessionResponse{}
-	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[11]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *CreateWebrtcSessionResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*CreateWebrtcSessionResponse) ProtoMessage() {}
-
-func (x *CreateWebrtcSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[11]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use CreateWebrtcSessionResponse.ProtoReflect.Descriptor instead.
-func (*CreateWebrtcSessionResponse) Descriptor() ([]byte, []int) {
-	return file_vidmesh_live_v1_live_service_proto_rawDescGZIP(), []int{11}
-}
-
-func (x *CreateWebrtcSessionResponse) GetName() string {
-	if x != nil {
-		return x.Name
-	}
-	return ""
-}
-
-func (x *CreateWebrtcSessionResponse) GetAnswerSdp() string {
-	if x != nil {
-		return x.AnswerSdp
-	}
-	return ""
-}
-
-// Request for DeleteWebrtcSession.
-type DeleteWebrtcSessionRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Resource name, "streams/{stream}/webrtcSessions/{webrtc_session}".
+	// Resource name, "streams/{stream}".
 	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *DeleteWebrtcSessionRequest) Reset() {
-	*x = DeleteWebrtcSessionRequest{}
-	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[12]
+func (x *DeleteStreamRequest) Reset() {
+	*x = DeleteStreamRequest{}
+	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *DeleteWebrtcSessionRequest) String() string {
+func (x *DeleteStreamRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*DeleteWebrtcSessionRequest) ProtoMessage() {}
+func (*DeleteStreamRequest) ProtoMessage() {}
 
-func (x *DeleteWebrtcSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[12]
+func (x *DeleteStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -748,40 +627,40 @@ func (x *DeleteWebrtcSessionRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use DeleteWebrtcSessionRequest.ProtoReflect.Descriptor instead.
-func (*DeleteWebrtcSessionRequest) Descriptor() ([]byte, []int) {
-	return file_vidmesh_live_v1_live_service_proto_rawDescGZIP(), []int{12}
+// Deprecated: Use DeleteStreamRequest.ProtoReflect.Descriptor instead.
+func (*DeleteStreamRequest) Descriptor() ([]byte, []int) {
+	return file_vidmesh_live_v1_live_service_proto_rawDescGZIP(), []int{10}
 }
 
-func (x *DeleteWebrtcSessionRequest) GetName() string {
+func (x *DeleteStreamRequest) GetName() string {
 	if x != nil {
 		return x.Name
 	}
 	return ""
 }
 
-// Response of DeleteWebrtcSession.
-type DeleteWebrtcSessionResponse struct {
+// Response of DeleteStream.
+type DeleteStreamResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *DeleteWebrtcSessionResponse) Reset() {
-	*x = DeleteWebrtcSessionResponse{}
-	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[13]
+func (x *DeleteStreamResponse) Reset() {
+	*x = DeleteStreamResponse{}
+	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *DeleteWebrtcSessionResponse) String() string {
+func (x *DeleteStreamResponse) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*DeleteWebrtcSessionResponse) ProtoMessage() {}
+func (*DeleteStreamResponse) ProtoMessage() {}
 
-func (x *DeleteWebrtcSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[13]
+func (x *DeleteStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -792,9 +671,9 @@ func (x *DeleteWebrtcSessionResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use DeleteWebrtcSessionResponse.ProtoReflect.Descriptor instead.
-func (*DeleteWebrtcSessionResponse) Descriptor() ([]byte, []int) {
-	return file_vidmesh_live_v1_live_service_proto_rawDescGZIP(), []int{13}
+// Deprecated: Use DeleteStreamResponse.ProtoReflect.Descriptor instead.
+func (*DeleteStreamResponse) Descriptor() ([]byte, []int) {
+	return file_vidmesh_live_v1_live_service_proto_rawDescGZIP(), []int{11}
 }
 
 // One request of Chat.
@@ -818,7 +697,7 @@ type ChatRequest struct {
 
 func (x *ChatRequest) Reset() {
 	*x = ChatRequest{}
-	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[14]
+	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -830,7 +709,7 @@ func (x *ChatRequest) String() string {
 func (*ChatRequest) ProtoMessage() {}
 
 func (x *ChatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[14]
+	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -843,7 +722,7 @@ func (x *ChatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatRequest.ProtoReflect.Descriptor instead.
 func (*ChatRequest) Descriptor() ([]byte, []int) {
-	return file_vidmesh_live_v1_live_service_proto_rawDescGZIP(), []int{14}
+	return file_vidmesh_live_v1_live_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ChatRequest) GetParent() string {
@@ -893,7 +772,7 @@ type ChatResponse struct {
 
 func (x *ChatResponse) Reset() {
 	*x = ChatResponse{}
-	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[15]
+	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -905,7 +784,7 @@ func (x *ChatResponse) String() string {
 func (*ChatResponse) ProtoMessage() {}
 
 func (x *ChatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[15]
+	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -918,7 +797,7 @@ func (x *ChatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatResponse.ProtoReflect.Descriptor instead.
 func (*ChatResponse) Descriptor() ([]byte, []int) {
-	return file_vidmesh_live_v1_live_service_proto_rawDescGZIP(), []int{15}
+	return file_vidmesh_live_v1_live_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ChatResponse) GetEvent() isChatResponse_Event {
@@ -984,7 +863,7 @@ type WatchChatRequest struct {
 
 func (x *WatchChatRequest) Reset() {
 	*x = WatchChatRequest{}
-	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[16]
+	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -996,7 +875,7 @@ func (x *WatchChatRequest) String() string {
 func (*WatchChatRequest) ProtoMessage() {}
 
 func (x *WatchChatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[16]
+	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1009,7 +888,7 @@ func (x *WatchChatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchChatRequest.ProtoReflect.Descriptor instead.
 func (*WatchChatRequest) Descriptor() ([]byte, []int) {
-	return file_vidmesh_live_v1_live_service_proto_rawDescGZIP(), []int{16}
+	return file_vidmesh_live_v1_live_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WatchChatRequest) GetParent() string {
@@ -1037,7 +916,7 @@ type WatchChatResponse struct {
 
 func (x *WatchChatResponse) Reset() {
 	*x = WatchChatResponse{}
-	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[17]
+	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1049,7 +928,7 @@ func (x *WatchChatResponse) String() string {
 func (*WatchChatResponse) ProtoMessage() {}
 
 func (x *WatchChatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[17]
+	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1062,7 +941,7 @@ func (x *WatchChatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchChatResponse.ProtoReflect.Descriptor instead.
 func (*WatchChatResponse) Descriptor() ([]byte, []int) {
-	return file_vidmesh_live_v1_live_service_proto_rawDescGZIP(), []int{17}
+	return file_vidmesh_live_v1_live_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WatchChatResponse) GetMessage() *ChatMessage {
@@ -1088,7 +967,7 @@ type PostChatMessageRequest struct {
 
 func (x *PostChatMessageRequest) Reset() {
 	*x = PostChatMessageRequest{}
-	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[18]
+	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1100,7 +979,7 @@ func (x *PostChatMessageRequest) String() string {
 func (*PostChatMessageRequest) ProtoMessage() {}
 
 func (x *PostChatMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[18]
+	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1113,7 +992,7 @@ func (x *PostChatMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostChatMessageRequest.ProtoReflect.Descriptor instead.
 func (*PostChatMessageRequest) Descriptor() ([]byte, []int) {
-	return file_vidmesh_live_v1_live_service_proto_rawDescGZIP(), []int{18}
+	return file_vidmesh_live_v1_live_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PostChatMessageRequest) GetParent() string {
@@ -1148,7 +1027,7 @@ type PostChatMessageResponse struct {
 
 func (x *PostChatMessageResponse) Reset() {
 	*x = PostChatMessageResponse{}
-	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[19]
+	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1160,7 +1039,7 @@ func (x *PostChatMessageResponse) String() string {
 func (*PostChatMessageResponse) ProtoMessage() {}
 
 func (x *PostChatMessageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[19]
+	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1173,7 +1052,7 @@ func (x *PostChatMessageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostChatMessageResponse.ProtoReflect.Descriptor instead.
 func (*PostChatMessageResponse) Descriptor() ([]byte, []int) {
-	return file_vidmesh_live_v1_live_service_proto_rawDescGZIP(), []int{19}
+	return file_vidmesh_live_v1_live_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PostChatMessageResponse) GetMessage() *ChatMessage {
@@ -1214,18 +1093,10 @@ const file_vidmesh_live_v1_live_service_proto_rawDesc = "" +
 	"\x16RotateStreamKeyRequest\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\"N\n" +
 	"\x17RotateStreamKeyResponse\x123\n" +
-	"\x06stream\x18\x01 \x01(\v2\x1b.vidmesh.live.v1.LiveStreamR\x06stream\"s\n" +
-	"\x1aCreateWebrtcSessionRequest\x12\x1c\n" +
-	"\x06parent\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x06parent\x12!\n" +
-	"\toffer_sdp\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\bofferSdp\x12\x14\n" +
-	"\x05token\x18\x03 \x01(\tR\x05token\"P\n" +
-	"\x1bCreateWebrtcSessionResponse\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
-	"\n" +
-	"answer_sdp\x18\x02 \x01(\tR\tanswerSdp\"6\n" +
-	"\x1aDeleteWebrtcSessionRequest\x12\x18\n" +
-	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\"\x1d\n" +
-	"\x1bDeleteWebrtcSessionResponse\"{\n" +
+	"\x06stream\x18\x01 \x01(\v2\x1b.vidmesh.live.v1.LiveStreamR\x06stream\"/\n" +
+	"\x13DeleteStreamRequest\x12\x18\n" +
+	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\"\x16\n" +
+	"\x14DeleteStreamResponse\"{\n" +
 	"\vChatRequest\x12\x16\n" +
 	"\x06parent\x18\x01 \x01(\tR\x06parent\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x12\x1d\n" +
@@ -1255,16 +1126,14 @@ const file_vidmesh_live_v1_live_service_proto_rawDesc = "" +
 	"\"CHAT_REJECTION_REASON_INVALID_TEXT\x10\x01\x12&\n" +
 	"\"CHAT_REJECTION_REASON_RATE_LIMITED\x10\x02\x12)\n" +
 	"%CHAT_REJECTION_REASON_UNAUTHENTICATED\x10\x03\x12&\n" +
-	"\"CHAT_REJECTION_REASON_STREAM_ENDED\x10\x042\xaa\n" +
-	"\n" +
+	"\"CHAT_REJECTION_REASON_STREAM_ENDED\x10\x042\xde\b\n" +
 	"\vLiveService\x12x\n" +
 	"\fCreateStream\x12$.vidmesh.live.v1.CreateStreamRequest\x1a%.vidmesh.live.v1.CreateStreamResponse\"\x1b\x82\xd3\xe4\x93\x02\x15:\x06stream\"\v/v1/streams\x12p\n" +
 	"\tGetStream\x12!.vidmesh.live.v1.GetStreamRequest\x1a\".vidmesh.live.v1.GetStreamResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=streams/*}\x12m\n" +
 	"\vListStreams\x12#.vidmesh.live.v1.ListStreamsRequest\x1a$.vidmesh.live.v1.ListStreamsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/streams\x12w\n" +
 	"\tEndStream\x12!.vidmesh.live.v1.EndStreamRequest\x1a\".vidmesh.live.v1.EndStreamResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/{name=streams/*}:end\x12\x95\x01\n" +
-	"\x0fRotateStreamKey\x12'.vidmesh.live.v1.RotateStreamKeyRequest\x1a(.vidmesh.live.v1.RotateStreamKeyResponse\"/\x82\xd3\xe4\x93\x02):\x01*\"$/v1/{name=streams/*}:rotateStreamKey\x12\xa2\x01\n" +
-	"\x13CreateWebrtcSession\x12+.vidmesh.live.v1.CreateWebrtcSessionRequest\x1a,.vidmesh.live.v1.CreateWebrtcSessionResponse\"0\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/{parent=streams/*}/webrtcSessions\x12\x9f\x01\n" +
-	"\x13DeleteWebrtcSession\x12+.vidmesh.live.v1.DeleteWebrtcSessionRequest\x1a,.vidmesh.live.v1.DeleteWebrtcSessionResponse\"-\x82\xd3\xe4\x93\x02'*%/v1/{name=streams/*/webrtcSessions/*}\x12G\n" +
+	"\x0fRotateStreamKey\x12'.vidmesh.live.v1.RotateStreamKeyRequest\x1a(.vidmesh.live.v1.RotateStreamKeyResponse\"/\x82\xd3\xe4\x93\x02):\x01*\"$/v1/{name=streams/*}:rotateStreamKey\x12y\n" +
+	"\fDeleteStream\x12$.vidmesh.live.v1.DeleteStreamRequest\x1a%.vidmesh.live.v1.DeleteStreamResponse\"\x1c\x82\xd3\xe4\x93\x02\x16*\x14/v1/{name=streams/*}\x12G\n" +
 	"\x04Chat\x12\x1c.vidmesh.live.v1.ChatRequest\x1a\x1d.vidmesh.live.v1.ChatResponse(\x010\x01\x12\x87\x01\n" +
 	"\tWatchChat\x12!.vidmesh.live.v1.WatchChatRequest\x1a\".vidmesh.live.v1.WatchChatResponse\"1\x82\xd3\xe4\x93\x02+\x12)/v1/{parent=streams/*}/chatMessages:watch0\x01\x12\x94\x01\n" +
 	"\x0fPostChatMessage\x12'.vidmesh.live.v1.PostChatMessageRequest\x1a(.vidmesh.live.v1.PostChatMessageResponse\".\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/{parent=streams/*}/chatMessagesB\xb0\x01\n" +
@@ -1283,67 +1152,63 @@ func file_vidmesh_live_v1_live_service_proto_rawDescGZIP() []byte {
 }
 
 var file_vidmesh_live_v1_live_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_vidmesh_live_v1_live_service_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_vidmesh_live_v1_live_service_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_vidmesh_live_v1_live_service_proto_goTypes = []any{
-	(ChatRejectionReason)(0),            // 0: vidmesh.live.v1.ChatRejectionReason
-	(*CreateStreamRequest)(nil),         // 1: vidmesh.live.v1.CreateStreamRequest
-	(*CreateStreamResponse)(nil),        // 2: vidmesh.live.v1.CreateStreamResponse
-	(*GetStreamRequest)(nil),            // 3: vidmesh.live.v1.GetStreamRequest
-	(*GetStreamResponse)(nil),           // 4: vidmesh.live.v1.GetStreamResponse
-	(*ListStreamsRequest)(nil),          // 5: vidmesh.live.v1.ListStreamsRequest
-	(*ListStreamsResponse)(nil),         // 6: vidmesh.live.v1.ListStreamsResponse
-	(*EndStreamRequest)(nil),            // 7: vidmesh.live.v1.EndStreamRequest
-	(*EndStreamResponse)(nil),           // 8: vidmesh.live.v1.EndStreamResponse
-	(*RotateStreamKeyRequest)(nil),      // 9: vidmesh.live.v1.RotateStreamKeyRequest
-	(*RotateStreamKeyResponse)(nil),     // 10: vidmesh.live.v1.RotateStreamKeyResponse
-	(*CreateWebrtcSessionRequest)(nil),  // 11: vidmesh.live.v1.CreateWebrtcSessionRequest
-	(*CreateWebrtcSessionResponse)(nil), // 12: vidmesh.live.v1.CreateWebrtcSessionResponse
-	(*DeleteWebrtcSessionRequest)(nil),  // 13: vidmesh.live.v1.DeleteWebrtcSessionRequest
-	(*DeleteWebrtcSessionResponse)(nil), // 14: vidmesh.live.v1.DeleteWebrtcSessionResponse
-	(*ChatRequest)(nil),                 // 15: vidmesh.live.v1.ChatRequest
-	(*ChatResponse)(nil),                // 16: vidmesh.live.v1.ChatResponse
-	(*WatchChatRequest)(nil),            // 17: vidmesh.live.v1.WatchChatRequest
-	(*WatchChatResponse)(nil),           // 18: vidmesh.live.v1.WatchChatResponse
-	(*PostChatMessageRequest)(nil),      // 19: vidmesh.live.v1.PostChatMessageRequest
-	(*PostChatMessageResponse)(nil),     // 20: vidmesh.live.v1.PostChatMessageResponse
-	(*LiveStream)(nil),                  // 21: vidmesh.live.v1.LiveStream
-	(LiveStreamState)(0),                // 22: vidmesh.live.v1.LiveStreamState
-	(*ChatMessage)(nil),                 // 23: vidmesh.live.v1.ChatMessage
+	(ChatRejectionReason)(0),        // 0: vidmesh.live.v1.ChatRejectionReason
+	(*CreateStreamRequest)(nil),     // 1: vidmesh.live.v1.CreateStreamRequest
+	(*CreateStreamResponse)(nil),    // 2: vidmesh.live.v1.CreateStreamResponse
+	(*GetStreamRequest)(nil),        // 3: vidmesh.live.v1.GetStreamRequest
+	(*GetStreamResponse)(nil),       // 4: vidmesh.live.v1.GetStreamResponse
+	(*ListStreamsRequest)(nil),      // 5: vidmesh.live.v1.ListStreamsRequest
+	(*ListStreamsResponse)(nil),     // 6: vidmesh.live.v1.ListStreamsResponse
+	(*EndStreamRequest)(nil),        // 7: vidmesh.live.v1.EndStreamRequest
+	(*EndStreamResponse)(nil),       // 8: vidmesh.live.v1.EndStreamResponse
+	(*RotateStreamKeyRequest)(nil),  // 9: vidmesh.live.v1.RotateStreamKeyRequest
+	(*RotateStreamKeyResponse)(nil), // 10: vidmesh.live.v1.RotateStreamKeyResponse
+	(*DeleteStreamRequest)(nil),     // 11: vidmesh.live.v1.DeleteStreamRequest
+	(*DeleteStreamResponse)(nil),    // 12: vidmesh.live.v1.DeleteStreamResponse
+	(*ChatRequest)(nil),             // 13: vidmesh.live.v1.ChatRequest
+	(*ChatResponse)(nil),            // 14: vidmesh.live.v1.ChatResponse
+	(*WatchChatRequest)(nil),        // 15: vidmesh.live.v1.WatchChatRequest
+	(*WatchChatResponse)(nil),       // 16: vidmesh.live.v1.WatchChatResponse
+	(*PostChatMessageRequest)(nil),  // 17: vidmesh.live.v1.PostChatMessageRequest
+	(*PostChatMessageResponse)(nil), // 18: vidmesh.live.v1.PostChatMessageResponse
+	(*LiveStream)(nil),              // 19: vidmesh.live.v1.LiveStream
+	(LiveStreamState)(0),            // 20: vidmesh.live.v1.LiveStreamState
+	(*ChatMessage)(nil),             // 21: vidmesh.live.v1.ChatMessage
 }
 var file_vidmesh_live_v1_live_service_proto_depIdxs = []int32{
-	21, // 0: vidmesh.live.v1.CreateStreamRequest.stream:type_name -> vidmesh.live.v1.LiveStream
-	21, // 1: vidmesh.live.v1.CreateStreamResponse.stream:type_name -> vidmesh.live.v1.LiveStream
-	21, // 2: vidmesh.live.v1.GetStreamResponse.stream:type_name -> vidmesh.live.v1.LiveStream
-	22, // 3: vidmesh.live.v1.ListStreamsRequest.state:type_name -> vidmesh.live.v1.LiveStreamState
-	21, // 4: vidmesh.live.v1.ListStreamsResponse.streams:type_name -> vidmesh.live.v1.LiveStream
-	21, // 5: vidmesh.live.v1.EndStreamResponse.stream:type_name -> vidmesh.live.v1.LiveStream
-	21, // 6: vidmesh.live.v1.RotateStreamKeyResponse.stream:type_name -> vidmesh.live.v1.LiveStream
-	23, // 7: vidmesh.live.v1.ChatResponse.message:type_name -> vidmesh.live.v1.ChatMessage
+	19, // 0: vidmesh.live.v1.CreateStreamRequest.stream:type_name -> vidmesh.live.v1.LiveStream
+	19, // 1: vidmesh.live.v1.CreateStreamResponse.stream:type_name -> vidmesh.live.v1.LiveStream
+	19, // 2: vidmesh.live.v1.GetStreamResponse.stream:type_name -> vidmesh.live.v1.LiveStream
+	20, // 3: vidmesh.live.v1.ListStreamsRequest.state:type_name -> vidmesh.live.v1.LiveStreamState
+	19, // 4: vidmesh.live.v1.ListStreamsResponse.streams:type_name -> vidmesh.live.v1.LiveStream
+	19, // 5: vidmesh.live.v1.EndStreamResponse.stream:type_name -> vidmesh.live.v1.LiveStream
+	19, // 6: vidmesh.live.v1.RotateStreamKeyResponse.stream:type_name -> vidmesh.live.v1.LiveStream
+	21, // 7: vidmesh.live.v1.ChatResponse.message:type_name -> vidmesh.live.v1.ChatMessage
 	0,  // 8: vidmesh.live.v1.ChatResponse.rejection:type_name -> vidmesh.live.v1.ChatRejectionReason
-	23, // 9: vidmesh.live.v1.WatchChatResponse.message:type_name -> vidmesh.live.v1.ChatMessage
-	23, // 10: vidmesh.live.v1.PostChatMessageResponse.message:type_name -> vidmesh.live.v1.ChatMessage
+	21, // 9: vidmesh.live.v1.WatchChatResponse.message:type_name -> vidmesh.live.v1.ChatMessage
+	21, // 10: vidmesh.live.v1.PostChatMessageResponse.message:type_name -> vidmesh.live.v1.ChatMessage
 	1,  // 11: vidmesh.live.v1.LiveService.CreateStream:input_type -> vidmesh.live.v1.CreateStreamRequest
 	3,  // 12: vidmesh.live.v1.LiveService.GetStream:input_type -> vidmesh.live.v1.GetStreamRequest
 	5,  // 13: vidmesh.live.v1.LiveService.ListStreams:input_type -> vidmesh.live.v1.ListStreamsRequest
 	7,  // 14: vidmesh.live.v1.LiveService.EndStream:input_type -> vidmesh.live.v1.EndStreamRequest
 	9,  // 15: vidmesh.live.v1.LiveService.RotateStreamKey:input_type -> vidmesh.live.v1.RotateStreamKeyRequest
-	11, // 16: vidmesh.live.v1.LiveService.CreateWebrtcSession:input_type -> vidmesh.live.v1.CreateWebrtcSessionRequest
-	13, // 17: vidmesh.live.v1.LiveService.DeleteWebrtcSession:input_type -> vidmesh.live.v1.DeleteWebrtcSessionRequest
-	15, // 18: vidmesh.live.v1.LiveService.Chat:input_type -> vidmesh.live.v1.ChatRequest
-	17, // 19: vidmesh.live.v1.LiveService.WatchChat:input_type -> vidmesh.live.v1.WatchChatRequest
-	19, // 20: vidmesh.live.v1.LiveService.PostChatMessage:input_type -> vidmesh.live.v1.PostChatMessageRequest
-	2,  // 21: vidmesh.live.v1.LiveService.CreateStream:output_type -> vidmesh.live.v1.CreateStreamResponse
-	4,  // 22: vidmesh.live.v1.LiveService.GetStream:output_type -> vidmesh.live.v1.GetStreamResponse
-	6,  // 23: vidmesh.live.v1.LiveService.ListStreams:output_type -> vidmesh.live.v1.ListStreamsResponse
-	8,  // 24: vidmesh.live.v1.LiveService.EndStream:output_type -> vidmesh.live.v1.EndStreamResponse
-	10, // 25: vidmesh.live.v1.LiveService.RotateStreamKey:output_type -> vidmesh.live.v1.RotateStreamKeyResponse
-	12, // 26: vidmesh.live.v1.LiveService.CreateWebrtcSession:output_type -> vidmesh.live.v1.CreateWebrtcSessionResponse
-	14, // 27: vidmesh.live.v1.LiveService.DeleteWebrtcSession:output_type -> vidmesh.live.v1.DeleteWebrtcSessionResponse
-	16, // 28: vidmesh.live.v1.LiveService.Chat:output_type -> vidmesh.live.v1.ChatResponse
-	18, // 29: vidmesh.live.v1.LiveService.WatchChat:output_type -> vidmesh.live.v1.WatchChatResponse
-	20, // 30: vidmesh.live.v1.LiveService.PostChatMessage:output_type -> vidmesh.live.v1.PostChatMessageResponse
-	21, // [21:31] is the sub-list for method output_type
-	11, // [11:21] is the sub-list for method input_type
+	11, // 16: vidmesh.live.v1.LiveService.DeleteStream:input_type -> vidmesh.live.v1.DeleteStreamRequest
+	13, // 17: vidmesh.live.v1.LiveService.Chat:input_type -> vidmesh.live.v1.ChatRequest
+	15, // 18: vidmesh.live.v1.LiveService.WatchChat:input_type -> vidmesh.live.v1.WatchChatRequest
+	17, // 19: vidmesh.live.v1.LiveService.PostChatMessage:input_type -> vidmesh.live.v1.PostChatMessageRequest
+	2,  // 20: vidmesh.live.v1.LiveService.CreateStream:output_type -> vidmesh.live.v1.CreateStreamResponse
+	4,  // 21: vidmesh.live.v1.LiveService.GetStream:output_type -> vidmesh.live.v1.GetStreamResponse
+	6,  // 22: vidmesh.live.v1.LiveService.ListStreams:output_type -> vidmesh.live.v1.ListStreamsResponse
+	8,  // 23: vidmesh.live.v1.LiveService.EndStream:output_type -> vidmesh.live.v1.EndStreamResponse
+	10, // 24: vidmesh.live.v1.LiveService.RotateStreamKey:output_type -> vidmesh.live.v1.RotateStreamKeyResponse
+	12, // 25: vidmesh.live.v1.LiveService.DeleteStream:output_type -> vidmesh.live.v1.DeleteStreamResponse
+	14, // 26: vidmesh.live.v1.LiveService.Chat:output_type -> vidmesh.live.v1.ChatResponse
+	16, // 27: vidmesh.live.v1.LiveService.WatchChat:output_type -> vidmesh.live.v1.WatchChatResponse
+	18, // 28: vidmesh.live.v1.LiveService.PostChatMessage:output_type -> vidmesh.live.v1.PostChatMessageResponse
+	20, // [20:29] is the sub-list for method output_type
+	11, // [11:20] is the sub-list for method input_type
 	11, // [11:11] is the sub-list for extension type_name
 	11, // [11:11] is the sub-list for extension extendee
 	0,  // [0:11] is the sub-list for field type_name
@@ -1355,7 +1220,7 @@ func file_vidmesh_live_v1_live_service_proto_init() {
 		return
 	}
 	file_vidmesh_live_v1_resources_proto_init()
-	file_vidmesh_live_v1_live_service_proto_msgTypes[15].OneofWrappers = []any{
+	file_vidmesh_live_v1_live_service_proto_msgTypes[13].OneofWrappers = []any{
 		(*ChatResponse_Message)(nil),
 		(*ChatResponse_Rejection)(nil),
 	}
@@ -1365,7 +1230,7 @@ func file_vidmesh_live_v1_live_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vidmesh_live_v1_live_service_proto_rawDesc), len(file_vidmesh_live_v1_live_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,73 +19,73 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	LiveService_CreateStream_FullMethodName        = "/vidmesh.live.v1.LiveService/CreateStream"
-	LiveService_GetStream_FullMethodName           = "/vidmesh.live.v1.LiveService/GetStream"
-	LiveService_ListStreams_FullMethodName         = "/vidmesh.live.v1.LiveService/ListStreams"
-	LiveService_EndStream_FullMethodName           = "/vidmesh.live.v1.LiveService/EndStream"
-	LiveService_RotateStreamKey_FullMethodName     = "/vidmesh.live.v1.LiveService/RotateStreamKey"
-	LiveService_CreateWebrtcSession_FullMethodName = "/vidmesh.live.v1.LiveService/CreateWebrtcSession"
-	LiveService_DeleteWebrtcSession_FullMethodName = "/vidmesh.live.v1.LiveService/DeleteWebrtcSession"
-	LiveService_Chat_FullMethodName                = "/vidmesh.live.v1.LiveService/Chat"
-	LiveService_WatchChat_FullMethodName           = "/vidmesh.live.v1.LiveService/WatchChat"
-	LiveService_PostChatMessage_FullMethodName     = "/vidmesh.live.v1.LiveService/PostChatMessage"
+	LiveService_CreateStream_FullMethodName    = "/vidmesh.live.v1.LiveService/CreateStream"
+	LiveService_GetStream_FullMethodName       = "/vidmesh.live.v1.LiveService/GetStream"
+	LiveService_ListStreams_FullMethodName     = "/vidmesh.live.v1.LiveService/ListStreams"
+	LiveService_EndStream_FullMethodName       = "/vidmesh.live.v1.LiveService/EndStream"
+	LiveService_RotateStreamKey_FullMethodName = "/vidmesh.live.v1.LiveService/RotateStreamKey"
+	LiveService_DeleteStream_FullMethodName    = "/vidmesh.live.v1.LiveService/DeleteStream"
+	LiveService_Chat_FullMethodName            = "/vidmesh.live.v1.LiveService/Chat"
+	LiveService_WatchChat_FullMethodName       = "/vidmesh.live.v1.LiveService/WatchChat"
+	LiveService_PostChatMessage_FullMethodName = "/vidmesh.live.v1.LiveService/PostChatMessage"
 )
 
 // LiveServiceClient is the client API for LiveService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// Live streams: creating and ending broadcasts, WebRTC playback signalling
-// and live chat. The HLS playlists and segments of a stream are served by
-// PlaybackService under /live/.
+// Live streams: creating, watching and ending broadcasts, and live chat.
+// The HLS playlists and segments of a stream are served by PlaybackService
+// under /live/; encoders publish RTMP to the ingest server (ingest_url).
 //
 // Managing a stream needs an API key and is for its owner only. Watching
 // needs none for public and unlisted streams; private streams are watched
 // with a token from PlaybackService.CreatePlaybackUrl. Chat is read by
 // anyone who may see the stream and written by callers with an API key;
 // the chat of a private stream is open to its owner only.
+//
+// The chat RPCs are not served yet: they answer UNIMPLEMENTED until live
+// chat lands.
 type LiveServiceClient interface {
-	// Creates a stream, IDLE, and returns it with its stream key. Idempotent
-	// on request_id: a retry within 24 hours returns the same stream and key.
-	// Returns INVALID_ARGUMENT for a missing or too long title or description,
-	// and UNAUTHENTICATED without an API key.
+	// Creates a stream, IDLE, and returns it with its stream key (the only
+	// time the key is returned; RotateStreamKey makes a new one). Idempotent
+	// on request_id: a retry by the same owner returns the same stream while
+	// it exists, with stream_key empty (a client whose first response was lost
+	// calls RotateStreamKey for a key). Returns INVALID_ARGUMENT for a missing
+	// or too long title or description, a bad visibility or request_id,
+	// UNAUTHENTICATED without an API key, and RESOURCE_EXHAUSTED
+	// (STREAMS_QUOTA_EXCEEDED, with a QuotaFailure) when the owner already has
+	// live.max_streams_per_owner streams (default 100; delete old ones).
 	CreateStream(ctx context.Context, in *CreateStreamRequest, opts ...grpc.CallOption) (*CreateStreamResponse, error)
 	// Returns one stream, without its key. Returns NOT_FOUND if it does not
 	// exist or the caller may not see it.
 	GetStream(ctx context.Context, in *GetStreamRequest, opts ...grpc.CallOption) (*GetStreamResponse, error)
-	// Lists streams, without their keys, newest first. Without an owner filter
-	// it lists public streams; with the caller's own owner name it lists all
-	// of theirs. Returns INVALID_ARGUMENT for a page_token that came from a
-	// different query.
+	// Lists streams, without their keys. Without an owner filter it lists
+	// public streams; with the caller's own owner name it lists all of
+	// theirs, with another owner's name that owner's public ones. Newest
+	// first; with state LIVE, the streams on air now (LIVE or RECONNECTING),
+	// the most recently started first. Returns INVALID_ARGUMENT for a state
+	// other than UNSPECIFIED and LIVE, a negative page_size, and a page_token
+	// that came from a different query.
 	ListStreams(ctx context.Context, in *ListStreamsRequest, opts ...grpc.CallOption) (*ListStreamsResponse, error)
-	// Ends a stream for good: disconnects the encoder, closes the playlists
-	// with EXT-X-ENDLIST, ends chat and WebRTC sessions and, if the stream
-	// records, publishes the recording as a video (recording_video). Owner
-	// only: returns NOT_FOUND if the stream does not exist or the caller may
-	// not see it, PERMISSION_DENIED if the caller is not its owner.
-	// Idempotent: ending an ENDED stream returns it unchanged.
+	// Ends a stream for good: disconnects the encoder within a second, closes
+	// the playlists with EXT-X-ENDLIST, ends chat and, if the stream records
+	// and went live, publishes the recording as a video (recording_video).
+	// Owner only: returns NOT_FOUND if the stream does not exist or the
+	// caller may not see it, PERMISSION_DENIED (NOT_OWNER) if the caller is
+	// not its owner. Idempotent: ending an ENDED stream returns it unchanged.
 	EndStream(ctx context.Context, in *EndStreamRequest, opts ...grpc.CallOption) (*EndStreamResponse, error)
 	// Replaces the stream key and returns the stream with the new one. The old
-	// key stops working at once for new connections; an encoder already
-	// publishing stays connected. Retrying is safe: only the key from the last
-	// response works. Owner only: NOT_FOUND and PERMISSION_DENIED as for
-	// EndStream; FAILED_PRECONDITION if the stream has ENDED.
+	// key is refused from then on, and an encoder publishing with it is
+	// disconnected within a second (so a leaked key can be cut off). Retrying
+	// is safe: only the key from the last response works. Owner only:
+	// NOT_FOUND and PERMISSION_DENIED as for EndStream; FAILED_PRECONDITION
+	// (STREAM_ENDED) if the stream has ENDED.
 	RotateStreamKey(ctx context.Context, in *RotateStreamKeyRequest, opts ...grpc.CallOption) (*RotateStreamKeyResponse, error)
-	// Starts WebRTC playback, WHEP-style: one round trip of a receive-only SDP
-	// offer for an SDP answer, without trickle ICE (the offer should carry its
-	// candidates, and the answer carries all of the server's). The session
-	// lasts until DeleteWebrtcSession, ICE failure, or the end of the stream.
-	// Returns NOT_FOUND if the stream does not exist or is private and no
-	// token was given, PERMISSION_DENIED for a bad token,
-	// FAILED_PRECONDITION if the stream is not LIVE or its latency mode is not
-	// REALTIME, INVALID_ARGUMENT for an offer that does not parse or shares no
-	// codec with the stream, and RESOURCE_EXHAUSTED when the server is at its
-	// WebRTC viewer limit (players then fall back to LL-HLS).
-	CreateWebrtcSession(ctx context.Context, in *CreateWebrtcSessionRequest, opts ...grpc.CallOption) (*CreateWebrtcSessionResponse, error)
-	// Stops a WebRTC session. The session name is its own credential: no API
-	// key is needed. Idempotent: deleting an unknown or closed session
-	// succeeds. Returns INVALID_ARGUMENT for a malformed name.
-	DeleteWebrtcSession(ctx context.Context, in *DeleteWebrtcSessionRequest, opts ...grpc.CallOption) (*DeleteWebrtcSessionResponse, error)
+	// Deletes a stream (an encoder still publishing is disconnected first).
+	// Its recording, if one was published, is a video of its own and stays.
+	// Owner only: NOT_FOUND and PERMISSION_DENIED as for EndStream.
+	DeleteStream(ctx context.Context, in *DeleteStreamRequest, opts ...grpc.CallOption) (*DeleteStreamResponse, error)
 	// Joins a stream's chat to read and write over one call. The first
 	// request names the stream; every request with text posts a message. The
 	// server sends the requested history, then every message posted by
@@ -170,20 +170,10 @@ func (c *liveServiceClient) RotateStreamKey(ctx context.Context, in *RotateStrea
 	return out, nil
 }
 
-func (c *liveServiceClient) CreateWebrtcSession(ctx context.Context, in *CreateWebrtcSessionRequest, opts ...grpc.CallOption) (*CreateWebrtcSessionResponse, error) {
+func (c *liveServiceClient) DeleteStream(ctx context.Context, in *DeleteStreamRequest, opts ...grpc.CallOption) (*DeleteStreamResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(CreateWebrtcSessionResponse)
-	err := c.cc.Invoke(ctx, LiveService_CreateWebrtcSession_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *liveServiceClient) DeleteWebrtcSession(ctx context.Context, in *DeleteWebrtcSessionRequest, opts ...grpc.CallOption) (*DeleteWebrtcSessionResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(DeleteWebrtcSessionResponse)
-	err := c.cc.Invoke(ctx, LiveService_DeleteWebrtcSession_FullMethodName, in, out, cOpts...)
+	out := new(DeleteStreamResponse)
+	err := c.cc.Invoke(ctx, LiveService_DeleteStream_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -236,57 +226,58 @@ func (c *liveServiceClient) PostChatMessage(ctx context.Context, in *PostChatMes
 // All implementations must embed UnimplementedLiveServiceServer
 // for forward compatibility.
 //
-// Live streams: creating and ending broadcasts, WebRTC playback signalling
-// and live chat. The HLS playlists and segments of a stream are served by
-// PlaybackService under /live/.
+// Live streams: creating, watching and ending broadcasts, and live chat.
+// The HLS playlists and segments of a stream are served by PlaybackService
+// under /live/; encoders publish RTMP to the ingest server (ingest_url).
 //
 // Managing a stream needs an API key and is for its owner only. Watching
 // needs none for public and unlisted streams; private streams are watched
 // with a token from PlaybackService.CreatePlaybackUrl. Chat is read by
 // anyone who may see the stream and written by callers with an API key;
 // the chat of a private stream is open to its owner only.
+//
+// The chat RPCs are not served yet: they answer UNIMPLEMENTED until live
+// chat lands.
 type LiveServiceServer interface {
-	// Creates a stream, IDLE, and returns it with its stream key. Idempotent
-	// on request_id: a retry within 24 hours returns the same stream and key.
-	// Returns INVALID_ARGUMENT for a missing or too long title or description,
-	// and UNAUTHENTICATED without an API key.
+	// Creates a stream, IDLE, and returns it with its stream key (the only
+	// time the key is returned; RotateStreamKey makes a new one). Idempotent
+	// on request_id: a retry by the same owner returns the same stream while
+	// it exists, with stream_key empty (a client whose first response was lost
+	// calls RotateStreamKey for a key). Returns INVALID_ARGUMENT for a missing
+	// or too long title or description, a bad visibility or request_id,
+	// UNAUTHENTICATED without an API key, and RESOURCE_EXHAUSTED
+	// (STREAMS_QUOTA_EXCEEDED, with a QuotaFailure) when the owner already has
+	// live.max_streams_per_owner streams (default 100; delete old ones).
 	CreateStream(context.Context, *CreateStreamRequest) (*CreateStreamResponse, error)
 	// Returns one stream, without its key. Returns NOT_FOUND if it does not
 	// exist or the caller may not see it.
 	GetStream(context.Context, *GetStreamRequest) (*GetStreamResponse, error)
-	// Lists streams, without their keys, newest first. Without an owner filter
-	// it lists public streams; with the caller's own owner name it lists all
-	// of theirs. Returns INVALID_ARGUMENT for a page_token that came from a
-	// different query.
+	// Lists streams, without their keys. Without an owner filter it lists
+	// public streams; with the caller's own owner name it lists all of
+	// theirs, with another owner's name that owner's public ones. Newest
+	// first; with state LIVE, the streams on air now (LIVE or RECONNECTING),
+	// the most recently started first. Returns INVALID_ARGUMENT for a state
+	// other than UNSPECIFIED and LIVE, a negative page_size, and a page_token
+	// that came from a different query.
 	ListStreams(context.Context, *ListStreamsRequest) (*ListStreamsResponse, error)
-	// Ends a stream for good: disconnects the encoder, closes the playlists
-	// with EXT-X-ENDLIST, ends chat and WebRTC sessions and, if the stream
-	// records, publishes the recording as a video (recording_video). Owner
-	// only: returns NOT_FOUND if the stream does not exist or the caller may
-	// not see it, PERMISSION_DENIED if the caller is not its owner.
-	// Idempotent: ending an ENDED stream returns it unchanged.
+	// Ends a stream for good: disconnects the encoder within a second, closes
+	// the playlists with EXT-X-ENDLIST, ends chat and, if the stream records
+	// and went live, publishes the recording as a video (recording_video).
+	// Owner only: returns NOT_FOUND if the stream does not exist or the
+	// caller may not see it, PERMISSION_DENIED (NOT_OWNER) if the caller is
+	// not its owner. Idempotent: ending an ENDED stream returns it unchanged.
 	EndStream(context.Context, *EndStreamRequest) (*EndStreamResponse, error)
 	// Replaces the stream key and returns the stream with the new one. The old
-	// key stops working at once for new connections; an encoder already
-	// publishing stays connected. Retrying is safe: only the key from the last
-	// response works. Owner only: NOT_FOUND and PERMISSION_DENIED as for
-	// EndStream; FAILED_PRECONDITION if the stream has ENDED.
+	// key is refused from then on, and an encoder publishing with it is
+	// disconnected within a second (so a leaked key can be cut off). Retrying
+	// is safe: only the key from the last response works. Owner only:
+	// NOT_FOUND and PERMISSION_DENIED as for EndStream; FAILED_PRECONDITION
+	// (STREAM_ENDED) if the stream has ENDED.
 	RotateStreamKey(context.Context, *RotateStreamKeyRequest) (*RotateStreamKeyResponse, error)
-	// Starts WebRTC playback, WHEP-style: one round trip of a receive-only SDP
-	// offer for an SDP answer, without trickle ICE (the offer should carry its
-	// candidates, and the answer carries all of the server's). The session
-	// lasts until DeleteWebrtcSession, ICE failure, or the end of the stream.
-	// Returns NOT_FOUND if the stream does not exist or is private and no
-	// token was given, PERMISSION_DENIED for a bad token,
-	// FAILED_PRECONDITION if the stream is not LIVE or its latency mode is not
-	// REALTIME, INVALID_ARGUMENT for an offer that does not parse or shares no
-	// codec with the stream, and RESOURCE_EXHAUSTED when the server is at its
-	// WebRTC viewer limit (players then fall back to LL-HLS).
-	CreateWebrtcSession(context.Context, *CreateWebrtcSessionRequest) (*CreateWebrtcSessionResponse, error)
-	// Stops a WebRTC session. The session name is its own credential: no API
-	// key is needed. Idempotent: deleting an unknown or closed session
-	// succeeds. Returns INVALID_ARGUMENT for a malformed name.
-	DeleteWebrtcSession(context.Context, *DeleteWebrtcSessionRequest) (*DeleteWebrtcSessionResponse, error)
+	// Deletes a stream (an encoder still publishing is disconnected first).
+	// Its recording, if one was published, is a video of its own and stays.
+	// Owner only: NOT_FOUND and PERMISSION_DENIED as for EndStream.
+	DeleteStream(context.Context, *DeleteStreamRequest) (*DeleteStreamResponse, error)
 	// Joins a stream's chat to read and write over one call. The first
 	// request names the stream; every request with text posts a message. The
 	// server sends the requested history, then every message posted by
@@ -336,11 +327,8 @@ func (UnimplementedLiveServiceServer) EndStream(context.Context, *EndStreamReque
 func (UnimplementedLiveServiceServer) RotateStreamKey(context.Context, *RotateStreamKeyRequest) (*RotateStreamKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RotateStreamKey not implemented")
 }
-func (UnimplementedLiveServiceServer) CreateWebrtcSession(context.Context, *CreateWebrtcSessionRequest) (*CreateWebrtcSessionResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method CreateWebrtcSession not implemented")
-}
-func (UnimplementedLiveServiceServer) DeleteWebrtcSession(context.Context, *DeleteWebrtcSessionRequest) (*DeleteWebrtcSessionResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method DeleteWebrtcSession not implemented")
+func (UnimplementedLiveServiceServer) DeleteStream(context.Context, *DeleteStreamRequest) (*DeleteStreamResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteStream not implemented")
 }
 func (UnimplementedLiveServiceServer) Chat(grpc.BidiStreamingServer[ChatRequest, ChatResponse]) error {
 	return status.Error(codes.Unimplemented, "method Chat not implemented")
@@ -462,38 +450,20 @@ func _LiveService_RotateStreamKey_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
-func _LiveService_CreateWebrtcSession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(CreateWebrtcSessionRequest)
+func _LiveService_DeleteStream_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteStreamRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(LiveServiceServer).CreateWebrtcSession(ctx, in)
+		return srv.(LiveServiceServer).DeleteStream(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: LiveService_CreateWebrtcSession_FullMethodName,
+		FullMethod: LiveService_DeleteStream_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(LiveServiceServer).CreateWebrtcSession(ctx, req.(*CreateWebrtcSessionRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _LiveService_DeleteWebrtcSession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(DeleteWebrtcSessionRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(LiveServiceServer).DeleteWebrtcSession(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: LiveService_DeleteWebrtcSession_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(LiveServiceServer).DeleteWebrtcSession(ctx, req.(*DeleteWebrtcSessionRequest))
+		return srv.(LiveServiceServer).DeleteStream(ctx, req.(*DeleteStreamRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -562,12 +532,8 @@ var LiveService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _LiveService_RotateStreamKey_Handler,
 		},
 		{
-			MethodName: "CreateWebrtcSession",
-			Handler:    _LiveService_CreateWebrtcSession_Handler,
-		},
-		{
-			MethodName: "DeleteWebrtcSession",
-			Handler:    _LiveService_DeleteWebrtcSession_Handler,
+			MethodName: "DeleteStream",
+			Handler:    _LiveService_DeleteStream_Handler,
 		},
 		{
 			MethodName: "PostChatMessage",

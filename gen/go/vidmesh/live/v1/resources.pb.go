@@ -24,19 +24,26 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// Where a live stream is in its life.
+// Where a live stream is in its life: IDLE until an encoder first publishes,
+// then LIVE, RECONNECTING while a dropped encoder may still come back, and
+// finally ENDED. A stream is one broadcast: once ENDED it never goes live
+// again (create a new stream for the next broadcast).
 type LiveStreamState int32
 
 const (
-	// Not set; never stored.
+	// Not set; never returned. As a ListStreams filter: every state.
 	LiveStreamState_LIVE_STREAM_STATE_UNSPECIFIED LiveStreamState = 0
-	// No encoder is connected: not started yet, or the encoder dropped and
-	// may connect again with the same key.
+	// Created; no encoder has published yet.
 	LiveStreamState_LIVE_STREAM_STATE_IDLE LiveStreamState = 1
 	// An encoder is publishing and viewers can watch.
 	LiveStreamState_LIVE_STREAM_STATE_LIVE LiveStreamState = 2
-	// Ended by EndStream; ingest is refused from then on. Terminal.
+	// Ingest refused for good: by EndStream, or because the encoder did not
+	// come back within the reconnect window (end_reason says which). Terminal.
 	LiveStreamState_LIVE_STREAM_STATE_ENDED LiveStreamState = 3
+	// The encoder dropped while LIVE. Publishing again with the same key
+	// before reconnect_deadline continues the same stream (viewers keep their
+	// place; the playlists carry a discontinuity); after it the stream ENDS.
+	LiveStreamState_LIVE_STREAM_STATE_RECONNECTING LiveStreamState = 4
 )
 
 // Enum value maps for LiveStreamState.
@@ -46,12 +53,14 @@ var (
 		1: "LIVE_STREAM_STATE_IDLE",
 		2: "LIVE_STREAM_STATE_LIVE",
 		3: "LIVE_STREAM_STATE_ENDED",
+		4: "LIVE_STREAM_STATE_RECONNECTING",
 	}
 	LiveStreamState_value = map[string]int32{
-		"LIVE_STREAM_STATE_UNSPECIFIED": 0,
-		"LIVE_STREAM_STATE_IDLE":        1,
-		"LIVE_STREAM_STATE_LIVE":        2,
-		"LIVE_STREAM_STATE_ENDED":       3,
+		"LIVE_STREAM_STATE_UNSPECIFIED":  0,
+		"LIVE_STREAM_STATE_IDLE":         1,
+		"LIVE_STREAM_STATE_LIVE":         2,
+		"LIVE_STREAM_STATE_ENDED":        3,
+		"LIVE_STREAM_STATE_RECONNECTING": 4,
 	}
 )
 
@@ -82,70 +91,301 @@ func (LiveStreamState) EnumDescriptor() ([]byte, []int) {
 	return file_vidmesh_live_v1_resources_proto_rawDescGZIP(), []int{0}
 }
 
-// How far behind real time viewers may be, traded against cost and reach.
-type LatencyMode int32
+// Why a stream ENDED.
+type EndReason int32
 
 const (
-	// Not set; servers use LATENCY_MODE_LOW.
-	LatencyMode_LATENCY_MODE_UNSPECIFIED LatencyMode = 0
-	// Plain HLS with whole segments only: plays everywhere and caches best.
-	// Target: under 30 seconds behind.
-	LatencyMode_LATENCY_MODE_STANDARD LatencyMode = 1
-	// LL-HLS: partial segments, preload hints and blocking playlist reload.
-	// Target: under 10 seconds behind.
-	LatencyMode_LATENCY_MODE_LOW LatencyMode = 2
-	// LL-HLS as in LOW, plus WebRTC playback (CreateWebrtcSession), which
-	// costs server work per viewer. Target: under 3 seconds behind on WebRTC.
-	LatencyMode_LATENCY_MODE_REALTIME LatencyMode = 3
+	// Not ended.
+	EndReason_END_REASON_UNSPECIFIED EndReason = 0
+	// Its owner called EndStream (or DeleteStream while it was on air).
+	EndReason_END_REASON_ENDED_BY_OWNER EndReason = 1
+	// The encoder dropped and did not come back within the reconnect window;
+	// last_ingest_error says why its last session stopped.
+	EndReason_END_REASON_ENCODER_GONE EndReason = 2
 )
 
-// Enum value maps for LatencyMode.
+// Enum value maps for EndReason.
 var (
-	LatencyMode_name = map[int32]string{
-		0: "LATENCY_MODE_UNSPECIFIED",
-		1: "LATENCY_MODE_STANDARD",
-		2: "LATENCY_MODE_LOW",
-		3: "LATENCY_MODE_REALTIME",
+	EndReason_name = map[int32]string{
+		0: "END_REASON_UNSPECIFIED",
+		1: "END_REASON_ENDED_BY_OWNER",
+		2: "END_REASON_ENCODER_GONE",
 	}
-	LatencyMode_value = map[string]int32{
-		"LATENCY_MODE_UNSPECIFIED": 0,
-		"LATENCY_MODE_STANDARD":    1,
-		"LATENCY_MODE_LOW":         2,
-		"LATENCY_MODE_REALTIME":    3,
+	EndReason_value = map[string]int32{
+		"END_REASON_UNSPECIFIED":    0,
+		"END_REASON_ENDED_BY_OWNER": 1,
+		"END_REASON_ENCODER_GONE":   2,
 	}
 )
 
-func (x LatencyMode) Enum() *LatencyMode {
-	p := new(LatencyMode)
+func (x EndReason) Enum() *EndReason {
+	p := new(EndReason)
 	*p = x
 	return p
 }
 
-func (x LatencyMode) String() string {
+func (x EndReason) String() string {
 	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
 }
 
-func (LatencyMode) Descriptor() protoreflect.EnumDescriptor {
+func (EndReason) Descriptor() protoreflect.EnumDescriptor {
 	return file_vidmesh_live_v1_resources_proto_enumTypes[1].Descriptor()
 }
 
-func (LatencyMode) Type() protoreflect.EnumType {
+func (EndReason) Type() protoreflect.EnumType {
 	return &file_vidmesh_live_v1_resources_proto_enumTypes[1]
 }
 
-func (x LatencyMode) Number() protoreflect.EnumNumber {
+func (x EndReason) Number() protoreflect.EnumNumber {
 	return protoreflect.EnumNumber(x)
 }
 
-// Deprecated: Use LatencyMode.Descriptor instead.
-func (LatencyMode) EnumDescriptor() ([]byte, []int) {
+// Deprecated: Use EndReason.Descriptor instead.
+func (EndReason) EnumDescriptor() ([]byte, []int) {
 	return file_vidmesh_live_v1_resources_proto_rawDescGZIP(), []int{1}
 }
 
+// Why an ingest session (one encoder connection) stopped or was refused.
+type IngestError int32
+
+const (
+	// No error: the session is running, or the encoder unpublished cleanly.
+	IngestError_INGEST_ERROR_UNSPECIFIED IngestError = 0
+	// The connection dropped without an unpublish (network, encoder crash).
+	IngestError_INGEST_ERROR_DISCONNECTED IngestError = 1
+	// The encoder sent no media for the stall timeout (10 seconds).
+	IngestError_INGEST_ERROR_STALLED IngestError = 2
+	// The stream carries no video (audio only, or no stream at all).
+	IngestError_INGEST_ERROR_NO_VIDEO IngestError = 3
+	// Video or audio in a codec other than H.264 (video) and AAC (audio).
+	IngestError_INGEST_ERROR_UNSUPPORTED_CODEC IngestError = 4
+	// The RTMP messages could not be read (detail says what).
+	IngestError_INGEST_ERROR_PROTOCOL IngestError = 5
+	// The packager of the session failed (detail says how); reconnecting
+	// starts a new one.
+	IngestError_INGEST_ERROR_PACKAGER_FAILED IngestError = 6
+	// Refused: another encoder is already publishing on this stream.
+	IngestError_INGEST_ERROR_ALREADY_PUBLISHING IngestError = 7
+	// Refused: the ingest server runs as many live streams as it may
+	// (config live.max_streams).
+	IngestError_INGEST_ERROR_AT_CAPACITY IngestError = 8
+)
+
+// Enum value maps for IngestError.
+var (
+	IngestError_name = map[int32]string{
+		0: "INGEST_ERROR_UNSPECIFIED",
+		1: "INGEST_ERROR_DISCONNECTED",
+		2: "INGEST_ERROR_STALLED",
+		3: "INGEST_ERROR_NO_VIDEO",
+		4: "INGEST_ERROR_UNSUPPORTED_CODEC",
+		5: "INGEST_ERROR_PROTOCOL",
+		6: "INGEST_ERROR_PACKAGER_FAILED",
+		7: "INGEST_ERROR_ALREADY_PUBLISHING",
+		8: "INGEST_ERROR_AT_CAPACITY",
+	}
+	IngestError_value = map[string]int32{
+		"INGEST_ERROR_UNSPECIFIED":        0,
+		"INGEST_ERROR_DISCONNECTED":       1,
+		"INGEST_ERROR_STALLED":            2,
+		"INGEST_ERROR_NO_VIDEO":           3,
+		"INGEST_ERROR_UNSUPPORTED_CODEC":  4,
+		"INGEST_ERROR_PROTOCOL":           5,
+		"INGEST_ERROR_PACKAGER_FAILED":    6,
+		"INGEST_ERROR_ALREADY_PUBLISHING": 7,
+		"INGEST_ERROR_AT_CAPACITY":        8,
+	}
+)
+
+func (x IngestError) Enum() *IngestError {
+	p := new(IngestError)
+	*p = x
+	return p
+}
+
+func (x IngestError) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (IngestError) Descriptor() protoreflect.EnumDescriptor {
+	return file_vidmesh_live_v1_resources_proto_enumTypes[2].Descriptor()
+}
+
+func (IngestError) Type() protoreflect.EnumType {
+	return &file_vidmesh_live_v1_resources_proto_enumTypes[2]
+}
+
+func (x IngestError) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use IngestError.Descriptor instead.
+func (IngestError) EnumDescriptor() ([]byte, []int) {
+	return file_vidmesh_live_v1_resources_proto_rawDescGZIP(), []int{2}
+}
+
+// What the current (or, while RECONNECTING, the last) ingest session
+// measures, over the last few seconds.
+type IngestHealth struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Video bit rate the encoder sends, bits per second.
+	VideoBitRate int64 `protobuf:"varint,1,opt,name=video_bit_rate,json=videoBitRate,proto3" json:"video_bit_rate,omitempty"`
+	// Audio bit rate the encoder sends, bits per second.
+	AudioBitRate int64 `protobuf:"varint,2,opt,name=audio_bit_rate,json=audioBitRate,proto3" json:"audio_bit_rate,omitempty"`
+	// Frames per second received.
+	FrameRate float64 `protobuf:"fixed64,3,opt,name=frame_rate,json=frameRate,proto3" json:"frame_rate,omitempty"`
+	// Seconds between the last two keyframes the encoder sent; 0 before the
+	// second. Segments are cut at keyframes, so 1 to 2 seconds is best.
+	KeyframeInterval float64 `protobuf:"fixed64,4,opt,name=keyframe_interval,json=keyframeInterval,proto3" json:"keyframe_interval,omitempty"`
+	// Frames of the lower renditions dropped since the session started
+	// because encoding fell behind real time.
+	DroppedFrames int64 `protobuf:"varint,5,opt,name=dropped_frames,json=droppedFrames,proto3" json:"dropped_frames,omitempty"`
+	// When the last media message arrived.
+	LastMediaTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=last_media_time,json=lastMediaTime,proto3" json:"last_media_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IngestHealth) Reset() {
+	*x = IngestHealth{}
+	mi := &file_vidmesh_live_v1_resources_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IngestHealth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IngestHealth) ProtoMessage() {}
+
+func (x *IngestHealth) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_live_v1_resources_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IngestHealth.ProtoReflect.Descriptor instead.
+func (*IngestHealth) Descriptor() ([]byte, []int) {
+	return file_vidmesh_live_v1_resources_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *IngestHealth) GetVideoBitRate() int64 {
+	if x != nil {
+		return x.VideoBitRate
+	}
+	return 0
+}
+
+func (x *IngestHealth) GetAudioBitRate() int64 {
+	if x != nil {
+		return x.AudioBitRate
+	}
+	return 0
+}
+
+func (x *IngestHealth) GetFrameRate() float64 {
+	if x != nil {
+		return x.FrameRate
+	}
+	return 0
+}
+
+func (x *IngestHealth) GetKeyframeInterval() float64 {
+	if x != nil {
+		return x.KeyframeInterval
+	}
+	return 0
+}
+
+func (x *IngestHealth) GetDroppedFrames() int64 {
+	if x != nil {
+		return x.DroppedFrames
+	}
+	return 0
+}
+
+func (x *IngestHealth) GetLastMediaTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastMediaTime
+	}
+	return nil
+}
+
+// How the last ingest session stopped or was refused.
+type IngestEnd struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Why; UNSPECIFIED for a clean unpublish.
+	Error IngestError `protobuf:"varint,1,opt,name=error,proto3,enum=vidmesh.live.v1.IngestError" json:"error,omitempty"`
+	// Human-readable detail, e.g. the codec that was refused.
+	Detail string `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"`
+	// When.
+	Time          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IngestEnd) Reset() {
+	*x = IngestEnd{}
+	mi := &file_vidmesh_live_v1_resources_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IngestEnd) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IngestEnd) ProtoMessage() {}
+
+func (x *IngestEnd) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_live_v1_resources_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IngestEnd.ProtoReflect.Descriptor instead.
+func (*IngestEnd) Descriptor() ([]byte, []int) {
+	return file_vidmesh_live_v1_resources_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *IngestEnd) GetError() IngestError {
+	if x != nil {
+		return x.Error
+	}
+	return IngestError_INGEST_ERROR_UNSPECIFIED
+}
+
+func (x *IngestEnd) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *IngestEnd) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
 // A live broadcast: an encoder pushes RTMP to ingest_url with stream_key,
-// the platform transcodes it into a live ladder, and viewers watch it over
-// HLS under /live/ (and WebRTC in REALTIME mode). When it ends it can be
-// published as an on-demand video.
+// the source is passed through as the top rendition (and lower renditions
+// are encoded from it), and viewers watch over (LL-)HLS under /live/. When a
+// recorded stream ends, the recording is published as an on-demand video.
 type LiveStream struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resource name, "streams/{stream}".
@@ -158,29 +398,29 @@ type LiveStream struct {
 	Title string `protobuf:"bytes,4,opt,name=title,proto3" json:"title,omitempty"`
 	// Free-text description, at most 5000 characters.
 	Description string `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
-	// Who may watch the stream, and the visibility its recording gets.
+	// Who may watch the stream (and the visibility its recording gets);
+	// unspecified on create means PUBLIC.
 	Visibility v1.Visibility `protobuf:"varint,6,opt,name=visibility,proto3,enum=vidmesh.type.v1.Visibility" json:"visibility,omitempty"`
-	// Latency mode, fixed at creation.
-	LatencyMode LatencyMode `protobuf:"varint,7,opt,name=latency_mode,json=latencyMode,proto3,enum=vidmesh.live.v1.LatencyMode" json:"latency_mode,omitempty"`
 	// Whether to record the broadcast and publish it as a video when the
 	// stream ends. Fixed at creation.
 	Record bool `protobuf:"varint,8,opt,name=record,proto3" json:"record,omitempty"`
 	// Broadcast state.
 	State LiveStreamState `protobuf:"varint,9,opt,name=state,proto3,enum=vidmesh.live.v1.LiveStreamState" json:"state,omitempty"`
-	// Secret key the encoder publishes with. Set only in the responses of
-	// CreateStream and RotateStreamKey; empty everywhere else, so store it
-	// when you get it. Anyone holding it can broadcast on the stream.
+	// Secret key the encoder publishes with. Set only in the responses of the
+	// CreateStream call that created the stream and of RotateStreamKey; empty
+	// everywhere else (only its hash is stored), so keep it when you get it.
+	// Anyone holding it can broadcast on the stream.
 	StreamKey string `protobuf:"bytes,10,opt,name=stream_key,json=streamKey,proto3" json:"stream_key,omitempty"`
 	// RTMP URL to publish to, without the key, e.g.
-	// "rtmp://ingest.example.com:1935/live". In OBS: Server = ingest_url,
-	// Stream Key = stream_key.
+	// "rtmp://127.0.0.1:1935/live". In OBS: Server = ingest_url, Stream Key =
+	// stream_key. ffmpeg: publish to "{ingest_url}/{stream_key}".
 	IngestUrl string `protobuf:"bytes,11,opt,name=ingest_url,json=ingestUrl,proto3" json:"ingest_url,omitempty"`
-	// Path of the HLS master playlist under /live/, "{stream}/master.m3u8".
+	// Path of the HLS master playlist, "/live/{stream}/master.m3u8".
 	MasterPlaylistPath string `protobuf:"bytes,12,opt,name=master_playlist_path,json=masterPlaylistPath,proto3" json:"master_playlist_path,omitempty"`
-	// The live ladder, best first; empty unless LIVE.
+	// The live ladder, best first; empty unless LIVE or RECONNECTING.
 	Renditions []*v1.Rendition `protobuf:"bytes,13,rep,name=renditions,proto3" json:"renditions,omitempty"`
-	// What the encoder sends (duration and size are not set); empty unless
-	// LIVE.
+	// What the encoder sends (width, height, codecs, frame rate, bit rate;
+	// duration and size are not set); unset unless LIVE or RECONNECTING.
 	Ingest *v1.MediaInfo `protobuf:"bytes,14,opt,name=ingest,proto3" json:"ingest,omitempty"`
 	// The video the recording was published as, "videos/{video}"; set when a
 	// recorded stream ends. Its catalog status tells when it is READY.
@@ -191,15 +431,29 @@ type LiveStream struct {
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	// When the stream ENDED; unset before.
 	EndTime *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
-	// When any field of the stream last changed.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// When a stored field of the stream last changed (live figures such as
+	// health and viewer_count change without it).
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// Why the stream ENDED; unspecified before.
+	EndReason EndReason `protobuf:"varint,20,opt,name=end_reason,json=endReason,proto3,enum=vidmesh.live.v1.EndReason" json:"end_reason,omitempty"`
+	// Ingest measurements; unset unless LIVE or RECONNECTING.
+	Health *IngestHealth `protobuf:"bytes,21,opt,name=health,proto3" json:"health,omitempty"`
+	// How the last ingest session stopped or was refused; unset if none has.
+	LastIngestEnd *IngestEnd `protobuf:"bytes,22,opt,name=last_ingest_end,json=lastIngestEnd,proto3" json:"last_ingest_end,omitempty"`
+	// While RECONNECTING: the encoder must publish again before this time,
+	// or the stream ends.
+	ReconnectDeadline *timestamppb.Timestamp `protobuf:"bytes,23,opt,name=reconnect_deadline,json=reconnectDeadline,proto3" json:"reconnect_deadline,omitempty"`
+	// Viewers watching now: the WatchChat calls open on the stream (the live
+	// page keeps one open while it plays), across every Live server. Players
+	// that only fetch the HLS playlists are not counted.
+	ViewerCount   int64 `protobuf:"varint,24,opt,name=viewer_count,json=viewerCount,proto3" json:"viewer_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LiveStream) Reset() {
 	*x = LiveStream{}
-	mi := &file_vidmesh_live_v1_resources_proto_msgTypes[0]
+	mi := &file_vidmesh_live_v1_resources_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -211,7 +465,7 @@ func (x *LiveStream) String() string {
 func (*LiveStream) ProtoMessage() {}
 
 func (x *LiveStream) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_live_v1_resources_proto_msgTypes[0]
+	mi := &file_vidmesh_live_v1_resources_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -224,7 +478,7 @@ func (x *LiveStream) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LiveStream.ProtoReflect.Descriptor instead.
 func (*LiveStream) Descriptor() ([]byte, []int) {
-	return file_vidmesh_live_v1_resources_proto_rawDescGZIP(), []int{0}
+	return file_vidmesh_live_v1_resources_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *LiveStream) GetName() string {
@@ -267,13 +521,6 @@ func (x *LiveStream) GetVisibility() v1.Visibility {
 		return x.Visibility
 	}
 	return v1.Visibility(0)
-}
-
-func (x *LiveStream) GetLatencyMode() LatencyMode {
-	if x != nil {
-		return x.LatencyMode
-	}
-	return LatencyMode_LATENCY_MODE_UNSPECIFIED
 }
 
 func (x *LiveStream) GetRecord() bool {
@@ -360,6 +607,41 @@ func (x *LiveStream) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *LiveStream) GetEndReason() EndReason {
+	if x != nil {
+		return x.EndReason
+	}
+	return EndReason_END_REASON_UNSPECIFIED
+}
+
+func (x *LiveStream) GetHealth() *IngestHealth {
+	if x != nil {
+		return x.Health
+	}
+	return nil
+}
+
+func (x *LiveStream) GetLastIngestEnd() *IngestEnd {
+	if x != nil {
+		return x.LastIngestEnd
+	}
+	return nil
+}
+
+func (x *LiveStream) GetReconnectDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReconnectDeadline
+	}
+	return nil
+}
+
+func (x *LiveStream) GetViewerCount() int64 {
+	if x != nil {
+		return x.ViewerCount
+	}
+	return 0
+}
+
 // A message in a live stream's chat.
 type ChatMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -378,7 +660,7 @@ type ChatMessage struct {
 
 func (x *ChatMessage) Reset() {
 	*x = ChatMessage{}
-	mi := &file_vidmesh_live_v1_resources_proto_msgTypes[1]
+	mi := &file_vidmesh_live_v1_resources_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -390,7 +672,7 @@ func (x *ChatMessage) String() string {
 func (*ChatMessage) ProtoMessage() {}
 
 func (x *ChatMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_vidmesh_live_v1_resources_proto_msgTypes[1]
+	mi := &file_vidmesh_live_v1_resources_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -403,7 +685,7 @@ func (x *ChatMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatMessage.ProtoReflect.Descriptor instead.
 func (*ChatMessage) Descriptor() ([]byte, []int) {
-	return file_vidmesh_live_v1_resources_proto_rawDescGZIP(), []int{1}
+	return file_vidmesh_live_v1_resources_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ChatMessage) GetName() string {
@@ -438,7 +720,19 @@ var File_vidmesh_live_v1_resources_proto protoreflect.FileDescriptor
 
 const file_vidmesh_live_v1_resources_proto_rawDesc = "" +
 	"\n" +
-	"\x1fvidmesh/live/v1/resources.proto\x12\x0fvidmesh.live.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bvidmesh/type/v1/media.proto\"\xd0\a\n" +
+	"\x1fvidmesh/live/v1/resources.proto\x12\x0fvidmesh.live.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bvidmesh/type/v1/media.proto\"\x91\x02\n" +
+	"\fIngestHealth\x12$\n" +
+	"\x0evideo_bit_rate\x18\x01 \x01(\x03R\fvideoBitRate\x12$\n" +
+	"\x0eaudio_bit_rate\x18\x02 \x01(\x03R\faudioBitRate\x12\x1d\n" +
+	"\n" +
+	"frame_rate\x18\x03 \x01(\x01R\tframeRate\x12+\n" +
+	"\x11keyframe_interval\x18\x04 \x01(\x01R\x10keyframeInterval\x12%\n" +
+	"\x0edropped_frames\x18\x05 \x01(\x03R\rdroppedFrames\x12B\n" +
+	"\x0flast_media_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\rlastMediaTime\"\x87\x01\n" +
+	"\tIngestEnd\x122\n" +
+	"\x05error\x18\x01 \x01(\x0e2\x1c.vidmesh.live.v1.IngestErrorR\x05error\x12\x16\n" +
+	"\x06detail\x18\x02 \x01(\tR\x06detail\x12.\n" +
+	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xdf\t\n" +
 	"\n" +
 	"LiveStream\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12\x14\n" +
@@ -448,8 +742,7 @@ const file_vidmesh_live_v1_resources_proto_rawDesc = "" +
 	"\vdescription\x18\x05 \x01(\tR\vdescription\x12;\n" +
 	"\n" +
 	"visibility\x18\x06 \x01(\x0e2\x1b.vidmesh.type.v1.VisibilityR\n" +
-	"visibility\x12E\n" +
-	"\flatency_mode\x18\a \x01(\x0e2\x1c.vidmesh.live.v1.LatencyModeB\x04\xe2A\x01\x05R\vlatencyMode\x12\x1c\n" +
+	"visibility\x12\x1c\n" +
 	"\x06record\x18\b \x01(\bB\x04\xe2A\x01\x05R\x06record\x12<\n" +
 	"\x05state\x18\t \x01(\x0e2 .vidmesh.live.v1.LiveStreamStateB\x04\xe2A\x01\x03R\x05state\x12#\n" +
 	"\n" +
@@ -469,25 +762,41 @@ const file_vidmesh_live_v1_resources_proto_rawDesc = "" +
 	"start_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\tstartTime\x12;\n" +
 	"\bend_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\aendTime\x12A\n" +
 	"\vupdate_time\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
-	"updateTime:-\xeaA*\n" +
-	"\x16vidmesh.dev/LiveStream\x12\x10streams/{stream}\"\xe8\x01\n" +
+	"updateTime\x12?\n" +
+	"\n" +
+	"end_reason\x18\x14 \x01(\x0e2\x1a.vidmesh.live.v1.EndReasonB\x04\xe2A\x01\x03R\tendReason\x12;\n" +
+	"\x06health\x18\x15 \x01(\v2\x1d.vidmesh.live.v1.IngestHealthB\x04\xe2A\x01\x03R\x06health\x12H\n" +
+	"\x0flast_ingest_end\x18\x16 \x01(\v2\x1a.vidmesh.live.v1.IngestEndB\x04\xe2A\x01\x03R\rlastIngestEnd\x12O\n" +
+	"\x12reconnect_deadline\x18\x17 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\x11reconnectDeadline\x12'\n" +
+	"\fviewer_count\x18\x18 \x01(\x03B\x04\xe2A\x01\x03R\vviewerCount:-\xeaA*\n" +
+	"\x16vidmesh.dev/LiveStream\x12\x10streams/{stream}J\x04\b\a\x10\bR\flatency_mode\"\xe8\x01\n" +
 	"\vChatMessage\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\bR\x04name\x12\x1c\n" +
 	"\x06author\x18\x02 \x01(\tB\x04\xe2A\x01\x03R\x06author\x12\x12\n" +
 	"\x04text\x18\x03 \x01(\tR\x04text\x12A\n" +
 	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x04\xe2A\x01\x03R\n" +
 	"createTime:J\xeaAG\n" +
-	"\x17vidmesh.dev/ChatMessage\x12,streams/{stream}/chatMessages/{chat_message}*\x89\x01\n" +
+	"\x17vidmesh.dev/ChatMessage\x12,streams/{stream}/chatMessages/{chat_message}*\xad\x01\n" +
 	"\x0fLiveStreamState\x12!\n" +
 	"\x1dLIVE_STREAM_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16LIVE_STREAM_STATE_IDLE\x10\x01\x12\x1a\n" +
 	"\x16LIVE_STREAM_STATE_LIVE\x10\x02\x12\x1b\n" +
-	"\x17LIVE_STREAM_STATE_ENDED\x10\x03*w\n" +
-	"\vLatencyMode\x12\x1c\n" +
-	"\x18LATENCY_MODE_UNSPECIFIED\x10\x00\x12\x19\n" +
-	"\x15LATENCY_MODE_STANDARD\x10\x01\x12\x14\n" +
-	"\x10LATENCY_MODE_LOW\x10\x02\x12\x19\n" +
-	"\x15LATENCY_MODE_REALTIME\x10\x03B\xae\x01\n" +
+	"\x17LIVE_STREAM_STATE_ENDED\x10\x03\x12\"\n" +
+	"\x1eLIVE_STREAM_STATE_RECONNECTING\x10\x04*c\n" +
+	"\tEndReason\x12\x1a\n" +
+	"\x16END_REASON_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19END_REASON_ENDED_BY_OWNER\x10\x01\x12\x1b\n" +
+	"\x17END_REASON_ENCODER_GONE\x10\x02*\xa3\x02\n" +
+	"\vIngestError\x12\x1c\n" +
+	"\x18INGEST_ERROR_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19INGEST_ERROR_DISCONNECTED\x10\x01\x12\x18\n" +
+	"\x14INGEST_ERROR_STALLED\x10\x02\x12\x19\n" +
+	"\x15INGEST_ERROR_NO_VIDEO\x10\x03\x12\"\n" +
+	"\x1eINGEST_ERROR_UNSUPPORTED_CODEC\x10\x04\x12\x19\n" +
+	"\x15INGEST_ERROR_PROTOCOL\x10\x05\x12 \n" +
+	"\x1cINGEST_ERROR_PACKAGER_FAILED\x10\x06\x12#\n" +
+	"\x1fINGEST_ERROR_ALREADY_PUBLISHING\x10\a\x12\x1c\n" +
+	"\x18INGEST_ERROR_AT_CAPACITY\x10\bB\xae\x01\n" +
 	"\x13com.vidmesh.live.v1B\x0eResourcesProtoP\x01Z)vidmesh.dev/gen/go/vidmesh/live/v1;livev1\xa2\x02\x03VLX\xaa\x02\x0fVidmesh.Live.V1\xca\x02\x0fVidmesh\\Live\\V1\xe2\x02\x1bVidmesh\\Live\\V1\\GPBMetadata\xea\x02\x11Vidmesh::Live::V1b\x06proto3"
 
 var (
@@ -502,34 +811,43 @@ func file_vidmesh_live_v1_resources_proto_rawDescGZIP() []byte {
 	return file_vidmesh_live_v1_resources_proto_rawDescData
 }
 
-var file_vidmesh_live_v1_resources_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_vidmesh_live_v1_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_vidmesh_live_v1_resources_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_vidmesh_live_v1_resources_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_vidmesh_live_v1_resources_proto_goTypes = []any{
 	(LiveStreamState)(0),          // 0: vidmesh.live.v1.LiveStreamState
-	(LatencyMode)(0),              // 1: vidmesh.live.v1.LatencyMode
-	(*LiveStream)(nil),            // 2: vidmesh.live.v1.LiveStream
-	(*ChatMessage)(nil),           // 3: vidmesh.live.v1.ChatMessage
-	(v1.Visibility)(0),            // 4: vidmesh.type.v1.Visibility
-	(*v1.Rendition)(nil),          // 5: vidmesh.type.v1.Rendition
-	(*v1.MediaInfo)(nil),          // 6: vidmesh.type.v1.MediaInfo
+	(EndReason)(0),                // 1: vidmesh.live.v1.EndReason
+	(IngestError)(0),              // 2: vidmesh.live.v1.IngestError
+	(*IngestHealth)(nil),          // 3: vidmesh.live.v1.IngestHealth
+	(*IngestEnd)(nil),             // 4: vidmesh.live.v1.IngestEnd
+	(*LiveStream)(nil),            // 5: vidmesh.live.v1.LiveStream
+	(*ChatMessage)(nil),           // 6: vidmesh.live.v1.ChatMessage
 	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(v1.Visibility)(0),            // 8: vidmesh.type.v1.Visibility
+	(*v1.Rendition)(nil),          // 9: vidmesh.type.v1.Rendition
+	(*v1.MediaInfo)(nil),          // 10: vidmesh.type.v1.MediaInfo
 }
 var file_vidmesh_live_v1_resources_proto_depIdxs = []int32{
-	4,  // 0: vidmesh.live.v1.LiveStream.visibility:type_name -> vidmesh.type.v1.Visibility
-	1,  // 1: vidmesh.live.v1.LiveStream.latency_mode:type_name -> vidmesh.live.v1.LatencyMode
-	0,  // 2: vidmesh.live.v1.LiveStream.state:type_name -> vidmesh.live.v1.LiveStreamState
-	5,  // 3: vidmesh.live.v1.LiveStream.renditions:type_name -> vidmesh.type.v1.Rendition
-	6,  // 4: vidmesh.live.v1.LiveStream.ingest:type_name -> vidmesh.type.v1.MediaInfo
-	7,  // 5: vidmesh.live.v1.LiveStream.create_time:type_name -> google.protobuf.Timestamp
-	7,  // 6: vidmesh.live.v1.LiveStream.start_time:type_name -> google.protobuf.Timestamp
-	7,  // 7: vidmesh.live.v1.LiveStream.end_time:type_name -> google.protobuf.Timestamp
-	7,  // 8: vidmesh.live.v1.LiveStream.update_time:type_name -> google.protobuf.Timestamp
-	7,  // 9: vidmesh.live.v1.ChatMessage.create_time:type_name -> google.protobuf.Timestamp
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	7,  // 0: vidmesh.live.v1.IngestHealth.last_media_time:type_name -> google.protobuf.Timestamp
+	2,  // 1: vidmesh.live.v1.IngestEnd.error:type_name -> vidmesh.live.v1.IngestError
+	7,  // 2: vidmesh.live.v1.IngestEnd.time:type_name -> google.protobuf.Timestamp
+	8,  // 3: vidmesh.live.v1.LiveStream.visibility:type_name -> vidmesh.type.v1.Visibility
+	0,  // 4: vidmesh.live.v1.LiveStream.state:type_name -> vidmesh.live.v1.LiveStreamState
+	9,  // 5: vidmesh.live.v1.LiveStream.renditions:type_name -> vidmesh.type.v1.Rendition
+	10, // 6: vidmesh.live.v1.LiveStream.ingest:type_name -> vidmesh.type.v1.MediaInfo
+	7,  // 7: vidmesh.live.v1.LiveStream.create_time:type_name -> google.protobuf.Timestamp
+	7,  // 8: vidmesh.live.v1.LiveStream.start_time:type_name -> google.protobuf.Timestamp
+	7,  // 9: vidmesh.live.v1.LiveStream.end_time:type_name -> google.protobuf.Timestamp
+	7,  // 10: vidmesh.live.v1.LiveStream.update_time:type_name -> google.protobuf.Timestamp
+	1,  // 11: vidmesh.live.v1.LiveStream.end_reason:type_name -> vidmesh.live.v1.EndReason
+	3,  // 12: vidmesh.live.v1.LiveStream.health:type_name -> vidmesh.live.v1.IngestHealth
+	4,  // 13: vidmesh.live.v1.LiveStream.last_ingest_end:type_name -> vidmesh.live.v1.IngestEnd
+	7,  // 14: vidmesh.live.v1.LiveStream.reconnect_deadline:type_name -> google.protobuf.Timestamp
+	7,  // 15: vidmesh.live.v1.ChatMessage.create_time:type_name -> google.protobuf.Timestamp
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_vidmesh_live_v1_resources_proto_init() }
@@ -542,8 +860,8 @@ func file_vidmesh_live_v1_resources_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vidmesh_live_v1_resources_proto_rawDesc), len(file_vidmesh_live_v1_resources_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   2,
+			NumEnums:      3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -113,6 +113,14 @@ const (
 	// the catalog keeps (7 days); copy the catalog again with ScanVideos
 	// (internal ListVideoChanges only).
 	ErrorReason_CHANGE_CURSOR_EXPIRED ErrorReason = 27
+	// FAILED_PRECONDITION: the live stream has ENDED, so it cannot change
+	// (RotateStreamKey) or be watched live; its recording, if any, is a
+	// video. Metadata: "stream".
+	ErrorReason_STREAM_ENDED ErrorReason = 28
+	// NOT_FOUND: the live stream exists but is not on air (or has not been
+	// yet), so it has no playlists or segments; retry once it is LIVE.
+	// Metadata: "stream".
+	ErrorReason_STREAM_NOT_LIVE ErrorReason = 29
 	// FAILED_PRECONDITION: CompleteUpload found chunks missing. Metadata:
 	// "missing_count", and "missing_indexes" (comma-separated, the first 50).
 	ErrorReason_CHUNKS_MISSING ErrorReason = 30
@@ -193,6 +201,9 @@ const (
 	// The viewer already reacts to (likes or dislikes) as many videos as
 	// recs.max_reactions_per_viewer allows; take a reaction back first.
 	ErrorReason_REACTIONS_QUOTA_EXCEEDED ErrorReason = 74
+	// The owner has as many live streams (in any state) as
+	// live.max_streams_per_owner allows; delete old ones.
+	ErrorReason_STREAMS_QUOTA_EXCEEDED ErrorReason = 75
 	// Analytics events (RejectedEvent.reason; per event, the rest of the batch
 	// is stored) and batches.
 	// A required field of the event is empty. Field: the field.
@@ -240,6 +251,8 @@ var (
 		25: "VIDEO_NOT_READY",
 		26: "INVALID_PLAYBACK_TOKEN",
 		27: "CHANGE_CURSOR_EXPIRED",
+		28: "STREAM_ENDED",
+		29: "STREAM_NOT_LIVE",
 		30: "CHUNKS_MISSING",
 		31: "CHUNK_SIZE_MISMATCH",
 		32: "CHECKSUM_MISMATCH",
@@ -271,6 +284,7 @@ var (
 		72: "STORED_BYTES_QUOTA_EXCEEDED",
 		73: "STORAGE_FULL",
 		74: "REACTIONS_QUOTA_EXCEEDED",
+		75: "STREAMS_QUOTA_EXCEEDED",
 		90: "EVENT_FIELD_MISSING",
 		91: "EVENT_FIELD_TOO_LONG",
 		92: "EVENT_FIELD_OUT_OF_RANGE",
@@ -301,6 +315,8 @@ var (
 		"VIDEO_NOT_READY":                  25,
 		"INVALID_PLAYBACK_TOKEN":           26,
 		"CHANGE_CURSOR_EXPIRED":            27,
+		"STREAM_ENDED":                     28,
+		"STREAM_NOT_LIVE":                  29,
 		"CHUNKS_MISSING":                   30,
 		"CHUNK_SIZE_MISMATCH":              31,
 		"CHECKSUM_MISMATCH":                32,
@@ -332,6 +348,7 @@ var (
 		"STORED_BYTES_QUOTA_EXCEEDED":      72,
 		"STORAGE_FULL":                     73,
 		"REACTIONS_QUOTA_EXCEEDED":         74,
+		"STREAMS_QUOTA_EXCEEDED":           75,
 		"EVENT_FIELD_MISSING":              90,
 		"EVENT_FIELD_TOO_LONG":             91,
 		"EVENT_FIELD_OUT_OF_RANGE":         92,
@@ -374,7 +391,7 @@ var File_vidmesh_type_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_vidmesh_type_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\"vidmesh/type/v1/error_reason.proto\x12\x0fvidmesh.type.v1*\xac\v\n" +
+	"\"vidmesh/type/v1/error_reason.proto\x12\x0fvidmesh.type.v1*\xef\v\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10API_KEY_REQUIRED\x10\x01\x12\x19\n" +
@@ -397,7 +414,9 @@ const file_vidmesh_type_v1_error_reason_proto_rawDesc = "" +
 	"\x0eVIDEO_ID_TAKEN\x10\x18\x12\x13\n" +
 	"\x0fVIDEO_NOT_READY\x10\x19\x12\x1a\n" +
 	"\x16INVALID_PLAYBACK_TOKEN\x10\x1a\x12\x19\n" +
-	"\x15CHANGE_CURSOR_EXPIRED\x10\x1b\x12\x12\n" +
+	"\x15CHANGE_CURSOR_EXPIRED\x10\x1b\x12\x10\n" +
+	"\fSTREAM_ENDED\x10\x1c\x12\x13\n" +
+	"\x0fSTREAM_NOT_LIVE\x10\x1d\x12\x12\n" +
 	"\x0eCHUNKS_MISSING\x10\x1e\x12\x17\n" +
 	"\x13CHUNK_SIZE_MISMATCH\x10\x1f\x12\x15\n" +
 	"\x11CHECKSUM_MISMATCH\x10 \x12\x13\n" +
@@ -428,7 +447,8 @@ const file_vidmesh_type_v1_error_reason_proto_rawDesc = "" +
 	" OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED\x10G\x12\x1f\n" +
 	"\x1bSTORED_BYTES_QUOTA_EXCEEDED\x10H\x12\x10\n" +
 	"\fSTORAGE_FULL\x10I\x12\x1c\n" +
-	"\x18REACTIONS_QUOTA_EXCEEDED\x10J\x12\x17\n" +
+	"\x18REACTIONS_QUOTA_EXCEEDED\x10J\x12\x1a\n" +
+	"\x16STREAMS_QUOTA_EXCEEDED\x10K\x12\x17\n" +
 	"\x13EVENT_FIELD_MISSING\x10Z\x12\x18\n" +
 	"\x14EVENT_FIELD_TOO_LONG\x10[\x12\x1c\n" +
 	"\x18EVENT_FIELD_OUT_OF_RANGE\x10\\\x12\x1b\n" +

@@ -27,7 +27,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from vidmesh.live.v1 import resources_pb2 as vidmesh_dot_live_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"vidmesh/live/v1/live_service.proto\x12\x0fvidmesh.live.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fvidmesh/live/v1/resources.proto\"o\n\x13\x43reateStreamRequest\x12\x39\n\x06stream\x18\x01 \x01(\x0b\x32\x1b.vidmesh.live.v1.LiveStreamB\x04\xe2\x41\x01\x02R\x06stream\x12\x1d\n\nrequest_id\x18\x02 \x01(\tR\trequestId\"K\n\x14\x43reateStreamResponse\x12\x33\n\x06stream\x18\x01 \x01(\x0b\x32\x1b.vidmesh.live.v1.LiveStreamR\x06stream\",\n\x10GetStreamRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\"H\n\x11GetStreamResponse\x12\x33\n\x06stream\x18\x01 \x01(\x0b\x32\x1b.vidmesh.live.v1.LiveStreamR\x06stream\"\x9e\x01\n\x12ListStreamsRequest\x12\x14\n\x05owner\x18\x01 \x01(\tR\x05owner\x12\x36\n\x05state\x18\x02 \x01(\x0e\x32 .vidmesh.live.v1.LiveStreamStateR\x05state\x12\x1b\n\tpage_size\x18\x03 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x04 \x01(\tR\tpageToken\"t\n\x13ListStreamsResponse\x12\x35\n\x07streams\x18\x01 \x03(\x0b\x32\x1b.vidmesh.live.v1.LiveStreamR\x07streams\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\",\n\x10\x45ndStreamRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\"H\n\x11\x45ndStreamResponse\x12\x33\n\x06stream\x18\x01 \x01(\x0b\x32\x1b.vidmesh.live.v1.LiveStreamR\x06stream\"2\n\x16RotateStreamKeyRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\"N\n\x17RotateStreamKeyResponse\x12\x33\n\x06stream\x18\x01 \x01(\x0b\x32\x1b.vidmesh.live.v1.LiveStreamR\x06stream\"s\n\x1a\x43reateWebrtcSessionRequest\x12\x1c\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x06parent\x12!\n\toffer_sdp\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x08offerSdp\x12\x14\n\x05token\x18\x03 \x01(\tR\x05token\"P\n\x1b\x43reateWebrtcSessionResponse\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n\nanswer_sdp\x18\x02 \x01(\tR\tanswerSdp\"6\n\x1a\x44\x65leteWebrtcSessionRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\"\x1d\n\x1b\x44\x65leteWebrtcSessionResponse\"{\n\x0b\x43hatRequest\x12\x16\n\x06parent\x18\x01 \x01(\tR\x06parent\x12\x12\n\x04text\x18\x02 \x01(\tR\x04text\x12\x1d\n\nrequest_id\x18\x03 \x01(\tR\trequestId\x12!\n\x0chistory_size\x18\x04 \x01(\x05R\x0bhistorySize\"\xb6\x01\n\x0c\x43hatResponse\x12\x38\n\x07message\x18\x01 \x01(\x0b\x32\x1c.vidmesh.live.v1.ChatMessageH\x00R\x07message\x12\x44\n\trejection\x18\x02 \x01(\x0e\x32$.vidmesh.live.v1.ChatRejectionReasonH\x00R\trejection\x12\x1d\n\nrequest_id\x18\x03 \x01(\tR\trequestIdB\x07\n\x05\x65vent\"S\n\x10WatchChatRequest\x12\x1c\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x06parent\x12!\n\x0chistory_size\x18\x02 \x01(\x05R\x0bhistorySize\"K\n\x11WatchChatResponse\x12\x36\n\x07message\x18\x01 \x01(\x0b\x32\x1c.vidmesh.live.v1.ChatMessageR\x07message\"u\n\x16PostChatMessageRequest\x12\x1c\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x06parent\x12\x18\n\x04text\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x04text\x12#\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\trequestId\"Q\n\x17PostChatMessageResponse\x12\x36\n\x07message\x18\x01 \x01(\x0b\x32\x1c.vidmesh.live.v1.ChatMessageR\x07message*\xdf\x01\n\x13\x43hatRejectionReason\x12%\n!CHAT_REJECTION_REASON_UNSPECIFIED\x10\x00\x12&\n\"CHAT_REJECTION_REASON_INVALID_TEXT\x10\x01\x12&\n\"CHAT_REJECTION_REASON_RATE_LIMITED\x10\x02\x12)\n%CHAT_REJECTION_REASON_UNAUTHENTICATED\x10\x03\x12&\n\"CHAT_REJECTION_REASON_STREAM_ENDED\x10\x04\x32\xaa\n\n\x0bLiveService\x12x\n\x0c\x43reateStream\x12$.vidmesh.live.v1.CreateStreamRequest\x1a%.vidmesh.live.v1.CreateStreamResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x0b/v1/streams:\x06stream\x12p\n\tGetStream\x12!.vidmesh.live.v1.GetStreamRequest\x1a\".vidmesh.live.v1.GetStreamResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=streams/*}\x12m\n\x0bListStreams\x12#.vidmesh.live.v1.ListStreamsRequest\x1a$.vidmesh.live.v1.ListStreamsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/streams\x12w\n\tEndStream\x12!.vidmesh.live.v1.EndStreamRequest\x1a\".vidmesh.live.v1.EndStreamResponse\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/{name=streams/*}:end:\x01*\x12\x95\x01\n\x0fRotateStreamKey\x12\'.vidmesh.live.v1.RotateStreamKeyRequest\x1a(.vidmesh.live.v1.RotateStreamKeyResponse\"/\x82\xd3\xe4\x93\x02)\"$/v1/{name=streams/*}:rotateStreamKey:\x01*\x12\xa2\x01\n\x13\x43reateWebrtcSession\x12+.vidmesh.live.v1.CreateWebrtcSessionRequest\x1a,.vidmesh.live.v1.CreateWebrtcSessionResponse\"0\x82\xd3\xe4\x93\x02*\"%/v1/{parent=streams/*}/webrtcSessions:\x01*\x12\x9f\x01\n\x13\x44\x65leteWebrtcSession\x12+.vidmesh.live.v1.DeleteWebrtcSessionRequest\x1a,.vidmesh.live.v1.DeleteWebrtcSessionResponse\"-\x82\xd3\xe4\x93\x02\'*%/v1/{name=streams/*/webrtcSessions/*}\x12G\n\x04\x43hat\x12\x1c.vidmesh.live.v1.ChatRequest\x1a\x1d.vidmesh.live.v1.ChatResponse(\x01\x30\x01\x12\x87\x01\n\tWatchChat\x12!.vidmesh.live.v1.WatchChatRequest\x1a\".vidmesh.live.v1.WatchChatResponse\"1\x82\xd3\xe4\x93\x02+\x12)/v1/{parent=streams/*}/chatMessages:watch0\x01\x12\x94\x01\n\x0fPostChatMessage\x12\'.vidmesh.live.v1.PostChatMessageRequest\x1a(.vidmesh.live.v1.PostChatMessageResponse\".\x82\xd3\xe4\x93\x02(\"#/v1/{parent=streams/*}/chatMessages:\x01*B\xb0\x01\n\x13\x63om.vidmesh.live.v1B\x10LiveServiceProtoP\x01Z)vidmesh.dev/gen/go/vidmesh/live/v1;livev1\xa2\x02\x03VLX\xaa\x02\x0fVidmesh.Live.V1\xca\x02\x0fVidmesh\\Live\\V1\xe2\x02\x1bVidmesh\\Live\\V1\\GPBMetadata\xea\x02\x11Vidmesh::Live::V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"vidmesh/live/v1/live_service.proto\x12\x0fvidmesh.live.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fvidmesh/live/v1/resources.proto\"o\n\x13\x43reateStreamRequest\x12\x39\n\x06stream\x18\x01 \x01(\x0b\x32\x1b.vidmesh.live.v1.LiveStreamB\x04\xe2\x41\x01\x02R\x06stream\x12\x1d\n\nrequest_id\x18\x02 \x01(\tR\trequestId\"K\n\x14\x43reateStreamResponse\x12\x33\n\x06stream\x18\x01 \x01(\x0b\x32\x1b.vidmesh.live.v1.LiveStreamR\x06stream\",\n\x10GetStreamRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\"H\n\x11GetStreamResponse\x12\x33\n\x06stream\x18\x01 \x01(\x0b\x32\x1b.vidmesh.live.v1.LiveStreamR\x06stream\"\x9e\x01\n\x12ListStreamsRequest\x12\x14\n\x05owner\x18\x01 \x01(\tR\x05owner\x12\x36\n\x05state\x18\x02 \x01(\x0e\x32 .vidmesh.live.v1.LiveStreamStateR\x05state\x12\x1b\n\tpage_size\x18\x03 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x04 \x01(\tR\tpageToken\"t\n\x13ListStreamsResponse\x12\x35\n\x07streams\x18\x01 \x03(\x0b\x32\x1b.vidmesh.live.v1.LiveStreamR\x07streams\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\",\n\x10\x45ndStreamRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\"H\n\x11\x45ndStreamResponse\x12\x33\n\x06stream\x18\x01 \x01(\x0b\x32\x1b.vidmesh.live.v1.LiveStreamR\x06stream\"2\n\x16RotateStreamKeyRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\"N\n\x17RotateStreamKeyResponse\x12\x33\n\x06stream\x18\x01 \x01(\x0b\x32\x1b.vidmesh.live.v1.LiveStreamR\x06stream\"/\n\x13\x44\x65leteStreamRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\"\x16\n\x14\x44\x65leteStreamResponse\"{\n\x0b\x43hatRequest\x12\x16\n\x06parent\x18\x01 \x01(\tR\x06parent\x12\x12\n\x04text\x18\x02 \x01(\tR\x04text\x12\x1d\n\nrequest_id\x18\x03 \x01(\tR\trequestId\x12!\n\x0chistory_size\x18\x04 \x01(\x05R\x0bhistorySize\"\xb6\x01\n\x0c\x43hatResponse\x12\x38\n\x07message\x18\x01 \x01(\x0b\x32\x1c.vidmesh.live.v1.ChatMessageH\x00R\x07message\x12\x44\n\trejection\x18\x02 \x01(\x0e\x32$.vidmesh.live.v1.ChatRejectionReasonH\x00R\trejection\x12\x1d\n\nrequest_id\x18\x03 \x01(\tR\trequestIdB\x07\n\x05\x65vent\"S\n\x10WatchChatRequest\x12\x1c\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x06parent\x12!\n\x0chistory_size\x18\x02 \x01(\x05R\x0bhistorySize\"K\n\x11WatchChatResponse\x12\x36\n\x07message\x18\x01 \x01(\x0b\x32\x1c.vidmesh.live.v1.ChatMessageR\x07message\"u\n\x16PostChatMessageRequest\x12\x1c\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x06parent\x12\x18\n\x04text\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x04text\x12#\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\trequestId\"Q\n\x17PostChatMessageResponse\x12\x36\n\x07message\x18\x01 \x01(\x0b\x32\x1c.vidmesh.live.v1.ChatMessageR\x07message*\xdf\x01\n\x13\x43hatRejectionReason\x12%\n!CHAT_REJECTION_REASON_UNSPECIFIED\x10\x00\x12&\n\"CHAT_REJECTION_REASON_INVALID_TEXT\x10\x01\x12&\n\"CHAT_REJECTION_REASON_RATE_LIMITED\x10\x02\x12)\n%CHAT_REJECTION_REASON_UNAUTHENTICATED\x10\x03\x12&\n\"CHAT_REJECTION_REASON_STREAM_ENDED\x10\x04\x32\xde\x08\n\x0bLiveService\x12x\n\x0c\x43reateStream\x12$.vidmesh.live.v1.CreateStreamRequest\x1a%.vidmesh.live.v1.CreateStreamResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x0b/v1/streams:\x06stream\x12p\n\tGetStream\x12!.vidmesh.live.v1.GetStreamRequest\x1a\".vidmesh.live.v1.GetStreamResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=streams/*}\x12m\n\x0bListStreams\x12#.vidmesh.live.v1.ListStreamsRequest\x1a$.vidmesh.live.v1.ListStreamsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/streams\x12w\n\tEndStream\x12!.vidmesh.live.v1.EndStreamRequest\x1a\".vidmesh.live.v1.EndStreamResponse\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/{name=streams/*}:end:\x01*\x12\x95\x01\n\x0fRotateStreamKey\x12\'.vidmesh.live.v1.RotateStreamKeyRequest\x1a(.vidmesh.live.v1.RotateStreamKeyResponse\"/\x82\xd3\xe4\x93\x02)\"$/v1/{name=streams/*}:rotateStreamKey:\x01*\x12y\n\x0c\x44\x65leteStream\x12$.vidmesh.live.v1.DeleteStreamRequest\x1a%.vidmesh.live.v1.DeleteStreamResponse\"\x1c\x82\xd3\xe4\x93\x02\x16*\x14/v1/{name=streams/*}\x12G\n\x04\x43hat\x12\x1c.vidmesh.live.v1.ChatRequest\x1a\x1d.vidmesh.live.v1.ChatResponse(\x01\x30\x01\x12\x87\x01\n\tWatchChat\x12!.vidmesh.live.v1.WatchChatRequest\x1a\".vidmesh.live.v1.WatchChatResponse\"1\x82\xd3\xe4\x93\x02+\x12)/v1/{parent=streams/*}/chatMessages:watch0\x01\x12\x94\x01\n\x0fPostChatMessage\x12\'.vidmesh.live.v1.PostChatMessageRequest\x1a(.vidmesh.live.v1.PostChatMessageResponse\".\x82\xd3\xe4\x93\x02(\"#/v1/{parent=streams/*}/chatMessages:\x01*B\xb0\x01\n\x13\x63om.vidmesh.live.v1B\x10LiveServiceProtoP\x01Z)vidmesh.dev/gen/go/vidmesh/live/v1;livev1\xa2\x02\x03VLX\xaa\x02\x0fVidmesh.Live.V1\xca\x02\x0fVidmesh\\Live\\V1\xe2\x02\x1bVidmesh\\Live\\V1\\GPBMetadata\xea\x02\x11Vidmesh::Live::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,12 +43,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ENDSTREAMREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
   _globals['_ROTATESTREAMKEYREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_ROTATESTREAMKEYREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
-  _globals['_CREATEWEBRTCSESSIONREQUEST'].fields_by_name['parent']._loaded_options = None
-  _globals['_CREATEWEBRTCSESSIONREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002'
-  _globals['_CREATEWEBRTCSESSIONREQUEST'].fields_by_name['offer_sdp']._loaded_options = None
-  _globals['_CREATEWEBRTCSESSIONREQUEST'].fields_by_name['offer_sdp']._serialized_options = b'\342A\001\002'
-  _globals['_DELETEWEBRTCSESSIONREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_DELETEWEBRTCSESSIONREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_DELETESTREAMREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_DELETESTREAMREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
   _globals['_WATCHCHATREQUEST'].fields_by_name['parent']._loaded_options = None
   _globals['_WATCHCHATREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002'
   _globals['_POSTCHATMESSAGEREQUEST'].fields_by_name['parent']._loaded_options = None
@@ -67,16 +63,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LIVESERVICE'].methods_by_name['EndStream']._serialized_options = b'\202\323\344\223\002\035\"\030/v1/{name=streams/*}:end:\001*'
   _globals['_LIVESERVICE'].methods_by_name['RotateStreamKey']._loaded_options = None
   _globals['_LIVESERVICE'].methods_by_name['RotateStreamKey']._serialized_options = b'\202\323\344\223\002)\"$/v1/{name=streams/*}:rotateStreamKey:\001*'
-  _globals['_LIVESERVICE'].methods_by_name['CreateWebrtcSession']._loaded_options = None
-  _globals['_LIVESERVICE'].methods_by_name['CreateWebrtcSession']._serialized_options = b'\202\323\344\223\002*\"%/v1/{parent=streams/*}/webrtcSessions:\001*'
-  _globals['_LIVESERVICE'].methods_by_name['DeleteWebrtcSession']._loaded_options = None
-  _globals['_LIVESERVICE'].methods_by_name['DeleteWebrtcSession']._serialized_options = b'\202\323\344\223\002\'*%/v1/{name=streams/*/webrtcSessions/*}'
+  _globals['_LIVESERVICE'].methods_by_name['DeleteStream']._loaded_options = None
+  _globals['_LIVESERVICE'].methods_by_name['DeleteStream']._serialized_options = b'\202\323\344\223\002\026*\024/v1/{name=streams/*}'
   _globals['_LIVESERVICE'].methods_by_name['WatchChat']._loaded_options = None
   _globals['_LIVESERVICE'].methods_by_name['WatchChat']._serialized_options = b'\202\323\344\223\002+\022)/v1/{parent=streams/*}/chatMessages:watch'
   _globals['_LIVESERVICE'].methods_by_name['PostChatMessage']._loaded_options = None
   _globals['_LIVESERVICE'].methods_by_name['PostChatMessage']._serialized_options = b'\202\323\344\223\002(\"#/v1/{parent=streams/*}/chatMessages:\001*'
-  _globals['_CHATREJECTIONREASON']._serialized_start=1953
-  _globals['_CHATREJECTIONREASON']._serialized_end=2176
+  _globals['_CHATREJECTIONREASON']._serialized_start=1740
+  _globals['_CHATREJECTIONREASON']._serialized_end=1963
   _globals['_CREATESTREAMREQUEST']._serialized_start=151
   _globals['_CREATESTREAMREQUEST']._serialized_end=262
   _globals['_CREATESTREAMRESPONSE']._serialized_start=264
@@ -97,26 +91,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ROTATESTREAMKEYREQUEST']._serialized_end=910
   _globals['_ROTATESTREAMKEYRESPONSE']._serialized_start=912
   _globals['_ROTATESTREAMKEYRESPONSE']._serialized_end=990
-  _globals['_CREATEWEBRTCSESSIONREQUEST']._serialized_start=992
-  _globals['_CREATEWEBRTCSESSIONREQUEST']._serialized_end=1107
-  _globals['_CREATEWEBRTCSESSIONRESPONSE']._serialized_start=1109
-  _globals['_CREATEWEBRTCSESSIONRESPONSE']._serialized_end=1189
-  _globals['_DELETEWEBRTCSESSIONREQUEST']._serialized_start=1191
-  _globals['_DELETEWEBRTCSESSIONREQUEST']._serialized_end=1245
-  _globals['_DELETEWEBRTCSESSIONRESPONSE']._serialized_start=1247
-  _globals['_DELETEWEBRTCSESSIONRESPONSE']._serialized_end=1276
-  _globals['_CHATREQUEST']._serialized_start=1278
-  _globals['_CHATREQUEST']._serialized_end=1401
-  _globals['_CHATRESPONSE']._serialized_start=1404
-  _globals['_CHATRESPONSE']._serialized_end=1586
-  _globals['_WATCHCHATREQUEST']._serialized_start=1588
-  _globals['_WATCHCHATREQUEST']._serialized_end=1671
-  _globals['_WATCHCHATRESPONSE']._serialized_start=1673
-  _globals['_WATCHCHATRESPONSE']._serialized_end=1748
-  _globals['_POSTCHATMESSAGEREQUEST']._serialized_start=1750
-  _globals['_POSTCHATMESSAGEREQUEST']._serialized_end=1867
-  _globals['_POSTCHATMESSAGERESPONSE']._serialized_start=1869
-  _globals['_POSTCHATMESSAGERESPONSE']._serialized_end=1950
-  _globals['_LIVESERVICE']._serialized_start=2179
-  _globals['_LIVESERVICE']._serialized_end=3501
+  _globals['_DELETESTREAMREQUEST']._serialized_start=992
+  _globals['_DELETESTREAMREQUEST']._serialized_end=1039
+  _globals['_DELETESTREAMRESPONSE']._serialized_start=1041
+  _globals['_DELETESTREAMRESPONSE']._serialized_end=1063
+  _globals['_CHATREQUEST']._serialized_start=1065
+  _globals['_CHATREQUEST']._serialized_end=1188
+  _globals['_CHATRESPONSE']._serialized_start=1191
+  _globals['_CHATRESPONSE']._serialized_end=1373
+  _globals['_WATCHCHATREQUEST']._serialized_start=1375
+  _globals['_WATCHCHATREQUEST']._serialized_end=1458
+  _globals['_WATCHCHATRESPONSE']._serialized_start=1460
+  _globals['_WATCHCHATRESPONSE']._serialized_end=1535
+  _globals['_POSTCHATMESSAGEREQUEST']._serialized_start=1537
+  _globals['_POSTCHATMESSAGEREQUEST']._serialized_end=1654
+  _globals['_POSTCHATMESSAGERESPONSE']._serialized_start=1656
+  _globals['_POSTCHATMESSAGERESPONSE']._serialized_end=1737
+  _globals['_LIVESERVICE']._serialized_start=1966
+  _globals['_LIVESERVICE']._serialized_end=3084
 # @@protoc_insertion_point(module_scope)

@@ -93,31 +93,13 @@ class RotateStreamKeyResponse(_message.Message):
     stream: _resources_pb2.LiveStream
     def __init__(self, stream: _Optional[_Union[_resources_pb2.LiveStream, _Mapping]] = ...) -> None: ...
 
-class CreateWebrtcSessionRequest(_message.Message):
-    __slots__ = ("parent", "offer_sdp", "token")
-    PARENT_FIELD_NUMBER: _ClassVar[int]
-    OFFER_SDP_FIELD_NUMBER: _ClassVar[int]
-    TOKEN_FIELD_NUMBER: _ClassVar[int]
-    parent: str
-    offer_sdp: str
-    token: str
-    def __init__(self, parent: _Optional[str] = ..., offer_sdp: _Optional[str] = ..., token: _Optional[str] = ...) -> None: ...
-
-class CreateWebrtcSessionResponse(_message.Message):
-    __slots__ = ("name", "answer_sdp")
-    NAME_FIELD_NUMBER: _ClassVar[int]
-    ANSWER_SDP_FIELD_NUMBER: _ClassVar[int]
-    name: str
-    answer_sdp: str
-    def __init__(self, name: _Optional[str] = ..., answer_sdp: _Optional[str] = ...) -> None: ...
-
-class DeleteWebrtcSessionRequest(_message.Message):
+class DeleteStreamRequest(_message.Message):
     __slots__ = ("name",)
     NAME_FIELD_NUMBER: _ClassVar[int]
     name: str
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
-class DeleteWebrtcSessionResponse(_message.Message):
+class DeleteStreamResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 

@@ -26,15 +26,18 @@ if _version_not_supported:
 
 
 class LiveServiceStub:
-    """Live streams: creating and ending broadcasts, WebRTC playback signalling
-    and live chat. The HLS playlists and segments of a stream are served by
-    PlaybackService under /live/.
+    """Live streams: creating, watching and ending broadcasts, and live chat.
+    The HLS playlists and segments of a stream are served by PlaybackService
+    under /live/; encoders publish RTMP to the ingest server (ingest_url).
 
     Managing a stream needs an API key and is for its owner only. Watching
     needs none for public and unlisted streams; private streams are watched
     with a token from PlaybackService.CreatePlaybackUrl. Chat is read by
     anyone who may see the stream and written by callers with an API key;
     the chat of a private stream is open to its owner only.
+
+    The chat RPCs are not served yet: they answer UNIMPLEMENTED until live
+    chat lands.
     """
 
     def __init__(self, channel):
@@ -68,15 +71,10 @@ class LiveServiceStub:
                 request_serializer=vidmesh_dot_live_dot_v1_dot_live__service__pb2.RotateStreamKeyRequest.SerializeToString,
                 response_deserializer=vidmesh_dot_live_dot_v1_dot_live__service__pb2.RotateStreamKeyResponse.FromString,
                 _registered_method=True)
-        self.CreateWebrtcSession = channel.unary_unary(
-                '/vidmesh.live.v1.LiveService/CreateWebrtcSession',
-                request_serializer=vidmesh_dot_live_dot_v1_dot_live__service__pb2.CreateWebrtcSessionRequest.SerializeToString,
-                response_deserializer=vidmesh_dot_live_dot_v1_dot_live__service__pb2.CreateWebrtcSessionResponse.FromString,
-                _registered_method=True)
-        self.DeleteWebrtcSession = channel.unary_unary(
-                '/vidmesh.live.v1.LiveService/DeleteWebrtcSession',
-                request_serializer=vidmesh_dot_live_dot_v1_dot_live__service__pb2.DeleteWebrtcSessionRequest.SerializeToString,
-                response_deserializer=vidmesh_dot_live_dot_v1_dot_live__service__pb2.DeleteWebrtcSessionResponse.FromString,
+        self.DeleteStream = channel.unary_unary(
+                '/vidmesh.live.v1.LiveService/DeleteStream',
+                request_serializer=vidmesh_dot_live_dot_v1_dot_live__service__pb2.DeleteStreamRequest.SerializeToString,
+                response_deserializer=vidmesh_dot_live_dot_v1_dot_live__service__pb2.DeleteStreamResponse.FromString,
                 _registered_method=True)
         self.Chat = channel.stream_stream(
                 '/vidmesh.live.v1.LiveService/Chat',
@@ -96,22 +94,30 @@ class LiveServiceStub:
 
 
 class LiveServiceServicer:
-    """Live streams: creating and ending broadcasts, WebRTC playback signalling
-    and live chat. The HLS playlists and segments of a stream are served by
-    PlaybackService under /live/.
+    """Live streams: creating, watching and ending broadcasts, and live chat.
+    The HLS playlists and segments of a stream are served by PlaybackService
+    under /live/; encoders publish RTMP to the ingest server (ingest_url).
 
     Managing a stream needs an API key and is for its owner only. Watching
     needs none for public and unlisted streams; private streams are watched
     with a token from PlaybackService.CreatePlaybackUrl. Chat is read by
     anyone who may see the stream and written by callers with an API key;
     the chat of a private stream is open to its owner only.
+
+    The chat RPCs are not served yet: they answer UNIMPLEMENTED until live
+    chat lands.
     """
 
     def CreateStream(self, request, context):
-        """Creates a stream, IDLE, and returns it with its stream key. Idempotent
-        on request_id: a retry within 24 hours returns the same stream and key.
-        Returns INVALID_ARGUMENT for a missing or too long title or description,
-        and UNAUTHENTICATED without an API key.
+        """Creates a stream, IDLE, and returns it with its stream key (the only
+        time the key is returned; RotateStreamKey makes a new one). Idempotent
+        on request_id: a retry by the same owner returns the same stream while
+        it exists, with stream_key empty (a client whose first response was lost
+        calls RotateStreamKey for a key). Returns INVALID_ARGUMENT for a missing
+        or too long title or description, a bad visibility or request_id,
+        UNAUTHENTICATED without an API key, and RESOURCE_EXHAUSTED
+        (STREAMS_QUOTA_EXCEEDED, with a QuotaFailure) when the owner already has
+        live.max_streams_per_owner streams (default 100; delete old ones).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -126,22 +132,25 @@ class LiveServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListStreams(self, request, context):
-        """Lists streams, without their keys, newest first. Without an owner filter
-        it lists public streams; with the caller's own owner name it lists all
-        of theirs. Returns INVALID_ARGUMENT for a page_token that came from a
-        different query.
+        """Lists streams, without their keys. Without an owner filter it lists
+        public streams; with the caller's own owner name it lists all of
+        theirs, with another owner's name that owner's public ones. Newest
+        first; with state LIVE, the streams on air now (LIVE or RECONNECTING),
+        the most recently started first. Returns INVALID_ARGUMENT for a state
+        other than UNSPECIFIED and LIVE, a negative page_size, and a page_token
+        that came from a different query.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def EndStream(self, request, context):
-        """Ends a stream for good: disconnects the encoder, closes the playlists
-        with EXT-X-ENDLIST, ends chat and WebRTC sessions and, if the stream
-        records, publishes the recording as a video (recording_video). Owner
-        only: returns NOT_FOUND if the stream does not exist or the caller may
-        not see it, PERMISSION_DENIED if the caller is not its owner.
-        Idempotent: ending an ENDED stream returns it unchanged.
+        """Ends a stream for good: disconnects the encoder within a second, closes
+        the playlists with EXT-X-ENDLIST, ends chat and, if the stream records
+        and went live, publishes the recording as a video (recording_video).
+        Owner only: returns NOT_FOUND if the stream does not exist or the
+        caller may not see it, PERMISSION_DENIED (NOT_OWNER) if the caller is
+        not its owner. Idempotent: ending an ENDED stream returns it unchanged.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -149,35 +158,20 @@ class LiveServiceServicer:
 
     def RotateStreamKey(self, request, context):
         """Replaces the stream key and returns the stream with the new one. The old
-        key stops working at once for new connections; an encoder already
-        publishing stays connected. Retrying is safe: only the key from the last
-        response works. Owner only: NOT_FOUND and PERMISSION_DENIED as for
-        EndStream; FAILED_PRECONDITION if the stream has ENDED.
+        key is refused from then on, and an encoder publishing with it is
+        disconnected within a second (so a leaked key can be cut off). Retrying
+        is safe: only the key from the last response works. Owner only:
+        NOT_FOUND and PERMISSION_DENIED as for EndStream; FAILED_PRECONDITION
+        (STREAM_ENDED) if the stream has ENDED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def CreateWebrtcSession(self, request, context):
-        """Starts WebRTC playback, WHEP-style: one round trip of a receive-only SDP
-        offer for an SDP answer, without trickle ICE (the offer should carry its
-        candidates, and the answer carries all of the server's). The session
-        lasts until DeleteWebrtcSession, ICE failure, or the end of the stream.
-        Returns NOT_FOUND if the stream does not exist or is private and no
-        token was given, PERMISSION_DENIED for a bad token,
-        FAILED_PRECONDITION if the stream is not LIVE or its latency mode is not
-        REALTIME, INVALID_ARGUMENT for an offer that does not parse or shares no
-        codec with the stream, and RESOURCE_EXHAUSTED when the server is at its
-        WebRTC viewer limit (players then fall back to LL-HLS).
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def DeleteWebrtcSession(self, request, context):
-        """Stops a WebRTC session. The session name is its own credential: no API
-        key is needed. Idempotent: deleting an unknown or closed session
-        succeeds. Returns INVALID_ARGUMENT for a malformed name.
+    def DeleteStream(self, request, context):
+        """Deletes a stream (an encoder still publishing is disconnected first).
+        Its recording, if one was published, is a video of its own and stays.
+        Owner only: NOT_FOUND and PERMISSION_DENIED as for EndStream.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -250,15 +244,10 @@ def add_LiveServiceServicer_to_server(servicer, server):
                     request_deserializer=vidmesh_dot_live_dot_v1_dot_live__service__pb2.RotateStreamKeyRequest.FromString,
                     response_serializer=vidmesh_dot_live_dot_v1_dot_live__service__pb2.RotateStreamKeyResponse.SerializeToString,
             ),
-            'CreateWebrtcSession': grpc.unary_unary_rpc_method_handler(
-                    servicer.CreateWebrtcSession,
-                    request_deserializer=vidmesh_dot_live_dot_v1_dot_live__service__pb2.CreateWebrtcSessionRequest.FromString,
-                    response_serializer=vidmesh_dot_live_dot_v1_dot_live__service__pb2.CreateWebrtcSessionResponse.SerializeToString,
-            ),
-            'DeleteWebrtcSession': grpc.unary_unary_rpc_method_handler(
-                    servicer.DeleteWebrtcSession,
-                    request_deserializer=vidmesh_dot_live_dot_v1_dot_live__service__pb2.DeleteWebrtcSessionRequest.FromString,
-                    response_serializer=vidmesh_dot_live_dot_v1_dot_live__service__pb2.DeleteWebrtcSessionResponse.SerializeToString,
+            'DeleteStream': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteStream,
+                    request_deserializer=vidmesh_dot_live_dot_v1_dot_live__service__pb2.DeleteStreamRequest.FromString,
+                    response_serializer=vidmesh_dot_live_dot_v1_dot_live__service__pb2.DeleteStreamResponse.SerializeToString,
             ),
             'Chat': grpc.stream_stream_rpc_method_handler(
                     servicer.Chat,
@@ -284,15 +273,18 @@ def add_LiveServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class LiveService:
-    """Live streams: creating and ending broadcasts, WebRTC playback signalling
-    and live chat. The HLS playlists and segments of a stream are served by
-    PlaybackService under /live/.
+    """Live streams: creating, watching and ending broadcasts, and live chat.
+    The HLS playlists and segments of a stream are served by PlaybackService
+    under /live/; encoders publish RTMP to the ingest server (ingest_url).
 
     Managing a stream needs an API key and is for its owner only. Watching
     needs none for public and unlisted streams; private streams are watched
     with a token from PlaybackService.CreatePlaybackUrl. Chat is read by
     anyone who may see the stream and written by callers with an API key;
     the chat of a private stream is open to its owner only.
+
+    The chat RPCs are not served yet: they answer UNIMPLEMENTED until live
+    chat lands.
     """
 
     @staticmethod
@@ -431,7 +423,7 @@ class LiveService:
             _registered_method=True)
 
     @staticmethod
-    def CreateWebrtcSession(request,
+    def DeleteStream(request,
             target,
             options=(),
             channel_credentials=None,
@@ -444,36 +436,9 @@ class LiveService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/vidmesh.live.v1.LiveService/CreateWebrtcSession',
-            vidmesh_dot_live_dot_v1_dot_live__service__pb2.CreateWebrtcSessionRequest.SerializeToString,
-            vidmesh_dot_live_dot_v1_dot_live__service__pb2.CreateWebrtcSessionResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def DeleteWebrtcSession(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/vidmesh.live.v1.LiveService/DeleteWebrtcSession',
-            vidmesh_dot_live_dot_v1_dot_live__service__pb2.DeleteWebrtcSessionRequest.SerializeToString,
-            vidmesh_dot_live_dot_v1_dot_live__service__pb2.DeleteWebrtcSessionResponse.FromString,
+            '/vidmesh.live.v1.LiveService/DeleteStream',
+            vidmesh_dot_live_dot_v1_dot_live__service__pb2.DeleteStreamRequest.SerializeToString,
+            vidmesh_dot_live_dot_v1_dot_live__service__pb2.DeleteStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -28,7 +28,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from vidmesh.type.v1 import media_pb2 as vidmesh_dot_type_dot_v1_dot_media__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fvidmesh/live/v1/resources.proto\x12\x0fvidmesh.live.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bvidmesh/type/v1/media.proto\"\xd0\x07\n\nLiveStream\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12\x14\n\x02id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\x02id\x12\x1a\n\x05owner\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03R\x05owner\x12\x14\n\x05title\x18\x04 \x01(\tR\x05title\x12 \n\x0b\x64\x65scription\x18\x05 \x01(\tR\x0b\x64\x65scription\x12;\n\nvisibility\x18\x06 \x01(\x0e\x32\x1b.vidmesh.type.v1.VisibilityR\nvisibility\x12\x45\n\x0clatency_mode\x18\x07 \x01(\x0e\x32\x1c.vidmesh.live.v1.LatencyModeB\x04\xe2\x41\x01\x05R\x0blatencyMode\x12\x1c\n\x06record\x18\x08 \x01(\x08\x42\x04\xe2\x41\x01\x05R\x06record\x12<\n\x05state\x18\t \x01(\x0e\x32 .vidmesh.live.v1.LiveStreamStateB\x04\xe2\x41\x01\x03R\x05state\x12#\n\nstream_key\x18\n \x01(\tB\x04\xe2\x41\x01\x03R\tstreamKey\x12#\n\ningest_url\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03R\tingestUrl\x12\x36\n\x14master_playlist_path\x18\x0c \x01(\tB\x04\xe2\x41\x01\x03R\x12masterPlaylistPath\x12@\n\nrenditions\x18\r \x03(\x0b\x32\x1a.vidmesh.type.v1.RenditionB\x04\xe2\x41\x01\x03R\nrenditions\x12\x38\n\x06ingest\x18\x0e \x01(\x0b\x32\x1a.vidmesh.type.v1.MediaInfoB\x04\xe2\x41\x01\x03R\x06ingest\x12-\n\x0frecording_video\x18\x0f \x01(\tB\x04\xe2\x41\x01\x03R\x0erecordingVideo\x12\x41\n\x0b\x63reate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\x12?\n\nstart_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\tstartTime\x12;\n\x08\x65nd_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\x07\x65ndTime\x12\x41\n\x0bupdate_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\nupdateTime:-\xea\x41*\n\x16vidmesh.dev/LiveStream\x12\x10streams/{stream}\"\xe8\x01\n\x0b\x43hatMessage\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12\x1c\n\x06\x61uthor\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\x06\x61uthor\x12\x12\n\x04text\x18\x03 \x01(\tR\x04text\x12\x41\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime:J\xea\x41G\n\x17vidmesh.dev/ChatMessage\x12,streams/{stream}/chatMessages/{chat_message}*\x89\x01\n\x0fLiveStreamState\x12!\n\x1dLIVE_STREAM_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16LIVE_STREAM_STATE_IDLE\x10\x01\x12\x1a\n\x16LIVE_STREAM_STATE_LIVE\x10\x02\x12\x1b\n\x17LIVE_STREAM_STATE_ENDED\x10\x03*w\n\x0bLatencyMode\x12\x1c\n\x18LATENCY_MODE_UNSPECIFIED\x10\x00\x12\x19\n\x15LATENCY_MODE_STANDARD\x10\x01\x12\x14\n\x10LATENCY_MODE_LOW\x10\x02\x12\x19\n\x15LATENCY_MODE_REALTIME\x10\x03\x42\xae\x01\n\x13\x63om.vidmesh.live.v1B\x0eResourcesProtoP\x01Z)vidmesh.dev/gen/go/vidmesh/live/v1;livev1\xa2\x02\x03VLX\xaa\x02\x0fVidmesh.Live.V1\xca\x02\x0fVidmesh\\Live\\V1\xe2\x02\x1bVidmesh\\Live\\V1\\GPBMetadata\xea\x02\x11Vidmesh::Live::V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fvidmesh/live/v1/resources.proto\x12\x0fvidmesh.live.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bvidmesh/type/v1/media.proto\"\x91\x02\n\x0cIngestHealth\x12$\n\x0evideo_bit_rate\x18\x01 \x01(\x03R\x0cvideoBitRate\x12$\n\x0e\x61udio_bit_rate\x18\x02 \x01(\x03R\x0c\x61udioBitRate\x12\x1d\n\nframe_rate\x18\x03 \x01(\x01R\tframeRate\x12+\n\x11keyframe_interval\x18\x04 \x01(\x01R\x10keyframeInterval\x12%\n\x0e\x64ropped_frames\x18\x05 \x01(\x03R\rdroppedFrames\x12\x42\n\x0flast_media_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rlastMediaTime\"\x87\x01\n\tIngestEnd\x12\x32\n\x05\x65rror\x18\x01 \x01(\x0e\x32\x1c.vidmesh.live.v1.IngestErrorR\x05\x65rror\x12\x16\n\x06\x64\x65tail\x18\x02 \x01(\tR\x06\x64\x65tail\x12.\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x04time\"\xdf\t\n\nLiveStream\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12\x14\n\x02id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\x02id\x12\x1a\n\x05owner\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03R\x05owner\x12\x14\n\x05title\x18\x04 \x01(\tR\x05title\x12 \n\x0b\x64\x65scription\x18\x05 \x01(\tR\x0b\x64\x65scription\x12;\n\nvisibility\x18\x06 \x01(\x0e\x32\x1b.vidmesh.type.v1.VisibilityR\nvisibility\x12\x1c\n\x06record\x18\x08 \x01(\x08\x42\x04\xe2\x41\x01\x05R\x06record\x12<\n\x05state\x18\t \x01(\x0e\x32 .vidmesh.live.v1.LiveStreamStateB\x04\xe2\x41\x01\x03R\x05state\x12#\n\nstream_key\x18\n \x01(\tB\x04\xe2\x41\x01\x03R\tstreamKey\x12#\n\ningest_url\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03R\tingestUrl\x12\x36\n\x14master_playlist_path\x18\x0c \x01(\tB\x04\xe2\x41\x01\x03R\x12masterPlaylistPath\x12@\n\nrenditions\x18\r \x03(\x0b\x32\x1a.vidmesh.type.v1.RenditionB\x04\xe2\x41\x01\x03R\nrenditions\x12\x38\n\x06ingest\x18\x0e \x01(\x0b\x32\x1a.vidmesh.type.v1.MediaInfoB\x04\xe2\x41\x01\x03R\x06ingest\x12-\n\x0frecording_video\x18\x0f \x01(\tB\x04\xe2\x41\x01\x03R\x0erecordingVideo\x12\x41\n\x0b\x63reate_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\x12?\n\nstart_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\tstartTime\x12;\n\x08\x65nd_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\x07\x65ndTime\x12\x41\n\x0bupdate_time\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\nupdateTime\x12?\n\nend_reason\x18\x14 \x01(\x0e\x32\x1a.vidmesh.live.v1.EndReasonB\x04\xe2\x41\x01\x03R\tendReason\x12;\n\x06health\x18\x15 \x01(\x0b\x32\x1d.vidmesh.live.v1.IngestHealthB\x04\xe2\x41\x01\x03R\x06health\x12H\n\x0flast_ingest_end\x18\x16 \x01(\x0b\x32\x1a.vidmesh.live.v1.IngestEndB\x04\xe2\x41\x01\x03R\rlastIngestEnd\x12O\n\x12reconnect_deadline\x18\x17 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\x11reconnectDeadline\x12\'\n\x0cviewer_count\x18\x18 \x01(\x03\x42\x04\xe2\x41\x01\x03R\x0bviewerCount:-\xea\x41*\n\x16vidmesh.dev/LiveStream\x12\x10streams/{stream}J\x04\x08\x07\x10\x08R\x0clatency_mode\"\xe8\x01\n\x0b\x43hatMessage\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08R\x04name\x12\x1c\n\x06\x61uthor\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\x06\x61uthor\x12\x12\n\x04text\x18\x03 \x01(\tR\x04text\x12\x41\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime:J\xea\x41G\n\x17vidmesh.dev/ChatMessage\x12,streams/{stream}/chatMessages/{chat_message}*\xad\x01\n\x0fLiveStreamState\x12!\n\x1dLIVE_STREAM_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16LIVE_STREAM_STATE_IDLE\x10\x01\x12\x1a\n\x16LIVE_STREAM_STATE_LIVE\x10\x02\x12\x1b\n\x17LIVE_STREAM_STATE_ENDED\x10\x03\x12\"\n\x1eLIVE_STREAM_STATE_RECONNECTING\x10\x04*c\n\tEndReason\x12\x1a\n\x16\x45ND_REASON_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x45ND_REASON_ENDED_BY_OWNER\x10\x01\x12\x1b\n\x17\x45ND_REASON_ENCODER_GONE\x10\x02*\xa3\x02\n\x0bIngestError\x12\x1c\n\x18INGEST_ERROR_UNSPECIFIED\x10\x00\x12\x1d\n\x19INGEST_ERROR_DISCONNECTED\x10\x01\x12\x18\n\x14INGEST_ERROR_STALLED\x10\x02\x12\x19\n\x15INGEST_ERROR_NO_VIDEO\x10\x03\x12\"\n\x1eINGEST_ERROR_UNSUPPORTED_CODEC\x10\x04\x12\x19\n\x15INGEST_ERROR_PROTOCOL\x10\x05\x12 \n\x1cINGEST_ERROR_PACKAGER_FAILED\x10\x06\x12#\n\x1fINGEST_ERROR_ALREADY_PUBLISHING\x10\x07\x12\x1c\n\x18INGEST_ERROR_AT_CAPACITY\x10\x08\x42\xae\x01\n\x13\x63om.vidmesh.live.v1B\x0eResourcesProtoP\x01Z)vidmesh.dev/gen/go/vidmesh/live/v1;livev1\xa2\x02\x03VLX\xaa\x02\x0fVidmesh.Live.V1\xca\x02\x0fVidmesh\\Live\\V1\xe2\x02\x1bVidmesh\\Live\\V1\\GPBMetadata\xea\x02\x11Vidmesh::Live::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,8 +42,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LIVESTREAM'].fields_by_name['id']._serialized_options = b'\342A\001\003'
   _globals['_LIVESTREAM'].fields_by_name['owner']._loaded_options = None
   _globals['_LIVESTREAM'].fields_by_name['owner']._serialized_options = b'\342A\001\003'
-  _globals['_LIVESTREAM'].fields_by_name['latency_mode']._loaded_options = None
-  _globals['_LIVESTREAM'].fields_by_name['latency_mode']._serialized_options = b'\342A\001\005'
   _globals['_LIVESTREAM'].fields_by_name['record']._loaded_options = None
   _globals['_LIVESTREAM'].fields_by_name['record']._serialized_options = b'\342A\001\005'
   _globals['_LIVESTREAM'].fields_by_name['state']._loaded_options = None
@@ -68,6 +66,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LIVESTREAM'].fields_by_name['end_time']._serialized_options = b'\342A\001\003'
   _globals['_LIVESTREAM'].fields_by_name['update_time']._loaded_options = None
   _globals['_LIVESTREAM'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
+  _globals['_LIVESTREAM'].fields_by_name['end_reason']._loaded_options = None
+  _globals['_LIVESTREAM'].fields_by_name['end_reason']._serialized_options = b'\342A\001\003'
+  _globals['_LIVESTREAM'].fields_by_name['health']._loaded_options = None
+  _globals['_LIVESTREAM'].fields_by_name['health']._serialized_options = b'\342A\001\003'
+  _globals['_LIVESTREAM'].fields_by_name['last_ingest_end']._loaded_options = None
+  _globals['_LIVESTREAM'].fields_by_name['last_ingest_end']._serialized_options = b'\342A\001\003'
+  _globals['_LIVESTREAM'].fields_by_name['reconnect_deadline']._loaded_options = None
+  _globals['_LIVESTREAM'].fields_by_name['reconnect_deadline']._serialized_options = b'\342A\001\003'
+  _globals['_LIVESTREAM'].fields_by_name['viewer_count']._loaded_options = None
+  _globals['_LIVESTREAM'].fields_by_name['viewer_count']._serialized_options = b'\342A\001\003'
   _globals['_LIVESTREAM']._loaded_options = None
   _globals['_LIVESTREAM']._serialized_options = b'\352A*\n\026vidmesh.dev/LiveStream\022\020streams/{stream}'
   _globals['_CHATMESSAGE'].fields_by_name['name']._loaded_options = None
@@ -78,12 +86,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CHATMESSAGE'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_CHATMESSAGE']._loaded_options = None
   _globals['_CHATMESSAGE']._serialized_options = b'\352AG\n\027vidmesh.dev/ChatMessage\022,streams/{stream}/chatMessages/{chat_message}'
-  _globals['_LIVESTREAMSTATE']._serialized_start=1389
-  _globals['_LIVESTREAMSTATE']._serialized_end=1526
-  _globals['_LATENCYMODE']._serialized_start=1528
-  _globals['_LATENCYMODE']._serialized_end=1647
-  _globals['_LIVESTREAM']._serialized_start=175
-  _globals['_LIVESTREAM']._serialized_end=1151
-  _globals['_CHATMESSAGE']._serialized_start=1154
-  _globals['_CHATMESSAGE']._serialized_end=1386
+  _globals['_LIVESTREAMSTATE']._serialized_start=2074
+  _globals['_LIVESTREAMSTATE']._serialized_end=2247
+  _globals['_ENDREASON']._serialized_start=2249
+  _globals['_ENDREASON']._serialized_end=2348
+  _globals['_INGESTERROR']._serialized_start=2351
+  _globals['_INGESTERROR']._serialized_end=2642
+  _globals['_INGESTHEALTH']._serialized_start=175
+  _globals['_INGESTHEALTH']._serialized_end=448
+  _globals['_INGESTEND']._serialized_start=451
+  _globals['_INGESTEND']._serialized_end=586
+  _globals['_LIVESTREAM']._serialized_start=589
+  _globals['_LIVESTREAM']._serialized_end=1836
+  _globals['_CHATMESSAGE']._serialized_start=1839
+  _globals['_CHATMESSAGE']._serialized_end=2071
 # @@protoc_insertion_point(module_scope)

@@ -26,6 +26,8 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     VIDEO_NOT_READY: _ClassVar[ErrorReason]
     INVALID_PLAYBACK_TOKEN: _ClassVar[ErrorReason]
     CHANGE_CURSOR_EXPIRED: _ClassVar[ErrorReason]
+    STREAM_ENDED: _ClassVar[ErrorReason]
+    STREAM_NOT_LIVE: _ClassVar[ErrorReason]
     CHUNKS_MISSING: _ClassVar[ErrorReason]
     CHUNK_SIZE_MISMATCH: _ClassVar[ErrorReason]
     CHECKSUM_MISMATCH: _ClassVar[ErrorReason]
@@ -57,6 +59,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STORED_BYTES_QUOTA_EXCEEDED: _ClassVar[ErrorReason]
     STORAGE_FULL: _ClassVar[ErrorReason]
     REACTIONS_QUOTA_EXCEEDED: _ClassVar[ErrorReason]
+    STREAMS_QUOTA_EXCEEDED: _ClassVar[ErrorReason]
     EVENT_FIELD_MISSING: _ClassVar[ErrorReason]
     EVENT_FIELD_TOO_LONG: _ClassVar[ErrorReason]
     EVENT_FIELD_OUT_OF_RANGE: _ClassVar[ErrorReason]
@@ -85,6 +88,8 @@ VIDEO_ID_TAKEN: ErrorReason
 VIDEO_NOT_READY: ErrorReason
 INVALID_PLAYBACK_TOKEN: ErrorReason
 CHANGE_CURSOR_EXPIRED: ErrorReason
+STREAM_ENDED: ErrorReason
+STREAM_NOT_LIVE: ErrorReason
 CHUNKS_MISSING: ErrorReason
 CHUNK_SIZE_MISMATCH: ErrorReason
 CHECKSUM_MISMATCH: ErrorReason
@@ -116,6 +121,7 @@ OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED: ErrorReason
 STORED_BYTES_QUOTA_EXCEEDED: ErrorReason
 STORAGE_FULL: ErrorReason
 REACTIONS_QUOTA_EXCEEDED: ErrorReason
+STREAMS_QUOTA_EXCEEDED: ErrorReason
 EVENT_FIELD_MISSING: ErrorReason
 EVENT_FIELD_TOO_LONG: ErrorReason
 EVENT_FIELD_OUT_OF_RANGE: ErrorReason

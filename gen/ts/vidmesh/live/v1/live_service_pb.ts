@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vidmesh/live/v1/live_service.proto.
  */
 export const file_vidmesh_live_v1_live_service: GenFile = /*@__PURE__*/
-  fileDesc("CiJ2aWRtZXNoL2xpdmUvdjEvbGl2ZV9zZXJ2aWNlLnByb3RvEg92aWRtZXNoLmxpdmUudjEiXAoTQ3JlYXRlU3RyZWFtUmVxdWVzdBIxCgZzdHJlYW0YASABKAsyGy52aWRtZXNoLmxpdmUudjEuTGl2ZVN0cmVhbUIE4kEBAhISCgpyZXF1ZXN0X2lkGAIgASgJIkMKFENyZWF0ZVN0cmVhbVJlc3BvbnNlEisKBnN0cmVhbRgBIAEoCzIbLnZpZG1lc2gubGl2ZS52MS5MaXZlU3RyZWFtIiYKEEdldFN0cmVhbVJlcXVlc3QSEgoEbmFtZRgBIAEoCUIE4kEBAiJAChFHZXRTdHJlYW1SZXNwb25zZRIrCgZzdHJlYW0YASABKAsyGy52aWRtZXNoLmxpdmUudjEuTGl2ZVN0cmVhbSJ7ChJMaXN0U3RyZWFtc1JlcXVlc3QSDQoFb3duZXIYASABKAkSLwoFc3RhdGUYAiABKA4yIC52aWRtZXNoLmxpdmUudjEuTGl2ZVN0cmVhbVN0YXRlEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIlwKE0xpc3RTdHJlYW1zUmVzcG9uc2USLAoHc3RyZWFtcxgBIAMoCzIbLnZpZG1lc2gubGl2ZS52MS5MaXZlU3RyZWFtEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSImChBFbmRTdHJlYW1SZXF1ZXN0EhIKBG5hbWUYASABKAlCBOJBAQIiQAoRRW5kU3RyZWFtUmVzcG9uc2USKwoGc3RyZWFtGAEgASgLMhsudmlkbWVzaC5saXZlLnYxLkxpdmVTdHJlYW0iLAoWUm90YXRlU3RyZWFtS2V5UmVxdWVzdBISCgRuYW1lGAEgASgJQgTiQQECIkYKF1JvdGF0ZVN0cmVhbUtleVJlc3BvbnNlEisKBnN0cmVhbRgBIAEoCzIbLnZpZG1lc2gubGl2ZS52MS5MaXZlU3RyZWFtIloKGkNyZWF0ZVdlYnJ0Y1Nlc3Npb25SZXF1ZXN0EhQKBnBhcmVudBgBIAEoCUIE4kEBAhIXCglvZmZlcl9zZHAYAiABKAlCBOJBAQISDQoFdG9rZW4YAyABKAkiPwobQ3JlYXRlV2VicnRjU2Vzc2lvblJlc3BvbnNlEgwKBG5hbWUYASABKAkSEgoKYW5zd2VyX3NkcBgCIAEoCSIwChpEZWxldGVXZWJydGNTZXNzaW9uUmVxdWVzdBISCgRuYW1lGAEgASgJQgTiQQECIh0KG0RlbGV0ZVdlYnJ0Y1Nlc3Npb25SZXNwb25zZSJVCgtDaGF0UmVxdWVzdBIOCgZwYXJlbnQYASABKAkSDAoEdGV4dBgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJEhQKDGhpc3Rvcnlfc2l6ZRgEIAEoBSKXAQoMQ2hhdFJlc3BvbnNlEi8KB21lc3NhZ2UYASABKAsyHC52aWRtZXNoLmxpdmUudjEuQ2hhdE1lc3NhZ2VIABI5CglyZWplY3Rpb24YAiABKA4yJC52aWRtZXNoLmxpdmUudjEuQ2hhdFJlamVjdGlvblJlYXNvbkgAEhIKCnJlcXVlc3RfaWQYAyABKAlCBwoFZXZlbnQiPgoQV2F0Y2hDaGF0UmVxdWVzdBIUCgZwYXJlbnQYASABKAlCBOJBAQISFAoMaGlzdG9yeV9zaXplGAIgASgFIkIKEVdhdGNoQ2hhdFJlc3BvbnNlEi0KB21lc3NhZ2UYASABKAsyHC52aWRtZXNoLmxpdmUudjEuQ2hhdE1lc3NhZ2UiXAoWUG9zdENoYXRNZXNzYWdlUmVxdWVzdBIUCgZwYXJlbnQYASABKAlCBOJBAQISEgoEdGV4dBgCIAEoCUIE4kEBAhIYCgpyZXF1ZXN0X2lkGAMgASgJQgTiQQECIkgKF1Bvc3RDaGF0TWVzc2FnZVJlc3BvbnNlEi0KB21lc3NhZ2UYASABKAsyHC52aWRtZXNoLmxpdmUudjEuQ2hhdE1lc3NhZ2Uq3wEKE0NoYXRSZWplY3Rpb25SZWFzb24SJQohQ0hBVF9SRUpFQ1RJT05fUkVBU09OX1VOU1BFQ0lGSUVEEAASJgoiQ0hBVF9SRUpFQ1RJT05fUkVBU09OX0lOVkFMSURfVEVYVBABEiYKIkNIQVRfUkVKRUNUSU9OX1JFQVNPTl9SQVRFX0xJTUlURUQQAhIpCiVDSEFUX1JFSkVDVElPTl9SRUFTT05fVU5BVVRIRU5USUNBVEVEEAMSJgoiQ0hBVF9SRUpFQ1RJT05fUkVBU09OX1NUUkVBTV9FTkRFRBAEMqoKCgtMaXZlU2VydmljZRJ4CgxDcmVhdGVTdHJlYW0SJC52aWRtZXNoLmxpdmUudjEuQ3JlYXRlU3RyZWFtUmVxdWVzdBolLnZpZG1lc2gubGl2ZS52MS5DcmVhdGVTdHJlYW1SZXNwb25zZSIbgtPkkwIVOgZzdHJlYW0iCy92MS9zdHJlYW1zEnAKCUdldFN0cmVhbRIhLnZpZG1lc2gubGl2ZS52MS5HZXRTdHJlYW1SZXF1ZXN0GiIudmlkbWVzaC5saXZlLnYxLkdldFN0cmVhbVJlc3BvbnNlIhyC0+STAhYSFC92MS97bmFtZT1zdHJlYW1zLyp9Em0KC0xpc3RTdHJlYW1zEiMudmlkbWVzaC5saXZlLnYxLkxpc3RTdHJlYW1zUmVxdWVzdBokLnZpZG1lc2gubGl2ZS52MS5MaXN0U3RyZWFtc1Jlc3BvbnNlIhOC0+STAg0SCy92MS9zdHJlYW1zEncKCUVuZFN0cmVhbRIhLnZpZG1lc2gubGl2ZS52MS5FbmRTdHJlYW1SZXF1ZXN0GiIudmlkbWVzaC5saXZlLnYxLkVuZFN0cmVhbVJlc3BvbnNlIiOC0+STAh06ASoiGC92MS97bmFtZT1zdHJlYW1zLyp9OmVuZBKVAQoPUm90YXRlU3RyZWFtS2V5EicudmlkbWVzaC5saXZlLnYxLlJvdGF0ZVN0cmVhbUtleVJlcXVlc3QaKC52aWRtZXNoLmxpdmUudjEuUm90YXRlU3RyZWFtS2V5UmVzcG9uc2UiL4LT5JMCKToBKiIkL3YxL3tuYW1lPXN0cmVhbXMvKn06cm90YXRlU3RyZWFtS2V5EqIBChNDcmVhdGVXZWJydGNTZXNzaW9uEisudmlkbWVzaC5saXZlLnYxLkNyZWF0ZVdlYnJ0Y1Nlc3Npb25SZXF1ZXN0GiwudmlkbWVzaC5saXZlLnYxLkNyZWF0ZVdlYnJ0Y1Nlc3Npb25SZXNwb25zZSIwgtPkkwIqOgEqIiUvdjEve3BhcmVudD1zdHJlYW1zLyp9L3dlYnJ0Y1Nlc3Npb25zEp8BChNEZWxldGVXZWJydGNTZXNzaW9uEisudmlkbWVzaC5saXZlLnYxLkRlbGV0ZVdlYnJ0Y1Nlc3Npb25SZXF1ZXN0GiwudmlkbWVzaC5saXZlLnYxLkRlbGV0ZVdlYnJ0Y1Nlc3Npb25SZXNwb25zZSItgtPkkwInKiUvdjEve25hbWU9c3RyZWFtcy8qL3dlYnJ0Y1Nlc3Npb25zLyp9EkcKBENoYXQSHC52aWRtZXNoLmxpdmUudjEuQ2hhdFJlcXVlc3QaHS52aWRtZXNoLmxpdmUudjEuQ2hhdFJlc3BvbnNlKAEwARKHAQoJV2F0Y2hDaGF0EiEudmlkbWVzaC5saXZlLnYxLldhdGNoQ2hhdFJlcXVlc3QaIi52aWRtZXNoLmxpdmUudjEuV2F0Y2hDaGF0UmVzcG9uc2UiMYLT5JMCKxIpL3YxL3twYXJlbnQ9c3RyZWFtcy8qfS9jaGF0TWVzc2FnZXM6d2F0Y2gwARKUAQoPUG9zdENoYXRNZXNzYWdlEicudmlkbWVzaC5saXZlLnYxLlBvc3RDaGF0TWVzc2FnZVJlcXVlc3QaKC52aWRtZXNoLmxpdmUudjEuUG9zdENoYXRNZXNzYWdlUmVzcG9uc2UiLoLT5JMCKDoBKiIjL3YxL3twYXJlbnQ9c3RyZWFtcy8qfS9jaGF0TWVzc2FnZXNCsAEKE2NvbS52aWRtZXNoLmxpdmUudjFCEExpdmVTZXJ2aWNlUHJvdG9QAVopdmlkbWVzaC5kZXYvZ2VuL2dvL3ZpZG1lc2gvbGl2ZS92MTtsaXZldjGiAgNWTFiqAg9WaWRtZXNoLkxpdmUuVjHKAg9WaWRtZXNoXExpdmVcVjHiAhtWaWRtZXNoXExpdmVcVjFcR1BCTWV0YWRhdGHqAhFWaWRtZXNoOjpMaXZlOjpWMWIGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior, file_vidmesh_live_v1_resources]);
+  fileDesc("CiJ2aWRtZXNoL2xpdmUvdjEvbGl2ZV9zZXJ2aWNlLnByb3RvEg92aWRtZXNoLmxpdmUudjEiXAoTQ3JlYXRlU3RyZWFtUmVxdWVzdBIxCgZzdHJlYW0YASABKAsyGy52aWRtZXNoLmxpdmUudjEuTGl2ZVN0cmVhbUIE4kEBAhISCgpyZXF1ZXN0X2lkGAIgASgJIkMKFENyZWF0ZVN0cmVhbVJlc3BvbnNlEisKBnN0cmVhbRgBIAEoCzIbLnZpZG1lc2gubGl2ZS52MS5MaXZlU3RyZWFtIiYKEEdldFN0cmVhbVJlcXVlc3QSEgoEbmFtZRgBIAEoCUIE4kEBAiJAChFHZXRTdHJlYW1SZXNwb25zZRIrCgZzdHJlYW0YASABKAsyGy52aWRtZXNoLmxpdmUudjEuTGl2ZVN0cmVhbSJ7ChJMaXN0U3RyZWFtc1JlcXVlc3QSDQoFb3duZXIYASABKAkSLwoFc3RhdGUYAiABKA4yIC52aWRtZXNoLmxpdmUudjEuTGl2ZVN0cmVhbVN0YXRlEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIlwKE0xpc3RTdHJlYW1zUmVzcG9uc2USLAoHc3RyZWFtcxgBIAMoCzIbLnZpZG1lc2gubGl2ZS52MS5MaXZlU3RyZWFtEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSImChBFbmRTdHJlYW1SZXF1ZXN0EhIKBG5hbWUYASABKAlCBOJBAQIiQAoRRW5kU3RyZWFtUmVzcG9uc2USKwoGc3RyZWFtGAEgASgLMhsudmlkbWVzaC5saXZlLnYxLkxpdmVTdHJlYW0iLAoWUm90YXRlU3RyZWFtS2V5UmVxdWVzdBISCgRuYW1lGAEgASgJQgTiQQECIkYKF1JvdGF0ZVN0cmVhbUtleVJlc3BvbnNlEisKBnN0cmVhbRgBIAEoCzIbLnZpZG1lc2gubGl2ZS52MS5MaXZlU3RyZWFtIikKE0RlbGV0ZVN0cmVhbVJlcXVlc3QSEgoEbmFtZRgBIAEoCUIE4kEBAiIWChREZWxldGVTdHJlYW1SZXNwb25zZSJVCgtDaGF0UmVxdWVzdBIOCgZwYXJlbnQYASABKAkSDAoEdGV4dBgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJEhQKDGhpc3Rvcnlfc2l6ZRgEIAEoBSKXAQoMQ2hhdFJlc3BvbnNlEi8KB21lc3NhZ2UYASABKAsyHC52aWRtZXNoLmxpdmUudjEuQ2hhdE1lc3NhZ2VIABI5CglyZWplY3Rpb24YAiABKA4yJC52aWRtZXNoLmxpdmUudjEuQ2hhdFJlamVjdGlvblJlYXNvbkgAEhIKCnJlcXVlc3RfaWQYAyABKAlCBwoFZXZlbnQiPgoQV2F0Y2hDaGF0UmVxdWVzdBIUCgZwYXJlbnQYASABKAlCBOJBAQISFAoMaGlzdG9yeV9zaXplGAIgASgFIkIKEVdhdGNoQ2hhdFJlc3BvbnNlEi0KB21lc3NhZ2UYASABKAsyHC52aWRtZXNoLmxpdmUudjEuQ2hhdE1lc3NhZ2UiXAoWUG9zdENoYXRNZXNzYWdlUmVxdWVzdBIUCgZwYXJlbnQYASABKAlCBOJBAQISEgoEdGV4dBgCIAEoCUIE4kEBAhIYCgpyZXF1ZXN0X2lkGAMgASgJQgTiQQECIkgKF1Bvc3RDaGF0TWVzc2FnZVJlc3BvbnNlEi0KB21lc3NhZ2UYASABKAsyHC52aWRtZXNoLmxpdmUudjEuQ2hhdE1lc3NhZ2Uq3wEKE0NoYXRSZWplY3Rpb25SZWFzb24SJQohQ0hBVF9SRUpFQ1RJT05fUkVBU09OX1VOU1BFQ0lGSUVEEAASJgoiQ0hBVF9SRUpFQ1RJT05fUkVBU09OX0lOVkFMSURfVEVYVBABEiYKIkNIQVRfUkVKRUNUSU9OX1JFQVNPTl9SQVRFX0xJTUlURUQQAhIpCiVDSEFUX1JFSkVDVElPTl9SRUFTT05fVU5BVVRIRU5USUNBVEVEEAMSJgoiQ0hBVF9SRUpFQ1RJT05fUkVBU09OX1NUUkVBTV9FTkRFRBAEMt4ICgtMaXZlU2VydmljZRJ4CgxDcmVhdGVTdHJlYW0SJC52aWRtZXNoLmxpdmUudjEuQ3JlYXRlU3RyZWFtUmVxdWVzdBolLnZpZG1lc2gubGl2ZS52MS5DcmVhdGVTdHJlYW1SZXNwb25zZSIbgtPkkwIVOgZzdHJlYW0iCy92MS9zdHJlYW1zEnAKCUdldFN0cmVhbRIhLnZpZG1lc2gubGl2ZS52MS5HZXRTdHJlYW1SZXF1ZXN0GiIudmlkbWVzaC5saXZlLnYxLkdldFN0cmVhbVJlc3BvbnNlIhyC0+STAhYSFC92MS97bmFtZT1zdHJlYW1zLyp9Em0KC0xpc3RTdHJlYW1zEiMudmlkbWVzaC5saXZlLnYxLkxpc3RTdHJlYW1zUmVxdWVzdBokLnZpZG1lc2gubGl2ZS52MS5MaXN0U3RyZWFtc1Jlc3BvbnNlIhOC0+STAg0SCy92MS9zdHJlYW1zEncKCUVuZFN0cmVhbRIhLnZpZG1lc2gubGl2ZS52MS5FbmRTdHJlYW1SZXF1ZXN0GiIudmlkbWVzaC5saXZlLnYxLkVuZFN0cmVhbVJlc3BvbnNlIiOC0+STAh06ASoiGC92MS97bmFtZT1zdHJlYW1zLyp9OmVuZBKVAQoPUm90YXRlU3RyZWFtS2V5EicudmlkbWVzaC5saXZlLnYxLlJvdGF0ZVN0cmVhbUtleVJlcXVlc3QaKC52aWRtZXNoLmxpdmUudjEuUm90YXRlU3RyZWFtS2V5UmVzcG9uc2UiL4LT5JMCKToBKiIkL3YxL3tuYW1lPXN0cmVhbXMvKn06cm90YXRlU3RyZWFtS2V5EnkKDERlbGV0ZVN0cmVhbRIkLnZpZG1lc2gubGl2ZS52MS5EZWxldGVTdHJlYW1SZXF1ZXN0GiUudmlkbWVzaC5saXZlLnYxLkRlbGV0ZVN0cmVhbVJlc3BvbnNlIhyC0+STAhYqFC92MS97bmFtZT1zdHJlYW1zLyp9EkcKBENoYXQSHC52aWRtZXNoLmxpdmUudjEuQ2hhdFJlcXVlc3QaHS52aWRtZXNoLmxpdmUudjEuQ2hhdFJlc3BvbnNlKAEwARKHAQoJV2F0Y2hDaGF0EiEudmlkbWVzaC5saXZlLnYxLldhdGNoQ2hhdFJlcXVlc3QaIi52aWRtZXNoLmxpdmUudjEuV2F0Y2hDaGF0UmVzcG9uc2UiMYLT5JMCKxIpL3YxL3twYXJlbnQ9c3RyZWFtcy8qfS9jaGF0TWVzc2FnZXM6d2F0Y2gwARKUAQoPUG9zdENoYXRNZXNzYWdlEicudmlkbWVzaC5saXZlLnYxLlBvc3RDaGF0TWVzc2FnZVJlcXVlc3QaKC52aWRtZXNoLmxpdmUudjEuUG9zdENoYXRNZXNzYWdlUmVzcG9uc2UiLoLT5JMCKDoBKiIjL3YxL3twYXJlbnQ9c3RyZWFtcy8qfS9jaGF0TWVzc2FnZXNCsAEKE2NvbS52aWRtZXNoLmxpdmUudjFCEExpdmVTZXJ2aWNlUHJvdG9QAVopdmlkbWVzaC5kZXYvZ2VuL2dvL3ZpZG1lc2gvbGl2ZS92MTtsaXZldjGiAgNWTFiqAg9WaWRtZXNoLkxpdmUuVjHKAg9WaWRtZXNoXExpdmVcVjHiAhtWaWRtZXNoXExpdmVcVjFcR1BCTWV0YWRhdGHqAhFWaWRtZXNoOjpMaXZlOjpWMWIGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior, file_vidmesh_live_v1_resources]);
 
 /**
  * Request for CreateStream.
@@ -23,16 +23,17 @@ export const file_vidmesh_live_v1_live_service: GenFile = /*@__PURE__*/
  */
 export type CreateStreamRequest = Message<"vidmesh.live.v1.CreateStreamRequest"> & {
   /**
-   * The stream: title is required; description, visibility, latency_mode
-   * and record are optional; output-only fields are ignored.
+   * The stream: title is required; description, visibility and record are
+   * optional; output-only fields are ignored.
    *
    * @generated from field: vidmesh.live.v1.LiveStream stream = 1;
    */
   stream?: LiveStream | undefined;
 
   /**
-   * Client-generated id of this creation (a UUID), at most 128 characters.
-   * Retries must reuse it. Empty disables the retry protection.
+   * Client-generated id of this creation (e.g. a UUID), 1 to 128
+   * characters of A-Z, a-z, 0-9, '-' and '_'. Retries must reuse it. Empty
+   * disables the retry protection.
    *
    * @generated from field: string request_id = 2;
    */
@@ -53,7 +54,8 @@ export const CreateStreamRequestSchema: GenMessage<CreateStreamRequest> = /*@__P
  */
 export type CreateStreamResponse = Message<"vidmesh.live.v1.CreateStreamResponse"> & {
   /**
-   * The new stream, with stream_key set.
+   * The new stream, with stream_key set (empty on a retry; see
+   * CreateStream).
    *
    * @generated from field: vidmesh.live.v1.LiveStream stream = 1;
    */
@@ -123,8 +125,8 @@ export type ListStreamsRequest = Message<"vidmesh.live.v1.ListStreamsRequest"> &
   owner: string;
 
   /**
-   * Only streams in this state, e.g. LIVE for what is on now. Unspecified
-   * lists every state.
+   * LIVE lists the streams on air now (LIVE or RECONNECTING); UNSPECIFIED
+   * lists every state. No other value is accepted.
    *
    * @generated from field: vidmesh.live.v1.LiveStreamState state = 2;
    */
@@ -265,107 +267,40 @@ export const RotateStreamKeyResponseSchema: GenMessage<RotateStreamKeyResponse> 
   messageDesc(file_vidmesh_live_v1_live_service, 9);
 
 /**
- * Request for CreateWebrtcSession.
+ * Request for DeleteStream.
  *
- * @generated from message vidmesh.live.v1.CreateWebrtcSessionRequest
+ * @generated from message vidmesh.live.v1.DeleteStreamRequest
  */
-export type CreateWebrtcSessionRequest = Message<"vidmesh.live.v1.CreateWebrtcSessionRequest"> & {
+export type DeleteStreamRequest = Message<"vidmesh.live.v1.DeleteStreamRequest"> & {
   /**
-   * The stream to watch, "streams/{stream}".
+   * Resource name, "streams/{stream}".
    *
-   * @generated from field: string parent = 1;
+   * @generated from field: string name = 1;
    */
-  parent: string;
-
-  /**
-   * The viewer's SDP offer (receive-only audio and video), with its ICE
-   * candidates gathered.
-   *
-   * @generated from field: string offer_sdp = 2;
-   */
-  offerSdp: string;
-
-  /**
-   * Signed playback token from CreatePlaybackUrl; needed for private
-   * streams only.
-   *
-   * @generated from field: string token = 3;
-   */
-  token: string;
+  name: string;
 };
 
 /**
- * Describes the message vidmesh.live.v1.CreateWebrtcSessionRequest.
- * Use `create(CreateWebrtcSessionRequestSchema)` to create a new message.
+ * Describes the message vidmesh.live.v1.DeleteStreamRequest.
+ * Use `create(DeleteStreamRequestSchema)` to create a new message.
  */
-export const CreateWebrtcSessionRequestSchema: GenMessage<CreateWebrtcSessionRequest> = /*@__PURE__*/
+export const DeleteStreamRequestSchema: GenMessage<DeleteStreamRequest> = /*@__PURE__*/
   messageDesc(file_vidmesh_live_v1_live_service, 10);
 
 /**
- * Response of CreateWebrtcSession.
+ * Response of DeleteStream.
  *
- * @generated from message vidmesh.live.v1.CreateWebrtcSessionResponse
+ * @generated from message vidmesh.live.v1.DeleteStreamResponse
  */
-export type CreateWebrtcSessionResponse = Message<"vidmesh.live.v1.CreateWebrtcSessionResponse"> & {
-  /**
-   * Resource name of the session,
-   * "streams/{stream}/webrtcSessions/{webrtc_session}"; pass it to
-   * DeleteWebrtcSession when playback stops. The id is unguessable.
-   *
-   * @generated from field: string name = 1;
-   */
-  name: string;
-
-  /**
-   * The server's SDP answer, with all of its ICE candidates.
-   *
-   * @generated from field: string answer_sdp = 2;
-   */
-  answerSdp: string;
+export type DeleteStreamResponse = Message<"vidmesh.live.v1.DeleteStreamResponse"> & {
 };
 
 /**
- * Describes the message vidmesh.live.v1.CreateWebrtcSessionResponse.
- * Use `create(CreateWebrtcSessionResponseSchema)` to create a new message.
+ * Describes the message vidmesh.live.v1.DeleteStreamResponse.
+ * Use `create(DeleteStreamResponseSchema)` to create a new message.
  */
-export const CreateWebrtcSessionResponseSchema: GenMessage<CreateWebrtcSessionResponse> = /*@__PURE__*/
+export const DeleteStreamResponseSchema: GenMessage<DeleteStreamResponse> = /*@__PURE__*/
   messageDesc(file_vidmesh_live_v1_live_service, 11);
-
-/**
- * Request for DeleteWebrtcSession.
- *
- * @generated from message vidmesh.live.v1.DeleteWebrtcSessionRequest
- */
-export type DeleteWebrtcSessionRequest = Message<"vidmesh.live.v1.DeleteWebrtcSessionRequest"> & {
-  /**
-   * Resource name, "streams/{stream}/webrtcSessions/{webrtc_session}".
-   *
-   * @generated from field: string name = 1;
-   */
-  name: string;
-};
-
-/**
- * Describes the message vidmesh.live.v1.DeleteWebrtcSessionRequest.
- * Use `create(DeleteWebrtcSessionRequestSchema)` to create a new message.
- */
-export const DeleteWebrtcSessionRequestSchema: GenMessage<DeleteWebrtcSessionRequest> = /*@__PURE__*/
-  messageDesc(file_vidmesh_live_v1_live_service, 12);
-
-/**
- * Response of DeleteWebrtcSession.
- *
- * @generated from message vidmesh.live.v1.DeleteWebrtcSessionResponse
- */
-export type DeleteWebrtcSessionResponse = Message<"vidmesh.live.v1.DeleteWebrtcSessionResponse"> & {
-};
-
-/**
- * Describes the message vidmesh.live.v1.DeleteWebrtcSessionResponse.
- * Use `create(DeleteWebrtcSessionResponseSchema)` to create a new message.
- */
-export const DeleteWebrtcSessionResponseSchema: GenMessage<DeleteWebrtcSessionResponse> = /*@__PURE__*/
-  messageDesc(file_vidmesh_live_v1_live_service, 13);
 
 /**
  * One request of Chat.
@@ -411,7 +346,7 @@ export type ChatRequest = Message<"vidmesh.live.v1.ChatRequest"> & {
  * Use `create(ChatRequestSchema)` to create a new message.
  */
 export const ChatRequestSchema: GenMessage<ChatRequest> = /*@__PURE__*/
-  messageDesc(file_vidmesh_live_v1_live_service, 14);
+  messageDesc(file_vidmesh_live_v1_live_service, 12);
 
 /**
  * One message of Chat.
@@ -456,7 +391,7 @@ export type ChatResponse = Message<"vidmesh.live.v1.ChatResponse"> & {
  * Use `create(ChatResponseSchema)` to create a new message.
  */
 export const ChatResponseSchema: GenMessage<ChatResponse> = /*@__PURE__*/
-  messageDesc(file_vidmesh_live_v1_live_service, 15);
+  messageDesc(file_vidmesh_live_v1_live_service, 13);
 
 /**
  * Request for WatchChat.
@@ -484,7 +419,7 @@ export type WatchChatRequest = Message<"vidmesh.live.v1.WatchChatRequest"> & {
  * Use `create(WatchChatRequestSchema)` to create a new message.
  */
 export const WatchChatRequestSchema: GenMessage<WatchChatRequest> = /*@__PURE__*/
-  messageDesc(file_vidmesh_live_v1_live_service, 16);
+  messageDesc(file_vidmesh_live_v1_live_service, 14);
 
 /**
  * One message of WatchChat.
@@ -505,7 +440,7 @@ export type WatchChatResponse = Message<"vidmesh.live.v1.WatchChatResponse"> & {
  * Use `create(WatchChatResponseSchema)` to create a new message.
  */
 export const WatchChatResponseSchema: GenMessage<WatchChatResponse> = /*@__PURE__*/
-  messageDesc(file_vidmesh_live_v1_live_service, 17);
+  messageDesc(file_vidmesh_live_v1_live_service, 15);
 
 /**
  * Request for PostChatMessage.
@@ -541,7 +476,7 @@ export type PostChatMessageRequest = Message<"vidmesh.live.v1.PostChatMessageReq
  * Use `create(PostChatMessageRequestSchema)` to create a new message.
  */
 export const PostChatMessageRequestSchema: GenMessage<PostChatMessageRequest> = /*@__PURE__*/
-  messageDesc(file_vidmesh_live_v1_live_service, 18);
+  messageDesc(file_vidmesh_live_v1_live_service, 16);
 
 /**
  * Response of PostChatMessage.
@@ -562,7 +497,7 @@ export type PostChatMessageResponse = Message<"vidmesh.live.v1.PostChatMessageRe
  * Use `create(PostChatMessageResponseSchema)` to create a new message.
  */
 export const PostChatMessageResponseSchema: GenMessage<PostChatMessageResponse> = /*@__PURE__*/
-  messageDesc(file_vidmesh_live_v1_live_service, 19);
+  messageDesc(file_vidmesh_live_v1_live_service, 17);
 
 /**
  * Why a chat message was not posted.
@@ -613,9 +548,9 @@ export const ChatRejectionReasonSchema: GenEnum<ChatRejectionReason> = /*@__PURE
   enumDesc(file_vidmesh_live_v1_live_service, 0);
 
 /**
- * Live streams: creating and ending broadcasts, WebRTC playback signalling
- * and live chat. The HLS playlists and segments of a stream are served by
- * PlaybackService under /live/.
+ * Live streams: creating, watching and ending broadcasts, and live chat.
+ * The HLS playlists and segments of a stream are served by PlaybackService
+ * under /live/; encoders publish RTMP to the ingest server (ingest_url).
  *
  * Managing a stream needs an API key and is for its owner only. Watching
  * needs none for public and unlisted streams; private streams are watched
@@ -623,14 +558,22 @@ export const ChatRejectionReasonSchema: GenEnum<ChatRejectionReason> = /*@__PURE
  * anyone who may see the stream and written by callers with an API key;
  * the chat of a private stream is open to its owner only.
  *
+ * The chat RPCs are not served yet: they answer UNIMPLEMENTED until live
+ * chat lands.
+ *
  * @generated from service vidmesh.live.v1.LiveService
  */
 export const LiveService: GenService<{
   /**
-   * Creates a stream, IDLE, and returns it with its stream key. Idempotent
-   * on request_id: a retry within 24 hours returns the same stream and key.
-   * Returns INVALID_ARGUMENT for a missing or too long title or description,
-   * and UNAUTHENTICATED without an API key.
+   * Creates a stream, IDLE, and returns it with its stream key (the only
+   * time the key is returned; RotateStreamKey makes a new one). Idempotent
+   * on request_id: a retry by the same owner returns the same stream while
+   * it exists, with stream_key empty (a client whose first response was lost
+   * calls RotateStreamKey for a key). Returns INVALID_ARGUMENT for a missing
+   * or too long title or description, a bad visibility or request_id,
+   * UNAUTHENTICATED without an API key, and RESOURCE_EXHAUSTED
+   * (STREAMS_QUOTA_EXCEEDED, with a QuotaFailure) when the owner already has
+   * live.max_streams_per_owner streams (default 100; delete old ones).
    *
    * @generated from rpc vidmesh.live.v1.LiveService.CreateStream
    */
@@ -651,10 +594,13 @@ export const LiveService: GenService<{
     output: typeof GetStreamResponseSchema;
   },
   /**
-   * Lists streams, without their keys, newest first. Without an owner filter
-   * it lists public streams; with the caller's own owner name it lists all
-   * of theirs. Returns INVALID_ARGUMENT for a page_token that came from a
-   * different query.
+   * Lists streams, without their keys. Without an owner filter it lists
+   * public streams; with the caller's own owner name it lists all of
+   * theirs, with another owner's name that owner's public ones. Newest
+   * first; with state LIVE, the streams on air now (LIVE or RECONNECTING),
+   * the most recently started first. Returns INVALID_ARGUMENT for a state
+   * other than UNSPECIFIED and LIVE, a negative page_size, and a page_token
+   * that came from a different query.
    *
    * @generated from rpc vidmesh.live.v1.LiveService.ListStreams
    */
@@ -664,12 +610,12 @@ export const LiveService: GenService<{
     output: typeof ListStreamsResponseSchema;
   },
   /**
-   * Ends a stream for good: disconnects the encoder, closes the playlists
-   * with EXT-X-ENDLIST, ends chat and WebRTC sessions and, if the stream
-   * records, publishes the recording as a video (recording_video). Owner
-   * only: returns NOT_FOUND if the stream does not exist or the caller may
-   * not see it, PERMISSION_DENIED if the caller is not its owner.
-   * Idempotent: ending an ENDED stream returns it unchanged.
+   * Ends a stream for good: disconnects the encoder within a second, closes
+   * the playlists with EXT-X-ENDLIST, ends chat and, if the stream records
+   * and went live, publishes the recording as a video (recording_video).
+   * Owner only: returns NOT_FOUND if the stream does not exist or the
+   * caller may not see it, PERMISSION_DENIED (NOT_OWNER) if the caller is
+   * not its owner. Idempotent: ending an ENDED stream returns it unchanged.
    *
    * @generated from rpc vidmesh.live.v1.LiveService.EndStream
    */
@@ -680,10 +626,11 @@ export const LiveService: GenService<{
   },
   /**
    * Replaces the stream key and returns the stream with the new one. The old
-   * key stops working at once for new connections; an encoder already
-   * publishing stays connected. Retrying is safe: only the key from the last
-   * response works. Owner only: NOT_FOUND and PERMISSION_DENIED as for
-   * EndStream; FAILED_PRECONDITION if the stream has ENDED.
+   * key is refused from then on, and an encoder publishing with it is
+   * disconnected within a second (so a leaked key can be cut off). Retrying
+   * is safe: only the key from the last response works. Owner only:
+   * NOT_FOUND and PERMISSION_DENIED as for EndStream; FAILED_PRECONDITION
+   * (STREAM_ENDED) if the stream has ENDED.
    *
    * @generated from rpc vidmesh.live.v1.LiveService.RotateStreamKey
    */
@@ -693,35 +640,16 @@ export const LiveService: GenService<{
     output: typeof RotateStreamKeyResponseSchema;
   },
   /**
-   * Starts WebRTC playback, WHEP-style: one round trip of a receive-only SDP
-   * offer for an SDP answer, without trickle ICE (the offer should carry its
-   * candidates, and the answer carries all of the server's). The session
-   * lasts until DeleteWebrtcSession, ICE failure, or the end of the stream.
-   * Returns NOT_FOUND if the stream does not exist or is private and no
-   * token was given, PERMISSION_DENIED for a bad token,
-   * FAILED_PRECONDITION if the stream is not LIVE or its latency mode is not
-   * REALTIME, INVALID_ARGUMENT for an offer that does not parse or shares no
-   * codec with the stream, and RESOURCE_EXHAUSTED when the server is at its
-   * WebRTC viewer limit (players then fall back to LL-HLS).
+   * Deletes a stream (an encoder still publishing is disconnected first).
+   * Its recording, if one was published, is a video of its own and stays.
+   * Owner only: NOT_FOUND and PERMISSION_DENIED as for EndStream.
    *
-   * @generated from rpc vidmesh.live.v1.LiveService.CreateWebrtcSession
+   * @generated from rpc vidmesh.live.v1.LiveService.DeleteStream
    */
-  createWebrtcSession: {
+  deleteStream: {
     methodKind: "unary";
-    input: typeof CreateWebrtcSessionRequestSchema;
-    output: typeof CreateWebrtcSessionResponseSchema;
-  },
-  /**
-   * Stops a WebRTC session. The session name is its own credential: no API
-   * key is needed. Idempotent: deleting an unknown or closed session
-   * succeeds. Returns INVALID_ARGUMENT for a malformed name.
-   *
-   * @generated from rpc vidmesh.live.v1.LiveService.DeleteWebrtcSession
-   */
-  deleteWebrtcSession: {
-    methodKind: "unary";
-    input: typeof DeleteWebrtcSessionRequestSchema;
-    output: typeof DeleteWebrtcSessionResponseSchema;
+    input: typeof DeleteStreamRequestSchema;
+    output: typeof DeleteStreamResponseSchema;
   },
   /**
    * Joins a stream's chat to read and write over one call. The first

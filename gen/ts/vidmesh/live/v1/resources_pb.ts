@@ -16,13 +16,107 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vidmesh/live/v1/resources.proto.
  */
 export const file_vidmesh_live_v1_resources: GenFile = /*@__PURE__*/
-  fileDesc("Ch92aWRtZXNoL2xpdmUvdjEvcmVzb3VyY2VzLnByb3RvEg92aWRtZXNoLmxpdmUudjEiiQYKCkxpdmVTdHJlYW0SEgoEbmFtZRgBIAEoCUIE4kEBCBIQCgJpZBgCIAEoCUIE4kEBAxITCgVvd25lchgDIAEoCUIE4kEBAxINCgV0aXRsZRgEIAEoCRITCgtkZXNjcmlwdGlvbhgFIAEoCRIvCgp2aXNpYmlsaXR5GAYgASgOMhsudmlkbWVzaC50eXBlLnYxLlZpc2liaWxpdHkSOAoMbGF0ZW5jeV9tb2RlGAcgASgOMhwudmlkbWVzaC5saXZlLnYxLkxhdGVuY3lNb2RlQgTiQQEFEhQKBnJlY29yZBgIIAEoCEIE4kEBBRI1CgVzdGF0ZRgJIAEoDjIgLnZpZG1lc2gubGl2ZS52MS5MaXZlU3RyZWFtU3RhdGVCBOJBAQMSGAoKc3RyZWFtX2tleRgKIAEoCUIE4kEBAxIYCgppbmdlc3RfdXJsGAsgASgJQgTiQQEDEiIKFG1hc3Rlcl9wbGF5bGlzdF9wYXRoGAwgASgJQgTiQQEDEjQKCnJlbmRpdGlvbnMYDSADKAsyGi52aWRtZXNoLnR5cGUudjEuUmVuZGl0aW9uQgTiQQEDEjAKBmluZ2VzdBgOIAEoCzIaLnZpZG1lc2gudHlwZS52MS5NZWRpYUluZm9CBOJBAQMSHQoPcmVjb3JkaW5nX3ZpZGVvGA8gASgJQgTiQQEDEjUKC2NyZWF0ZV90aW1lGBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxI0CgpzdGFydF90aW1lGBEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxIyCghlbmRfdGltZRgSIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSNQoLdXBkYXRlX3RpbWUYEyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDOi3qQSoKFnZpZG1lc2guZGV2L0xpdmVTdHJlYW0SEHN0cmVhbXMve3N0cmVhbX0iyAEKC0NoYXRNZXNzYWdlEhIKBG5hbWUYASABKAlCBOJBAQgSFAoGYXV0aG9yGAIgASgJQgTiQQEDEgwKBHRleHQYAyABKAkSNQoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDOkrqQUcKF3ZpZG1lc2guZGV2L0NoYXRNZXNzYWdlEixzdHJlYW1zL3tzdHJlYW19L2NoYXRNZXNzYWdlcy97Y2hhdF9tZXNzYWdlfSqJAQoPTGl2ZVN0cmVhbVN0YXRlEiEKHUxJVkVfU1RSRUFNX1NUQVRFX1VOU1BFQ0lGSUVEEAASGgoWTElWRV9TVFJFQU1fU1RBVEVfSURMRRABEhoKFkxJVkVfU1RSRUFNX1NUQVRFX0xJVkUQAhIbChdMSVZFX1NUUkVBTV9TVEFURV9FTkRFRBADKncKC0xhdGVuY3lNb2RlEhwKGExBVEVOQ1lfTU9ERV9VTlNQRUNJRklFRBAAEhkKFUxBVEVOQ1lfTU9ERV9TVEFOREFSRBABEhQKEExBVEVOQ1lfTU9ERV9MT1cQAhIZChVMQVRFTkNZX01PREVfUkVBTFRJTUUQA0KuAQoTY29tLnZpZG1lc2gubGl2ZS52MUIOUmVzb3VyY2VzUHJvdG9QAVopdmlkbWVzaC5kZXYvZ2VuL2dvL3ZpZG1lc2gvbGl2ZS92MTtsaXZldjGiAgNWTFiqAg9WaWRtZXNoLkxpdmUuVjHKAg9WaWRtZXNoXExpdmVcVjHiAhtWaWRtZXNoXExpdmVcVjFcR1BCTWV0YWRhdGHqAhFWaWRtZXNoOjpMaXZlOjpWMWIGcHJvdG8z", [file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_timestamp, file_vidmesh_type_v1_media]);
+  fileDesc("Ch92aWRtZXNoL2xpdmUvdjEvcmVzb3VyY2VzLnByb3RvEg92aWRtZXNoLmxpdmUudjEiugEKDEluZ2VzdEhlYWx0aBIWCg52aWRlb19iaXRfcmF0ZRgBIAEoAxIWCg5hdWRpb19iaXRfcmF0ZRgCIAEoAxISCgpmcmFtZV9yYXRlGAMgASgBEhkKEWtleWZyYW1lX2ludGVydmFsGAQgASgBEhYKDmRyb3BwZWRfZnJhbWVzGAUgASgDEjMKD2xhc3RfbWVkaWFfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAicgoJSW5nZXN0RW5kEisKBWVycm9yGAEgASgOMhwudmlkbWVzaC5saXZlLnYxLkluZ2VzdEVycm9yEg4KBmRldGFpbBgCIAEoCRIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLjBwoKTGl2ZVN0cmVhbRISCgRuYW1lGAEgASgJQgTiQQEIEhAKAmlkGAIgASgJQgTiQQEDEhMKBW93bmVyGAMgASgJQgTiQQEDEg0KBXRpdGxlGAQgASgJEhMKC2Rlc2NyaXB0aW9uGAUgASgJEi8KCnZpc2liaWxpdHkYBiABKA4yGy52aWRtZXNoLnR5cGUudjEuVmlzaWJpbGl0eRIUCgZyZWNvcmQYCCABKAhCBOJBAQUSNQoFc3RhdGUYCSABKA4yIC52aWRtZXNoLmxpdmUudjEuTGl2ZVN0cmVhbVN0YXRlQgTiQQEDEhgKCnN0cmVhbV9rZXkYCiABKAlCBOJBAQMSGAoKaW5nZXN0X3VybBgLIAEoCUIE4kEBAxIiChRtYXN0ZXJfcGxheWxpc3RfcGF0aBgMIAEoCUIE4kEBAxI0CgpyZW5kaXRpb25zGA0gAygLMhoudmlkbWVzaC50eXBlLnYxLlJlbmRpdGlvbkIE4kEBAxIwCgZpbmdlc3QYDiABKAsyGi52aWRtZXNoLnR5cGUudjEuTWVkaWFJbmZvQgTiQQEDEh0KD3JlY29yZGluZ192aWRlbxgPIAEoCUIE4kEBAxI1CgtjcmVhdGVfdGltZRgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSNAoKc3RhcnRfdGltZRgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSMgoIZW5kX3RpbWUYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDEjUKC3VwZGF0ZV90aW1lGBMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxI0CgplbmRfcmVhc29uGBQgASgOMhoudmlkbWVzaC5saXZlLnYxLkVuZFJlYXNvbkIE4kEBAxIzCgZoZWFsdGgYFSABKAsyHS52aWRtZXNoLmxpdmUudjEuSW5nZXN0SGVhbHRoQgTiQQEDEjkKD2xhc3RfaW5nZXN0X2VuZBgWIAEoCzIaLnZpZG1lc2gubGl2ZS52MS5Jbmdlc3RFbmRCBOJBAQMSPAoScmVjb25uZWN0X2RlYWRsaW5lGBcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAxIaCgx2aWV3ZXJfY291bnQYGCABKANCBOJBAQM6LepBKgoWdmlkbWVzaC5kZXYvTGl2ZVN0cmVhbRIQc3RyZWFtcy97c3RyZWFtfUoECAcQCFIMbGF0ZW5jeV9tb2RlIsgBCgtDaGF0TWVzc2FnZRISCgRuYW1lGAEgASgJQgTiQQEIEhQKBmF1dGhvchgCIAEoCUIE4kEBAxIMCgR0ZXh0GAMgASgJEjUKC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAzpK6kFHChd2aWRtZXNoLmRldi9DaGF0TWVzc2FnZRIsc3RyZWFtcy97c3RyZWFtfS9jaGF0TWVzc2FnZXMve2NoYXRfbWVzc2FnZX0qrQEKD0xpdmVTdHJlYW1TdGF0ZRIhCh1MSVZFX1NUUkVBTV9TVEFURV9VTlNQRUNJRklFRBAAEhoKFkxJVkVfU1RSRUFNX1NUQVRFX0lETEUQARIaChZMSVZFX1NUUkVBTV9TVEFURV9MSVZFEAISGwoXTElWRV9TVFJFQU1fU1RBVEVfRU5ERUQQAxIiCh5MSVZFX1NUUkVBTV9TVEFURV9SRUNPTk5FQ1RJTkcQBCpjCglFbmRSZWFzb24SGgoWRU5EX1JFQVNPTl9VTlNQRUNJRklFRBAAEh0KGUVORF9SRUFTT05fRU5ERURfQllfT1dORVIQARIbChdFTkRfUkVBU09OX0VOQ09ERVJfR09ORRACKqMCCgtJbmdlc3RFcnJvchIcChhJTkdFU1RfRVJST1JfVU5TUEVDSUZJRUQQABIdChlJTkdFU1RfRVJST1JfRElTQ09OTkVDVEVEEAESGAoUSU5HRVNUX0VSUk9SX1NUQUxMRUQQAhIZChVJTkdFU1RfRVJST1JfTk9fVklERU8QAxIiCh5JTkdFU1RfRVJST1JfVU5TVVBQT1JURURfQ09ERUMQBBIZChVJTkdFU1RfRVJST1JfUFJPVE9DT0wQBRIgChxJTkdFU1RfRVJST1JfUEFDS0FHRVJfRkFJTEVEEAYSIwofSU5HRVNUX0VSUk9SX0FMUkVBRFlfUFVCTElTSElORxAHEhwKGElOR0VTVF9FUlJPUl9BVF9DQVBBQ0lUWRAIQq4BChNjb20udmlkbWVzaC5saXZlLnYxQg5SZXNvdXJjZXNQcm90b1ABWil2aWRtZXNoLmRldi9nZW4vZ28vdmlkbWVzaC9saXZlL3YxO2xpdmV2MaICA1ZMWKoCD1ZpZG1lc2guTGl2ZS5WMcoCD1ZpZG1lc2hcTGl2ZVxWMeICG1ZpZG1lc2hcTGl2ZVxWMVxHUEJNZXRhZGF0YeoCEVZpZG1lc2g6OkxpdmU6OlYxYgZwcm90bzM", [file_google_api_field_behavior, file_google_api_resource, file_google_protobuf_timestamp, file_vidmesh_type_v1_media]);
+
+/**
+ * What the current (or, while RECONNECTING, the last) ingest session
+ * measures, over the last few seconds.
+ *
+ * @generated from message vidmesh.live.v1.IngestHealth
+ */
+export type IngestHealth = Message<"vidmesh.live.v1.IngestHealth"> & {
+  /**
+   * Video bit rate the encoder sends, bits per second.
+   *
+   * @generated from field: int64 video_bit_rate = 1;
+   */
+  videoBitRate: bigint;
+
+  /**
+   * Audio bit rate the encoder sends, bits per second.
+   *
+   * @generated from field: int64 audio_bit_rate = 2;
+   */
+  audioBitRate: bigint;
+
+  /**
+   * Frames per second received.
+   *
+   * @generated from field: double frame_rate = 3;
+   */
+  frameRate: number;
+
+  /**
+   * Seconds between the last two keyframes the encoder sent; 0 before the
+   * second. Segments are cut at keyframes, so 1 to 2 seconds is best.
+   *
+   * @generated from field: double keyframe_interval = 4;
+   */
+  keyframeInterval: number;
+
+  /**
+   * Frames of the lower renditions dropped since the session started
+   * because encoding fell behind real time.
+   *
+   * @generated from field: int64 dropped_frames = 5;
+   */
+  droppedFrames: bigint;
+
+  /**
+   * When the last media message arrived.
+   *
+   * @generated from field: google.protobuf.Timestamp last_media_time = 6;
+   */
+  lastMediaTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message vidmesh.live.v1.IngestHealth.
+ * Use `create(IngestHealthSchema)` to create a new message.
+ */
+export const IngestHealthSchema: GenMessage<IngestHealth> = /*@__PURE__*/
+  messageDesc(file_vidmesh_live_v1_resources, 0);
+
+/**
+ * How the last ingest session stopped or was refused.
+ *
+ * @generated from message vidmesh.live.v1.IngestEnd
+ */
+export type IngestEnd = Message<"vidmesh.live.v1.IngestEnd"> & {
+  /**
+   * Why; UNSPECIFIED for a clean unpublish.
+   *
+   * @generated from field: vidmesh.live.v1.IngestError error = 1;
+   */
+  error: IngestError;
+
+  /**
+   * Human-readable detail, e.g. the codec that was refused.
+   *
+   * @generated from field: string detail = 2;
+   */
+  detail: string;
+
+  /**
+   * When.
+   *
+   * @generated from field: google.protobuf.Timestamp time = 3;
+   */
+  time?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message vidmesh.live.v1.IngestEnd.
+ * Use `create(IngestEndSchema)` to create a new message.
+ */
+export const IngestEndSchema: GenMessage<IngestEnd> = /*@__PURE__*/
+  messageDesc(file_vidmesh_live_v1_resources, 1);
 
 /**
  * A live broadcast: an encoder pushes RTMP to ingest_url with stream_key,
- * the platform transcodes it into a live ladder, and viewers watch it over
- * HLS under /live/ (and WebRTC in REALTIME mode). When it ends it can be
- * published as an on-demand video.
+ * the source is passed through as the top rendition (and lower renditions
+ * are encoded from it), and viewers watch over (LL-)HLS under /live/. When a
+ * recorded stream ends, the recording is published as an on-demand video.
  *
  * @generated from message vidmesh.live.v1.LiveStream
  */
@@ -63,18 +157,12 @@ export type LiveStream = Message<"vidmesh.live.v1.LiveStream"> & {
   description: string;
 
   /**
-   * Who may watch the stream, and the visibility its recording gets.
+   * Who may watch the stream (and the visibility its recording gets);
+   * unspecified on create means PUBLIC.
    *
    * @generated from field: vidmesh.type.v1.Visibility visibility = 6;
    */
   visibility: Visibility;
-
-  /**
-   * Latency mode, fixed at creation.
-   *
-   * @generated from field: vidmesh.live.v1.LatencyMode latency_mode = 7;
-   */
-  latencyMode: LatencyMode;
 
   /**
    * Whether to record the broadcast and publish it as a video when the
@@ -92,9 +180,10 @@ export type LiveStream = Message<"vidmesh.live.v1.LiveStream"> & {
   state: LiveStreamState;
 
   /**
-   * Secret key the encoder publishes with. Set only in the responses of
-   * CreateStream and RotateStreamKey; empty everywhere else, so store it
-   * when you get it. Anyone holding it can broadcast on the stream.
+   * Secret key the encoder publishes with. Set only in the responses of the
+   * CreateStream call that created the stream and of RotateStreamKey; empty
+   * everywhere else (only its hash is stored), so keep it when you get it.
+   * Anyone holding it can broadcast on the stream.
    *
    * @generated from field: string stream_key = 10;
    */
@@ -102,30 +191,30 @@ export type LiveStream = Message<"vidmesh.live.v1.LiveStream"> & {
 
   /**
    * RTMP URL to publish to, without the key, e.g.
-   * "rtmp://ingest.example.com:1935/live". In OBS: Server = ingest_url,
-   * Stream Key = stream_key.
+   * "rtmp://127.0.0.1:1935/live". In OBS: Server = ingest_url, Stream Key =
+   * stream_key. ffmpeg: publish to "{ingest_url}/{stream_key}".
    *
    * @generated from field: string ingest_url = 11;
    */
   ingestUrl: string;
 
   /**
-   * Path of the HLS master playlist under /live/, "{stream}/master.m3u8".
+   * Path of the HLS master playlist, "/live/{stream}/master.m3u8".
    *
    * @generated from field: string master_playlist_path = 12;
    */
   masterPlaylistPath: string;
 
   /**
-   * The live ladder, best first; empty unless LIVE.
+   * The live ladder, best first; empty unless LIVE or RECONNECTING.
    *
    * @generated from field: repeated vidmesh.type.v1.Rendition renditions = 13;
    */
   renditions: Rendition[];
 
   /**
-   * What the encoder sends (duration and size are not set); empty unless
-   * LIVE.
+   * What the encoder sends (width, height, codecs, frame rate, bit rate;
+   * duration and size are not set); unset unless LIVE or RECONNECTING.
    *
    * @generated from field: vidmesh.type.v1.MediaInfo ingest = 14;
    */
@@ -161,11 +250,50 @@ export type LiveStream = Message<"vidmesh.live.v1.LiveStream"> & {
   endTime?: Timestamp | undefined;
 
   /**
-   * When any field of the stream last changed.
+   * When a stored field of the stream last changed (live figures such as
+   * health and viewer_count change without it).
    *
    * @generated from field: google.protobuf.Timestamp update_time = 19;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * Why the stream ENDED; unspecified before.
+   *
+   * @generated from field: vidmesh.live.v1.EndReason end_reason = 20;
+   */
+  endReason: EndReason;
+
+  /**
+   * Ingest measurements; unset unless LIVE or RECONNECTING.
+   *
+   * @generated from field: vidmesh.live.v1.IngestHealth health = 21;
+   */
+  health?: IngestHealth | undefined;
+
+  /**
+   * How the last ingest session stopped or was refused; unset if none has.
+   *
+   * @generated from field: vidmesh.live.v1.IngestEnd last_ingest_end = 22;
+   */
+  lastIngestEnd?: IngestEnd | undefined;
+
+  /**
+   * While RECONNECTING: the encoder must publish again before this time,
+   * or the stream ends.
+   *
+   * @generated from field: google.protobuf.Timestamp reconnect_deadline = 23;
+   */
+  reconnectDeadline?: Timestamp | undefined;
+
+  /**
+   * Viewers watching now: the WatchChat calls open on the stream (the live
+   * page keeps one open while it plays), across every Live server. Players
+   * that only fetch the HLS playlists are not counted.
+   *
+   * @generated from field: int64 viewer_count = 24;
+   */
+  viewerCount: bigint;
 };
 
 /**
@@ -173,7 +301,7 @@ export type LiveStream = Message<"vidmesh.live.v1.LiveStream"> & {
  * Use `create(LiveStreamSchema)` to create a new message.
  */
 export const LiveStreamSchema: GenMessage<LiveStream> = /*@__PURE__*/
-  messageDesc(file_vidmesh_live_v1_resources, 0);
+  messageDesc(file_vidmesh_live_v1_resources, 2);
 
 /**
  * A message in a live stream's chat.
@@ -216,24 +344,26 @@ export type ChatMessage = Message<"vidmesh.live.v1.ChatMessage"> & {
  * Use `create(ChatMessageSchema)` to create a new message.
  */
 export const ChatMessageSchema: GenMessage<ChatMessage> = /*@__PURE__*/
-  messageDesc(file_vidmesh_live_v1_resources, 1);
+  messageDesc(file_vidmesh_live_v1_resources, 3);
 
 /**
- * Where a live stream is in its life.
+ * Where a live stream is in its life: IDLE until an encoder first publishes,
+ * then LIVE, RECONNECTING while a dropped encoder may still come back, and
+ * finally ENDED. A stream is one broadcast: once ENDED it never goes live
+ * again (create a new stream for the next broadcast).
  *
  * @generated from enum vidmesh.live.v1.LiveStreamState
  */
 export enum LiveStreamState {
   /**
-   * Not set; never stored.
+   * Not set; never returned. As a ListStreams filter: every state.
    *
    * @generated from enum value: LIVE_STREAM_STATE_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
 
   /**
-   * No encoder is connected: not started yet, or the encoder dropped and
-   * may connect again with the same key.
+   * Created; no encoder has published yet.
    *
    * @generated from enum value: LIVE_STREAM_STATE_IDLE = 1;
    */
@@ -247,11 +377,21 @@ export enum LiveStreamState {
   LIVE = 2,
 
   /**
-   * Ended by EndStream; ingest is refused from then on. Terminal.
+   * Ingest refused for good: by EndStream, or because the encoder did not
+   * come back within the reconnect window (end_reason says which). Terminal.
    *
    * @generated from enum value: LIVE_STREAM_STATE_ENDED = 3;
    */
   ENDED = 3,
+
+  /**
+   * The encoder dropped while LIVE. Publishing again with the same key
+   * before reconnect_deadline continues the same stream (viewers keep their
+   * place; the playlists carry a discontinuity); after it the stream ENDS.
+   *
+   * @generated from enum value: LIVE_STREAM_STATE_RECONNECTING = 4;
+   */
+  RECONNECTING = 4,
 }
 
 /**
@@ -261,46 +401,115 @@ export const LiveStreamStateSchema: GenEnum<LiveStreamState> = /*@__PURE__*/
   enumDesc(file_vidmesh_live_v1_resources, 0);
 
 /**
- * How far behind real time viewers may be, traded against cost and reach.
+ * Why a stream ENDED.
  *
- * @generated from enum vidmesh.live.v1.LatencyMode
+ * @generated from enum vidmesh.live.v1.EndReason
  */
-export enum LatencyMode {
+export enum EndReason {
   /**
-   * Not set; servers use LATENCY_MODE_LOW.
+   * Not ended.
    *
-   * @generated from enum value: LATENCY_MODE_UNSPECIFIED = 0;
+   * @generated from enum value: END_REASON_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
 
   /**
-   * Plain HLS with whole segments only: plays everywhere and caches best.
-   * Target: under 30 seconds behind.
+   * Its owner called EndStream (or DeleteStream while it was on air).
    *
-   * @generated from enum value: LATENCY_MODE_STANDARD = 1;
+   * @generated from enum value: END_REASON_ENDED_BY_OWNER = 1;
    */
-  STANDARD = 1,
+  ENDED_BY_OWNER = 1,
 
   /**
-   * LL-HLS: partial segments, preload hints and blocking playlist reload.
-   * Target: under 10 seconds behind.
+   * The encoder dropped and did not come back within the reconnect window;
+   * last_ingest_error says why its last session stopped.
    *
-   * @generated from enum value: LATENCY_MODE_LOW = 2;
+   * @generated from enum value: END_REASON_ENCODER_GONE = 2;
    */
-  LOW = 2,
-
-  /**
-   * LL-HLS as in LOW, plus WebRTC playback (CreateWebrtcSession), which
-   * costs server work per viewer. Target: under 3 seconds behind on WebRTC.
-   *
-   * @generated from enum value: LATENCY_MODE_REALTIME = 3;
-   */
-  REALTIME = 3,
+  ENCODER_GONE = 2,
 }
 
 /**
- * Describes the enum vidmesh.live.v1.LatencyMode.
+ * Describes the enum vidmesh.live.v1.EndReason.
  */
-export const LatencyModeSchema: GenEnum<LatencyMode> = /*@__PURE__*/
+export const EndReasonSchema: GenEnum<EndReason> = /*@__PURE__*/
   enumDesc(file_vidmesh_live_v1_resources, 1);
+
+/**
+ * Why an ingest session (one encoder connection) stopped or was refused.
+ *
+ * @generated from enum vidmesh.live.v1.IngestError
+ */
+export enum IngestError {
+  /**
+   * No error: the session is running, or the encoder unpublished cleanly.
+   *
+   * @generated from enum value: INGEST_ERROR_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The connection dropped without an unpublish (network, encoder crash).
+   *
+   * @generated from enum value: INGEST_ERROR_DISCONNECTED = 1;
+   */
+  DISCONNECTED = 1,
+
+  /**
+   * The encoder sent no media for the stall timeout (10 seconds).
+   *
+   * @generated from enum value: INGEST_ERROR_STALLED = 2;
+   */
+  STALLED = 2,
+
+  /**
+   * The stream carries no video (audio only, or no stream at all).
+   *
+   * @generated from enum value: INGEST_ERROR_NO_VIDEO = 3;
+   */
+  NO_VIDEO = 3,
+
+  /**
+   * Video or audio in a codec other than H.264 (video) and AAC (audio).
+   *
+   * @generated from enum value: INGEST_ERROR_UNSUPPORTED_CODEC = 4;
+   */
+  UNSUPPORTED_CODEC = 4,
+
+  /**
+   * The RTMP messages could not be read (detail says what).
+   *
+   * @generated from enum value: INGEST_ERROR_PROTOCOL = 5;
+   */
+  PROTOCOL = 5,
+
+  /**
+   * The packager of the session failed (detail says how); reconnecting
+   * starts a new one.
+   *
+   * @generated from enum value: INGEST_ERROR_PACKAGER_FAILED = 6;
+   */
+  PACKAGER_FAILED = 6,
+
+  /**
+   * Refused: another encoder is already publishing on this stream.
+   *
+   * @generated from enum value: INGEST_ERROR_ALREADY_PUBLISHING = 7;
+   */
+  ALREADY_PUBLISHING = 7,
+
+  /**
+   * Refused: the ingest server runs as many live streams as it may
+   * (config live.max_streams).
+   *
+   * @generated from enum value: INGEST_ERROR_AT_CAPACITY = 8;
+   */
+  AT_CAPACITY = 8,
+}
+
+/**
+ * Describes the enum vidmesh.live.v1.IngestError.
+ */
+export const IngestErrorSchema: GenEnum<IngestError> = /*@__PURE__*/
+  enumDesc(file_vidmesh_live_v1_resources, 2);
 
