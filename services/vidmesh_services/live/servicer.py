@@ -25,7 +25,9 @@ class LiveServicer(pb2_grpc.LiveServiceServicer):
         return pb2.GetStreamResponse(stream=await self._streams.get(request.name, current_caller()))
 
     async def ListStreams(self, request: pb2.ListStreamsRequest, context: Context) -> pb2.ListStreamsResponse:
-        streams, token = await self._streams.list_streams(request.owner, request.state, request.page_size, request.page_token, current_caller())
+        streams, token = await self._streams.list_streams(
+            request.owner, request.state, request.page_size, request.page_token, current_caller()
+        )
         return pb2.ListStreamsResponse(streams=streams, next_page_token=token)
 
     async def EndStream(self, request: pb2.EndStreamRequest, context: Context) -> pb2.EndStreamResponse:

@@ -87,7 +87,9 @@ class Streams:
     async def get(self, name: str, caller: Identity | None) -> LiveStream:
         return await self._shown_live(await self._visible(name, caller))
 
-    async def list_streams(self, owner: str, state: int, page_size: int, page_token: str, caller: Identity | None) -> tuple[list[LiveStream], str]:
+    async def list_streams(
+        self, owner: str, state: int, page_size: int, page_token: str, caller: Identity | None
+    ) -> tuple[list[LiveStream], str]:
         if page_size < 0:
             raise InvalidArgument(FieldViolation("page_size", "must not be negative"))
         if state not in (resources_pb2.LIVE_STREAM_STATE_UNSPECIFIED, resources_pb2.LIVE_STREAM_STATE_LIVE):
