@@ -119,6 +119,8 @@ WORKERS: tuple[MeshWorker, ...] = (
     MeshWorker("search-indexer", "vidmesh_services.search.indexer", lambda c: 1),
     # Follows new views (watched sets, trending) and runs the training job on its schedule.
     MeshWorker("recs-worker", "vidmesh_services.recs.worker", lambda c: 1),
+    # The RTMP ingest on ports.rtmp; it starts a packager process per stream on air.
+    MeshWorker("live-ingest", "vidmesh_services.live.ingest", lambda c: 1),
 )
 
 # The process that answers reflection and health at the gateway; it describes the whole mesh.

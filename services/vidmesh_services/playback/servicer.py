@@ -9,6 +9,7 @@ from vidmesh.playback.v1 import playback_service_pb2_grpc as pb2_grpc
 
 from ..runtime.auth import require_caller
 from ..runtime.interceptors import Context
+from .live import LivePlayback
 from .objects import Playback, PlaybackObject
 
 
@@ -19,10 +20,11 @@ async def _send(obj: PlaybackObject, context: Context) -> httpbody_pb2.HttpBody:
 
 
 class PlaybackServicer(pb2_grpc.PlaybackServiceServicer):
-    """On-demand objects and signed URLs. The live RPCs stay unimplemented until live streaming lands."""
+    """On-demand and live objects, and signed URLs."""
 
-    def __init__(self, playback: Playback):
+    def __init__(self, playback: Playback, live: LivePlayback):
         self._playback = playback
+        self._live = live
 
     async def GetMasterPlaylist(self, request: pb2.GetMasterPlaylistRequest, context: Context) -> pb2.GetMasterPlaylistResponse:
         obj = await self._playback.read(request.video_id, request.version, [("master.m3u8", "path")], request.token)
@@ -47,11 +49,29 @@ class PlaybackServicer(pb2_grpc.PlaybackServiceServicer):
         obj = await self._playback.read(request.video_id, request.version, parts, request.token)
         return pb2.GetStoryboardResponse(body=await _send(obj, context))
 
+    async def GetLiveMasterPlaylist(self, request: pb2.GetLiveMasterPlaylistRequest, context: Context) -> pb2.GetLiveMasterPlaylistResponse:
+        obj = await self._live.master(request.stream_id, request.token)
+        return pb2.GetLiveMasterPlaylistResponse(body=await _send(obj, context))
+
+    async def GetLiveMediaPlaylist(self, request: pb2.GetLiveMediaPlaylistRequest, context: Context) -> pb2.GetLiveMediaPlaylistResponse:
+        msn = request.hls_msn if request.HasField("hls_msn") else None
+        part = request.hls_part if request.HasField("hls_part") else None
+        obj = await self._live.media_playlist(request.stream_id, request.rendition, request.token, msn, part)
+        return pb2.GetLiveMediaPlaylistResponse(body=await _send(obj, context))
+
+    async def GetLiveSegment(self, request: pb2.GetLiveSegmentRequest, context: Context) -> pb2.GetLiveSegmentResponse:
+        obj = await self._live.media(request.stream_id, request.rendition, request.segment, request.token)
+        return pb2.GetLiveSegmentResponse(body=await _send(obj, context))
+
     async def CreatePlaybackUrl(self, request: pb2.CreatePlaybackUrlRequest, context: Context) -> pb2.CreatePlaybackUrlResponse:
         ttl = request.ttl.seconds if request.HasField("ttl") else 0
         if request.HasField("ttl") and ttl <= 0:
             ttl = -1  # an explicit zero or negative ttl is out of range, not "the default"
-        signed = await self._playback.create_url(request.name, require_caller().owner, ttl)
+        owner = require_caller().owner
+        if request.name.startswith("streams/"):
+            signed = await self._live.create_url(request.name.removeprefix("streams/"), owner, ttl)
+        else:
+            signed = await self._playback.create_url(request.name, owner, ttl)
         return pb2.CreatePlaybackUrlResponse(
             url=signed.url, token=signed.token, expire_time=timestamp_pb2.Timestamp(seconds=signed.expires)
         )

@@ -870,7 +870,7 @@ type GetLiveSegmentRequest struct {
 	// Rendition name, e.g. "720p".
 	Rendition string `protobuf:"bytes,2,opt,name=rendition,proto3" json:"rendition,omitempty"`
 	// File name of the init segment, segment or part as the media playlist
-	// lists it, e.g. "init.mp4", "00042.m4s" or "00042.3.m4s".
+	// lists it, e.g. "init-0.mp4", "42.m4s" or "42.3.m4s".
 	Segment string `protobuf:"bytes,3,opt,name=segment,proto3" json:"segment,omitempty"`
 	// Signed playback token (query parameter "token"); needed for private
 	// streams only.
@@ -940,8 +940,7 @@ func (x *GetLiveSegmentRequest) GetToken() string {
 // One chunk of GetLiveSegment.
 type GetLiveSegmentResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The next bytes of the object; content_type is set on the first chunk.
-	// Over HTTP, the chunks follow each other in one response body.
+	// The object. Over HTTP, the whole response.
 	Body          *httpbody.HttpBody `protobuf:"bytes,1,opt,name=body,proto3" json:"body,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1044,7 +1043,8 @@ func (x *CreatePlaybackUrlRequest) GetTtl() *durationpb.Duration {
 type CreatePlaybackUrlResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Path and query of the master playlist with the token, e.g.
-	// "/hls/abc123/v1/master.m3u8?token=...". It is relative to the edge
+	// "/hls/abc123/v1/master.m3u8?token=..." or
+	// "/live/def456/master.m3u8?token=...". It is relative to the edge
 	// that serves the API, so it resolves against the page's origin.
 	Url string `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
 	// The signed token alone, for building other object URLs (add it as the
@@ -1177,7 +1177,7 @@ const file_vidmesh_playback_v1_playback_service_proto_rawDesc = "" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\tR\x05token\x12;\n" +
 	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime2\x9e\f\n" +
+	"expireTime2\x9c\f\n" +
 	"\x0fPlaybackService\x12\xa7\x01\n" +
 	"\x11GetMasterPlaylist\x12-.vidmesh.playback.v1.GetMasterPlaylistRequest\x1a..vidmesh.playback.v1.GetMasterPlaylistResponse\"3\x82\xd3\xe4\x93\x02-b\x04body\x12%/hls/{video_id}/{version}/master.m3u8\x12\xaf\x01\n" +
 	"\x10GetMediaPlaylist\x12,.vidmesh.playback.v1.GetMediaPlaylistRequest\x1a-.vidmesh.playback.v1.GetMediaPlaylistResponse\">\x82\xd3\xe4\x93\x028b\x04body\x120/hls/{video_id}/{version}/{rendition}/index.m3u8\x12\x9c\x01\n" +
@@ -1186,8 +1186,8 @@ const file_vidmesh_playback_v1_playback_service_proto_rawDesc = "" +
 	"\tGetPoster\x12%.vidmesh.playback.v1.GetPosterRequest\x1a&.vidmesh.playback.v1.GetPosterResponse\"2\x82\xd3\xe4\x93\x02,b\x04body\x12$/hls/{video_id}/{version}/poster.jpg\x12\xa1\x01\n" +
 	"\rGetStoryboard\x12).vidmesh.playback.v1.GetStoryboardRequest\x1a*.vidmesh.playback.v1.GetStoryboardResponse\"9\x82\xd3\xe4\x93\x023b\x04body\x12+/hls/{video_id}/{version}/storyboard/{file}\x12\xab\x01\n" +
 	"\x15GetLiveMasterPlaylist\x121.vidmesh.playback.v1.GetLiveMasterPlaylistRequest\x1a2.vidmesh.playback.v1.GetLiveMasterPlaylistResponse\"+\x82\xd3\xe4\x93\x02%b\x04body\x12\x1d/live/{stream_id}/master.m3u8\x12\xb3\x01\n" +
-	"\x14GetLiveMediaPlaylist\x120.vidmesh.playback.v1.GetLiveMediaPlaylistRequest\x1a1.vidmesh.playback.v1.GetLiveMediaPlaylistResponse\"6\x82\xd3\xe4\x93\x020b\x04body\x12(/live/{stream_id}/{rendition}/index.m3u8\x12\xa2\x01\n" +
-	"\x0eGetLiveSegment\x12*.vidmesh.playback.v1.GetLiveSegmentRequest\x1a+.vidmesh.playback.v1.GetLiveSegmentResponse\"5\x82\xd3\xe4\x93\x02/b\x04body\x12'/live/{stream_id}/{rendition}/{segment}0\x01\x12\xd1\x01\n" +
+	"\x14GetLiveMediaPlaylist\x120.vidmesh.playback.v1.GetLiveMediaPlaylistRequest\x1a1.vidmesh.playback.v1.GetLiveMediaPlaylistResponse\"6\x82\xd3\xe4\x93\x020b\x04body\x12(/live/{stream_id}/{rendition}/index.m3u8\x12\xa0\x01\n" +
+	"\x0eGetLiveSegment\x12*.vidmesh.playback.v1.GetLiveSegmentRequest\x1a+.vidmesh.playback.v1.GetLiveSegmentResponse\"5\x82\xd3\xe4\x93\x02/b\x04body\x12'/live/{stream_id}/{rendition}/{segment}\x12\xd1\x01\n" +
 	"\x11CreatePlaybackUrl\x12-.vidmesh.playback.v1.CreatePlaybackUrlRequest\x1a..vidmesh.playback.v1.CreatePlaybackUrlResponse\"]\x82\xd3\xe4\x93\x02W:\x01*Z+:\x01*\"&/v1/{name=streams/*}:createPlaybackUrl\"%/v1/{name=videos/*}:createPlaybackUrlB\xd0\x01\n" +
 	"\x17com.vidmesh.playback.v1B\x14PlaybackServiceProtoP\x01Z1vidmesh.dev/gen/go/vidmesh/playback/v1;playbackv1\xa2\x02\x03VPX\xaa\x02\x13Vidmesh.Playback.V1\xca\x02\x13Vidmesh\\Playback\\V1\xe2\x02\x1fVidmesh\\Playback\\V1\\GPBMetadata\xea\x02\x15Vidmesh::Playback::V1b\x06proto3"
 

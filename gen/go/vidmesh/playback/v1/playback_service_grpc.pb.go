@@ -61,11 +61,21 @@ const (
 // the same instants in every rendition; the audio and video playlists of a
 // version share one EXT-X-TARGETDURATION.
 //
-// Live objects will live under /live/{stream}/ with the same master, media
-// playlist and segment layout, packaged as LL-HLS (partial segments and
-// blocking playlist reload) unless the stream's latency mode is STANDARD.
-// The live RPCs below are not served yet: they answer UNIMPLEMENTED until
-// live streaming lands.
+// Live objects live under /live/{stream}/, packaged as LL-HLS (RFC 8216bis)
+// from the stream's live window (about the last 12 seconds):
+//
+//	master.m3u8                     master playlist of the live ladder
+//	{rendition}/index.m3u8          media playlist: parts of ~1/3 s, blocking
+//	                                reload, preload hints, rendition reports
+//	{rendition}/init-{n}.mp4        init segment of publisher session n
+//	{rendition}/{msn}.m4s           a whole segment (from keyframe to keyframe)
+//	{rendition}/{msn}.{part}.m4s    one part of a segment
+//
+// Parts and segments are fMP4 (CMAF) with the video and the AAC audio muxed.
+// The same playlists play in players without LL-HLS support, which ignore the
+// parts and fetch whole segments. After an encoder reconnects the playlist
+// carries EXT-X-DISCONTINUITY and a new init segment; once the stream ends it
+// carries EXT-X-ENDLIST for an hour.
 //
 // Access: objects of public and unlisted videos and streams are readable by
 // anyone. Private ones need the token of a signed URL from CreatePlaybackUrl.
@@ -104,31 +114,32 @@ type PlaybackServiceClient interface {
 	// public, one year, immutable. Errors: see the service.
 	GetStoryboard(ctx context.Context, in *GetStoryboardRequest, opts ...grpc.CallOption) (*GetStoryboardResponse, error)
 	// Returns the master playlist of a live stream,
-	// "application/vnd.apple.mpegurl". Cache-Control: public, a few seconds.
-	// Returns NOT_FOUND also while the stream has not gone live yet; other
+	// "application/vnd.apple.mpegurl". Cache-Control: no-cache. Returns
+	// NOT_FOUND (STREAM_NOT_LIVE) while the stream has not gone live yet; other
 	// errors: see the service.
 	GetLiveMasterPlaylist(ctx context.Context, in *GetLiveMasterPlaylistRequest, opts ...grpc.CallOption) (*GetLiveMasterPlaylistResponse, error)
 	// Returns the media playlist of one live rendition,
-	// "application/vnd.apple.mpegurl". With the LL-HLS delivery directives
+	// "application/vnd.apple.mpegurl". With the LL-HLS delivery directive
 	// _HLS_msn (and _HLS_part) the call blocks until the playlist holds that
-	// segment (and part); in STANDARD latency mode the directives are
-	// ignored. Without directives Cache-Control is public for half a target
-	// duration (part target in LL-HLS); with them the answer for a URL never
-	// changes, so it is public for a minute. Once the stream has ended the
-	// playlist ends with EXT-X-ENDLIST. Returns INVALID_ARGUMENT (HTTP 400) if
-	// _HLS_msn is more than two segments ahead of the live edge, UNAVAILABLE
-	// (HTTP 503) if the segment does not appear within three target
-	// durations, and NOT_FOUND while the stream has not gone live yet; other
-	// errors: see the service.
-	GetLiveMediaPlaylist(ctx context.Context, in *GetLiveMediaPlaylistRequest, opts ...grpc.CallOption) (*GetLiveMediaPlaylistResponse, error)
-	// Streams a live init segment, segment or partial segment. A request for
-	// the part a playlist announces with EXT-X-PRELOAD-HINT is accepted before
-	// the part exists: the bytes are sent as the packager produces them, each
-	// message carrying the next chunk (the first sets the content type).
-	// Completed objects never change: Cache-Control: public, one hour. Returns
-	// NOT_FOUND for an object that has left the live window or is not hinted;
+	// segment (and part), at most 6 seconds (three target durations); the
+	// answer to such a URL is the same for every viewer, so it is
+	// Cache-Control: public, max-age=2; without directives it is no-cache.
+	// _HLS_skip is accepted and ignored (no delta updates: the playlist never
+	// offers CAN-SKIP-UNTIL). Returns INVALID_ARGUMENT (HTTP 400) for a
+	// negative or non-numeric directive, _HLS_part without _HLS_msn, or an
+	// _HLS_msn more than two segments ahead of the live edge; UNAVAILABLE
+	// (HTTP 503, LIVE_EDGE_TIMEOUT) if the segment or part does not appear in
+	// time; NOT_FOUND (STREAM_NOT_LIVE) while the stream has not gone live;
 	// other errors: see the service.
-	GetLiveSegment(ctx context.Context, in *GetLiveSegmentRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetLiveSegmentResponse], error)
+	GetLiveMediaPlaylist(ctx context.Context, in *GetLiveMediaPlaylistRequest, opts ...grpc.CallOption) (*GetLiveMediaPlaylistResponse, error)
+	// Returns a live init segment, segment or part ("video/mp4"). A request
+	// for the part a playlist hints at next (EXT-X-PRELOAD-HINT) is accepted
+	// before the part exists and answered as soon as it does (at most 6
+	// seconds). Objects never change once they exist: Cache-Control: public,
+	// max-age=60. Returns NOT_FOUND for an object that has left the live
+	// window or does not exist yet and is not the hinted part; other errors:
+	// see the service.
+	GetLiveSegment(ctx context.Context, in *GetLiveSegmentRequest, opts ...grpc.CallOption) (*GetLiveSegmentResponse, error)
 	// Creates a signed playback URL for a video or a live stream, so that a
 	// player without credentials can play it until the URL expires; needed for
 	// private videos and streams, accepted for the others. The token grants
@@ -136,9 +147,9 @@ type PlaybackServiceClient interface {
 	// version; it is a bearer credential. Owner only. Returns NOT_FOUND if the
 	// video or stream does not exist or is not visible to the caller,
 	// PERMISSION_DENIED if the caller is not its owner, FAILED_PRECONDITION
-	// (VIDEO_NOT_READY) for a video that is not READY or a stream that has
-	// ENDED, and INVALID_ARGUMENT for a ttl outside 1 minute to 24 hours.
-	// Streams are not served yet: "streams/{stream}" answers NOT_FOUND.
+	// (VIDEO_NOT_READY) for a video that is not READY, (STREAM_ENDED) for a
+	// stream that has ENDED, and INVALID_ARGUMENT for a ttl outside 1 minute
+	// to 24 hours.
 	CreatePlaybackUrl(ctx context.Context, in *CreatePlaybackUrlRequest, opts ...grpc.CallOption) (*CreatePlaybackUrlResponse, error)
 }
 
@@ -220,24 +231,15 @@ func (c *playbackServiceClient) GetLiveMediaPlaylist(ctx context.Context, in *Ge
 	return out, nil
 }
 
-func (c *playbackServiceClient) GetLiveSegment(ctx context.Context, in *GetLiveSegmentRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetLiveSegmentResponse], error) {
+func (c *playbackServiceClient) GetLiveSegment(ctx context.Context, in *GetLiveSegmentRequest, opts ...grpc.CallOption) (*GetLiveSegmentResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &PlaybackService_ServiceDesc.Streams[0], PlaybackService_GetLiveSegment_FullMethodName, cOpts...)
+	out := new(GetLiveSegmentResponse)
+	err := c.cc.Invoke(ctx, PlaybackService_GetLiveSegment_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
-	x := &grpc.GenericClientStream[GetLiveSegmentRequest, GetLiveSegmentResponse]{ClientStream: stream}
-	if err := x.ClientStream.SendMsg(in); err != nil {
-		return nil, err
-	}
-	if err := x.ClientStream.CloseSend(); err != nil {
-		return nil, err
-	}
-	return x, nil
+	return out, nil
 }
-
-// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type PlaybackService_GetLiveSegmentClient = grpc.ServerStreamingClient[GetLiveSegmentResponse]
 
 func (c *playbackServiceClient) CreatePlaybackUrl(ctx context.Context, in *CreatePlaybackUrlRequest, opts ...grpc.CallOption) (*CreatePlaybackUrlResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -280,11 +282,21 @@ func (c *playbackServiceClient) CreatePlaybackUrl(ctx context.Context, in *Creat
 // the same instants in every rendition; the audio and video playlists of a
 // version share one EXT-X-TARGETDURATION.
 //
-// Live objects will live under /live/{stream}/ with the same master, media
-// playlist and segment layout, packaged as LL-HLS (partial segments and
-// blocking playlist reload) unless the stream's latency mode is STANDARD.
-// The live RPCs below are not served yet: they answer UNIMPLEMENTED until
-// live streaming lands.
+// Live objects live under /live/{stream}/, packaged as LL-HLS (RFC 8216bis)
+// from the stream's live window (about the last 12 seconds):
+//
+//	master.m3u8                     master playlist of the live ladder
+//	{rendition}/index.m3u8          media playlist: parts of ~1/3 s, blocking
+//	                                reload, preload hints, rendition reports
+//	{rendition}/init-{n}.mp4        init segment of publisher session n
+//	{rendition}/{msn}.m4s           a whole segment (from keyframe to keyframe)
+//	{rendition}/{msn}.{part}.m4s    one part of a segment
+//
+// Parts and segments are fMP4 (CMAF) with the video and the AAC audio muxed.
+// The same playlists play in players without LL-HLS support, which ignore the
+// parts and fetch whole segments. After an encoder reconnects the playlist
+// carries EXT-X-DISCONTINUITY and a new init segment; once the stream ends it
+// carries EXT-X-ENDLIST for an hour.
 //
 // Access: objects of public and unlisted videos and streams are readable by
 // anyone. Private ones need the token of a signed URL from CreatePlaybackUrl.
@@ -323,31 +335,32 @@ type PlaybackServiceServer interface {
 	// public, one year, immutable. Errors: see the service.
 	GetStoryboard(context.Context, *GetStoryboardRequest) (*GetStoryboardResponse, error)
 	// Returns the master playlist of a live stream,
-	// "application/vnd.apple.mpegurl". Cache-Control: public, a few seconds.
-	// Returns NOT_FOUND also while the stream has not gone live yet; other
+	// "application/vnd.apple.mpegurl". Cache-Control: no-cache. Returns
+	// NOT_FOUND (STREAM_NOT_LIVE) while the stream has not gone live yet; other
 	// errors: see the service.
 	GetLiveMasterPlaylist(context.Context, *GetLiveMasterPlaylistRequest) (*GetLiveMasterPlaylistResponse, error)
 	// Returns the media playlist of one live rendition,
-	// "application/vnd.apple.mpegurl". With the LL-HLS delivery directives
+	// "application/vnd.apple.mpegurl". With the LL-HLS delivery directive
 	// _HLS_msn (and _HLS_part) the call blocks until the playlist holds that
-	// segment (and part); in STANDARD latency mode the directives are
-	// ignored. Without directives Cache-Control is public for half a target
-	// duration (part target in LL-HLS); with them the answer for a URL never
-	// changes, so it is public for a minute. Once the stream has ended the
-	// playlist ends with EXT-X-ENDLIST. Returns INVALID_ARGUMENT (HTTP 400) if
-	// _HLS_msn is more than two segments ahead of the live edge, UNAVAILABLE
-	// (HTTP 503) if the segment does not appear within three target
-	// durations, and NOT_FOUND while the stream has not gone live yet; other
-	// errors: see the service.
-	GetLiveMediaPlaylist(context.Context, *GetLiveMediaPlaylistRequest) (*GetLiveMediaPlaylistResponse, error)
-	// Streams a live init segment, segment or partial segment. A request for
-	// the part a playlist announces with EXT-X-PRELOAD-HINT is accepted before
-	// the part exists: the bytes are sent as the packager produces them, each
-	// message carrying the next chunk (the first sets the content type).
-	// Completed objects never change: Cache-Control: public, one hour. Returns
-	// NOT_FOUND for an object that has left the live window or is not hinted;
+	// segment (and part), at most 6 seconds (three target durations); the
+	// answer to such a URL is the same for every viewer, so it is
+	// Cache-Control: public, max-age=2; without directives it is no-cache.
+	// _HLS_skip is accepted and ignored (no delta updates: the playlist never
+	// offers CAN-SKIP-UNTIL). Returns INVALID_ARGUMENT (HTTP 400) for a
+	// negative or non-numeric directive, _HLS_part without _HLS_msn, or an
+	// _HLS_msn more than two segments ahead of the live edge; UNAVAILABLE
+	// (HTTP 503, LIVE_EDGE_TIMEOUT) if the segment or part does not appear in
+	// time; NOT_FOUND (STREAM_NOT_LIVE) while the stream has not gone live;
 	// other errors: see the service.
-	GetLiveSegment(*GetLiveSegmentRequest, grpc.ServerStreamingServer[GetLiveSegmentResponse]) error
+	GetLiveMediaPlaylist(context.Context, *GetLiveMediaPlaylistRequest) (*GetLiveMediaPlaylistResponse, error)
+	// Returns a live init segment, segment or part ("video/mp4"). A request
+	// for the part a playlist hints at next (EXT-X-PRELOAD-HINT) is accepted
+	// before the part exists and answered as soon as it does (at most 6
+	// seconds). Objects never change once they exist: Cache-Control: public,
+	// max-age=60. Returns NOT_FOUND for an object that has left the live
+	// window or does not exist yet and is not the hinted part; other errors:
+	// see the service.
+	GetLiveSegment(context.Context, *GetLiveSegmentRequest) (*GetLiveSegmentResponse, error)
 	// Creates a signed playback URL for a video or a live stream, so that a
 	// player without credentials can play it until the URL expires; needed for
 	// private videos and streams, accepted for the others. The token grants
@@ -355,9 +368,9 @@ type PlaybackServiceServer interface {
 	// version; it is a bearer credential. Owner only. Returns NOT_FOUND if the
 	// video or stream does not exist or is not visible to the caller,
 	// PERMISSION_DENIED if the caller is not its owner, FAILED_PRECONDITION
-	// (VIDEO_NOT_READY) for a video that is not READY or a stream that has
-	// ENDED, and INVALID_ARGUMENT for a ttl outside 1 minute to 24 hours.
-	// Streams are not served yet: "streams/{stream}" answers NOT_FOUND.
+	// (VIDEO_NOT_READY) for a video that is not READY, (STREAM_ENDED) for a
+	// stream that has ENDED, and INVALID_ARGUMENT for a ttl outside 1 minute
+	// to 24 hours.
 	CreatePlaybackUrl(context.Context, *CreatePlaybackUrlRequest) (*CreatePlaybackUrlResponse, error)
 	mustEmbedUnimplementedPlaybackServiceServer()
 }
@@ -390,8 +403,8 @@ func (UnimplementedPlaybackServiceServer) GetLiveMasterPlaylist(context.Context,
 func (UnimplementedPlaybackServiceServer) GetLiveMediaPlaylist(context.Context, *GetLiveMediaPlaylistRequest) (*GetLiveMediaPlaylistResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetLiveMediaPlaylist not implemented")
 }
-func (UnimplementedPlaybackServiceServer) GetLiveSegment(*GetLiveSegmentRequest, grpc.ServerStreamingServer[GetLiveSegmentResponse]) error {
-	return status.Error(codes.Unimplemented, "method GetLiveSegment not implemented")
+func (UnimplementedPlaybackServiceServer) GetLiveSegment(context.Context, *GetLiveSegmentRequest) (*GetLiveSegmentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetLiveSegment not implemented")
 }
 func (UnimplementedPlaybackServiceServer) CreatePlaybackUrl(context.Context, *CreatePlaybackUrlRequest) (*CreatePlaybackUrlResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreatePlaybackUrl not implemented")
@@ -543,16 +556,23 @@ func _PlaybackService_GetLiveMediaPlaylist_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
-func _PlaybackService_GetLiveSegment_Handler(srv interface{}, stream grpc.ServerStream) error {
-	m := new(GetLiveSegmentRequest)
-	if err := stream.RecvMsg(m); err != nil {
-		return err
+func _PlaybackService_GetLiveSegment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetLiveSegmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
 	}
-	return srv.(PlaybackServiceServer).GetLiveSegment(m, &grpc.GenericServerStream[GetLiveSegmentRequest, GetLiveSegmentResponse]{ServerStream: stream})
+	if interceptor == nil {
+		return srv.(PlaybackServiceServer).GetLiveSegment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PlaybackService_GetLiveSegment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PlaybackServiceServer).GetLiveSegment(ctx, req.(*GetLiveSegmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
 }
-
-// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type PlaybackService_GetLiveSegmentServer = grpc.ServerStreamingServer[GetLiveSegmentResponse]
 
 func _PlaybackService_CreatePlaybackUrl_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CreatePlaybackUrlRequest)
@@ -608,16 +628,14 @@ var PlaybackService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _PlaybackService_GetLiveMediaPlaylist_Handler,
 		},
 		{
+			MethodName: "GetLiveSegment",
+			Handler:    _PlaybackService_GetLiveSegment_Handler,
+		},
+		{
 			MethodName: "CreatePlaybackUrl",
 			Handler:    _PlaybackService_CreatePlaybackUrl_Handler,
 		},
 	},
-	Streams: []grpc.StreamDesc{
-		{
-			StreamName:    "GetLiveSegment",
-			Handler:       _PlaybackService_GetLiveSegment_Handler,
-			ServerStreams: true,
-		},
-	},
+	Streams:  []grpc.StreamDesc{},
 	Metadata: "vidmesh/playback/v1/playback_service.proto",
 }

@@ -186,6 +186,15 @@ const (
 	// UNAVAILABLE: the search index is being built (first start, or after it
 	// was lost) and cannot answer yet; retry.
 	ErrorReason_SEARCH_INDEX_BUILDING ErrorReason = 64
+	// UNAVAILABLE: the live service (which knows who may watch a stream) is
+	// down or restarting; retry.
+	ErrorReason_LIVE_UNAVAILABLE ErrorReason = 65
+	// DEADLINE_EXCEEDED: the live service did not answer in time.
+	ErrorReason_LIVE_TIMEOUT ErrorReason = 66
+	// UNAVAILABLE (HTTP 503): the live segment or part a blocking request
+	// waits for did not appear within three target durations (the encoder
+	// stalled or dropped); retry.
+	ErrorReason_LIVE_EDGE_TIMEOUT ErrorReason = 67
 	// The owner has as many open (not yet completed, aborted or expired)
 	// uploads as upload.max_open_uploads allows; complete or abort one.
 	ErrorReason_OPEN_UPLOADS_QUOTA_EXCEEDED ErrorReason = 70
@@ -279,6 +288,9 @@ var (
 		62: "STATE_STORE_TIMEOUT",
 		63: "STATE_STORE_STARTING",
 		64: "SEARCH_INDEX_BUILDING",
+		65: "LIVE_UNAVAILABLE",
+		66: "LIVE_TIMEOUT",
+		67: "LIVE_EDGE_TIMEOUT",
 		70: "OPEN_UPLOADS_QUOTA_EXCEEDED",
 		71: "OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED",
 		72: "STORED_BYTES_QUOTA_EXCEEDED",
@@ -343,6 +355,9 @@ var (
 		"STATE_STORE_TIMEOUT":              62,
 		"STATE_STORE_STARTING":             63,
 		"SEARCH_INDEX_BUILDING":            64,
+		"LIVE_UNAVAILABLE":                 65,
+		"LIVE_TIMEOUT":                     66,
+		"LIVE_EDGE_TIMEOUT":                67,
 		"OPEN_UPLOADS_QUOTA_EXCEEDED":      70,
 		"OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED": 71,
 		"STORED_BYTES_QUOTA_EXCEEDED":      72,
@@ -391,7 +406,7 @@ var File_vidmesh_type_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_vidmesh_type_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\"vidmesh/type/v1/error_reason.proto\x12\x0fvidmesh.type.v1*\xef\v\n" +
+	"\"vidmesh/type/v1/error_reason.proto\x12\x0fvidmesh.type.v1*\xae\f\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10API_KEY_REQUIRED\x10\x01\x12\x19\n" +
@@ -442,7 +457,10 @@ const file_vidmesh_type_v1_error_reason_proto_rawDesc = "" +
 	"\x17STATE_STORE_UNAVAILABLE\x10=\x12\x17\n" +
 	"\x13STATE_STORE_TIMEOUT\x10>\x12\x18\n" +
 	"\x14STATE_STORE_STARTING\x10?\x12\x19\n" +
-	"\x15SEARCH_INDEX_BUILDING\x10@\x12\x1f\n" +
+	"\x15SEARCH_INDEX_BUILDING\x10@\x12\x14\n" +
+	"\x10LIVE_UNAVAILABLE\x10A\x12\x10\n" +
+	"\fLIVE_TIMEOUT\x10B\x12\x15\n" +
+	"\x11LIVE_EDGE_TIMEOUT\x10C\x12\x1f\n" +
 	"\x1bOPEN_UPLOADS_QUOTA_EXCEEDED\x10F\x12$\n" +
 	" OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED\x10G\x12\x1f\n" +
 	"\x1bSTORED_BYTES_QUOTA_EXCEEDED\x10H\x12\x10\n" +

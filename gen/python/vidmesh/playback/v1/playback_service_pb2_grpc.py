@@ -53,11 +53,21 @@ class PlaybackServiceStub:
     the same instants in every rendition; the audio and video playlists of a
     version share one EXT-X-TARGETDURATION.
 
-    Live objects will live under /live/{stream}/ with the same master, media
-    playlist and segment layout, packaged as LL-HLS (partial segments and
-    blocking playlist reload) unless the stream's latency mode is STANDARD.
-    The live RPCs below are not served yet: they answer UNIMPLEMENTED until
-    live streaming lands.
+    Live objects live under /live/{stream}/, packaged as LL-HLS (RFC 8216bis)
+    from the stream's live window (about the last 12 seconds):
+
+    master.m3u8                     master playlist of the live ladder
+    {rendition}/index.m3u8          media playlist: parts of ~1/3 s, blocking
+    reload, preload hints, rendition reports
+    {rendition}/init-{n}.mp4        init segment of publisher session n
+    {rendition}/{msn}.m4s           a whole segment (from keyframe to keyframe)
+    {rendition}/{msn}.{part}.m4s    one part of a segment
+
+    Parts and segments are fMP4 (CMAF) with the video and the AAC audio muxed.
+    The same playlists play in players without LL-HLS support, which ignore the
+    parts and fetch whole segments. After an encoder reconnects the playlist
+    carries EXT-X-DISCONTINUITY and a new init segment; once the stream ends it
+    carries EXT-X-ENDLIST for an hour.
 
     Access: objects of public and unlisted videos and streams are readable by
     anyone. Private ones need the token of a signed URL from CreatePlaybackUrl.
@@ -115,7 +125,7 @@ class PlaybackServiceStub:
                 request_serializer=vidmesh_dot_playback_dot_v1_dot_playback__service__pb2.GetLiveMediaPlaylistRequest.SerializeToString,
                 response_deserializer=vidmesh_dot_playback_dot_v1_dot_playback__service__pb2.GetLiveMediaPlaylistResponse.FromString,
                 _registered_method=True)
-        self.GetLiveSegment = channel.unary_stream(
+        self.GetLiveSegment = channel.unary_unary(
                 '/vidmesh.playback.v1.PlaybackService/GetLiveSegment',
                 request_serializer=vidmesh_dot_playback_dot_v1_dot_playback__service__pb2.GetLiveSegmentRequest.SerializeToString,
                 response_deserializer=vidmesh_dot_playback_dot_v1_dot_playback__service__pb2.GetLiveSegmentResponse.FromString,
@@ -155,11 +165,21 @@ class PlaybackServiceServicer:
     the same instants in every rendition; the audio and video playlists of a
     version share one EXT-X-TARGETDURATION.
 
-    Live objects will live under /live/{stream}/ with the same master, media
-    playlist and segment layout, packaged as LL-HLS (partial segments and
-    blocking playlist reload) unless the stream's latency mode is STANDARD.
-    The live RPCs below are not served yet: they answer UNIMPLEMENTED until
-    live streaming lands.
+    Live objects live under /live/{stream}/, packaged as LL-HLS (RFC 8216bis)
+    from the stream's live window (about the last 12 seconds):
+
+    master.m3u8                     master playlist of the live ladder
+    {rendition}/index.m3u8          media playlist: parts of ~1/3 s, blocking
+    reload, preload hints, rendition reports
+    {rendition}/init-{n}.mp4        init segment of publisher session n
+    {rendition}/{msn}.m4s           a whole segment (from keyframe to keyframe)
+    {rendition}/{msn}.{part}.m4s    one part of a segment
+
+    Parts and segments are fMP4 (CMAF) with the video and the AAC audio muxed.
+    The same playlists play in players without LL-HLS support, which ignore the
+    parts and fetch whole segments. After an encoder reconnects the playlist
+    carries EXT-X-DISCONTINUITY and a new init segment; once the stream ends it
+    carries EXT-X-ENDLIST for an hour.
 
     Access: objects of public and unlisted videos and streams are readable by
     anyone. Private ones need the token of a signed URL from CreatePlaybackUrl.
@@ -225,8 +245,8 @@ class PlaybackServiceServicer:
 
     def GetLiveMasterPlaylist(self, request, context):
         """Returns the master playlist of a live stream,
-        "application/vnd.apple.mpegurl". Cache-Control: public, a few seconds.
-        Returns NOT_FOUND also while the stream has not gone live yet; other
+        "application/vnd.apple.mpegurl". Cache-Control: no-cache. Returns
+        NOT_FOUND (STREAM_NOT_LIVE) while the stream has not gone live yet; other
         errors: see the service.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -235,30 +255,31 @@ class PlaybackServiceServicer:
 
     def GetLiveMediaPlaylist(self, request, context):
         """Returns the media playlist of one live rendition,
-        "application/vnd.apple.mpegurl". With the LL-HLS delivery directives
+        "application/vnd.apple.mpegurl". With the LL-HLS delivery directive
         _HLS_msn (and _HLS_part) the call blocks until the playlist holds that
-        segment (and part); in STANDARD latency mode the directives are
-        ignored. Without directives Cache-Control is public for half a target
-        duration (part target in LL-HLS); with them the answer for a URL never
-        changes, so it is public for a minute. Once the stream has ended the
-        playlist ends with EXT-X-ENDLIST. Returns INVALID_ARGUMENT (HTTP 400) if
-        _HLS_msn is more than two segments ahead of the live edge, UNAVAILABLE
-        (HTTP 503) if the segment does not appear within three target
-        durations, and NOT_FOUND while the stream has not gone live yet; other
-        errors: see the service.
+        segment (and part), at most 6 seconds (three target durations); the
+        answer to such a URL is the same for every viewer, so it is
+        Cache-Control: public, max-age=2; without directives it is no-cache.
+        _HLS_skip is accepted and ignored (no delta updates: the playlist never
+        offers CAN-SKIP-UNTIL). Returns INVALID_ARGUMENT (HTTP 400) for a
+        negative or non-numeric directive, _HLS_part without _HLS_msn, or an
+        _HLS_msn more than two segments ahead of the live edge; UNAVAILABLE
+        (HTTP 503, LIVE_EDGE_TIMEOUT) if the segment or part does not appear in
+        time; NOT_FOUND (STREAM_NOT_LIVE) while the stream has not gone live;
+        other errors: see the service.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetLiveSegment(self, request, context):
-        """Streams a live init segment, segment or partial segment. A request for
-        the part a playlist announces with EXT-X-PRELOAD-HINT is accepted before
-        the part exists: the bytes are sent as the packager produces them, each
-        message carrying the next chunk (the first sets the content type).
-        Completed objects never change: Cache-Control: public, one hour. Returns
-        NOT_FOUND for an object that has left the live window or is not hinted;
-        other errors: see the service.
+        """Returns a live init segment, segment or part ("video/mp4"). A request
+        for the part a playlist hints at next (EXT-X-PRELOAD-HINT) is accepted
+        before the part exists and answered as soon as it does (at most 6
+        seconds). Objects never change once they exist: Cache-Control: public,
+        max-age=60. Returns NOT_FOUND for an object that has left the live
+        window or does not exist yet and is not the hinted part; other errors:
+        see the service.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -272,9 +293,9 @@ class PlaybackServiceServicer:
         version; it is a bearer credential. Owner only. Returns NOT_FOUND if the
         video or stream does not exist or is not visible to the caller,
         PERMISSION_DENIED if the caller is not its owner, FAILED_PRECONDITION
-        (VIDEO_NOT_READY) for a video that is not READY or a stream that has
-        ENDED, and INVALID_ARGUMENT for a ttl outside 1 minute to 24 hours.
-        Streams are not served yet: "streams/{stream}" answers NOT_FOUND.
+        (VIDEO_NOT_READY) for a video that is not READY, (STREAM_ENDED) for a
+        stream that has ENDED, and INVALID_ARGUMENT for a ttl outside 1 minute
+        to 24 hours.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -318,7 +339,7 @@ def add_PlaybackServiceServicer_to_server(servicer, server):
                     request_deserializer=vidmesh_dot_playback_dot_v1_dot_playback__service__pb2.GetLiveMediaPlaylistRequest.FromString,
                     response_serializer=vidmesh_dot_playback_dot_v1_dot_playback__service__pb2.GetLiveMediaPlaylistResponse.SerializeToString,
             ),
-            'GetLiveSegment': grpc.unary_stream_rpc_method_handler(
+            'GetLiveSegment': grpc.unary_unary_rpc_method_handler(
                     servicer.GetLiveSegment,
                     request_deserializer=vidmesh_dot_playback_dot_v1_dot_playback__service__pb2.GetLiveSegmentRequest.FromString,
                     response_serializer=vidmesh_dot_playback_dot_v1_dot_playback__service__pb2.GetLiveSegmentResponse.SerializeToString,
@@ -364,11 +385,21 @@ class PlaybackService:
     the same instants in every rendition; the audio and video playlists of a
     version share one EXT-X-TARGETDURATION.
 
-    Live objects will live under /live/{stream}/ with the same master, media
-    playlist and segment layout, packaged as LL-HLS (partial segments and
-    blocking playlist reload) unless the stream's latency mode is STANDARD.
-    The live RPCs below are not served yet: they answer UNIMPLEMENTED until
-    live streaming lands.
+    Live objects live under /live/{stream}/, packaged as LL-HLS (RFC 8216bis)
+    from the stream's live window (about the last 12 seconds):
+
+    master.m3u8                     master playlist of the live ladder
+    {rendition}/index.m3u8          media playlist: parts of ~1/3 s, blocking
+    reload, preload hints, rendition reports
+    {rendition}/init-{n}.mp4        init segment of publisher session n
+    {rendition}/{msn}.m4s           a whole segment (from keyframe to keyframe)
+    {rendition}/{msn}.{part}.m4s    one part of a segment
+
+    Parts and segments are fMP4 (CMAF) with the video and the AAC audio muxed.
+    The same playlists play in players without LL-HLS support, which ignore the
+    parts and fetch whole segments. After an encoder reconnects the playlist
+    carries EXT-X-DISCONTINUITY and a new init segment; once the stream ends it
+    carries EXT-X-ENDLIST for an hour.
 
     Access: objects of public and unlisted videos and streams are readable by
     anyone. Private ones need the token of a signed URL from CreatePlaybackUrl.
@@ -585,7 +616,7 @@ class PlaybackService:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.unary_stream(
+        return grpc.experimental.unary_unary(
             request,
             target,
             '/vidmesh.playback.v1.PlaybackService/GetLiveSegment',

@@ -54,6 +54,9 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STATE_STORE_TIMEOUT: _ClassVar[ErrorReason]
     STATE_STORE_STARTING: _ClassVar[ErrorReason]
     SEARCH_INDEX_BUILDING: _ClassVar[ErrorReason]
+    LIVE_UNAVAILABLE: _ClassVar[ErrorReason]
+    LIVE_TIMEOUT: _ClassVar[ErrorReason]
+    LIVE_EDGE_TIMEOUT: _ClassVar[ErrorReason]
     OPEN_UPLOADS_QUOTA_EXCEEDED: _ClassVar[ErrorReason]
     OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED: _ClassVar[ErrorReason]
     STORED_BYTES_QUOTA_EXCEEDED: _ClassVar[ErrorReason]
@@ -116,6 +119,9 @@ STATE_STORE_UNAVAILABLE: ErrorReason
 STATE_STORE_TIMEOUT: ErrorReason
 STATE_STORE_STARTING: ErrorReason
 SEARCH_INDEX_BUILDING: ErrorReason
+LIVE_UNAVAILABLE: ErrorReason
+LIVE_TIMEOUT: ErrorReason
+LIVE_EDGE_TIMEOUT: ErrorReason
 OPEN_UPLOADS_QUOTA_EXCEEDED: ErrorReason
 OPEN_UPLOAD_BYTES_QUOTA_EXCEEDED: ErrorReason
 STORED_BYTES_QUOTA_EXCEEDED: ErrorReason

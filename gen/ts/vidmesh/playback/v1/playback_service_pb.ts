@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vidmesh/playback/v1/playback_service.proto.
  */
 export const file_vidmesh_playback_v1_playback_service: GenFile = /*@__PURE__*/
-  fileDesc("Cip2aWRtZXNoL3BsYXliYWNrL3YxL3BsYXliYWNrX3NlcnZpY2UucHJvdG8SE3ZpZG1lc2gucGxheWJhY2sudjEiWAoYR2V0TWFzdGVyUGxheWxpc3RSZXF1ZXN0EhYKCHZpZGVvX2lkGAEgASgJQgTiQQECEhUKB3ZlcnNpb24YAiABKAlCBOJBAQISDQoFdG9rZW4YAyABKAkiPwoZR2V0TWFzdGVyUGxheWxpc3RSZXNwb25zZRIiCgRib2R5GAEgASgLMhQuZ29vZ2xlLmFwaS5IdHRwQm9keSJwChdHZXRNZWRpYVBsYXlsaXN0UmVxdWVzdBIWCgh2aWRlb19pZBgBIAEoCUIE4kEBAhIVCgd2ZXJzaW9uGAIgASgJQgTiQQECEhcKCXJlbmRpdGlvbhgDIAEoCUIE4kEBAhINCgV0b2tlbhgEIAEoCSI+ChhHZXRNZWRpYVBsYXlsaXN0UmVzcG9uc2USIgoEYm9keRgBIAEoCzIULmdvb2dsZS5hcGkuSHR0cEJvZHkigQEKEUdldFNlZ21lbnRSZXF1ZXN0EhYKCHZpZGVvX2lkGAEgASgJQgTiQQECEhUKB3ZlcnNpb24YAiABKAlCBOJBAQISFwoJcmVuZGl0aW9uGAMgASgJQgTiQQECEhUKB3NlZ21lbnQYBCABKAlCBOJBAQISDQoFdG9rZW4YBSABKAkiOAoSR2V0U2VnbWVudFJlc3BvbnNlEiIKBGJvZHkYASABKAsyFC5nb29nbGUuYXBpLkh0dHBCb2R5IlAKEEdldFBvc3RlclJlcXVlc3QSFgoIdmlkZW9faWQYASABKAlCBOJBAQISFQoHdmVyc2lvbhgCIAEoCUIE4kEBAhINCgV0b2tlbhgDIAEoCSI3ChFHZXRQb3N0ZXJSZXNwb25zZRIiCgRib2R5GAEgASgLMhQuZ29vZ2xlLmFwaS5IdHRwQm9keSJoChRHZXRTdG9yeWJvYXJkUmVxdWVzdBIWCgh2aWRlb19pZBgBIAEoCUIE4kEBAhIVCgd2ZXJzaW9uGAIgASgJQgTiQQECEhIKBGZpbGUYAyABKAlCBOJBAQISDQoFdG9rZW4YBCABKAkiOwoVR2V0U3Rvcnlib2FyZFJlc3BvbnNlEiIKBGJvZHkYASABKAsyFC5nb29nbGUuYXBpLkh0dHBCb2R5IkYKHEdldExpdmVNYXN0ZXJQbGF5bGlzdFJlcXVlc3QSFwoJc3RyZWFtX2lkGAEgASgJQgTiQQECEg0KBXRva2VuGAIgASgJIkMKHUdldExpdmVNYXN0ZXJQbGF5bGlzdFJlc3BvbnNlEiIKBGJvZHkYASABKAsyFC5nb29nbGUuYXBpLkh0dHBCb2R5ItYBChtHZXRMaXZlTWVkaWFQbGF5bGlzdFJlcXVlc3QSFwoJc3RyZWFtX2lkGAEgASgJQgTiQQECEhcKCXJlbmRpdGlvbhgCIAEoCUIE4kEBAhINCgV0b2tlbhgDIAEoCRIeCgdobHNfbXNuGAQgASgDSABSCF9ITFNfbXNuiAEBEiAKCGhsc19wYXJ0GAUgASgFSAFSCV9ITFNfcGFydIgBARIbCghobHNfc2tpcBgGIAEoCVIJX0hMU19za2lwQgoKCF9obHNfbXNuQgsKCV9obHNfcGFydCJCChxHZXRMaXZlTWVkaWFQbGF5bGlzdFJlc3BvbnNlEiIKBGJvZHkYASABKAsyFC5nb29nbGUuYXBpLkh0dHBCb2R5Im8KFUdldExpdmVTZWdtZW50UmVxdWVzdBIXCglzdHJlYW1faWQYASABKAlCBOJBAQISFwoJcmVuZGl0aW9uGAIgASgJQgTiQQECEhUKB3NlZ21lbnQYAyABKAlCBOJBAQISDQoFdG9rZW4YBCABKAkiPAoWR2V0TGl2ZVNlZ21lbnRSZXNwb25zZRIiCgRib2R5GAEgASgLMhQuZ29vZ2xlLmFwaS5IdHRwQm9keSJWChhDcmVhdGVQbGF5YmFja1VybFJlcXVlc3QSEgoEbmFtZRgBIAEoCUIE4kEBAhImCgN0dGwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iaAoZQ3JlYXRlUGxheWJhY2tVcmxSZXNwb25zZRILCgN1cmwYASABKAkSDQoFdG9rZW4YAiABKAkSLwoLZXhwaXJlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wMp4MCg9QbGF5YmFja1NlcnZpY2USpwEKEUdldE1hc3RlclBsYXlsaXN0Ei0udmlkbWVzaC5wbGF5YmFjay52MS5HZXRNYXN0ZXJQbGF5bGlzdFJlcXVlc3QaLi52aWRtZXNoLnBsYXliYWNrLnYxLkdldE1hc3RlclBsYXlsaXN0UmVzcG9uc2UiM4LT5JMCLWIEYm9keRIlL2hscy97dmlkZW9faWR9L3t2ZXJzaW9ufS9tYXN0ZXIubTN1OBKvAQoQR2V0TWVkaWFQbGF5bGlzdBIsLnZpZG1lc2gucGxheWJhY2sudjEuR2V0TWVkaWFQbGF5bGlzdFJlcXVlc3QaLS52aWRtZXNoLnBsYXliYWNrLnYxLkdldE1lZGlhUGxheWxpc3RSZXNwb25zZSI+gtPkkwI4YgRib2R5EjAvaGxzL3t2aWRlb19pZH0ve3ZlcnNpb259L3tyZW5kaXRpb259L2luZGV4Lm0zdTgSnAEKCkdldFNlZ21lbnQSJi52aWRtZXNoLnBsYXliYWNrLnYxLkdldFNlZ21lbnRSZXF1ZXN0GicudmlkbWVzaC5wbGF5YmFjay52MS5HZXRTZWdtZW50UmVzcG9uc2UiPYLT5JMCN2IEYm9keRIvL2hscy97dmlkZW9faWR9L3t2ZXJzaW9ufS97cmVuZGl0aW9ufS97c2VnbWVudH0SjgEKCUdldFBvc3RlchIlLnZpZG1lc2gucGxheWJhY2sudjEuR2V0UG9zdGVyUmVxdWVzdBomLnZpZG1lc2gucGxheWJhY2sudjEuR2V0UG9zdGVyUmVzcG9uc2UiMoLT5JMCLGIEYm9keRIkL2hscy97dmlkZW9faWR9L3t2ZXJzaW9ufS9wb3N0ZXIuanBnEqEBCg1HZXRTdG9yeWJvYXJkEikudmlkbWVzaC5wbGF5YmFjay52MS5HZXRTdG9yeWJvYXJkUmVxdWVzdBoqLnZpZG1lc2gucGxheWJhY2sudjEuR2V0U3Rvcnlib2FyZFJlc3BvbnNlIjmC0+STAjNiBGJvZHkSKy9obHMve3ZpZGVvX2lkfS97dmVyc2lvbn0vc3Rvcnlib2FyZC97ZmlsZX0SqwEKFUdldExpdmVNYXN0ZXJQbGF5bGlzdBIxLnZpZG1lc2gucGxheWJhY2sudjEuR2V0TGl2ZU1hc3RlclBsYXlsaXN0UmVxdWVzdBoyLnZpZG1lc2gucGxheWJhY2sudjEuR2V0TGl2ZU1hc3RlclBsYXlsaXN0UmVzcG9uc2UiK4LT5JMCJWIEYm9keRIdL2xpdmUve3N0cmVhbV9pZH0vbWFzdGVyLm0zdTgSswEKFEdldExpdmVNZWRpYVBsYXlsaXN0EjAudmlkbWVzaC5wbGF5YmFjay52MS5HZXRMaXZlTWVkaWFQbGF5bGlzdFJlcXVlc3QaMS52aWRtZXNoLnBsYXliYWNrLnYxLkdldExpdmVNZWRpYVBsYXlsaXN0UmVzcG9uc2UiNoLT5JMCMGIEYm9keRIoL2xpdmUve3N0cmVhbV9pZH0ve3JlbmRpdGlvbn0vaW5kZXgubTN1OBKiAQoOR2V0TGl2ZVNlZ21lbnQSKi52aWRtZXNoLnBsYXliYWNrLnYxLkdldExpdmVTZWdtZW50UmVxdWVzdBorLnZpZG1lc2gucGxheWJhY2sudjEuR2V0TGl2ZVNlZ21lbnRSZXNwb25zZSI1gtPkkwIvYgRib2R5EicvbGl2ZS97c3RyZWFtX2lkfS97cmVuZGl0aW9ufS97c2VnbWVudH0wARLRAQoRQ3JlYXRlUGxheWJhY2tVcmwSLS52aWRtZXNoLnBsYXliYWNrLnYxLkNyZWF0ZVBsYXliYWNrVXJsUmVxdWVzdBouLnZpZG1lc2gucGxheWJhY2sudjEuQ3JlYXRlUGxheWJhY2tVcmxSZXNwb25zZSJdgtPkkwJXOgEqWis6ASoiJi92MS97bmFtZT1zdHJlYW1zLyp9OmNyZWF0ZVBsYXliYWNrVXJsIiUvdjEve25hbWU9dmlkZW9zLyp9OmNyZWF0ZVBsYXliYWNrVXJsQtABChdjb20udmlkbWVzaC5wbGF5YmFjay52MUIUUGxheWJhY2tTZXJ2aWNlUHJvdG9QAVoxdmlkbWVzaC5kZXYvZ2VuL2dvL3ZpZG1lc2gvcGxheWJhY2svdjE7cGxheWJhY2t2MaICA1ZQWKoCE1ZpZG1lc2guUGxheWJhY2suVjHKAhNWaWRtZXNoXFBsYXliYWNrXFYx4gIfVmlkbWVzaFxQbGF5YmFja1xWMVxHUEJNZXRhZGF0YeoCFVZpZG1lc2g6OlBsYXliYWNrOjpWMWIGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior, file_google_api_httpbody, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Cip2aWRtZXNoL3BsYXliYWNrL3YxL3BsYXliYWNrX3NlcnZpY2UucHJvdG8SE3ZpZG1lc2gucGxheWJhY2sudjEiWAoYR2V0TWFzdGVyUGxheWxpc3RSZXF1ZXN0EhYKCHZpZGVvX2lkGAEgASgJQgTiQQECEhUKB3ZlcnNpb24YAiABKAlCBOJBAQISDQoFdG9rZW4YAyABKAkiPwoZR2V0TWFzdGVyUGxheWxpc3RSZXNwb25zZRIiCgRib2R5GAEgASgLMhQuZ29vZ2xlLmFwaS5IdHRwQm9keSJwChdHZXRNZWRpYVBsYXlsaXN0UmVxdWVzdBIWCgh2aWRlb19pZBgBIAEoCUIE4kEBAhIVCgd2ZXJzaW9uGAIgASgJQgTiQQECEhcKCXJlbmRpdGlvbhgDIAEoCUIE4kEBAhINCgV0b2tlbhgEIAEoCSI+ChhHZXRNZWRpYVBsYXlsaXN0UmVzcG9uc2USIgoEYm9keRgBIAEoCzIULmdvb2dsZS5hcGkuSHR0cEJvZHkigQEKEUdldFNlZ21lbnRSZXF1ZXN0EhYKCHZpZGVvX2lkGAEgASgJQgTiQQECEhUKB3ZlcnNpb24YAiABKAlCBOJBAQISFwoJcmVuZGl0aW9uGAMgASgJQgTiQQECEhUKB3NlZ21lbnQYBCABKAlCBOJBAQISDQoFdG9rZW4YBSABKAkiOAoSR2V0U2VnbWVudFJlc3BvbnNlEiIKBGJvZHkYASABKAsyFC5nb29nbGUuYXBpLkh0dHBCb2R5IlAKEEdldFBvc3RlclJlcXVlc3QSFgoIdmlkZW9faWQYASABKAlCBOJBAQISFQoHdmVyc2lvbhgCIAEoCUIE4kEBAhINCgV0b2tlbhgDIAEoCSI3ChFHZXRQb3N0ZXJSZXNwb25zZRIiCgRib2R5GAEgASgLMhQuZ29vZ2xlLmFwaS5IdHRwQm9keSJoChRHZXRTdG9yeWJvYXJkUmVxdWVzdBIWCgh2aWRlb19pZBgBIAEoCUIE4kEBAhIVCgd2ZXJzaW9uGAIgASgJQgTiQQECEhIKBGZpbGUYAyABKAlCBOJBAQISDQoFdG9rZW4YBCABKAkiOwoVR2V0U3Rvcnlib2FyZFJlc3BvbnNlEiIKBGJvZHkYASABKAsyFC5nb29nbGUuYXBpLkh0dHBCb2R5IkYKHEdldExpdmVNYXN0ZXJQbGF5bGlzdFJlcXVlc3QSFwoJc3RyZWFtX2lkGAEgASgJQgTiQQECEg0KBXRva2VuGAIgASgJIkMKHUdldExpdmVNYXN0ZXJQbGF5bGlzdFJlc3BvbnNlEiIKBGJvZHkYASABKAsyFC5nb29nbGUuYXBpLkh0dHBCb2R5ItYBChtHZXRMaXZlTWVkaWFQbGF5bGlzdFJlcXVlc3QSFwoJc3RyZWFtX2lkGAEgASgJQgTiQQECEhcKCXJlbmRpdGlvbhgCIAEoCUIE4kEBAhINCgV0b2tlbhgDIAEoCRIeCgdobHNfbXNuGAQgASgDSABSCF9ITFNfbXNuiAEBEiAKCGhsc19wYXJ0GAUgASgFSAFSCV9ITFNfcGFydIgBARIbCghobHNfc2tpcBgGIAEoCVIJX0hMU19za2lwQgoKCF9obHNfbXNuQgsKCV9obHNfcGFydCJCChxHZXRMaXZlTWVkaWFQbGF5bGlzdFJlc3BvbnNlEiIKBGJvZHkYASABKAsyFC5nb29nbGUuYXBpLkh0dHBCb2R5Im8KFUdldExpdmVTZWdtZW50UmVxdWVzdBIXCglzdHJlYW1faWQYASABKAlCBOJBAQISFwoJcmVuZGl0aW9uGAIgASgJQgTiQQECEhUKB3NlZ21lbnQYAyABKAlCBOJBAQISDQoFdG9rZW4YBCABKAkiPAoWR2V0TGl2ZVNlZ21lbnRSZXNwb25zZRIiCgRib2R5GAEgASgLMhQuZ29vZ2xlLmFwaS5IdHRwQm9keSJWChhDcmVhdGVQbGF5YmFja1VybFJlcXVlc3QSEgoEbmFtZRgBIAEoCUIE4kEBAhImCgN0dGwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iaAoZQ3JlYXRlUGxheWJhY2tVcmxSZXNwb25zZRILCgN1cmwYASABKAkSDQoFdG9rZW4YAiABKAkSLwoLZXhwaXJlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wMpwMCg9QbGF5YmFja1NlcnZpY2USpwEKEUdldE1hc3RlclBsYXlsaXN0Ei0udmlkbWVzaC5wbGF5YmFjay52MS5HZXRNYXN0ZXJQbGF5bGlzdFJlcXVlc3QaLi52aWRtZXNoLnBsYXliYWNrLnYxLkdldE1hc3RlclBsYXlsaXN0UmVzcG9uc2UiM4LT5JMCLWIEYm9keRIlL2hscy97dmlkZW9faWR9L3t2ZXJzaW9ufS9tYXN0ZXIubTN1OBKvAQoQR2V0TWVkaWFQbGF5bGlzdBIsLnZpZG1lc2gucGxheWJhY2sudjEuR2V0TWVkaWFQbGF5bGlzdFJlcXVlc3QaLS52aWRtZXNoLnBsYXliYWNrLnYxLkdldE1lZGlhUGxheWxpc3RSZXNwb25zZSI+gtPkkwI4YgRib2R5EjAvaGxzL3t2aWRlb19pZH0ve3ZlcnNpb259L3tyZW5kaXRpb259L2luZGV4Lm0zdTgSnAEKCkdldFNlZ21lbnQSJi52aWRtZXNoLnBsYXliYWNrLnYxLkdldFNlZ21lbnRSZXF1ZXN0GicudmlkbWVzaC5wbGF5YmFjay52MS5HZXRTZWdtZW50UmVzcG9uc2UiPYLT5JMCN2IEYm9keRIvL2hscy97dmlkZW9faWR9L3t2ZXJzaW9ufS97cmVuZGl0aW9ufS97c2VnbWVudH0SjgEKCUdldFBvc3RlchIlLnZpZG1lc2gucGxheWJhY2sudjEuR2V0UG9zdGVyUmVxdWVzdBomLnZpZG1lc2gucGxheWJhY2sudjEuR2V0UG9zdGVyUmVzcG9uc2UiMoLT5JMCLGIEYm9keRIkL2hscy97dmlkZW9faWR9L3t2ZXJzaW9ufS9wb3N0ZXIuanBnEqEBCg1HZXRTdG9yeWJvYXJkEikudmlkbWVzaC5wbGF5YmFjay52MS5HZXRTdG9yeWJvYXJkUmVxdWVzdBoqLnZpZG1lc2gucGxheWJhY2sudjEuR2V0U3Rvcnlib2FyZFJlc3BvbnNlIjmC0+STAjNiBGJvZHkSKy9obHMve3ZpZGVvX2lkfS97dmVyc2lvbn0vc3Rvcnlib2FyZC97ZmlsZX0SqwEKFUdldExpdmVNYXN0ZXJQbGF5bGlzdBIxLnZpZG1lc2gucGxheWJhY2sudjEuR2V0TGl2ZU1hc3RlclBsYXlsaXN0UmVxdWVzdBoyLnZpZG1lc2gucGxheWJhY2sudjEuR2V0TGl2ZU1hc3RlclBsYXlsaXN0UmVzcG9uc2UiK4LT5JMCJWIEYm9keRIdL2xpdmUve3N0cmVhbV9pZH0vbWFzdGVyLm0zdTgSswEKFEdldExpdmVNZWRpYVBsYXlsaXN0EjAudmlkbWVzaC5wbGF5YmFjay52MS5HZXRMaXZlTWVkaWFQbGF5bGlzdFJlcXVlc3QaMS52aWRtZXNoLnBsYXliYWNrLnYxLkdldExpdmVNZWRpYVBsYXlsaXN0UmVzcG9uc2UiNoLT5JMCMGIEYm9keRIoL2xpdmUve3N0cmVhbV9pZH0ve3JlbmRpdGlvbn0vaW5kZXgubTN1OBKgAQoOR2V0TGl2ZVNlZ21lbnQSKi52aWRtZXNoLnBsYXliYWNrLnYxLkdldExpdmVTZWdtZW50UmVxdWVzdBorLnZpZG1lc2gucGxheWJhY2sudjEuR2V0TGl2ZVNlZ21lbnRSZXNwb25zZSI1gtPkkwIvYgRib2R5EicvbGl2ZS97c3RyZWFtX2lkfS97cmVuZGl0aW9ufS97c2VnbWVudH0S0QEKEUNyZWF0ZVBsYXliYWNrVXJsEi0udmlkbWVzaC5wbGF5YmFjay52MS5DcmVhdGVQbGF5YmFja1VybFJlcXVlc3QaLi52aWRtZXNoLnBsYXliYWNrLnYxLkNyZWF0ZVBsYXliYWNrVXJsUmVzcG9uc2UiXYLT5JMCVzoBKlorOgEqIiYvdjEve25hbWU9c3RyZWFtcy8qfTpjcmVhdGVQbGF5YmFja1VybCIlL3YxL3tuYW1lPXZpZGVvcy8qfTpjcmVhdGVQbGF5YmFja1VybELQAQoXY29tLnZpZG1lc2gucGxheWJhY2sudjFCFFBsYXliYWNrU2VydmljZVByb3RvUAFaMXZpZG1lc2guZGV2L2dlbi9nby92aWRtZXNoL3BsYXliYWNrL3YxO3BsYXliYWNrdjGiAgNWUFiqAhNWaWRtZXNoLlBsYXliYWNrLlYxygITVmlkbWVzaFxQbGF5YmFja1xWMeICH1ZpZG1lc2hcUGxheWJhY2tcVjFcR1BCTWV0YWRhdGHqAhVWaWRtZXNoOjpQbGF5YmFjazo6VjFiBnByb3RvMw", [file_google_api_annotations, file_google_api_field_behavior, file_google_api_httpbody, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Request for GetMasterPlaylist.
@@ -487,7 +487,7 @@ export type GetLiveSegmentRequest = Message<"vidmesh.playback.v1.GetLiveSegmentR
 
   /**
    * File name of the init segment, segment or part as the media playlist
-   * lists it, e.g. "init.mp4", "00042.m4s" or "00042.3.m4s".
+   * lists it, e.g. "init-0.mp4", "42.m4s" or "42.3.m4s".
    *
    * @generated from field: string segment = 3;
    */
@@ -516,8 +516,7 @@ export const GetLiveSegmentRequestSchema: GenMessage<GetLiveSegmentRequest> = /*
  */
 export type GetLiveSegmentResponse = Message<"vidmesh.playback.v1.GetLiveSegmentResponse"> & {
   /**
-   * The next bytes of the object; content_type is set on the first chunk.
-   * Over HTTP, the chunks follow each other in one response body.
+   * The object. Over HTTP, the whole response.
    *
    * @generated from field: google.api.HttpBody body = 1;
    */
@@ -568,7 +567,8 @@ export const CreatePlaybackUrlRequestSchema: GenMessage<CreatePlaybackUrlRequest
 export type CreatePlaybackUrlResponse = Message<"vidmesh.playback.v1.CreatePlaybackUrlResponse"> & {
   /**
    * Path and query of the master playlist with the token, e.g.
-   * "/hls/abc123/v1/master.m3u8?token=...". It is relative to the edge
+   * "/hls/abc123/v1/master.m3u8?token=..." or
+   * "/live/def456/master.m3u8?token=...". It is relative to the edge
    * that serves the API, so it resolves against the page's origin.
    *
    * @generated from field: string url = 1;
@@ -626,11 +626,21 @@ export const CreatePlaybackUrlResponseSchema: GenMessage<CreatePlaybackUrlRespon
  * the same instants in every rendition; the audio and video playlists of a
  * version share one EXT-X-TARGETDURATION.
  *
- * Live objects will live under /live/{stream}/ with the same master, media
- * playlist and segment layout, packaged as LL-HLS (partial segments and
- * blocking playlist reload) unless the stream's latency mode is STANDARD.
- * The live RPCs below are not served yet: they answer UNIMPLEMENTED until
- * live streaming lands.
+ * Live objects live under /live/{stream}/, packaged as LL-HLS (RFC 8216bis)
+ * from the stream's live window (about the last 12 seconds):
+ *
+ *     master.m3u8                     master playlist of the live ladder
+ *     {rendition}/index.m3u8          media playlist: parts of ~1/3 s, blocking
+ *                                     reload, preload hints, rendition reports
+ *     {rendition}/init-{n}.mp4        init segment of publisher session n
+ *     {rendition}/{msn}.m4s           a whole segment (from keyframe to keyframe)
+ *     {rendition}/{msn}.{part}.m4s    one part of a segment
+ *
+ * Parts and segments are fMP4 (CMAF) with the video and the AAC audio muxed.
+ * The same playlists play in players without LL-HLS support, which ignore the
+ * parts and fetch whole segments. After an encoder reconnects the playlist
+ * carries EXT-X-DISCONTINUITY and a new init segment; once the stream ends it
+ * carries EXT-X-ENDLIST for an hour.
  *
  * Access: objects of public and unlisted videos and streams are readable by
  * anyone. Private ones need the token of a signed URL from CreatePlaybackUrl.
@@ -713,8 +723,8 @@ export const PlaybackService: GenService<{
   },
   /**
    * Returns the master playlist of a live stream,
-   * "application/vnd.apple.mpegurl". Cache-Control: public, a few seconds.
-   * Returns NOT_FOUND also while the stream has not gone live yet; other
+   * "application/vnd.apple.mpegurl". Cache-Control: no-cache. Returns
+   * NOT_FOUND (STREAM_NOT_LIVE) while the stream has not gone live yet; other
    * errors: see the service.
    *
    * @generated from rpc vidmesh.playback.v1.PlaybackService.GetLiveMasterPlaylist
@@ -726,17 +736,18 @@ export const PlaybackService: GenService<{
   },
   /**
    * Returns the media playlist of one live rendition,
-   * "application/vnd.apple.mpegurl". With the LL-HLS delivery directives
+   * "application/vnd.apple.mpegurl". With the LL-HLS delivery directive
    * _HLS_msn (and _HLS_part) the call blocks until the playlist holds that
-   * segment (and part); in STANDARD latency mode the directives are
-   * ignored. Without directives Cache-Control is public for half a target
-   * duration (part target in LL-HLS); with them the answer for a URL never
-   * changes, so it is public for a minute. Once the stream has ended the
-   * playlist ends with EXT-X-ENDLIST. Returns INVALID_ARGUMENT (HTTP 400) if
-   * _HLS_msn is more than two segments ahead of the live edge, UNAVAILABLE
-   * (HTTP 503) if the segment does not appear within three target
-   * durations, and NOT_FOUND while the stream has not gone live yet; other
-   * errors: see the service.
+   * segment (and part), at most 6 seconds (three target durations); the
+   * answer to such a URL is the same for every viewer, so it is
+   * Cache-Control: public, max-age=2; without directives it is no-cache.
+   * _HLS_skip is accepted and ignored (no delta updates: the playlist never
+   * offers CAN-SKIP-UNTIL). Returns INVALID_ARGUMENT (HTTP 400) for a
+   * negative or non-numeric directive, _HLS_part without _HLS_msn, or an
+   * _HLS_msn more than two segments ahead of the live edge; UNAVAILABLE
+   * (HTTP 503, LIVE_EDGE_TIMEOUT) if the segment or part does not appear in
+   * time; NOT_FOUND (STREAM_NOT_LIVE) while the stream has not gone live;
+   * other errors: see the service.
    *
    * @generated from rpc vidmesh.playback.v1.PlaybackService.GetLiveMediaPlaylist
    */
@@ -746,18 +757,18 @@ export const PlaybackService: GenService<{
     output: typeof GetLiveMediaPlaylistResponseSchema;
   },
   /**
-   * Streams a live init segment, segment or partial segment. A request for
-   * the part a playlist announces with EXT-X-PRELOAD-HINT is accepted before
-   * the part exists: the bytes are sent as the packager produces them, each
-   * message carrying the next chunk (the first sets the content type).
-   * Completed objects never change: Cache-Control: public, one hour. Returns
-   * NOT_FOUND for an object that has left the live window or is not hinted;
-   * other errors: see the service.
+   * Returns a live init segment, segment or part ("video/mp4"). A request
+   * for the part a playlist hints at next (EXT-X-PRELOAD-HINT) is accepted
+   * before the part exists and answered as soon as it does (at most 6
+   * seconds). Objects never change once they exist: Cache-Control: public,
+   * max-age=60. Returns NOT_FOUND for an object that has left the live
+   * window or does not exist yet and is not the hinted part; other errors:
+   * see the service.
    *
    * @generated from rpc vidmesh.playback.v1.PlaybackService.GetLiveSegment
    */
   getLiveSegment: {
-    methodKind: "server_streaming";
+    methodKind: "unary";
     input: typeof GetLiveSegmentRequestSchema;
     output: typeof GetLiveSegmentResponseSchema;
   },
@@ -769,9 +780,9 @@ export const PlaybackService: GenService<{
    * version; it is a bearer credential. Owner only. Returns NOT_FOUND if the
    * video or stream does not exist or is not visible to the caller,
    * PERMISSION_DENIED if the caller is not its owner, FAILED_PRECONDITION
-   * (VIDEO_NOT_READY) for a video that is not READY or a stream that has
-   * ENDED, and INVALID_ARGUMENT for a ttl outside 1 minute to 24 hours.
-   * Streams are not served yet: "streams/{stream}" answers NOT_FOUND.
+   * (VIDEO_NOT_READY) for a video that is not READY, (STREAM_ENDED) for a
+   * stream that has ENDED, and INVALID_ARGUMENT for a ttl outside 1 minute
+   * to 24 hours.
    *
    * @generated from rpc vidmesh.playback.v1.PlaybackService.CreatePlaybackUrl
    */
