@@ -55,6 +55,9 @@ def client_state_outside_home(tmp_path_factory: pytest.TempPathFactory) -> Itera
     assert _file_state(users_ledger) == before, f"the tests wrote to the user's upload ledger {users_ledger}"
 
 
+RECONNECT_WINDOW_SECONDS = 5
+
+
 @pytest.fixture(scope="session")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     home = tmp_path_factory.mktemp("mesh")
@@ -73,6 +76,9 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         VIDMESH_RECS_VIEWS_POLL_SECONDS="0.1",
         VIDMESH_RECS_TRAIN_EVERY_SECONDS="0",
         VIDMESH_ANALYTICS_WAREHOUSE_FLUSH_SECONDS="1",
+        # Live: an encoder that drops has 5 s to come back (30 s by default), a silent one 3 s.
+        VIDMESH_LIVE_RECONNECT_WINDOW_SECONDS=str(RECONNECT_WINDOW_SECONDS),
+        VIDMESH_LIVE_STALL_TIMEOUT_SECONDS="3",
     )
     yield running
     assert stop_mesh(running) == 0, "".join(running.output)

@@ -4,8 +4,11 @@ disconnects the encoder and closes the playlists."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import time
+from pathlib import Path
 
 import grpc
 import pytest
@@ -15,7 +18,7 @@ from vidmesh.live.v1 import resources_pb2
 
 from tests.support import http
 from tests.support.live import encoding, wait_for_state
-from tests.support.processes import Mesh
+from tests.support.processes import Mesh, child_pids
 
 pytestmark = pytest.mark.slow
 LiveStream = resources_pb2.LiveStream
@@ -101,3 +104,141 @@ def test_a_wrong_or_rotated_key_is_refused_within_a_second_and_nothing_starts(
     again = live.GetStream(pb2.GetStreamRequest(name=stream.name)).stream
     assert again.state == resources_pb2.LIVE_STREAM_STATE_IDLE
     assert http.get(f"http://{mesh.gateway}/live/{stream.id}/master.m3u8").status == 404
+
+
+def playlist_of(mesh: Mesh, stream: LiveStream) -> tuple[str, str]:
+    """(URL, text) of the stream's first media playlist, once it has parts."""
+    base = f"http://{mesh.gateway}/live/{stream.id}"
+    master = wait_for(f"{base}/master.m3u8")
+    assert master.status == 200, master.text
+    rendition = next(line for line in master.text.splitlines() if line and not line.startswith("#"))
+    url = f"{base}/{rendition}"
+    return url, wait_for(url).text
+
+
+def media_sequence(text: str) -> int:
+    found = re.search(r"#EXT-X-MEDIA-SEQUENCE:(\d+)", text)
+    assert found, text
+    return int(found.group(1))
+
+
+def last_msn(text: str) -> int:
+    """The segment of the newest part listed (not the preload hint's, which does not exist yet)."""
+    return max(int(m) for m in re.findall(r'#EXT-X-PART:.*URI="(\d+)\.\d+\.m4s"', text))
+
+
+def wait_for_text(url: str, needle: str, timeout: float = 20) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        text = http.get(url).text
+        if needle in text or time.monotonic() > deadline:
+            return text
+        time.sleep(0.2)
+
+
+def test_an_encoder_that_reconnects_within_the_window_continues_the_same_stream(
+    mesh: Mesh, live: pb2_grpc.LiveServiceStub, alice_key: str
+) -> None:
+    stream = new_stream(live, alice_key)
+    url = f"{stream.ingest_url}/{stream.stream_key}"
+    with encoding(url) as first:
+        wait_for_state(live, stream.name, LIVE)
+        playlist, before = playlist_of(mesh, stream)
+        time.sleep(2)  # a few segments in
+        seen = last_msn(http.get(playlist).text)
+        first.kill()
+    dropped = wait_for_state(live, stream.name, resources_pb2.LIVE_STREAM_STATE_RECONNECTING, timeout=10)
+    assert dropped.last_ingest_end.error == resources_pb2.INGEST_ERROR_DISCONNECTED, dropped.last_ingest_end
+    assert dropped.reconnect_deadline.seconds > time.time()
+    with encoding(url):
+        wait_for_state(live, stream.name, LIVE)
+        after = wait_for_text(playlist, "#EXT-X-DISCONTINUITY\n")
+        assert "#EXT-X-DISCONTINUITY\n" in after and 'URI="init-1.mp4"' in after, after
+        assert media_sequence(after) >= media_sequence(before) and last_msn(after) > seen, "numbering goes on: viewers keep their place"
+        assert "#EXT-X-ENDLIST" not in after
+        live.EndStream(pb2.EndStreamRequest(name=stream.name), metadata=auth(alice_key))
+
+
+def test_an_encoder_that_never_comes_back_ends_the_stream_after_the_window(
+    mesh: Mesh, live: pb2_grpc.LiveServiceStub, alice_key: str
+) -> None:
+    stream = new_stream(live, alice_key)
+    with encoding(f"{stream.ingest_url}/{stream.stream_key}") as encoder:
+        wait_for_state(live, stream.name, LIVE)
+        playlist, _ = playlist_of(mesh, stream)
+        encoder.kill()
+    started = time.monotonic()
+    ended = wait_for_state(live, stream.name, ENDED, timeout=20)
+    assert ended.end_reason == resources_pb2.END_REASON_ENCODER_GONE
+    assert time.monotonic() - started > 3, "not before the window (5 s in the tests) has passed"
+    assert "#EXT-X-ENDLIST" in wait_for_endlist(playlist)
+    with encoding(f"{stream.ingest_url}/{stream.stream_key}") as late:
+        assert late.wait(10) != 0, "an ended stream's key is refused"
+
+
+def test_two_streams_at_once_stay_independent(mesh: Mesh, live: pb2_grpc.LiveServiceStub, alice_key: str, bob_key: str) -> None:
+    one, two = new_stream(live, alice_key, "one"), new_stream(live, bob_key, "two")
+    with (
+        encoding(f"{one.ingest_url}/{one.stream_key}", size="640x360") as first,
+        encoding(f"{two.ingest_url}/{two.stream_key}", size="320x240"),
+    ):
+        wait_for_state(live, one.name, LIVE)
+        wait_for_state(live, two.name, LIVE)
+        playlist_of(mesh, one)  # both play
+        url_two, text_two = playlist_of(mesh, two)
+        on_air = {s.id for s in live.ListStreams(pb2.ListStreamsRequest(state=LIVE)).streams}
+        assert {one.id, two.id} <= on_air
+        assert live.GetStream(pb2.GetStreamRequest(name=two.name)).stream.ingest.width == 320
+        first.kill()  # one encoder's end is not the other's
+        wait_for_state(live, one.name, resources_pb2.LIVE_STREAM_STATE_RECONNECTING, timeout=10)
+        before = last_msn(text_two)
+        time.sleep(3)
+        assert last_msn(http.get(url_two).text) > before
+        assert live.GetStream(pb2.GetStreamRequest(name=two.name)).stream.state == LIVE
+    for stream, key in ((one, alice_key), (two, bob_key)):
+        live.EndStream(pb2.EndStreamRequest(name=stream.name), metadata=auth(key))
+
+
+def test_malformed_blocking_requests_get_a_clear_400_at_once(mesh: Mesh, live: pb2_grpc.LiveServiceStub, alice_key: str) -> None:
+    stream = new_stream(live, alice_key)
+    with encoding(f"{stream.ingest_url}/{stream.stream_key}"):
+        wait_for_state(live, stream.name, LIVE)
+        playlist, text = playlist_of(mesh, stream)
+        edge = last_msn(text)
+        for query, field in (
+            ("_HLS_msn=abc", ""),
+            ("_HLS_msn=-1", "_HLS_msn"),
+            (f"_HLS_msn={edge + 1000}", "_HLS_msn"),
+            ("_HLS_part=1", "_HLS_part"),
+            (f"_HLS_msn={edge}&_HLS_part=-2", "_HLS_part"),
+        ):
+            started = time.monotonic()
+            reply = http.get(f"{playlist}?{query}")
+            assert reply.status == 400, (query, reply.status, reply.text)
+            assert time.monotonic() - started < 1.0, f"{query} was held"
+            if field:
+                assert field in reply.text, reply.text
+        missing = http.get(playlist.replace("index.m3u8", f"{edge + 50}.0.m4s"))
+        assert missing.status == 404, "a part far ahead is not waited for"
+        live.EndStream(pb2.EndStreamRequest(name=stream.name), metadata=auth(alice_key))
+
+
+def test_a_killed_packager_ends_that_session_and_the_stream_resumes_on_reconnect(
+    mesh: Mesh, live: pb2_grpc.LiveServiceStub, alice_key: str
+) -> None:
+    stream = new_stream(live, alice_key)
+    url = f"{stream.ingest_url}/{stream.stream_key}"
+    with encoding(url) as encoder:
+        wait_for_state(live, stream.name, LIVE)
+        playlist, _ = playlist_of(mesh, stream)
+        seen = last_msn(http.get(playlist).text)
+        packager = next(pid for pid in child_pids(mesh.pids()["live-ingest-1"]) if stream.id in Path(f"/proc/{pid}/cmdline").read_text())
+        os.kill(packager, signal.SIGKILL)
+        assert encoder.wait(10) != 0, "the encoder is let go when its packager dies"
+    dropped = wait_for_state(live, stream.name, resources_pb2.LIVE_STREAM_STATE_RECONNECTING, timeout=10)
+    assert dropped.last_ingest_end.error == resources_pb2.INGEST_ERROR_PACKAGER_FAILED, dropped.last_ingest_end
+    with encoding(url):
+        wait_for_state(live, stream.name, LIVE)
+        after = wait_for_text(playlist, "#EXT-X-DISCONTINUITY\n")
+        assert "#EXT-X-DISCONTINUITY" in after and last_msn(after) > seen, after
+        live.EndStream(pb2.EndStreamRequest(name=stream.name), metadata=auth(alice_key))

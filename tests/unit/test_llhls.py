@@ -154,6 +154,25 @@ def test_a_restart_brings_a_discontinuity_and_a_new_init_segment() -> None:
     assert playlist.init(0) is None  # no segment needs it any more
 
 
+def test_a_resumed_playlist_goes_on_numbering_after_a_discontinuity() -> None:
+    """A packager that replaces a crashed one: no URI players or caches have seen is reused."""
+    earlier = started()
+    feed_gop(earlier, parts=3)
+    earlier.begin_session(b"init1")
+    feed_gop(earlier, parts=3)
+    assert earlier.init_version == 1 and earlier.last_discontinuity_sequence == 1
+    playlist = LivePlaylist()
+    playlist.resume(next_msn=2, discontinuity_sequence=earlier.last_discontinuity_sequence, init_version=earlier.init_version)
+    assert playlist.begin_session(b"init2") == 2
+    feed_gop(playlist, parts=2)
+    text = lines(playlist)
+    assert "#EXT-X-MEDIA-SEQUENCE:2" in text and "#EXT-X-DISCONTINUITY-SEQUENCE:1" in text
+    assert text[text.index("#EXT-X-DISCONTINUITY") + 1] == '#EXT-X-MAP:URI="init-2.mp4"'
+    assert any(line.startswith("#EXT-X-PART:") and line.endswith('URI="2.0.m4s",INDEPENDENT=YES') for line in text)
+    with pytest.raises(RuntimeError):
+        playlist.resume(next_msn=9, discontinuity_sequence=0, init_version=0)
+
+
 def test_the_end_closes_the_segment_and_adds_endlist() -> None:
     playlist = started()
     feed_gop(playlist, parts=2, tell_end=False)

@@ -180,6 +180,28 @@ class LivePlaylist:
         s.awaiting_keyframe = True
         return s.init_version
 
+    def resume(self, next_msn: int, discontinuity_sequence: int, init_version: int) -> None:
+        """Continues the playlist of an earlier packager that is gone (it crashed), before the first
+        session: numbers go on after what players and caches have seen (a reused URI would name
+        different bytes), and the first segment carries a discontinuity. discontinuity_sequence
+        is that of the last segment players saw; init_version its init segment's."""
+        s = self._s
+        if s.init_version >= 0:
+            raise RuntimeError("resume comes before the first session")
+        s.next_msn = s.media_sequence = next_msn
+        s.discontinuity_sequence = discontinuity_sequence
+        s.init_version = init_version
+        s.restart_pending = True
+
+    @property
+    def last_discontinuity_sequence(self) -> int:
+        """The discontinuity sequence number of the newest segment."""
+        return self._s.discontinuity_sequence + sum(1 for segment in self._s.segments if segment.discontinuity)
+
+    @property
+    def init_version(self) -> int:
+        return self._s.init_version
+
     def add_part(
         self, data: bytes, duration: float, independent: bool, *, ends_segment: bool = False, wall_clock: datetime | None = None
     ) -> Part | None:

@@ -18,7 +18,6 @@ import json
 import logging
 import sys
 import threading
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, cast
 
@@ -51,11 +50,13 @@ class StreamPackager:
         self._inits: dict[str, bytes] = {}
         self._lock = threading.Lock()  # encoded renditions deliver their parts from their own threads
 
-    def set_renditions(self, renditions: Sequence[llhls.Rendition]) -> None:
-        with self._lock:
-            self._renditions = {r.uri.split("/")[0]: r for r in renditions}
-            master = llhls.master_playlist(list(self._renditions.values()))
-            self._writer.put({}, {}, master=master)
+    def resume(self) -> None:
+        """Continues the playlists an earlier packager of this stream left, if it died."""
+        for rendition, state in self._writer.earlier().items():
+            if not state.ended:
+                playlist = self._playlists.setdefault(rendition, llhls.LivePlaylist(self._config))
+                playlist.resume(state.msn + 1, state.dseq, state.init)
+                log.info("resuming %s after segment %d", rendition, state.msn)
 
     def begin(self, rendition: str, init: bytes) -> None:
         with self._lock:
@@ -159,6 +160,7 @@ def main() -> None:
     setup_logging("live-packager", config.log_level)
     client = redis.Redis.from_url(config.effective_redis_url)
     packager = StreamPackager(MediaWriter(client, stream_id), llhls.PlaylistConfig())
+    packager.resume()
     sys.exit(run(stream_id, sys.stdin.buffer, packager))
 
 

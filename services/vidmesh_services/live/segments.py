@@ -5,7 +5,9 @@ Keys (all under 'vidmesh:live:'):
   obj:{stream}:{rendition}:{file}  string  an init segment, part or segment, as the playlist
                                            names it ("init-0.mp4", "12.3.m4s", "12.m4s")
   pl:{stream}:{rendition}          hash    text (the rendered media playlist), msn and part
-                                           (the newest part), ended ("1" once ENDLIST)
+                                           (the newest part), ended ("1" once ENDLIST), init
+                                           and dseq (the newest segment's init version and
+                                           discontinuity sequence: where a new packager resumes)
   master:{stream}                  string  the master playlist
   updates                          channel a stream id, published after each write
 
@@ -47,6 +49,8 @@ class PlaylistState:
     msn: int  # the newest part's segment
     part: int  # and its index; -1 before the first part
     ended: bool
+    init: int = 0
+    dseq: int = 0
 
 
 class MediaWriter:
@@ -63,12 +67,42 @@ class MediaWriter:
             pipe.set(object_key(self._stream, rendition, file), data, ex=MEDIA_TTL_SECONDS)
         for rendition, state in playlists.items():
             key = playlist_key(self._stream, rendition)
-            pipe.hset(key, mapping={"text": state.text, "msn": state.msn, "part": state.part, "ended": int(state.ended)})
+            pipe.hset(
+                key,
+                mapping={
+                    "text": state.text,
+                    "msn": state.msn,
+                    "part": state.part,
+                    "ended": int(state.ended),
+                    "init": state.init,
+                    "dseq": state.dseq,
+                },
+            )
             pipe.expire(key, PLAYLIST_TTL_SECONDS)
         if master is not None:
             pipe.set(master_key(self._stream), master, ex=PLAYLIST_TTL_SECONDS)
         pipe.publish(UPDATES, self._stream)
         pipe.execute()
+
+    def earlier(self) -> dict[str, PlaylistState]:
+        """The playlists an earlier packager of this stream left (rendition -> state)."""
+        prefix = playlist_key(self._stream, "")
+        found = {}
+        for key in self._redis.scan_iter(match=f"{prefix}*", count=100):
+            name = key.decode() if isinstance(key, bytes) else str(key)
+            state = _state(self._redis.hgetall(name))
+            if state is not None:
+                found[name.removeprefix(prefix)] = state
+        return found
+
+
+def _state(found: Mapping[bytes | str, bytes | str]) -> PlaylistState | None:
+    if not found:
+        return None
+    text = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v) for k, v in found.items()}
+    return PlaylistState(
+        text["text"], int(text["msn"]), int(text["part"]), text["ended"] == "1", int(text.get("init", 0)), int(text.get("dseq", 0))
+    )
 
 
 class MediaReader:
@@ -78,11 +112,7 @@ class MediaReader:
         self._redis = client
 
     async def playlist(self, stream_id: str, rendition: str) -> PlaylistState | None:
-        found = await self._redis.hgetall(playlist_key(stream_id, rendition))
-        if not found:
-            return None
-        text = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v) for k, v in found.items()}
-        return PlaylistState(text["text"], int(text["msn"]), int(text["part"]), text["ended"] == "1")
+        return _state(await self._redis.hgetall(playlist_key(stream_id, rendition)))
 
     async def master(self, stream_id: str) -> str | None:
         found = await self._redis.get(master_key(stream_id))
