@@ -19,6 +19,7 @@ from collections.abc import Callable
 from vidmesh.live.v1 import resources_pb2
 
 from ..runtime.config import LiveSettings
+from .chat import Chat
 from .health import HealthMeter, IngestRefused
 from .onair import OnAir
 from .rtmp import EndReason, RtmpSession, flv_header
@@ -67,10 +68,19 @@ async def change_stream(store: StreamStore, stream_id: str, change: Callable[[Li
 class Broadcast:
     """A stream between its first publish and its end."""
 
-    def __init__(self, stream_id: str, store: StreamStore, on_air: OnAir, settings: LiveSettings, on_finished: Callable[[str], None]):
+    def __init__(
+        self,
+        stream_id: str,
+        store: StreamStore,
+        on_air: OnAir,
+        chat: Chat,
+        settings: LiveSettings,
+        on_finished: Callable[[str], None],
+    ):
         self.stream_id = stream_id
         self._store = store
         self._on_air = on_air
+        self._chat = chat
         self._settings = settings
         self._on_finished = on_finished
         self._packager: asyncio.subprocess.Process | None = None
@@ -243,7 +253,8 @@ class Broadcast:
             stream.ClearField("reconnect_deadline")
             return True
 
-        await change_stream(self._store, self.stream_id, gone)
+        if (ended := await change_stream(self._store, self.stream_id, gone)) is not None and ended.stream.state == ENDED:
+            await self._chat.end(self.stream_id)  # viewers of the chat are told
         await self.finish()
 
     async def finish(self) -> None:

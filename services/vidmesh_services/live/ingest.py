@@ -24,6 +24,7 @@ from ..runtime.metrics import serve_metrics
 from ..storage.open import open_stream_store
 from ..storage.redis_client import open_redis
 from .broadcast import Broadcast, change_stream
+from .chat import Chat
 from .onair import OnAir
 from .rtmp import Accept, Decision, Refuse, RtmpSession
 from .store import StoredStream, StreamStore
@@ -36,11 +37,12 @@ ON_AIR = Gauge("vidmesh_live_streams_on_air", "Streams this ingest packages now"
 
 
 class Ingest:
-    def __init__(self, config: Config, store: StreamStore, on_air: OnAir):
+    def __init__(self, config: Config, store: StreamStore, on_air: OnAir, chat: Chat):
         self._config = config
         self._settings = config.live
         self._store = store
         self._on_air = on_air
+        self._chat = chat
         self._broadcasts: dict[str, Broadcast] = {}
         self._connections: set[asyncio.Task[None]] = set()
 
@@ -63,7 +65,9 @@ class Ingest:
     def _broadcast(self, stream_id: str) -> Broadcast:
         found = self._broadcasts.get(stream_id)
         if found is None or found.finished:
-            found = self._broadcasts[stream_id] = Broadcast(stream_id, self._store, self._on_air, self._settings, self._finished)
+            found = self._broadcasts[stream_id] = Broadcast(
+                stream_id, self._store, self._on_air, self._chat, self._settings, self._finished
+            )
             ON_AIR.set(len(self._broadcasts))
         return found
 
@@ -121,7 +125,8 @@ async def run(config: Config, stop: asyncio.Event) -> None:
     client = open_redis(config.effective_redis_url)
     store = open_stream_store(config)
     try:
-        await Ingest(config, store, OnAir(client)).serve(stop)
+        chat = Chat(client, config.live.chat_burst, config.live.chat_refill_seconds)
+        await Ingest(config, store, OnAir(client), chat).serve(stop)
     finally:
         await store.close()
         await client.aclose()

@@ -25,6 +25,7 @@ from ..runtime.errors import Aborted, FailedPrecondition, FieldViolation, Invali
 from ..runtime.ids import new_id
 from ..runtime.pages import decode_page_token, encode_page_token, invalid_page_token, query_id
 from ..runtime.validation import parse_name
+from .chat import Chat
 from .onair import OnAir, with_figures
 from .store import StaleStream, StoredStream, StreamStore
 
@@ -60,9 +61,10 @@ def _requested_id(owner: str, request_id: str) -> str:
 
 
 class Streams:
-    def __init__(self, store: StreamStore, on_air: OnAir, config: Config):
+    def __init__(self, store: StreamStore, on_air: OnAir, chat: Chat, config: Config):
         self._store = store
         self._on_air = on_air
+        self._chat = chat
         self._limits = config.live
         host = config.live.ingest_host or config.host
         self._ingest_url = f"rtmp://{host}:{config.ports.rtmp}/live"
@@ -73,19 +75,29 @@ class Streams:
         return stream
 
     async def _shown_live(self, stored: StoredStream) -> LiveStream:
-        figures = await self._on_air.statuses([stored.stream.id])
-        return self._shown(stored, figures.get(stored.stream.id))
+        return (await self._shown_many([stored]))[0]
+
+    async def _shown_many(self, page: list[StoredStream]) -> list[LiveStream]:
+        """The streams with their live figures and viewer counts."""
+        ids = [s.stream.id for s in page]
+        figures = await self._on_air.statuses(ids)
+        viewers = await self._chat.viewers(ids)
+        shown = [self._shown(s, figures.get(s.stream.id)) for s in page]
+        for stream in shown:
+            if stream.state != ENDED:
+                stream.viewer_count = viewers.get(stream.id, 0)
+        return shown
 
     # -- reads ------------------------------------------------------------------------------
 
-    async def _visible(self, name: str, caller: Identity | None) -> StoredStream:
+    async def visible(self, name: str, caller: Identity | None) -> StoredStream:
         stored = await self._store.get_stream(parse_name(name, "streams"))
         if stored is None or not can_see(stored.stream, caller):
             raise NotFound("stream", name)
         return stored
 
     async def get(self, name: str, caller: Identity | None) -> LiveStream:
-        return await self._shown_live(await self._visible(name, caller))
+        return await self._shown_live(await self.visible(name, caller))
 
     async def list_streams(
         self, owner: str, state: int, page_size: int, page_token: str, caller: Identity | None
@@ -109,8 +121,7 @@ class Streams:
     async def _list_owner(self, owner: str, own: bool, offset: int, limit: int) -> tuple[list[LiveStream], bool]:
         listed = [s for s in await self._store.owner_streams(owner) if own or s.stream.visibility == media_pb2.VISIBILITY_PUBLIC]
         page = listed[offset : offset + limit]
-        figures = await self._on_air.statuses([s.stream.id for s in page])
-        return [self._shown(s, figures.get(s.stream.id)) for s in page], len(listed) > offset + limit
+        return await self._shown_many(page), len(listed) > offset + limit
 
     async def _list_on_air(self, owner: str, own: bool, offset: int, limit: int) -> tuple[list[LiveStream], bool]:
         # The on-air set is small (streams live now): filter it whole, then cut the page.
@@ -124,8 +135,7 @@ class Streams:
 
         matching = [found[i] for i in ids if i in found and listed(found[i])]
         page = matching[offset : offset + limit]
-        figures = await self._on_air.statuses([s.stream.id for s in page])
-        return [self._shown(s, figures.get(s.stream.id)) for s in page], len(matching) > offset + limit
+        return await self._shown_many(page), len(matching) > offset + limit
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -172,13 +182,18 @@ class Streams:
         shown.stream_key = key
         return shown
 
+    async def owned(self, name: str, caller: Identity) -> StoredStream:
+        """The stream, if the caller is its owner (or a vidmesh service)."""
+        stored = await self.visible(name, caller)
+        if not caller.is_service and stored.stream.owner != caller.owner:
+            raise PermissionDenied("stream", name, f"only its owner ({stored.stream.owner}) may do this", owner=stored.stream.owner)
+        return stored
+
     async def _change(self, name: str, caller: Identity, change: Callable[[StoredStream], StoredStream | None]) -> StoredStream:
         """Applies change (None: nothing to do) to the owner's stream, again on a fresh read when
         someone wrote in between; returns the stream as stored afterwards."""
         for _ in range(MAX_WRITE_ROUNDS):
-            stored = await self._visible(name, caller)
-            if not caller.is_service and stored.stream.owner != caller.owner:
-                raise PermissionDenied("stream", name, f"only its owner ({stored.stream.owner}) may change it", owner=stored.stream.owner)
+            stored = await self.owned(name, caller)
             changed = change(stored)
             if changed is None:
                 return stored
@@ -203,6 +218,7 @@ class Streams:
 
         stored = await self._change(name, caller, ended)
         await self._on_air.went_off_air(stored.stream.id)
+        await self._chat.end(stored.stream.id)
         return self._shown(stored)
 
     async def rotate_key(self, name: str, caller: Identity) -> LiveStream:
@@ -219,14 +235,13 @@ class Streams:
 
     async def delete(self, name: str, caller: Identity) -> None:
         for _ in range(MAX_WRITE_ROUNDS):
-            stored = await self._visible(name, caller)
-            if stored.stream.owner != caller.owner and not caller.is_service:
-                raise PermissionDenied("stream", name, f"only its owner ({stored.stream.owner}) may delete it", owner=stored.stream.owner)
+            stored = await self.owned(name, caller)
             try:
                 await self._store.delete_stream(stored)
             except StaleStream:
                 continue
             await self._on_air.went_off_air(stored.stream.id)
+            await self._chat.end(stored.stream.id)
             return
         raise Aborted(f"{name} is being changed by others at the same time; retry", reason="CONTENTION")
 

@@ -325,6 +325,9 @@ class LiveSettings:
     # How often an ingest session re-reads its stream, so EndStream and RotateStreamKey
     # disconnect the encoder within about this long.
     control_poll_seconds: float = 0.5
+    # Chat: an author may post chat_burst messages at once, then one per chat_refill_seconds.
+    chat_burst: int = 5
+    chat_refill_seconds: float = 2.0
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -36,6 +38,8 @@ const (
 	ChatRejectionReason_CHAT_REJECTION_REASON_UNAUTHENTICATED ChatRejectionReason = 3
 	// The stream has ended.
 	ChatRejectionReason_CHAT_REJECTION_REASON_STREAM_ENDED ChatRejectionReason = 4
+	// The stream's owner has muted the author for now.
+	ChatRejectionReason_CHAT_REJECTION_REASON_MUTED ChatRejectionReason = 5
 )
 
 // Enum value maps for ChatRejectionReason.
@@ -46,6 +50,7 @@ var (
 		2: "CHAT_REJECTION_REASON_RATE_LIMITED",
 		3: "CHAT_REJECTION_REASON_UNAUTHENTICATED",
 		4: "CHAT_REJECTION_REASON_STREAM_ENDED",
+		5: "CHAT_REJECTION_REASON_MUTED",
 	}
 	ChatRejectionReason_value = map[string]int32{
 		"CHAT_REJECTION_REASON_UNSPECIFIED":     0,
@@ -53,6 +58,7 @@ var (
 		"CHAT_REJECTION_REASON_RATE_LIMITED":    2,
 		"CHAT_REJECTION_REASON_UNAUTHENTICATED": 3,
 		"CHAT_REJECTION_REASON_STREAM_ENDED":    4,
+		"CHAT_REJECTION_REASON_MUTED":           5,
 	}
 )
 
@@ -683,7 +689,8 @@ type ChatRequest struct {
 	// requests may leave it empty.
 	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
 	// Text to post, 1 to 500 characters. Empty posts nothing (a first request
-	// may just join).
+	// may just join). Needs an API key: without one, a rejection
+	// (UNAUTHENTICATED) comes back.
 	Text string `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
 	// Client-generated id of this message (a UUID), echoed in the response
 	// about it. A retry with the same id is posted once.
@@ -762,10 +769,14 @@ type ChatResponse struct {
 	//
 	//	*ChatResponse_Message
 	//	*ChatResponse_Rejection
+	//	*ChatResponse_DeletedMessage
+	//	*ChatResponse_StreamEnded
 	Event isChatResponse_Event `protobuf_oneof:"event"`
 	// For a message the caller posted on this call, or a rejection, the
 	// request_id of the request that caused it; empty otherwise.
-	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// In keep-alives: viewers watching now (LiveStream.viewer_count).
+	ViewerCount   int64 `protobuf:"varint,6,opt,name=viewer_count,json=viewerCount,proto3" json:"viewer_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -825,6 +836,24 @@ func (x *ChatResponse) GetRejection() ChatRejectionReason {
 	return ChatRejectionReason_CHAT_REJECTION_REASON_UNSPECIFIED
 }
 
+func (x *ChatResponse) GetDeletedMessage() string {
+	if x != nil {
+		if x, ok := x.Event.(*ChatResponse_DeletedMessage); ok {
+			return x.DeletedMessage
+		}
+	}
+	return ""
+}
+
+func (x *ChatResponse) GetStreamEnded() bool {
+	if x != nil {
+		if x, ok := x.Event.(*ChatResponse_StreamEnded); ok {
+			return x.StreamEnded
+		}
+	}
+	return false
+}
+
 func (x *ChatResponse) GetRequestId() string {
 	if x != nil {
 		return x.RequestId
@@ -832,12 +861,19 @@ func (x *ChatResponse) GetRequestId() string {
 	return ""
 }
 
+func (x *ChatResponse) GetViewerCount() int64 {
+	if x != nil {
+		return x.ViewerCount
+	}
+	return 0
+}
+
 type isChatResponse_Event interface {
 	isChatResponse_Event()
 }
 
 type ChatResponse_Message struct {
-	// A message posted to the chat.
+	// A message posted to the chat (history first, then live).
 	Message *ChatMessage `protobuf:"bytes,1,opt,name=message,proto3,oneof"`
 }
 
@@ -846,9 +882,23 @@ type ChatResponse_Rejection struct {
 	Rejection ChatRejectionReason `protobuf:"varint,2,opt,name=rejection,proto3,enum=vidmesh.live.v1.ChatRejectionReason,oneof"`
 }
 
+type ChatResponse_DeletedMessage struct {
+	// The name of a message the stream's owner deleted: stop showing it.
+	DeletedMessage string `protobuf:"bytes,4,opt,name=deleted_message,json=deletedMessage,proto3,oneof"`
+}
+
+type ChatResponse_StreamEnded struct {
+	// The stream has ended; the call ends with OK right after.
+	StreamEnded bool `protobuf:"varint,5,opt,name=stream_ended,json=streamEnded,proto3,oneof"`
+}
+
 func (*ChatResponse_Message) isChatResponse_Event() {}
 
 func (*ChatResponse_Rejection) isChatResponse_Event() {}
+
+func (*ChatResponse_DeletedMessage) isChatResponse_Event() {}
+
+func (*ChatResponse_StreamEnded) isChatResponse_Event() {}
 
 // Request for WatchChat.
 type WatchChatRequest struct {
@@ -908,8 +958,16 @@ func (x *WatchChatRequest) GetHistorySize() int32 {
 // One message of WatchChat.
 type WatchChatResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// A message posted to the chat; unset in keep-alives.
-	Message       *ChatMessage `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	// What happened; unset in keep-alives.
+	//
+	// Types that are valid to be assigned to Event:
+	//
+	//	*WatchChatResponse_Message
+	//	*WatchChatResponse_DeletedMessage
+	//	*WatchChatResponse_StreamEnded
+	Event isWatchChatResponse_Event `protobuf_oneof:"event"`
+	// In keep-alives: viewers watching now (LiveStream.viewer_count).
+	ViewerCount   int64 `protobuf:"varint,4,opt,name=viewer_count,json=viewerCount,proto3" json:"viewer_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -944,12 +1002,71 @@ func (*WatchChatResponse) Descriptor() ([]byte, []int) {
 	return file_vidmesh_live_v1_live_service_proto_rawDescGZIP(), []int{15}
 }
 
-func (x *WatchChatResponse) GetMessage() *ChatMessage {
+func (x *WatchChatResponse) GetEvent() isWatchChatResponse_Event {
 	if x != nil {
-		return x.Message
+		return x.Event
 	}
 	return nil
 }
+
+func (x *WatchChatResponse) GetMessage() *ChatMessage {
+	if x != nil {
+		if x, ok := x.Event.(*WatchChatResponse_Message); ok {
+			return x.Message
+		}
+	}
+	return nil
+}
+
+func (x *WatchChatResponse) GetDeletedMessage() string {
+	if x != nil {
+		if x, ok := x.Event.(*WatchChatResponse_DeletedMessage); ok {
+			return x.DeletedMessage
+		}
+	}
+	return ""
+}
+
+func (x *WatchChatResponse) GetStreamEnded() bool {
+	if x != nil {
+		if x, ok := x.Event.(*WatchChatResponse_StreamEnded); ok {
+			return x.StreamEnded
+		}
+	}
+	return false
+}
+
+func (x *WatchChatResponse) GetViewerCount() int64 {
+	if x != nil {
+		return x.ViewerCount
+	}
+	return 0
+}
+
+type isWatchChatResponse_Event interface {
+	isWatchChatResponse_Event()
+}
+
+type WatchChatResponse_Message struct {
+	// A message posted to the chat (history first, then live).
+	Message *ChatMessage `protobuf:"bytes,1,opt,name=message,proto3,oneof"`
+}
+
+type WatchChatResponse_DeletedMessage struct {
+	// The name of a message the stream's owner deleted: stop showing it.
+	DeletedMessage string `protobuf:"bytes,2,opt,name=deleted_message,json=deletedMessage,proto3,oneof"`
+}
+
+type WatchChatResponse_StreamEnded struct {
+	// The stream has ended; the call ends with OK right after.
+	StreamEnded bool `protobuf:"varint,3,opt,name=stream_ended,json=streamEnded,proto3,oneof"`
+}
+
+func (*WatchChatResponse_Message) isWatchChatResponse_Event() {}
+
+func (*WatchChatResponse_DeletedMessage) isWatchChatResponse_Event() {}
+
+func (*WatchChatResponse_StreamEnded) isWatchChatResponse_Event() {}
 
 // Request for PostChatMessage.
 type PostChatMessageRequest struct {
@@ -1062,11 +1179,204 @@ func (x *PostChatMessageResponse) GetMessage() *ChatMessage {
 	return nil
 }
 
+// Request for DeleteChatMessage.
+type DeleteChatMessageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name, "streams/{stream}/chatMessages/{chat_message}".
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteChatMessageRequest) Reset() {
+	*x = DeleteChatMessageRequest{}
+	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteChatMessageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteChatMessageRequest) ProtoMessage() {}
+
+func (x *DeleteChatMessageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteChatMessageRequest.ProtoReflect.Descriptor instead.
+func (*DeleteChatMessageRequest) Descriptor() ([]byte, []int) {
+	return file_vidmesh_live_v1_live_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *DeleteChatMessageRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// Response of DeleteChatMessage.
+type DeleteChatMessageResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteChatMessageResponse) Reset() {
+	*x = DeleteChatMessageResponse{}
+	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteChatMessageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteChatMessageResponse) ProtoMessage() {}
+
+func (x *DeleteChatMessageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteChatMessageResponse.ProtoReflect.Descriptor instead.
+func (*DeleteChatMessageResponse) Descriptor() ([]byte, []int) {
+	return file_vidmesh_live_v1_live_service_proto_rawDescGZIP(), []int{19}
+}
+
+// Request for MuteChatAuthor.
+type MuteChatAuthorRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The stream, "streams/{stream}".
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// The author to mute, as ChatMessage.author names them.
+	Author string `protobuf:"bytes,2,opt,name=author,proto3" json:"author,omitempty"`
+	// For how long, 0 (unmute) to 24 hours. Unset means 10 minutes.
+	Duration      *durationpb.Duration `protobuf:"bytes,3,opt,name=duration,proto3" json:"duration,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MuteChatAuthorRequest) Reset() {
+	*x = MuteChatAuthorRequest{}
+	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MuteChatAuthorRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MuteChatAuthorRequest) ProtoMessage() {}
+
+func (x *MuteChatAuthorRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MuteChatAuthorRequest.ProtoReflect.Descriptor instead.
+func (*MuteChatAuthorRequest) Descriptor() ([]byte, []int) {
+	return file_vidmesh_live_v1_live_service_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *MuteChatAuthorRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *MuteChatAuthorRequest) GetAuthor() string {
+	if x != nil {
+		return x.Author
+	}
+	return ""
+}
+
+func (x *MuteChatAuthorRequest) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
+}
+
+// Response of MuteChatAuthor.
+type MuteChatAuthorResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When the author may post again; unset after an unmute.
+	MuteExpireTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=mute_expire_time,json=muteExpireTime,proto3" json:"mute_expire_time,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *MuteChatAuthorResponse) Reset() {
+	*x = MuteChatAuthorResponse{}
+	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MuteChatAuthorResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MuteChatAuthorResponse) ProtoMessage() {}
+
+func (x *MuteChatAuthorResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vidmesh_live_v1_live_service_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MuteChatAuthorResponse.ProtoReflect.Descriptor instead.
+func (*MuteChatAuthorResponse) Descriptor() ([]byte, []int) {
+	return file_vidmesh_live_v1_live_service_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *MuteChatAuthorResponse) GetMuteExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.MuteExpireTime
+	}
+	return nil
+}
+
 var File_vidmesh_live_v1_live_service_proto protoreflect.FileDescriptor
 
 const file_vidmesh_live_v1_live_service_proto_rawDesc = "" +
 	"\n" +
-	"\"vidmesh/live/v1/live_service.proto\x12\x0fvidmesh.live.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fvidmesh/live/v1/resources.proto\"o\n" +
+	"\"vidmesh/live/v1/live_service.proto\x12\x0fvidmesh.live.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fvidmesh/live/v1/resources.proto\"o\n" +
 	"\x13CreateStreamRequest\x129\n" +
 	"\x06stream\x18\x01 \x01(\v2\x1b.vidmesh.live.v1.LiveStreamB\x04\xe2A\x01\x02R\x06stream\x12\x1d\n" +
 	"\n" +
@@ -1102,31 +1412,48 @@ const file_vidmesh_live_v1_live_service_proto_rawDesc = "" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tR\trequestId\x12!\n" +
-	"\fhistory_size\x18\x04 \x01(\x05R\vhistorySize\"\xb6\x01\n" +
+	"\fhistory_size\x18\x04 \x01(\x05R\vhistorySize\"\xa9\x02\n" +
 	"\fChatResponse\x128\n" +
 	"\amessage\x18\x01 \x01(\v2\x1c.vidmesh.live.v1.ChatMessageH\x00R\amessage\x12D\n" +
-	"\trejection\x18\x02 \x01(\x0e2$.vidmesh.live.v1.ChatRejectionReasonH\x00R\trejection\x12\x1d\n" +
+	"\trejection\x18\x02 \x01(\x0e2$.vidmesh.live.v1.ChatRejectionReasonH\x00R\trejection\x12)\n" +
+	"\x0fdeleted_message\x18\x04 \x01(\tH\x00R\x0edeletedMessage\x12#\n" +
+	"\fstream_ended\x18\x05 \x01(\bH\x00R\vstreamEnded\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tR\trequestIdB\a\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\x12!\n" +
+	"\fviewer_count\x18\x06 \x01(\x03R\vviewerCountB\a\n" +
 	"\x05event\"S\n" +
 	"\x10WatchChatRequest\x12\x1c\n" +
 	"\x06parent\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x06parent\x12!\n" +
-	"\fhistory_size\x18\x02 \x01(\x05R\vhistorySize\"K\n" +
-	"\x11WatchChatResponse\x126\n" +
-	"\amessage\x18\x01 \x01(\v2\x1c.vidmesh.live.v1.ChatMessageR\amessage\"u\n" +
+	"\fhistory_size\x18\x02 \x01(\x05R\vhistorySize\"\xc9\x01\n" +
+	"\x11WatchChatResponse\x128\n" +
+	"\amessage\x18\x01 \x01(\v2\x1c.vidmesh.live.v1.ChatMessageH\x00R\amessage\x12)\n" +
+	"\x0fdeleted_message\x18\x02 \x01(\tH\x00R\x0edeletedMessage\x12#\n" +
+	"\fstream_ended\x18\x03 \x01(\bH\x00R\vstreamEnded\x12!\n" +
+	"\fviewer_count\x18\x04 \x01(\x03R\vviewerCountB\a\n" +
+	"\x05event\"u\n" +
 	"\x16PostChatMessageRequest\x12\x1c\n" +
 	"\x06parent\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x06parent\x12\x18\n" +
 	"\x04text\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x04text\x12#\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tB\x04\xe2A\x01\x02R\trequestId\"Q\n" +
 	"\x17PostChatMessageResponse\x126\n" +
-	"\amessage\x18\x01 \x01(\v2\x1c.vidmesh.live.v1.ChatMessageR\amessage*\xdf\x01\n" +
+	"\amessage\x18\x01 \x01(\v2\x1c.vidmesh.live.v1.ChatMessageR\amessage\"4\n" +
+	"\x18DeleteChatMessageRequest\x12\x18\n" +
+	"\x04name\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x04name\"\x1b\n" +
+	"\x19DeleteChatMessageResponse\"\x8a\x01\n" +
+	"\x15MuteChatAuthorRequest\x12\x1c\n" +
+	"\x06parent\x18\x01 \x01(\tB\x04\xe2A\x01\x02R\x06parent\x12\x1c\n" +
+	"\x06author\x18\x02 \x01(\tB\x04\xe2A\x01\x02R\x06author\x125\n" +
+	"\bduration\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\bduration\"^\n" +
+	"\x16MuteChatAuthorResponse\x12D\n" +
+	"\x10mute_expire_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x0emuteExpireTime*\x80\x02\n" +
 	"\x13ChatRejectionReason\x12%\n" +
 	"!CHAT_REJECTION_REASON_UNSPECIFIED\x10\x00\x12&\n" +
 	"\"CHAT_REJECTION_REASON_INVALID_TEXT\x10\x01\x12&\n" +
 	"\"CHAT_REJECTION_REASON_RATE_LIMITED\x10\x02\x12)\n" +
 	"%CHAT_REJECTION_REASON_UNAUTHENTICATED\x10\x03\x12&\n" +
-	"\"CHAT_REJECTION_REASON_STREAM_ENDED\x10\x042\xde\b\n" +
+	"\"CHAT_REJECTION_REASON_STREAM_ENDED\x10\x04\x12\x1f\n" +
+	"\x1bCHAT_REJECTION_REASON_MUTED\x10\x052\x8e\v\n" +
 	"\vLiveService\x12x\n" +
 	"\fCreateStream\x12$.vidmesh.live.v1.CreateStreamRequest\x1a%.vidmesh.live.v1.CreateStreamResponse\"\x1b\x82\xd3\xe4\x93\x02\x15:\x06stream\"\v/v1/streams\x12p\n" +
 	"\tGetStream\x12!.vidmesh.live.v1.GetStreamRequest\x1a\".vidmesh.live.v1.GetStreamResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=streams/*}\x12m\n" +
@@ -1136,7 +1463,9 @@ const file_vidmesh_live_v1_live_service_proto_rawDesc = "" +
 	"\fDeleteStream\x12$.vidmesh.live.v1.DeleteStreamRequest\x1a%.vidmesh.live.v1.DeleteStreamResponse\"\x1c\x82\xd3\xe4\x93\x02\x16*\x14/v1/{name=streams/*}\x12G\n" +
 	"\x04Chat\x12\x1c.vidmesh.live.v1.ChatRequest\x1a\x1d.vidmesh.live.v1.ChatResponse(\x010\x01\x12\x87\x01\n" +
 	"\tWatchChat\x12!.vidmesh.live.v1.WatchChatRequest\x1a\".vidmesh.live.v1.WatchChatResponse\"1\x82\xd3\xe4\x93\x02+\x12)/v1/{parent=streams/*}/chatMessages:watch0\x01\x12\x94\x01\n" +
-	"\x0fPostChatMessage\x12'.vidmesh.live.v1.PostChatMessageRequest\x1a(.vidmesh.live.v1.PostChatMessageResponse\".\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/{parent=streams/*}/chatMessagesB\xb0\x01\n" +
+	"\x0fPostChatMessage\x12'.vidmesh.live.v1.PostChatMessageRequest\x1a(.vidmesh.live.v1.PostChatMessageResponse\".\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/{parent=streams/*}/chatMessages\x12\x97\x01\n" +
+	"\x11DeleteChatMessage\x12).vidmesh.live.v1.DeleteChatMessageRequest\x1a*.vidmesh.live.v1.DeleteChatMessageResponse\"+\x82\xd3\xe4\x93\x02%*#/v1/{name=streams/*/chatMessages/*}\x12\x93\x01\n" +
+	"\x0eMuteChatAuthor\x12&.vidmesh.live.v1.MuteChatAuthorRequest\x1a'.vidmesh.live.v1.MuteChatAuthorResponse\"0\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/{parent=streams/*}:muteChatAuthorB\xb0\x01\n" +
 	"\x13com.vidmesh.live.v1B\x10LiveServiceProtoP\x01Z)vidmesh.dev/gen/go/vidmesh/live/v1;livev1\xa2\x02\x03VLX\xaa\x02\x0fVidmesh.Live.V1\xca\x02\x0fVidmesh\\Live\\V1\xe2\x02\x1bVidmesh\\Live\\V1\\GPBMetadata\xea\x02\x11Vidmesh::Live::V1b\x06proto3"
 
 var (
@@ -1152,66 +1481,78 @@ func file_vidmesh_live_v1_live_service_proto_rawDescGZIP() []byte {
 }
 
 var file_vidmesh_live_v1_live_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_vidmesh_live_v1_live_service_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_vidmesh_live_v1_live_service_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_vidmesh_live_v1_live_service_proto_goTypes = []any{
-	(ChatRejectionReason)(0),        // 0: vidmesh.live.v1.ChatRejectionReason
-	(*CreateStreamRequest)(nil),     // 1: vidmesh.live.v1.CreateStreamRequest
-	(*CreateStreamResponse)(nil),    // 2: vidmesh.live.v1.CreateStreamResponse
-	(*GetStreamRequest)(nil),        // 3: vidmesh.live.v1.GetStreamRequest
-	(*GetStreamResponse)(nil),       // 4: vidmesh.live.v1.GetStreamResponse
-	(*ListStreamsRequest)(nil),      // 5: vidmesh.live.v1.ListStreamsRequest
-	(*ListStreamsResponse)(nil),     // 6: vidmesh.live.v1.ListStreamsResponse
-	(*EndStreamRequest)(nil),        // 7: vidmesh.live.v1.EndStreamRequest
-	(*EndStreamResponse)(nil),       // 8: vidmesh.live.v1.EndStreamResponse
-	(*RotateStreamKeyRequest)(nil),  // 9: vidmesh.live.v1.RotateStreamKeyRequest
-	(*RotateStreamKeyResponse)(nil), // 10: vidmesh.live.v1.RotateStreamKeyResponse
-	(*DeleteStreamRequest)(nil),     // 11: vidmesh.live.v1.DeleteStreamRequest
-	(*DeleteStreamResponse)(nil),    // 12: vidmesh.live.v1.DeleteStreamResponse
-	(*ChatRequest)(nil),             // 13: vidmesh.live.v1.ChatRequest
-	(*ChatResponse)(nil),            // 14: vidmesh.live.v1.ChatResponse
-	(*WatchChatRequest)(nil),        // 15: vidmesh.live.v1.WatchChatRequest
-	(*WatchChatResponse)(nil),       // 16: vidmesh.live.v1.WatchChatResponse
-	(*PostChatMessageRequest)(nil),  // 17: vidmesh.live.v1.PostChatMessageRequest
-	(*PostChatMessageResponse)(nil), // 18: vidmesh.live.v1.PostChatMessageResponse
-	(*LiveStream)(nil),              // 19: vidmesh.live.v1.LiveStream
-	(LiveStreamState)(0),            // 20: vidmesh.live.v1.LiveStreamState
-	(*ChatMessage)(nil),             // 21: vidmesh.live.v1.ChatMessage
+	(ChatRejectionReason)(0),          // 0: vidmesh.live.v1.ChatRejectionReason
+	(*CreateStreamRequest)(nil),       // 1: vidmesh.live.v1.CreateStreamRequest
+	(*CreateStreamResponse)(nil),      // 2: vidmesh.live.v1.CreateStreamResponse
+	(*GetStreamRequest)(nil),          // 3: vidmesh.live.v1.GetStreamRequest
+	(*GetStreamResponse)(nil),         // 4: vidmesh.live.v1.GetStreamResponse
+	(*ListStreamsRequest)(nil),        // 5: vidmesh.live.v1.ListStreamsRequest
+	(*ListStreamsResponse)(nil),       // 6: vidmesh.live.v1.ListStreamsResponse
+	(*EndStreamRequest)(nil),          // 7: vidmesh.live.v1.EndStreamRequest
+	(*EndStreamResponse)(nil),         // 8: vidmesh.live.v1.EndStreamResponse
+	(*RotateStreamKeyRequest)(nil),    // 9: vidmesh.live.v1.RotateStreamKeyRequest
+	(*RotateStreamKeyResponse)(nil),   // 10: vidmesh.live.v1.RotateStreamKeyResponse
+	(*DeleteStreamRequest)(nil),       // 11: vidmesh.live.v1.DeleteStreamRequest
+	(*DeleteStreamResponse)(nil),      // 12: vidmesh.live.v1.DeleteStreamResponse
+	(*ChatRequest)(nil),               // 13: vidmesh.live.v1.ChatRequest
+	(*ChatResponse)(nil),              // 14: vidmesh.live.v1.ChatResponse
+	(*WatchChatRequest)(nil),          // 15: vidmesh.live.v1.WatchChatRequest
+	(*WatchChatResponse)(nil),         // 16: vidmesh.live.v1.WatchChatResponse
+	(*PostChatMessageRequest)(nil),    // 17: vidmesh.live.v1.PostChatMessageRequest
+	(*PostChatMessageResponse)(nil),   // 18: vidmesh.live.v1.PostChatMessageResponse
+	(*DeleteChatMessageRequest)(nil),  // 19: vidmesh.live.v1.DeleteChatMessageRequest
+	(*DeleteChatMessageResponse)(nil), // 20: vidmesh.live.v1.DeleteChatMessageResponse
+	(*MuteChatAuthorRequest)(nil),     // 21: vidmesh.live.v1.MuteChatAuthorRequest
+	(*MuteChatAuthorResponse)(nil),    // 22: vidmesh.live.v1.MuteChatAuthorResponse
+	(*LiveStream)(nil),                // 23: vidmesh.live.v1.LiveStream
+	(LiveStreamState)(0),              // 24: vidmesh.live.v1.LiveStreamState
+	(*ChatMessage)(nil),               // 25: vidmesh.live.v1.ChatMessage
+	(*durationpb.Duration)(nil),       // 26: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),     // 27: google.protobuf.Timestamp
 }
 var file_vidmesh_live_v1_live_service_proto_depIdxs = []int32{
-	19, // 0: vidmesh.live.v1.CreateStreamRequest.stream:type_name -> vidmesh.live.v1.LiveStream
-	19, // 1: vidmesh.live.v1.CreateStreamResponse.stream:type_name -> vidmesh.live.v1.LiveStream
-	19, // 2: vidmesh.live.v1.GetStreamResponse.stream:type_name -> vidmesh.live.v1.LiveStream
-	20, // 3: vidmesh.live.v1.ListStreamsRequest.state:type_name -> vidmesh.live.v1.LiveStreamState
-	19, // 4: vidmesh.live.v1.ListStreamsResponse.streams:type_name -> vidmesh.live.v1.LiveStream
-	19, // 5: vidmesh.live.v1.EndStreamResponse.stream:type_name -> vidmesh.live.v1.LiveStream
-	19, // 6: vidmesh.live.v1.RotateStreamKeyResponse.stream:type_name -> vidmesh.live.v1.LiveStream
-	21, // 7: vidmesh.live.v1.ChatResponse.message:type_name -> vidmesh.live.v1.ChatMessage
+	23, // 0: vidmesh.live.v1.CreateStreamRequest.stream:type_name -> vidmesh.live.v1.LiveStream
+	23, // 1: vidmesh.live.v1.CreateStreamResponse.stream:type_name -> vidmesh.live.v1.LiveStream
+	23, // 2: vidmesh.live.v1.GetStreamResponse.stream:type_name -> vidmesh.live.v1.LiveStream
+	24, // 3: vidmesh.live.v1.ListStreamsRequest.state:type_name -> vidmesh.live.v1.LiveStreamState
+	23, // 4: vidmesh.live.v1.ListStreamsResponse.streams:type_name -> vidmesh.live.v1.LiveStream
+	23, // 5: vidmesh.live.v1.EndStreamResponse.stream:type_name -> vidmesh.live.v1.LiveStream
+	23, // 6: vidmesh.live.v1.RotateStreamKeyResponse.stream:type_name -> vidmesh.live.v1.LiveStream
+	25, // 7: vidmesh.live.v1.ChatResponse.message:type_name -> vidmesh.live.v1.ChatMessage
 	0,  // 8: vidmesh.live.v1.ChatResponse.rejection:type_name -> vidmesh.live.v1.ChatRejectionReason
-	21, // 9: vidmesh.live.v1.WatchChatResponse.message:type_name -> vidmesh.live.v1.ChatMessage
-	21, // 10: vidmesh.live.v1.PostChatMessageResponse.message:type_name -> vidmesh.live.v1.ChatMessage
-	1,  // 11: vidmesh.live.v1.LiveService.CreateStream:input_type -> vidmesh.live.v1.CreateStreamRequest
-	3,  // 12: vidmesh.live.v1.LiveService.GetStream:input_type -> vidmesh.live.v1.GetStreamRequest
-	5,  // 13: vidmesh.live.v1.LiveService.ListStreams:input_type -> vidmesh.live.v1.ListStreamsRequest
-	7,  // 14: vidmesh.live.v1.LiveService.EndStream:input_type -> vidmesh.live.v1.EndStreamRequest
-	9,  // 15: vidmesh.live.v1.LiveService.RotateStreamKey:input_type -> vidmesh.live.v1.RotateStreamKeyRequest
-	11, // 16: vidmesh.live.v1.LiveService.DeleteStream:input_type -> vidmesh.live.v1.DeleteStreamRequest
-	13, // 17: vidmesh.live.v1.LiveService.Chat:input_type -> vidmesh.live.v1.ChatRequest
-	15, // 18: vidmesh.live.v1.LiveService.WatchChat:input_type -> vidmesh.live.v1.WatchChatRequest
-	17, // 19: vidmesh.live.v1.LiveService.PostChatMessage:input_type -> vidmesh.live.v1.PostChatMessageRequest
-	2,  // 20: vidmesh.live.v1.LiveService.CreateStream:output_type -> vidmesh.live.v1.CreateStreamResponse
-	4,  // 21: vidmesh.live.v1.LiveService.GetStream:output_type -> vidmesh.live.v1.GetStreamResponse
-	6,  // 22: vidmesh.live.v1.LiveService.ListStreams:output_type -> vidmesh.live.v1.ListStreamsResponse
-	8,  // 23: vidmesh.live.v1.LiveService.EndStream:output_type -> vidmesh.live.v1.EndStreamResponse
-	10, // 24: vidmesh.live.v1.LiveService.RotateStreamKey:output_type -> vidmesh.live.v1.RotateStreamKeyResponse
-	12, // 25: vidmesh.live.v1.LiveService.DeleteStream:output_type -> vidmesh.live.v1.DeleteStreamResponse
-	14, // 26: vidmesh.live.v1.LiveService.Chat:output_type -> vidmesh.live.v1.ChatResponse
-	16, // 27: vidmesh.live.v1.LiveService.WatchChat:output_type -> vidmesh.live.v1.WatchChatResponse
-	18, // 28: vidmesh.live.v1.LiveService.PostChatMessage:output_type -> vidmesh.live.v1.PostChatMessageResponse
-	20, // [20:29] is the sub-list for method output_type
-	11, // [11:20] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	25, // 9: vidmesh.live.v1.WatchChatResponse.message:type_name -> vidmesh.live.v1.ChatMessage
+	25, // 10: vidmesh.live.v1.PostChatMessageResponse.message:type_name -> vidmesh.live.v1.ChatMessage
+	26, // 11: vidmesh.live.v1.MuteChatAuthorRequest.duration:type_name -> google.protobuf.Duration
+	27, // 12: vidmesh.live.v1.MuteChatAuthorResponse.mute_expire_time:type_name -> google.protobuf.Timestamp
+	1,  // 13: vidmesh.live.v1.LiveService.CreateStream:input_type -> vidmesh.live.v1.CreateStreamRequest
+	3,  // 14: vidmesh.live.v1.LiveService.GetStream:input_type -> vidmesh.live.v1.GetStreamRequest
+	5,  // 15: vidmesh.live.v1.LiveService.ListStreams:input_type -> vidmesh.live.v1.ListStreamsRequest
+	7,  // 16: vidmesh.live.v1.LiveService.EndStream:input_type -> vidmesh.live.v1.EndStreamRequest
+	9,  // 17: vidmesh.live.v1.LiveService.RotateStreamKey:input_type -> vidmesh.live.v1.RotateStreamKeyRequest
+	11, // 18: vidmesh.live.v1.LiveService.DeleteStream:input_type -> vidmesh.live.v1.DeleteStreamRequest
+	13, // 19: vidmesh.live.v1.LiveService.Chat:input_type -> vidmesh.live.v1.ChatRequest
+	15, // 20: vidmesh.live.v1.LiveService.WatchChat:input_type -> vidmesh.live.v1.WatchChatRequest
+	17, // 21: vidmesh.live.v1.LiveService.PostChatMessage:input_type -> vidmesh.live.v1.PostChatMessageRequest
+	19, // 22: vidmesh.live.v1.LiveService.DeleteChatMessage:input_type -> vidmesh.live.v1.DeleteChatMessageRequest
+	21, // 23: vidmesh.live.v1.LiveService.MuteChatAuthor:input_type -> vidmesh.live.v1.MuteChatAuthorRequest
+	2,  // 24: vidmesh.live.v1.LiveService.CreateStream:output_type -> vidmesh.live.v1.CreateStreamResponse
+	4,  // 25: vidmesh.live.v1.LiveService.GetStream:output_type -> vidmesh.live.v1.GetStreamResponse
+	6,  // 26: vidmesh.live.v1.LiveService.ListStreams:output_type -> vidmesh.live.v1.ListStreamsResponse
+	8,  // 27: vidmesh.live.v1.LiveService.EndStream:output_type -> vidmesh.live.v1.EndStreamResponse
+	10, // 28: vidmesh.live.v1.LiveService.RotateStreamKey:output_type -> vidmesh.live.v1.RotateStreamKeyResponse
+	12, // 29: vidmesh.live.v1.LiveService.DeleteStream:output_type -> vidmesh.live.v1.DeleteStreamResponse
+	14, // 30: vidmesh.live.v1.LiveService.Chat:output_type -> vidmesh.live.v1.ChatResponse
+	16, // 31: vidmesh.live.v1.LiveService.WatchChat:output_type -> vidmesh.live.v1.WatchChatResponse
+	18, // 32: vidmesh.live.v1.LiveService.PostChatMessage:output_type -> vidmesh.live.v1.PostChatMessageResponse
+	20, // 33: vidmesh.live.v1.LiveService.DeleteChatMessage:output_type -> vidmesh.live.v1.DeleteChatMessageResponse
+	22, // 34: vidmesh.live.v1.LiveService.MuteChatAuthor:output_type -> vidmesh.live.v1.MuteChatAuthorResponse
+	24, // [24:35] is the sub-list for method output_type
+	13, // [13:24] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_vidmesh_live_v1_live_service_proto_init() }
@@ -1223,6 +1564,13 @@ func file_vidmesh_live_v1_live_service_proto_init() {
 	file_vidmesh_live_v1_live_service_proto_msgTypes[13].OneofWrappers = []any{
 		(*ChatResponse_Message)(nil),
 		(*ChatResponse_Rejection)(nil),
+		(*ChatResponse_DeletedMessage)(nil),
+		(*ChatResponse_StreamEnded)(nil),
+	}
+	file_vidmesh_live_v1_live_service_proto_msgTypes[15].OneofWrappers = []any{
+		(*WatchChatResponse_Message)(nil),
+		(*WatchChatResponse_DeletedMessage)(nil),
+		(*WatchChatResponse_StreamEnded)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1230,7 +1578,7 @@ func file_vidmesh_live_v1_live_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vidmesh_live_v1_live_service_proto_rawDesc), len(file_vidmesh_live_v1_live_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   18,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

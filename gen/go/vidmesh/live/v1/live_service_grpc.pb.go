@@ -19,15 +19,17 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	LiveService_CreateStream_FullMethodName    = "/vidmesh.live.v1.LiveService/CreateStream"
-	LiveService_GetStream_FullMethodName       = "/vidmesh.live.v1.LiveService/GetStream"
-	LiveService_ListStreams_FullMethodName     = "/vidmesh.live.v1.LiveService/ListStreams"
-	LiveService_EndStream_FullMethodName       = "/vidmesh.live.v1.LiveService/EndStream"
-	LiveService_RotateStreamKey_FullMethodName = "/vidmesh.live.v1.LiveService/RotateStreamKey"
-	LiveService_DeleteStream_FullMethodName    = "/vidmesh.live.v1.LiveService/DeleteStream"
-	LiveService_Chat_FullMethodName            = "/vidmesh.live.v1.LiveService/Chat"
-	LiveService_WatchChat_FullMethodName       = "/vidmesh.live.v1.LiveService/WatchChat"
-	LiveService_PostChatMessage_FullMethodName = "/vidmesh.live.v1.LiveService/PostChatMessage"
+	LiveService_CreateStream_FullMethodName      = "/vidmesh.live.v1.LiveService/CreateStream"
+	LiveService_GetStream_FullMethodName         = "/vidmesh.live.v1.LiveService/GetStream"
+	LiveService_ListStreams_FullMethodName       = "/vidmesh.live.v1.LiveService/ListStreams"
+	LiveService_EndStream_FullMethodName         = "/vidmesh.live.v1.LiveService/EndStream"
+	LiveService_RotateStreamKey_FullMethodName   = "/vidmesh.live.v1.LiveService/RotateStreamKey"
+	LiveService_DeleteStream_FullMethodName      = "/vidmesh.live.v1.LiveService/DeleteStream"
+	LiveService_Chat_FullMethodName              = "/vidmesh.live.v1.LiveService/Chat"
+	LiveService_WatchChat_FullMethodName         = "/vidmesh.live.v1.LiveService/WatchChat"
+	LiveService_PostChatMessage_FullMethodName   = "/vidmesh.live.v1.LiveService/PostChatMessage"
+	LiveService_DeleteChatMessage_FullMethodName = "/vidmesh.live.v1.LiveService/DeleteChatMessage"
+	LiveService_MuteChatAuthor_FullMethodName    = "/vidmesh.live.v1.LiveService/MuteChatAuthor"
 )
 
 // LiveServiceClient is the client API for LiveService service.
@@ -44,8 +46,11 @@ const (
 // anyone who may see the stream and written by callers with an API key;
 // the chat of a private stream is open to its owner only.
 //
-// The chat RPCs are not served yet: they answer UNIMPLEMENTED until live
-// chat lands.
+// Chat: a message is 1 to 500 characters; an author posts at most 5 in a
+// burst, then one every 2 seconds (live.chat_burst, live.chat_refill_seconds);
+// the last 100 are kept as history. The stream's owner may delete messages
+// and mute authors. Watch calls get an empty keep-alive carrying the viewer
+// count every 10 seconds, so they survive proxies' idle timeouts.
 type LiveServiceClient interface {
 	// Creates a stream, IDLE, and returns it with its stream key (the only
 	// time the key is returned; RotateStreamKey makes a new one). Idempotent
@@ -88,28 +93,47 @@ type LiveServiceClient interface {
 	DeleteStream(ctx context.Context, in *DeleteStreamRequest, opts ...grpc.CallOption) (*DeleteStreamResponse, error)
 	// Joins a stream's chat to read and write over one call. The first
 	// request names the stream; every request with text posts a message. The
-	// server sends the requested history, then every message posted by
-	// anyone (the caller's own included), a rejection for each of the
-	// caller's messages that was not posted, and an empty keep-alive every 15
-	// seconds while the chat is quiet. The call ends with OK when the stream
-	// ends. Returns NOT_FOUND if the stream does not exist or the caller may
-	// not see it, and INVALID_ARGUMENT if the first request has no parent or
-	// a later one names another stream. Bidirectional streams cannot be
-	// transcoded: browsers use WatchChat and PostChatMessage.
+	// server sends the requested history, then every event of the chat (the
+	// caller's own messages included), a rejection for each of the caller's
+	// messages that was not posted, and a keep-alive every 10 seconds. When
+	// the stream ends it sends stream_ended and ends the call with OK.
+	// Returns NOT_FOUND if the stream does not exist or the caller may not see
+	// it, INVALID_ARGUMENT if the first request has no parent, a later one
+	// names another stream, or history_size is over 100, and
+	// RESOURCE_EXHAUSTED if the caller reads too slowly to keep up (over 1000
+	// events behind). Bidirectional streams cannot be transcoded: browsers use
+	// WatchChat and PostChatMessage.
 	Chat(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ChatRequest, ChatResponse], error)
 	// Follows a stream's chat read-only: the requested history, then every
-	// new message, and an empty keep-alive every 15 seconds while the chat is
-	// quiet. The call ends with OK when the stream ends. Returns NOT_FOUND if
-	// the stream does not exist or the caller may not see it, and
-	// INVALID_ARGUMENT for a history_size over 100.
+	// event, and a keep-alive every 10 seconds; stream_ended, then OK, when
+	// the stream ends (at once if it has ended). Each open call counts as a
+	// viewer (LiveStream.viewer_count). Returns NOT_FOUND if the stream does
+	// not exist or the caller may not see it, INVALID_ARGUMENT for a
+	// history_size over 100, and RESOURCE_EXHAUSTED as for Chat.
 	WatchChat(ctx context.Context, in *WatchChatRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchChatResponse], error)
 	// Posts one message to a stream's chat. Idempotent on request_id: a
-	// retry returns the message already posted. Returns NOT_FOUND if the
-	// stream does not exist or the caller may not see it, UNAUTHENTICATED
-	// without an API key, INVALID_ARGUMENT for empty or too long text,
-	// FAILED_PRECONDITION if the stream has ENDED, and RESOURCE_EXHAUSTED
-	// when the author posts faster than the chat's rate limit.
+	// retry within 10 minutes returns the message already posted. Returns
+	// NOT_FOUND if the stream does not exist or the caller may not see it,
+	// UNAUTHENTICATED without an API key, INVALID_ARGUMENT for empty or too
+	// long text or a bad request_id, FAILED_PRECONDITION (STREAM_ENDED) if the
+	// stream has ended, PERMISSION_DENIED (CHAT_MUTED, metadata "until") while
+	// the stream's owner has muted the author, and RESOURCE_EXHAUSTED
+	// (CHAT_RATE_LIMITED, metadata "retry_after_ms") when the author posts
+	// faster than the rate limit.
 	PostChatMessage(ctx context.Context, in *PostChatMessageRequest, opts ...grpc.CallOption) (*PostChatMessageResponse, error)
+	// Deletes a message from a stream's chat: it leaves the history and every
+	// watcher gets deleted_message with its name. Owner of the stream only:
+	// NOT_FOUND if the stream does not exist or the caller may not see it,
+	// PERMISSION_DENIED (NOT_OWNER) for anyone else, INVALID_ARGUMENT for a
+	// malformed name. Idempotent: deleting a deleted or unknown message
+	// succeeds.
+	DeleteChatMessage(ctx context.Context, in *DeleteChatMessageRequest, opts ...grpc.CallOption) (*DeleteChatMessageResponse, error)
+	// Stops an author posting in a stream's chat for a while; their messages
+	// are refused with CHAT_MUTED until then. Muting again replaces the time
+	// (a duration of 0 unmutes). Owner of the stream only: NOT_FOUND and
+	// PERMISSION_DENIED as for DeleteChatMessage; INVALID_ARGUMENT for a
+	// missing author or a duration outside 0 to 24 hours.
+	MuteChatAuthor(ctx context.Context, in *MuteChatAuthorRequest, opts ...grpc.CallOption) (*MuteChatAuthorResponse, error)
 }
 
 type liveServiceClient struct {
@@ -222,6 +246,26 @@ func (c *liveServiceClient) PostChatMessage(ctx context.Context, in *PostChatMes
 	return out, nil
 }
 
+func (c *liveServiceClient) DeleteChatMessage(ctx context.Context, in *DeleteChatMessageRequest, opts ...grpc.CallOption) (*DeleteChatMessageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteChatMessageResponse)
+	err := c.cc.Invoke(ctx, LiveService_DeleteChatMessage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *liveServiceClient) MuteChatAuthor(ctx context.Context, in *MuteChatAuthorRequest, opts ...grpc.CallOption) (*MuteChatAuthorResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MuteChatAuthorResponse)
+	err := c.cc.Invoke(ctx, LiveService_MuteChatAuthor_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LiveServiceServer is the server API for LiveService service.
 // All implementations must embed UnimplementedLiveServiceServer
 // for forward compatibility.
@@ -236,8 +280,11 @@ func (c *liveServiceClient) PostChatMessage(ctx context.Context, in *PostChatMes
 // anyone who may see the stream and written by callers with an API key;
 // the chat of a private stream is open to its owner only.
 //
-// The chat RPCs are not served yet: they answer UNIMPLEMENTED until live
-// chat lands.
+// Chat: a message is 1 to 500 characters; an author posts at most 5 in a
+// burst, then one every 2 seconds (live.chat_burst, live.chat_refill_seconds);
+// the last 100 are kept as history. The stream's owner may delete messages
+// and mute authors. Watch calls get an empty keep-alive carrying the viewer
+// count every 10 seconds, so they survive proxies' idle timeouts.
 type LiveServiceServer interface {
 	// Creates a stream, IDLE, and returns it with its stream key (the only
 	// time the key is returned; RotateStreamKey makes a new one). Idempotent
@@ -280,28 +327,47 @@ type LiveServiceServer interface {
 	DeleteStream(context.Context, *DeleteStreamRequest) (*DeleteStreamResponse, error)
 	// Joins a stream's chat to read and write over one call. The first
 	// request names the stream; every request with text posts a message. The
-	// server sends the requested history, then every message posted by
-	// anyone (the caller's own included), a rejection for each of the
-	// caller's messages that was not posted, and an empty keep-alive every 15
-	// seconds while the chat is quiet. The call ends with OK when the stream
-	// ends. Returns NOT_FOUND if the stream does not exist or the caller may
-	// not see it, and INVALID_ARGUMENT if the first request has no parent or
-	// a later one names another stream. Bidirectional streams cannot be
-	// transcoded: browsers use WatchChat and PostChatMessage.
+	// server sends the requested history, then every event of the chat (the
+	// caller's own messages included), a rejection for each of the caller's
+	// messages that was not posted, and a keep-alive every 10 seconds. When
+	// the stream ends it sends stream_ended and ends the call with OK.
+	// Returns NOT_FOUND if the stream does not exist or the caller may not see
+	// it, INVALID_ARGUMENT if the first request has no parent, a later one
+	// names another stream, or history_size is over 100, and
+	// RESOURCE_EXHAUSTED if the caller reads too slowly to keep up (over 1000
+	// events behind). Bidirectional streams cannot be transcoded: browsers use
+	// WatchChat and PostChatMessage.
 	Chat(grpc.BidiStreamingServer[ChatRequest, ChatResponse]) error
 	// Follows a stream's chat read-only: the requested history, then every
-	// new message, and an empty keep-alive every 15 seconds while the chat is
-	// quiet. The call ends with OK when the stream ends. Returns NOT_FOUND if
-	// the stream does not exist or the caller may not see it, and
-	// INVALID_ARGUMENT for a history_size over 100.
+	// event, and a keep-alive every 10 seconds; stream_ended, then OK, when
+	// the stream ends (at once if it has ended). Each open call counts as a
+	// viewer (LiveStream.viewer_count). Returns NOT_FOUND if the stream does
+	// not exist or the caller may not see it, INVALID_ARGUMENT for a
+	// history_size over 100, and RESOURCE_EXHAUSTED as for Chat.
 	WatchChat(*WatchChatRequest, grpc.ServerStreamingServer[WatchChatResponse]) error
 	// Posts one message to a stream's chat. Idempotent on request_id: a
-	// retry returns the message already posted. Returns NOT_FOUND if the
-	// stream does not exist or the caller may not see it, UNAUTHENTICATED
-	// without an API key, INVALID_ARGUMENT for empty or too long text,
-	// FAILED_PRECONDITION if the stream has ENDED, and RESOURCE_EXHAUSTED
-	// when the author posts faster than the chat's rate limit.
+	// retry within 10 minutes returns the message already posted. Returns
+	// NOT_FOUND if the stream does not exist or the caller may not see it,
+	// UNAUTHENTICATED without an API key, INVALID_ARGUMENT for empty or too
+	// long text or a bad request_id, FAILED_PRECONDITION (STREAM_ENDED) if the
+	// stream has ended, PERMISSION_DENIED (CHAT_MUTED, metadata "until") while
+	// the stream's owner has muted the author, and RESOURCE_EXHAUSTED
+	// (CHAT_RATE_LIMITED, metadata "retry_after_ms") when the author posts
+	// faster than the rate limit.
 	PostChatMessage(context.Context, *PostChatMessageRequest) (*PostChatMessageResponse, error)
+	// Deletes a message from a stream's chat: it leaves the history and every
+	// watcher gets deleted_message with its name. Owner of the stream only:
+	// NOT_FOUND if the stream does not exist or the caller may not see it,
+	// PERMISSION_DENIED (NOT_OWNER) for anyone else, INVALID_ARGUMENT for a
+	// malformed name. Idempotent: deleting a deleted or unknown message
+	// succeeds.
+	DeleteChatMessage(context.Context, *DeleteChatMessageRequest) (*DeleteChatMessageResponse, error)
+	// Stops an author posting in a stream's chat for a while; their messages
+	// are refused with CHAT_MUTED until then. Muting again replaces the time
+	// (a duration of 0 unmutes). Owner of the stream only: NOT_FOUND and
+	// PERMISSION_DENIED as for DeleteChatMessage; INVALID_ARGUMENT for a
+	// missing author or a duration outside 0 to 24 hours.
+	MuteChatAuthor(context.Context, *MuteChatAuthorRequest) (*MuteChatAuthorResponse, error)
 	mustEmbedUnimplementedLiveServiceServer()
 }
 
@@ -338,6 +404,12 @@ func (UnimplementedLiveServiceServer) WatchChat(*WatchChatRequest, grpc.ServerSt
 }
 func (UnimplementedLiveServiceServer) PostChatMessage(context.Context, *PostChatMessageRequest) (*PostChatMessageResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PostChatMessage not implemented")
+}
+func (UnimplementedLiveServiceServer) DeleteChatMessage(context.Context, *DeleteChatMessageRequest) (*DeleteChatMessageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteChatMessage not implemented")
+}
+func (UnimplementedLiveServiceServer) MuteChatAuthor(context.Context, *MuteChatAuthorRequest) (*MuteChatAuthorResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MuteChatAuthor not implemented")
 }
 func (UnimplementedLiveServiceServer) mustEmbedUnimplementedLiveServiceServer() {}
 func (UnimplementedLiveServiceServer) testEmbeddedByValue()                     {}
@@ -504,6 +576,42 @@ func _LiveService_PostChatMessage_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LiveService_DeleteChatMessage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteChatMessageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LiveServiceServer).DeleteChatMessage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LiveService_DeleteChatMessage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LiveServiceServer).DeleteChatMessage(ctx, req.(*DeleteChatMessageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LiveService_MuteChatAuthor_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MuteChatAuthorRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LiveServiceServer).MuteChatAuthor(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LiveService_MuteChatAuthor_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LiveServiceServer).MuteChatAuthor(ctx, req.(*MuteChatAuthorRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LiveService_ServiceDesc is the grpc.ServiceDesc for LiveService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -538,6 +646,14 @@ var LiveService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "PostChatMessage",
 			Handler:    _LiveService_PostChatMessage_Handler,
+		},
+		{
+			MethodName: "DeleteChatMessage",
+			Handler:    _LiveService_DeleteChatMessage_Handler,
+		},
+		{
+			MethodName: "MuteChatAuthor",
+			Handler:    _LiveService_MuteChatAuthor_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

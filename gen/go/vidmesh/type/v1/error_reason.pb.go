@@ -121,6 +121,9 @@ const (
 	// yet), so it has no playlists or segments; retry once it is LIVE.
 	// Metadata: "stream".
 	ErrorReason_STREAM_NOT_LIVE ErrorReason = 29
+	// PERMISSION_DENIED: the stream's owner has muted this chat author.
+	// Metadata: "until" (RFC 3339).
+	ErrorReason_CHAT_MUTED ErrorReason = 35
 	// FAILED_PRECONDITION: CompleteUpload found chunks missing. Metadata:
 	// "missing_count", and "missing_indexes" (comma-separated, the first 50).
 	ErrorReason_CHUNKS_MISSING ErrorReason = 30
@@ -213,6 +216,13 @@ const (
 	// The owner has as many live streams (in any state) as
 	// live.max_streams_per_owner allows; delete old ones.
 	ErrorReason_STREAMS_QUOTA_EXCEEDED ErrorReason = 75
+	// The author posts to a chat faster than its rate limit (live.chat_burst
+	// messages, then one per live.chat_refill_seconds). Metadata:
+	// "retry_after_ms".
+	ErrorReason_CHAT_RATE_LIMITED ErrorReason = 76
+	// A chat watch call read its events too slowly (over 1000 behind) and
+	// was ended; watch again.
+	ErrorReason_CHAT_TOO_FAR_BEHIND ErrorReason = 77
 	// Analytics events (RejectedEvent.reason; per event, the rest of the batch
 	// is stored) and batches.
 	// A required field of the event is empty. Field: the field.
@@ -262,6 +272,7 @@ var (
 		27: "CHANGE_CURSOR_EXPIRED",
 		28: "STREAM_ENDED",
 		29: "STREAM_NOT_LIVE",
+		35: "CHAT_MUTED",
 		30: "CHUNKS_MISSING",
 		31: "CHUNK_SIZE_MISMATCH",
 		32: "CHECKSUM_MISMATCH",
@@ -297,6 +308,8 @@ var (
 		73: "STORAGE_FULL",
 		74: "REACTIONS_QUOTA_EXCEEDED",
 		75: "STREAMS_QUOTA_EXCEEDED",
+		76: "CHAT_RATE_LIMITED",
+		77: "CHAT_TOO_FAR_BEHIND",
 		90: "EVENT_FIELD_MISSING",
 		91: "EVENT_FIELD_TOO_LONG",
 		92: "EVENT_FIELD_OUT_OF_RANGE",
@@ -329,6 +342,7 @@ var (
 		"CHANGE_CURSOR_EXPIRED":            27,
 		"STREAM_ENDED":                     28,
 		"STREAM_NOT_LIVE":                  29,
+		"CHAT_MUTED":                       35,
 		"CHUNKS_MISSING":                   30,
 		"CHUNK_SIZE_MISMATCH":              31,
 		"CHECKSUM_MISMATCH":                32,
@@ -364,6 +378,8 @@ var (
 		"STORAGE_FULL":                     73,
 		"REACTIONS_QUOTA_EXCEEDED":         74,
 		"STREAMS_QUOTA_EXCEEDED":           75,
+		"CHAT_RATE_LIMITED":                76,
+		"CHAT_TOO_FAR_BEHIND":              77,
 		"EVENT_FIELD_MISSING":              90,
 		"EVENT_FIELD_TOO_LONG":             91,
 		"EVENT_FIELD_OUT_OF_RANGE":         92,
@@ -406,7 +422,7 @@ var File_vidmesh_type_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_vidmesh_type_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\"vidmesh/type/v1/error_reason.proto\x12\x0fvidmesh.type.v1*\xae\f\n" +
+	"\"vidmesh/type/v1/error_reason.proto\x12\x0fvidmesh.type.v1*\xee\f\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10API_KEY_REQUIRED\x10\x01\x12\x19\n" +
@@ -431,7 +447,9 @@ const file_vidmesh_type_v1_error_reason_proto_rawDesc = "" +
 	"\x16INVALID_PLAYBACK_TOKEN\x10\x1a\x12\x19\n" +
 	"\x15CHANGE_CURSOR_EXPIRED\x10\x1b\x12\x10\n" +
 	"\fSTREAM_ENDED\x10\x1c\x12\x13\n" +
-	"\x0fSTREAM_NOT_LIVE\x10\x1d\x12\x12\n" +
+	"\x0fSTREAM_NOT_LIVE\x10\x1d\x12\x0e\n" +
+	"\n" +
+	"CHAT_MUTED\x10#\x12\x12\n" +
 	"\x0eCHUNKS_MISSING\x10\x1e\x12\x17\n" +
 	"\x13CHUNK_SIZE_MISMATCH\x10\x1f\x12\x15\n" +
 	"\x11CHECKSUM_MISMATCH\x10 \x12\x13\n" +
@@ -466,7 +484,9 @@ const file_vidmesh_type_v1_error_reason_proto_rawDesc = "" +
 	"\x1bSTORED_BYTES_QUOTA_EXCEEDED\x10H\x12\x10\n" +
 	"\fSTORAGE_FULL\x10I\x12\x1c\n" +
 	"\x18REACTIONS_QUOTA_EXCEEDED\x10J\x12\x1a\n" +
-	"\x16STREAMS_QUOTA_EXCEEDED\x10K\x12\x17\n" +
+	"\x16STREAMS_QUOTA_EXCEEDED\x10K\x12\x15\n" +
+	"\x11CHAT_RATE_LIMITED\x10L\x12\x17\n" +
+	"\x13CHAT_TOO_FAR_BEHIND\x10M\x12\x17\n" +
 	"\x13EVENT_FIELD_MISSING\x10Z\x12\x18\n" +
 	"\x14EVENT_FIELD_TOO_LONG\x10[\x12\x1c\n" +
 	"\x18EVENT_FIELD_OUT_OF_RANGE\x10\\\x12\x1b\n" +

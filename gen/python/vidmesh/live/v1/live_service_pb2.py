@@ -24,10 +24,12 @@ _sym_db = _symbol_database.Default()
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from vidmesh.live.v1 import resources_pb2 as vidmesh_dot_live_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"vidmesh/live/v1/live_service.proto\x12\x0fvidmesh.live.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fvidmesh/live/v1/resources.proto\"o\n\x13\x43reateStreamRequest\x12\x39\n\x06stream\x18\x01 \x01(\x0b\x32\x1b.vidmesh.live.v1.LiveStreamB\x04\xe2\x41\x01\x02R\x06stream\x12\x1d\n\nrequest_id\x18\x02 \x01(\tR\trequestId\"K\n\x14\x43reateStreamResponse\x12\x33\n\x06stream\x18\x01 \x01(\x0b\x32\x1b.vidmesh.live.v1.LiveStreamR\x06stream\",\n\x10GetStreamRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\"H\n\x11GetStreamResponse\x12\x33\n\x06stream\x18\x01 \x01(\x0b\x32\x1b.vidmesh.live.v1.LiveStreamR\x06stream\"\x9e\x01\n\x12ListStreamsRequest\x12\x14\n\x05owner\x18\x01 \x01(\tR\x05owner\x12\x36\n\x05state\x18\x02 \x01(\x0e\x32 .vidmesh.live.v1.LiveStreamStateR\x05state\x12\x1b\n\tpage_size\x18\x03 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x04 \x01(\tR\tpageToken\"t\n\x13ListStreamsResponse\x12\x35\n\x07streams\x18\x01 \x03(\x0b\x32\x1b.vidmesh.live.v1.LiveStreamR\x07streams\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\",\n\x10\x45ndStreamRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\"H\n\x11\x45ndStreamResponse\x12\x33\n\x06stream\x18\x01 \x01(\x0b\x32\x1b.vidmesh.live.v1.LiveStreamR\x06stream\"2\n\x16RotateStreamKeyRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\"N\n\x17RotateStreamKeyResponse\x12\x33\n\x06stream\x18\x01 \x01(\x0b\x32\x1b.vidmesh.live.v1.LiveStreamR\x06stream\"/\n\x13\x44\x65leteStreamRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\"\x16\n\x14\x44\x65leteStreamResponse\"{\n\x0b\x43hatRequest\x12\x16\n\x06parent\x18\x01 \x01(\tR\x06parent\x12\x12\n\x04text\x18\x02 \x01(\tR\x04text\x12\x1d\n\nrequest_id\x18\x03 \x01(\tR\trequestId\x12!\n\x0chistory_size\x18\x04 \x01(\x05R\x0bhistorySize\"\xb6\x01\n\x0c\x43hatResponse\x12\x38\n\x07message\x18\x01 \x01(\x0b\x32\x1c.vidmesh.live.v1.ChatMessageH\x00R\x07message\x12\x44\n\trejection\x18\x02 \x01(\x0e\x32$.vidmesh.live.v1.ChatRejectionReasonH\x00R\trejection\x12\x1d\n\nrequest_id\x18\x03 \x01(\tR\trequestIdB\x07\n\x05\x65vent\"S\n\x10WatchChatRequest\x12\x1c\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x06parent\x12!\n\x0chistory_size\x18\x02 \x01(\x05R\x0bhistorySize\"K\n\x11WatchChatResponse\x12\x36\n\x07message\x18\x01 \x01(\x0b\x32\x1c.vidmesh.live.v1.ChatMessageR\x07message\"u\n\x16PostChatMessageRequest\x12\x1c\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x06parent\x12\x18\n\x04text\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x04text\x12#\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\trequestId\"Q\n\x17PostChatMessageResponse\x12\x36\n\x07message\x18\x01 \x01(\x0b\x32\x1c.vidmesh.live.v1.ChatMessageR\x07message*\xdf\x01\n\x13\x43hatRejectionReason\x12%\n!CHAT_REJECTION_REASON_UNSPECIFIED\x10\x00\x12&\n\"CHAT_REJECTION_REASON_INVALID_TEXT\x10\x01\x12&\n\"CHAT_REJECTION_REASON_RATE_LIMITED\x10\x02\x12)\n%CHAT_REJECTION_REASON_UNAUTHENTICATED\x10\x03\x12&\n\"CHAT_REJECTION_REASON_STREAM_ENDED\x10\x04\x32\xde\x08\n\x0bLiveService\x12x\n\x0c\x43reateStream\x12$.vidmesh.live.v1.CreateStreamRequest\x1a%.vidmesh.live.v1.CreateStreamResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x0b/v1/streams:\x06stream\x12p\n\tGetStream\x12!.vidmesh.live.v1.GetStreamRequest\x1a\".vidmesh.live.v1.GetStreamResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=streams/*}\x12m\n\x0bListStreams\x12#.vidmesh.live.v1.ListStreamsRequest\x1a$.vidmesh.live.v1.ListStreamsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/streams\x12w\n\tEndStream\x12!.vidmesh.live.v1.EndStreamRequest\x1a\".vidmesh.live.v1.EndStreamResponse\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/{name=streams/*}:end:\x01*\x12\x95\x01\n\x0fRotateStreamKey\x12\'.vidmesh.live.v1.RotateStreamKeyRequest\x1a(.vidmesh.live.v1.RotateStreamKeyResponse\"/\x82\xd3\xe4\x93\x02)\"$/v1/{name=streams/*}:rotateStreamKey:\x01*\x12y\n\x0c\x44\x65leteStream\x12$.vidmesh.live.v1.DeleteStreamRequest\x1a%.vidmesh.live.v1.DeleteStreamResponse\"\x1c\x82\xd3\xe4\x93\x02\x16*\x14/v1/{name=streams/*}\x12G\n\x04\x43hat\x12\x1c.vidmesh.live.v1.ChatRequest\x1a\x1d.vidmesh.live.v1.ChatResponse(\x01\x30\x01\x12\x87\x01\n\tWatchChat\x12!.vidmesh.live.v1.WatchChatRequest\x1a\".vidmesh.live.v1.WatchChatResponse\"1\x82\xd3\xe4\x93\x02+\x12)/v1/{parent=streams/*}/chatMessages:watch0\x01\x12\x94\x01\n\x0fPostChatMessage\x12\'.vidmesh.live.v1.PostChatMessageRequest\x1a(.vidmesh.live.v1.PostChatMessageResponse\".\x82\xd3\xe4\x93\x02(\"#/v1/{parent=streams/*}/chatMessages:\x01*B\xb0\x01\n\x13\x63om.vidmesh.live.v1B\x10LiveServiceProtoP\x01Z)vidmesh.dev/gen/go/vidmesh/live/v1;livev1\xa2\x02\x03VLX\xaa\x02\x0fVidmesh.Live.V1\xca\x02\x0fVidmesh\\Live\\V1\xe2\x02\x1bVidmesh\\Live\\V1\\GPBMetadata\xea\x02\x11Vidmesh::Live::V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"vidmesh/live/v1/live_service.proto\x12\x0fvidmesh.live.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fvidmesh/live/v1/resources.proto\"o\n\x13\x43reateStreamRequest\x12\x39\n\x06stream\x18\x01 \x01(\x0b\x32\x1b.vidmesh.live.v1.LiveStreamB\x04\xe2\x41\x01\x02R\x06stream\x12\x1d\n\nrequest_id\x18\x02 \x01(\tR\trequestId\"K\n\x14\x43reateStreamResponse\x12\x33\n\x06stream\x18\x01 \x01(\x0b\x32\x1b.vidmesh.live.v1.LiveStreamR\x06stream\",\n\x10GetStreamRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\"H\n\x11GetStreamResponse\x12\x33\n\x06stream\x18\x01 \x01(\x0b\x32\x1b.vidmesh.live.v1.LiveStreamR\x06stream\"\x9e\x01\n\x12ListStreamsRequest\x12\x14\n\x05owner\x18\x01 \x01(\tR\x05owner\x12\x36\n\x05state\x18\x02 \x01(\x0e\x32 .vidmesh.live.v1.LiveStreamStateR\x05state\x12\x1b\n\tpage_size\x18\x03 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x04 \x01(\tR\tpageToken\"t\n\x13ListStreamsResponse\x12\x35\n\x07streams\x18\x01 \x03(\x0b\x32\x1b.vidmesh.live.v1.LiveStreamR\x07streams\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\",\n\x10\x45ndStreamRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\"H\n\x11\x45ndStreamResponse\x12\x33\n\x06stream\x18\x01 \x01(\x0b\x32\x1b.vidmesh.live.v1.LiveStreamR\x06stream\"2\n\x16RotateStreamKeyRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\"N\n\x17RotateStreamKeyResponse\x12\x33\n\x06stream\x18\x01 \x01(\x0b\x32\x1b.vidmesh.live.v1.LiveStreamR\x06stream\"/\n\x13\x44\x65leteStreamRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\"\x16\n\x14\x44\x65leteStreamResponse\"{\n\x0b\x43hatRequest\x12\x16\n\x06parent\x18\x01 \x01(\tR\x06parent\x12\x12\n\x04text\x18\x02 \x01(\tR\x04text\x12\x1d\n\nrequest_id\x18\x03 \x01(\tR\trequestId\x12!\n\x0chistory_size\x18\x04 \x01(\x05R\x0bhistorySize\"\xa9\x02\n\x0c\x43hatResponse\x12\x38\n\x07message\x18\x01 \x01(\x0b\x32\x1c.vidmesh.live.v1.ChatMessageH\x00R\x07message\x12\x44\n\trejection\x18\x02 \x01(\x0e\x32$.vidmesh.live.v1.ChatRejectionReasonH\x00R\trejection\x12)\n\x0f\x64\x65leted_message\x18\x04 \x01(\tH\x00R\x0e\x64\x65letedMessage\x12#\n\x0cstream_ended\x18\x05 \x01(\x08H\x00R\x0bstreamEnded\x12\x1d\n\nrequest_id\x18\x03 \x01(\tR\trequestId\x12!\n\x0cviewer_count\x18\x06 \x01(\x03R\x0bviewerCountB\x07\n\x05\x65vent\"S\n\x10WatchChatRequest\x12\x1c\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x06parent\x12!\n\x0chistory_size\x18\x02 \x01(\x05R\x0bhistorySize\"\xc9\x01\n\x11WatchChatResponse\x12\x38\n\x07message\x18\x01 \x01(\x0b\x32\x1c.vidmesh.live.v1.ChatMessageH\x00R\x07message\x12)\n\x0f\x64\x65leted_message\x18\x02 \x01(\tH\x00R\x0e\x64\x65letedMessage\x12#\n\x0cstream_ended\x18\x03 \x01(\x08H\x00R\x0bstreamEnded\x12!\n\x0cviewer_count\x18\x04 \x01(\x03R\x0bviewerCountB\x07\n\x05\x65vent\"u\n\x16PostChatMessageRequest\x12\x1c\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x06parent\x12\x18\n\x04text\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x04text\x12#\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\trequestId\"Q\n\x17PostChatMessageResponse\x12\x36\n\x07message\x18\x01 \x01(\x0b\x32\x1c.vidmesh.live.v1.ChatMessageR\x07message\"4\n\x18\x44\x65leteChatMessageRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\"\x1b\n\x19\x44\x65leteChatMessageResponse\"\x8a\x01\n\x15MuteChatAuthorRequest\x12\x1c\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x06parent\x12\x1c\n\x06\x61uthor\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x06\x61uthor\x12\x35\n\x08\x64uration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationR\x08\x64uration\"^\n\x16MuteChatAuthorResponse\x12\x44\n\x10mute_expire_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0emuteExpireTime*\x80\x02\n\x13\x43hatRejectionReason\x12%\n!CHAT_REJECTION_REASON_UNSPECIFIED\x10\x00\x12&\n\"CHAT_REJECTION_REASON_INVALID_TEXT\x10\x01\x12&\n\"CHAT_REJECTION_REASON_RATE_LIMITED\x10\x02\x12)\n%CHAT_REJECTION_REASON_UNAUTHENTICATED\x10\x03\x12&\n\"CHAT_REJECTION_REASON_STREAM_ENDED\x10\x04\x12\x1f\n\x1b\x43HAT_REJECTION_REASON_MUTED\x10\x05\x32\x8e\x0b\n\x0bLiveService\x12x\n\x0c\x43reateStream\x12$.vidmesh.live.v1.CreateStreamRequest\x1a%.vidmesh.live.v1.CreateStreamResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x0b/v1/streams:\x06stream\x12p\n\tGetStream\x12!.vidmesh.live.v1.GetStreamRequest\x1a\".vidmesh.live.v1.GetStreamResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=streams/*}\x12m\n\x0bListStreams\x12#.vidmesh.live.v1.ListStreamsRequest\x1a$.vidmesh.live.v1.ListStreamsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\x0b/v1/streams\x12w\n\tEndStream\x12!.vidmesh.live.v1.EndStreamRequest\x1a\".vidmesh.live.v1.EndStreamResponse\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/{name=streams/*}:end:\x01*\x12\x95\x01\n\x0fRotateStreamKey\x12\'.vidmesh.live.v1.RotateStreamKeyRequest\x1a(.vidmesh.live.v1.RotateStreamKeyResponse\"/\x82\xd3\xe4\x93\x02)\"$/v1/{name=streams/*}:rotateStreamKey:\x01*\x12y\n\x0c\x44\x65leteStream\x12$.vidmesh.live.v1.DeleteStreamRequest\x1a%.vidmesh.live.v1.DeleteStreamResponse\"\x1c\x82\xd3\xe4\x93\x02\x16*\x14/v1/{name=streams/*}\x12G\n\x04\x43hat\x12\x1c.vidmesh.live.v1.ChatRequest\x1a\x1d.vidmesh.live.v1.ChatResponse(\x01\x30\x01\x12\x87\x01\n\tWatchChat\x12!.vidmesh.live.v1.WatchChatRequest\x1a\".vidmesh.live.v1.WatchChatResponse\"1\x82\xd3\xe4\x93\x02+\x12)/v1/{parent=streams/*}/chatMessages:watch0\x01\x12\x94\x01\n\x0fPostChatMessage\x12\'.vidmesh.live.v1.PostChatMessageRequest\x1a(.vidmesh.live.v1.PostChatMessageResponse\".\x82\xd3\xe4\x93\x02(\"#/v1/{parent=streams/*}/chatMessages:\x01*\x12\x97\x01\n\x11\x44\x65leteChatMessage\x12).vidmesh.live.v1.DeleteChatMessageRequest\x1a*.vidmesh.live.v1.DeleteChatMessageResponse\"+\x82\xd3\xe4\x93\x02%*#/v1/{name=streams/*/chatMessages/*}\x12\x93\x01\n\x0eMuteChatAuthor\x12&.vidmesh.live.v1.MuteChatAuthorRequest\x1a\'.vidmesh.live.v1.MuteChatAuthorResponse\"0\x82\xd3\xe4\x93\x02*\"%/v1/{parent=streams/*}:muteChatAuthor:\x01*B\xb0\x01\n\x13\x63om.vidmesh.live.v1B\x10LiveServiceProtoP\x01Z)vidmesh.dev/gen/go/vidmesh/live/v1;livev1\xa2\x02\x03VLX\xaa\x02\x0fVidmesh.Live.V1\xca\x02\x0fVidmesh\\Live\\V1\xe2\x02\x1bVidmesh\\Live\\V1\\GPBMetadata\xea\x02\x11Vidmesh::Live::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -53,6 +55,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_POSTCHATMESSAGEREQUEST'].fields_by_name['text']._serialized_options = b'\342A\001\002'
   _globals['_POSTCHATMESSAGEREQUEST'].fields_by_name['request_id']._loaded_options = None
   _globals['_POSTCHATMESSAGEREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\002'
+  _globals['_DELETECHATMESSAGEREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_DELETECHATMESSAGEREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_MUTECHATAUTHORREQUEST'].fields_by_name['parent']._loaded_options = None
+  _globals['_MUTECHATAUTHORREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002'
+  _globals['_MUTECHATAUTHORREQUEST'].fields_by_name['author']._loaded_options = None
+  _globals['_MUTECHATAUTHORREQUEST'].fields_by_name['author']._serialized_options = b'\342A\001\002'
   _globals['_LIVESERVICE'].methods_by_name['CreateStream']._loaded_options = None
   _globals['_LIVESERVICE'].methods_by_name['CreateStream']._serialized_options = b'\202\323\344\223\002\025\"\013/v1/streams:\006stream'
   _globals['_LIVESERVICE'].methods_by_name['GetStream']._loaded_options = None
@@ -69,44 +77,56 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LIVESERVICE'].methods_by_name['WatchChat']._serialized_options = b'\202\323\344\223\002+\022)/v1/{parent=streams/*}/chatMessages:watch'
   _globals['_LIVESERVICE'].methods_by_name['PostChatMessage']._loaded_options = None
   _globals['_LIVESERVICE'].methods_by_name['PostChatMessage']._serialized_options = b'\202\323\344\223\002(\"#/v1/{parent=streams/*}/chatMessages:\001*'
-  _globals['_CHATREJECTIONREASON']._serialized_start=1740
-  _globals['_CHATREJECTIONREASON']._serialized_end=1963
-  _globals['_CREATESTREAMREQUEST']._serialized_start=151
-  _globals['_CREATESTREAMREQUEST']._serialized_end=262
-  _globals['_CREATESTREAMRESPONSE']._serialized_start=264
-  _globals['_CREATESTREAMRESPONSE']._serialized_end=339
-  _globals['_GETSTREAMREQUEST']._serialized_start=341
-  _globals['_GETSTREAMREQUEST']._serialized_end=385
-  _globals['_GETSTREAMRESPONSE']._serialized_start=387
-  _globals['_GETSTREAMRESPONSE']._serialized_end=459
-  _globals['_LISTSTREAMSREQUEST']._serialized_start=462
-  _globals['_LISTSTREAMSREQUEST']._serialized_end=620
-  _globals['_LISTSTREAMSRESPONSE']._serialized_start=622
-  _globals['_LISTSTREAMSRESPONSE']._serialized_end=738
-  _globals['_ENDSTREAMREQUEST']._serialized_start=740
-  _globals['_ENDSTREAMREQUEST']._serialized_end=784
-  _globals['_ENDSTREAMRESPONSE']._serialized_start=786
-  _globals['_ENDSTREAMRESPONSE']._serialized_end=858
-  _globals['_ROTATESTREAMKEYREQUEST']._serialized_start=860
-  _globals['_ROTATESTREAMKEYREQUEST']._serialized_end=910
-  _globals['_ROTATESTREAMKEYRESPONSE']._serialized_start=912
-  _globals['_ROTATESTREAMKEYRESPONSE']._serialized_end=990
-  _globals['_DELETESTREAMREQUEST']._serialized_start=992
-  _globals['_DELETESTREAMREQUEST']._serialized_end=1039
-  _globals['_DELETESTREAMRESPONSE']._serialized_start=1041
-  _globals['_DELETESTREAMRESPONSE']._serialized_end=1063
-  _globals['_CHATREQUEST']._serialized_start=1065
-  _globals['_CHATREQUEST']._serialized_end=1188
-  _globals['_CHATRESPONSE']._serialized_start=1191
-  _globals['_CHATRESPONSE']._serialized_end=1373
-  _globals['_WATCHCHATREQUEST']._serialized_start=1375
-  _globals['_WATCHCHATREQUEST']._serialized_end=1458
-  _globals['_WATCHCHATRESPONSE']._serialized_start=1460
-  _globals['_WATCHCHATRESPONSE']._serialized_end=1535
-  _globals['_POSTCHATMESSAGEREQUEST']._serialized_start=1537
-  _globals['_POSTCHATMESSAGEREQUEST']._serialized_end=1654
-  _globals['_POSTCHATMESSAGERESPONSE']._serialized_start=1656
-  _globals['_POSTCHATMESSAGERESPONSE']._serialized_end=1737
-  _globals['_LIVESERVICE']._serialized_start=1966
-  _globals['_LIVESERVICE']._serialized_end=3084
+  _globals['_LIVESERVICE'].methods_by_name['DeleteChatMessage']._loaded_options = None
+  _globals['_LIVESERVICE'].methods_by_name['DeleteChatMessage']._serialized_options = b'\202\323\344\223\002%*#/v1/{name=streams/*/chatMessages/*}'
+  _globals['_LIVESERVICE'].methods_by_name['MuteChatAuthor']._loaded_options = None
+  _globals['_LIVESERVICE'].methods_by_name['MuteChatAuthor']._serialized_options = b'\202\323\344\223\002*\"%/v1/{parent=streams/*}:muteChatAuthor:\001*'
+  _globals['_CHATREJECTIONREASON']._serialized_start=2367
+  _globals['_CHATREJECTIONREASON']._serialized_end=2623
+  _globals['_CREATESTREAMREQUEST']._serialized_start=216
+  _globals['_CREATESTREAMREQUEST']._serialized_end=327
+  _globals['_CREATESTREAMRESPONSE']._serialized_start=329
+  _globals['_CREATESTREAMRESPONSE']._serialized_end=404
+  _globals['_GETSTREAMREQUEST']._serialized_start=406
+  _globals['_GETSTREAMREQUEST']._serialized_end=450
+  _globals['_GETSTREAMRESPONSE']._serialized_start=452
+  _globals['_GETSTREAMRESPONSE']._serialized_end=524
+  _globals['_LISTSTREAMSREQUEST']._serialized_start=527
+  _globals['_LISTSTREAMSREQUEST']._serialized_end=685
+  _globals['_LISTSTREAMSRESPONSE']._serialized_start=687
+  _globals['_LISTSTREAMSRESPONSE']._serialized_end=803
+  _globals['_ENDSTREAMREQUEST']._serialized_start=805
+  _globals['_ENDSTREAMREQUEST']._serialized_end=849
+  _globals['_ENDSTREAMRESPONSE']._serialized_start=851
+  _globals['_ENDSTREAMRESPONSE']._serialized_end=923
+  _globals['_ROTATESTREAMKEYREQUEST']._serialized_start=925
+  _globals['_ROTATESTREAMKEYREQUEST']._serialized_end=975
+  _globals['_ROTATESTREAMKEYRESPONSE']._serialized_start=977
+  _globals['_ROTATESTREAMKEYRESPONSE']._serialized_end=1055
+  _globals['_DELETESTREAMREQUEST']._serialized_start=1057
+  _globals['_DELETESTREAMREQUEST']._serialized_end=1104
+  _globals['_DELETESTREAMRESPONSE']._serialized_start=1106
+  _globals['_DELETESTREAMRESPONSE']._serialized_end=1128
+  _globals['_CHATREQUEST']._serialized_start=1130
+  _globals['_CHATREQUEST']._serialized_end=1253
+  _globals['_CHATRESPONSE']._serialized_start=1256
+  _globals['_CHATRESPONSE']._serialized_end=1553
+  _globals['_WATCHCHATREQUEST']._serialized_start=1555
+  _globals['_WATCHCHATREQUEST']._serialized_end=1638
+  _globals['_WATCHCHATRESPONSE']._serialized_start=1641
+  _globals['_WATCHCHATRESPONSE']._serialized_end=1842
+  _globals['_POSTCHATMESSAGEREQUEST']._serialized_start=1844
+  _globals['_POSTCHATMESSAGEREQUEST']._serialized_end=1961
+  _globals['_POSTCHATMESSAGERESPONSE']._serialized_start=1963
+  _globals['_POSTCHATMESSAGERESPONSE']._serialized_end=2044
+  _globals['_DELETECHATMESSAGEREQUEST']._serialized_start=2046
+  _globals['_DELETECHATMESSAGEREQUEST']._serialized_end=2098
+  _globals['_DELETECHATMESSAGERESPONSE']._serialized_start=2100
+  _globals['_DELETECHATMESSAGERESPONSE']._serialized_end=2127
+  _globals['_MUTECHATAUTHORREQUEST']._serialized_start=2130
+  _globals['_MUTECHATAUTHORREQUEST']._serialized_end=2268
+  _globals['_MUTECHATAUTHORRESPONSE']._serialized_start=2270
+  _globals['_MUTECHATAUTHORRESPONSE']._serialized_end=2364
+  _globals['_LIVESERVICE']._serialized_start=2626
+  _globals['_LIVESERVICE']._serialized_end=4048
 # @@protoc_insertion_point(module_scope)

@@ -1,5 +1,9 @@
+import datetime
+
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from vidmesh.live.v1 import resources_pb2 as _resources_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -17,11 +21,13 @@ class ChatRejectionReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CHAT_REJECTION_REASON_RATE_LIMITED: _ClassVar[ChatRejectionReason]
     CHAT_REJECTION_REASON_UNAUTHENTICATED: _ClassVar[ChatRejectionReason]
     CHAT_REJECTION_REASON_STREAM_ENDED: _ClassVar[ChatRejectionReason]
+    CHAT_REJECTION_REASON_MUTED: _ClassVar[ChatRejectionReason]
 CHAT_REJECTION_REASON_UNSPECIFIED: ChatRejectionReason
 CHAT_REJECTION_REASON_INVALID_TEXT: ChatRejectionReason
 CHAT_REJECTION_REASON_RATE_LIMITED: ChatRejectionReason
 CHAT_REJECTION_REASON_UNAUTHENTICATED: ChatRejectionReason
 CHAT_REJECTION_REASON_STREAM_ENDED: ChatRejectionReason
+CHAT_REJECTION_REASON_MUTED: ChatRejectionReason
 
 class CreateStreamRequest(_message.Message):
     __slots__ = ("stream", "request_id")
@@ -116,14 +122,20 @@ class ChatRequest(_message.Message):
     def __init__(self, parent: _Optional[str] = ..., text: _Optional[str] = ..., request_id: _Optional[str] = ..., history_size: _Optional[int] = ...) -> None: ...
 
 class ChatResponse(_message.Message):
-    __slots__ = ("message", "rejection", "request_id")
+    __slots__ = ("message", "rejection", "deleted_message", "stream_ended", "request_id", "viewer_count")
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     REJECTION_FIELD_NUMBER: _ClassVar[int]
+    DELETED_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ENDED_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    VIEWER_COUNT_FIELD_NUMBER: _ClassVar[int]
     message: _resources_pb2.ChatMessage
     rejection: ChatRejectionReason
+    deleted_message: str
+    stream_ended: bool
     request_id: str
-    def __init__(self, message: _Optional[_Union[_resources_pb2.ChatMessage, _Mapping]] = ..., rejection: _Optional[_Union[ChatRejectionReason, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    viewer_count: int
+    def __init__(self, message: _Optional[_Union[_resources_pb2.ChatMessage, _Mapping]] = ..., rejection: _Optional[_Union[ChatRejectionReason, str]] = ..., deleted_message: _Optional[str] = ..., stream_ended: _Optional[bool] = ..., request_id: _Optional[str] = ..., viewer_count: _Optional[int] = ...) -> None: ...
 
 class WatchChatRequest(_message.Message):
     __slots__ = ("parent", "history_size")
@@ -134,10 +146,16 @@ class WatchChatRequest(_message.Message):
     def __init__(self, parent: _Optional[str] = ..., history_size: _Optional[int] = ...) -> None: ...
 
 class WatchChatResponse(_message.Message):
-    __slots__ = ("message",)
+    __slots__ = ("message", "deleted_message", "stream_ended", "viewer_count")
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    DELETED_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ENDED_FIELD_NUMBER: _ClassVar[int]
+    VIEWER_COUNT_FIELD_NUMBER: _ClassVar[int]
     message: _resources_pb2.ChatMessage
-    def __init__(self, message: _Optional[_Union[_resources_pb2.ChatMessage, _Mapping]] = ...) -> None: ...
+    deleted_message: str
+    stream_ended: bool
+    viewer_count: int
+    def __init__(self, message: _Optional[_Union[_resources_pb2.ChatMessage, _Mapping]] = ..., deleted_message: _Optional[str] = ..., stream_ended: _Optional[bool] = ..., viewer_count: _Optional[int] = ...) -> None: ...
 
 class PostChatMessageRequest(_message.Message):
     __slots__ = ("parent", "text", "request_id")
@@ -154,3 +172,29 @@ class PostChatMessageResponse(_message.Message):
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     message: _resources_pb2.ChatMessage
     def __init__(self, message: _Optional[_Union[_resources_pb2.ChatMessage, _Mapping]] = ...) -> None: ...
+
+class DeleteChatMessageRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteChatMessageResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class MuteChatAuthorRequest(_message.Message):
+    __slots__ = ("parent", "author", "duration")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    AUTHOR_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    author: str
+    duration: _duration_pb2.Duration
+    def __init__(self, parent: _Optional[str] = ..., author: _Optional[str] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class MuteChatAuthorResponse(_message.Message):
+    __slots__ = ("mute_expire_time",)
+    MUTE_EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    mute_expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, mute_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -36,8 +36,11 @@ class LiveServiceStub:
     anyone who may see the stream and written by callers with an API key;
     the chat of a private stream is open to its owner only.
 
-    The chat RPCs are not served yet: they answer UNIMPLEMENTED until live
-    chat lands.
+    Chat: a message is 1 to 500 characters; an author posts at most 5 in a
+    burst, then one every 2 seconds (live.chat_burst, live.chat_refill_seconds);
+    the last 100 are kept as history. The stream's owner may delete messages
+    and mute authors. Watch calls get an empty keep-alive carrying the viewer
+    count every 10 seconds, so they survive proxies' idle timeouts.
     """
 
     def __init__(self, channel):
@@ -91,6 +94,16 @@ class LiveServiceStub:
                 request_serializer=vidmesh_dot_live_dot_v1_dot_live__service__pb2.PostChatMessageRequest.SerializeToString,
                 response_deserializer=vidmesh_dot_live_dot_v1_dot_live__service__pb2.PostChatMessageResponse.FromString,
                 _registered_method=True)
+        self.DeleteChatMessage = channel.unary_unary(
+                '/vidmesh.live.v1.LiveService/DeleteChatMessage',
+                request_serializer=vidmesh_dot_live_dot_v1_dot_live__service__pb2.DeleteChatMessageRequest.SerializeToString,
+                response_deserializer=vidmesh_dot_live_dot_v1_dot_live__service__pb2.DeleteChatMessageResponse.FromString,
+                _registered_method=True)
+        self.MuteChatAuthor = channel.unary_unary(
+                '/vidmesh.live.v1.LiveService/MuteChatAuthor',
+                request_serializer=vidmesh_dot_live_dot_v1_dot_live__service__pb2.MuteChatAuthorRequest.SerializeToString,
+                response_deserializer=vidmesh_dot_live_dot_v1_dot_live__service__pb2.MuteChatAuthorResponse.FromString,
+                _registered_method=True)
 
 
 class LiveServiceServicer:
@@ -104,8 +117,11 @@ class LiveServiceServicer:
     anyone who may see the stream and written by callers with an API key;
     the chat of a private stream is open to its owner only.
 
-    The chat RPCs are not served yet: they answer UNIMPLEMENTED until live
-    chat lands.
+    Chat: a message is 1 to 500 characters; an author posts at most 5 in a
+    burst, then one every 2 seconds (live.chat_burst, live.chat_refill_seconds);
+    the last 100 are kept as history. The stream's owner may delete messages
+    and mute authors. Watch calls get an empty keep-alive carrying the viewer
+    count every 10 seconds, so they survive proxies' idle timeouts.
     """
 
     def CreateStream(self, request, context):
@@ -180,14 +196,16 @@ class LiveServiceServicer:
     def Chat(self, request_iterator, context):
         """Joins a stream's chat to read and write over one call. The first
         request names the stream; every request with text posts a message. The
-        server sends the requested history, then every message posted by
-        anyone (the caller's own included), a rejection for each of the
-        caller's messages that was not posted, and an empty keep-alive every 15
-        seconds while the chat is quiet. The call ends with OK when the stream
-        ends. Returns NOT_FOUND if the stream does not exist or the caller may
-        not see it, and INVALID_ARGUMENT if the first request has no parent or
-        a later one names another stream. Bidirectional streams cannot be
-        transcoded: browsers use WatchChat and PostChatMessage.
+        server sends the requested history, then every event of the chat (the
+        caller's own messages included), a rejection for each of the caller's
+        messages that was not posted, and a keep-alive every 10 seconds. When
+        the stream ends it sends stream_ended and ends the call with OK.
+        Returns NOT_FOUND if the stream does not exist or the caller may not see
+        it, INVALID_ARGUMENT if the first request has no parent, a later one
+        names another stream, or history_size is over 100, and
+        RESOURCE_EXHAUSTED if the caller reads too slowly to keep up (over 1000
+        events behind). Bidirectional streams cannot be transcoded: browsers use
+        WatchChat and PostChatMessage.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -195,10 +213,11 @@ class LiveServiceServicer:
 
     def WatchChat(self, request, context):
         """Follows a stream's chat read-only: the requested history, then every
-        new message, and an empty keep-alive every 15 seconds while the chat is
-        quiet. The call ends with OK when the stream ends. Returns NOT_FOUND if
-        the stream does not exist or the caller may not see it, and
-        INVALID_ARGUMENT for a history_size over 100.
+        event, and a keep-alive every 10 seconds; stream_ended, then OK, when
+        the stream ends (at once if it has ended). Each open call counts as a
+        viewer (LiveStream.viewer_count). Returns NOT_FOUND if the stream does
+        not exist or the caller may not see it, INVALID_ARGUMENT for a
+        history_size over 100, and RESOURCE_EXHAUSTED as for Chat.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -206,11 +225,37 @@ class LiveServiceServicer:
 
     def PostChatMessage(self, request, context):
         """Posts one message to a stream's chat. Idempotent on request_id: a
-        retry returns the message already posted. Returns NOT_FOUND if the
-        stream does not exist or the caller may not see it, UNAUTHENTICATED
-        without an API key, INVALID_ARGUMENT for empty or too long text,
-        FAILED_PRECONDITION if the stream has ENDED, and RESOURCE_EXHAUSTED
-        when the author posts faster than the chat's rate limit.
+        retry within 10 minutes returns the message already posted. Returns
+        NOT_FOUND if the stream does not exist or the caller may not see it,
+        UNAUTHENTICATED without an API key, INVALID_ARGUMENT for empty or too
+        long text or a bad request_id, FAILED_PRECONDITION (STREAM_ENDED) if the
+        stream has ended, PERMISSION_DENIED (CHAT_MUTED, metadata "until") while
+        the stream's owner has muted the author, and RESOURCE_EXHAUSTED
+        (CHAT_RATE_LIMITED, metadata "retry_after_ms") when the author posts
+        faster than the rate limit.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteChatMessage(self, request, context):
+        """Deletes a message from a stream's chat: it leaves the history and every
+        watcher gets deleted_message with its name. Owner of the stream only:
+        NOT_FOUND if the stream does not exist or the caller may not see it,
+        PERMISSION_DENIED (NOT_OWNER) for anyone else, INVALID_ARGUMENT for a
+        malformed name. Idempotent: deleting a deleted or unknown message
+        succeeds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MuteChatAuthor(self, request, context):
+        """Stops an author posting in a stream's chat for a while; their messages
+        are refused with CHAT_MUTED until then. Muting again replaces the time
+        (a duration of 0 unmutes). Owner of the stream only: NOT_FOUND and
+        PERMISSION_DENIED as for DeleteChatMessage; INVALID_ARGUMENT for a
+        missing author or a duration outside 0 to 24 hours.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -264,6 +309,16 @@ def add_LiveServiceServicer_to_server(servicer, server):
                     request_deserializer=vidmesh_dot_live_dot_v1_dot_live__service__pb2.PostChatMessageRequest.FromString,
                     response_serializer=vidmesh_dot_live_dot_v1_dot_live__service__pb2.PostChatMessageResponse.SerializeToString,
             ),
+            'DeleteChatMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteChatMessage,
+                    request_deserializer=vidmesh_dot_live_dot_v1_dot_live__service__pb2.DeleteChatMessageRequest.FromString,
+                    response_serializer=vidmesh_dot_live_dot_v1_dot_live__service__pb2.DeleteChatMessageResponse.SerializeToString,
+            ),
+            'MuteChatAuthor': grpc.unary_unary_rpc_method_handler(
+                    servicer.MuteChatAuthor,
+                    request_deserializer=vidmesh_dot_live_dot_v1_dot_live__service__pb2.MuteChatAuthorRequest.FromString,
+                    response_serializer=vidmesh_dot_live_dot_v1_dot_live__service__pb2.MuteChatAuthorResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'vidmesh.live.v1.LiveService', rpc_method_handlers)
@@ -283,8 +338,11 @@ class LiveService:
     anyone who may see the stream and written by callers with an API key;
     the chat of a private stream is open to its owner only.
 
-    The chat RPCs are not served yet: they answer UNIMPLEMENTED until live
-    chat lands.
+    Chat: a message is 1 to 500 characters; an author posts at most 5 in a
+    burst, then one every 2 seconds (live.chat_burst, live.chat_refill_seconds);
+    the last 100 are kept as history. The stream's owner may delete messages
+    and mute authors. Watch calls get an empty keep-alive carrying the viewer
+    count every 10 seconds, so they survive proxies' idle timeouts.
     """
 
     @staticmethod
@@ -520,6 +578,60 @@ class LiveService:
             '/vidmesh.live.v1.LiveService/PostChatMessage',
             vidmesh_dot_live_dot_v1_dot_live__service__pb2.PostChatMessageRequest.SerializeToString,
             vidmesh_dot_live_dot_v1_dot_live__service__pb2.PostChatMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteChatMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vidmesh.live.v1.LiveService/DeleteChatMessage',
+            vidmesh_dot_live_dot_v1_dot_live__service__pb2.DeleteChatMessageRequest.SerializeToString,
+            vidmesh_dot_live_dot_v1_dot_live__service__pb2.DeleteChatMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MuteChatAuthor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vidmesh.live.v1.LiveService/MuteChatAuthor',
+            vidmesh_dot_live_dot_v1_dot_live__service__pb2.MuteChatAuthorRequest.SerializeToString,
+            vidmesh_dot_live_dot_v1_dot_live__service__pb2.MuteChatAuthorResponse.FromString,
             options,
             channel_credentials,
             insecure,

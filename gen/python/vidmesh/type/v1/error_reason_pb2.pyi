@@ -28,6 +28,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CHANGE_CURSOR_EXPIRED: _ClassVar[ErrorReason]
     STREAM_ENDED: _ClassVar[ErrorReason]
     STREAM_NOT_LIVE: _ClassVar[ErrorReason]
+    CHAT_MUTED: _ClassVar[ErrorReason]
     CHUNKS_MISSING: _ClassVar[ErrorReason]
     CHUNK_SIZE_MISMATCH: _ClassVar[ErrorReason]
     CHECKSUM_MISMATCH: _ClassVar[ErrorReason]
@@ -63,6 +64,8 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STORAGE_FULL: _ClassVar[ErrorReason]
     REACTIONS_QUOTA_EXCEEDED: _ClassVar[ErrorReason]
     STREAMS_QUOTA_EXCEEDED: _ClassVar[ErrorReason]
+    CHAT_RATE_LIMITED: _ClassVar[ErrorReason]
+    CHAT_TOO_FAR_BEHIND: _ClassVar[ErrorReason]
     EVENT_FIELD_MISSING: _ClassVar[ErrorReason]
     EVENT_FIELD_TOO_LONG: _ClassVar[ErrorReason]
     EVENT_FIELD_OUT_OF_RANGE: _ClassVar[ErrorReason]
@@ -93,6 +96,7 @@ INVALID_PLAYBACK_TOKEN: ErrorReason
 CHANGE_CURSOR_EXPIRED: ErrorReason
 STREAM_ENDED: ErrorReason
 STREAM_NOT_LIVE: ErrorReason
+CHAT_MUTED: ErrorReason
 CHUNKS_MISSING: ErrorReason
 CHUNK_SIZE_MISMATCH: ErrorReason
 CHECKSUM_MISMATCH: ErrorReason
@@ -128,6 +132,8 @@ STORED_BYTES_QUOTA_EXCEEDED: ErrorReason
 STORAGE_FULL: ErrorReason
 REACTIONS_QUOTA_EXCEEDED: ErrorReason
 STREAMS_QUOTA_EXCEEDED: ErrorReason
+CHAT_RATE_LIMITED: ErrorReason
+CHAT_TOO_FAR_BEHIND: ErrorReason
 EVENT_FIELD_MISSING: ErrorReason
 EVENT_FIELD_TOO_LONG: ErrorReason
 EVENT_FIELD_OUT_OF_RANGE: ErrorReason

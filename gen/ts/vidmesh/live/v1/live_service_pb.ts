@@ -6,6 +6,8 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_google_api_annotations } from "../../../google/api/annotations_pb";
 import { file_google_api_field_behavior } from "../../../google/api/field_behavior_pb";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { ChatMessage, LiveStream, LiveStreamState } from "./resources_pb";
 import { file_vidmesh_live_v1_resources } from "./resources_pb";
 import type { Message } from "@bufbuild/protobuf";
@@ -14,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file vidmesh/live/v1/live_service.proto.
  */
 export const file_vidmesh_live_v1_live_service: GenFile = /*@__PURE__*/
-  fileDesc("CiJ2aWRtZXNoL2xpdmUvdjEvbGl2ZV9zZXJ2aWNlLnByb3RvEg92aWRtZXNoLmxpdmUudjEiXAoTQ3JlYXRlU3RyZWFtUmVxdWVzdBIxCgZzdHJlYW0YASABKAsyGy52aWRtZXNoLmxpdmUudjEuTGl2ZVN0cmVhbUIE4kEBAhISCgpyZXF1ZXN0X2lkGAIgASgJIkMKFENyZWF0ZVN0cmVhbVJlc3BvbnNlEisKBnN0cmVhbRgBIAEoCzIbLnZpZG1lc2gubGl2ZS52MS5MaXZlU3RyZWFtIiYKEEdldFN0cmVhbVJlcXVlc3QSEgoEbmFtZRgBIAEoCUIE4kEBAiJAChFHZXRTdHJlYW1SZXNwb25zZRIrCgZzdHJlYW0YASABKAsyGy52aWRtZXNoLmxpdmUudjEuTGl2ZVN0cmVhbSJ7ChJMaXN0U3RyZWFtc1JlcXVlc3QSDQoFb3duZXIYASABKAkSLwoFc3RhdGUYAiABKA4yIC52aWRtZXNoLmxpdmUudjEuTGl2ZVN0cmVhbVN0YXRlEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIlwKE0xpc3RTdHJlYW1zUmVzcG9uc2USLAoHc3RyZWFtcxgBIAMoCzIbLnZpZG1lc2gubGl2ZS52MS5MaXZlU3RyZWFtEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSImChBFbmRTdHJlYW1SZXF1ZXN0EhIKBG5hbWUYASABKAlCBOJBAQIiQAoRRW5kU3RyZWFtUmVzcG9uc2USKwoGc3RyZWFtGAEgASgLMhsudmlkbWVzaC5saXZlLnYxLkxpdmVTdHJlYW0iLAoWUm90YXRlU3RyZWFtS2V5UmVxdWVzdBISCgRuYW1lGAEgASgJQgTiQQECIkYKF1JvdGF0ZVN0cmVhbUtleVJlc3BvbnNlEisKBnN0cmVhbRgBIAEoCzIbLnZpZG1lc2gubGl2ZS52MS5MaXZlU3RyZWFtIikKE0RlbGV0ZVN0cmVhbVJlcXVlc3QSEgoEbmFtZRgBIAEoCUIE4kEBAiIWChREZWxldGVTdHJlYW1SZXNwb25zZSJVCgtDaGF0UmVxdWVzdBIOCgZwYXJlbnQYASABKAkSDAoEdGV4dBgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJEhQKDGhpc3Rvcnlfc2l6ZRgEIAEoBSKXAQoMQ2hhdFJlc3BvbnNlEi8KB21lc3NhZ2UYASABKAsyHC52aWRtZXNoLmxpdmUudjEuQ2hhdE1lc3NhZ2VIABI5CglyZWplY3Rpb24YAiABKA4yJC52aWRtZXNoLmxpdmUudjEuQ2hhdFJlamVjdGlvblJlYXNvbkgAEhIKCnJlcXVlc3RfaWQYAyABKAlCBwoFZXZlbnQiPgoQV2F0Y2hDaGF0UmVxdWVzdBIUCgZwYXJlbnQYASABKAlCBOJBAQISFAoMaGlzdG9yeV9zaXplGAIgASgFIkIKEVdhdGNoQ2hhdFJlc3BvbnNlEi0KB21lc3NhZ2UYASABKAsyHC52aWRtZXNoLmxpdmUudjEuQ2hhdE1lc3NhZ2UiXAoWUG9zdENoYXRNZXNzYWdlUmVxdWVzdBIUCgZwYXJlbnQYASABKAlCBOJBAQISEgoEdGV4dBgCIAEoCUIE4kEBAhIYCgpyZXF1ZXN0X2lkGAMgASgJQgTiQQECIkgKF1Bvc3RDaGF0TWVzc2FnZVJlc3BvbnNlEi0KB21lc3NhZ2UYASABKAsyHC52aWRtZXNoLmxpdmUudjEuQ2hhdE1lc3NhZ2Uq3wEKE0NoYXRSZWplY3Rpb25SZWFzb24SJQohQ0hBVF9SRUpFQ1RJT05fUkVBU09OX1VOU1BFQ0lGSUVEEAASJgoiQ0hBVF9SRUpFQ1RJT05fUkVBU09OX0lOVkFMSURfVEVYVBABEiYKIkNIQVRfUkVKRUNUSU9OX1JFQVNPTl9SQVRFX0xJTUlURUQQAhIpCiVDSEFUX1JFSkVDVElPTl9SRUFTT05fVU5BVVRIRU5USUNBVEVEEAMSJgoiQ0hBVF9SRUpFQ1RJT05fUkVBU09OX1NUUkVBTV9FTkRFRBAEMt4ICgtMaXZlU2VydmljZRJ4CgxDcmVhdGVTdHJlYW0SJC52aWRtZXNoLmxpdmUudjEuQ3JlYXRlU3RyZWFtUmVxdWVzdBolLnZpZG1lc2gubGl2ZS52MS5DcmVhdGVTdHJlYW1SZXNwb25zZSIbgtPkkwIVOgZzdHJlYW0iCy92MS9zdHJlYW1zEnAKCUdldFN0cmVhbRIhLnZpZG1lc2gubGl2ZS52MS5HZXRTdHJlYW1SZXF1ZXN0GiIudmlkbWVzaC5saXZlLnYxLkdldFN0cmVhbVJlc3BvbnNlIhyC0+STAhYSFC92MS97bmFtZT1zdHJlYW1zLyp9Em0KC0xpc3RTdHJlYW1zEiMudmlkbWVzaC5saXZlLnYxLkxpc3RTdHJlYW1zUmVxdWVzdBokLnZpZG1lc2gubGl2ZS52MS5MaXN0U3RyZWFtc1Jlc3BvbnNlIhOC0+STAg0SCy92MS9zdHJlYW1zEncKCUVuZFN0cmVhbRIhLnZpZG1lc2gubGl2ZS52MS5FbmRTdHJlYW1SZXF1ZXN0GiIudmlkbWVzaC5saXZlLnYxLkVuZFN0cmVhbVJlc3BvbnNlIiOC0+STAh06ASoiGC92MS97bmFtZT1zdHJlYW1zLyp9OmVuZBKVAQoPUm90YXRlU3RyZWFtS2V5EicudmlkbWVzaC5saXZlLnYxLlJvdGF0ZVN0cmVhbUtleVJlcXVlc3QaKC52aWRtZXNoLmxpdmUudjEuUm90YXRlU3RyZWFtS2V5UmVzcG9uc2UiL4LT5JMCKToBKiIkL3YxL3tuYW1lPXN0cmVhbXMvKn06cm90YXRlU3RyZWFtS2V5EnkKDERlbGV0ZVN0cmVhbRIkLnZpZG1lc2gubGl2ZS52MS5EZWxldGVTdHJlYW1SZXF1ZXN0GiUudmlkbWVzaC5saXZlLnYxLkRlbGV0ZVN0cmVhbVJlc3BvbnNlIhyC0+STAhYqFC92MS97bmFtZT1zdHJlYW1zLyp9EkcKBENoYXQSHC52aWRtZXNoLmxpdmUudjEuQ2hhdFJlcXVlc3QaHS52aWRtZXNoLmxpdmUudjEuQ2hhdFJlc3BvbnNlKAEwARKHAQoJV2F0Y2hDaGF0EiEudmlkbWVzaC5saXZlLnYxLldhdGNoQ2hhdFJlcXVlc3QaIi52aWRtZXNoLmxpdmUudjEuV2F0Y2hDaGF0UmVzcG9uc2UiMYLT5JMCKxIpL3YxL3twYXJlbnQ9c3RyZWFtcy8qfS9jaGF0TWVzc2FnZXM6d2F0Y2gwARKUAQoPUG9zdENoYXRNZXNzYWdlEicudmlkbWVzaC5saXZlLnYxLlBvc3RDaGF0TWVzc2FnZVJlcXVlc3QaKC52aWRtZXNoLmxpdmUudjEuUG9zdENoYXRNZXNzYWdlUmVzcG9uc2UiLoLT5JMCKDoBKiIjL3YxL3twYXJlbnQ9c3RyZWFtcy8qfS9jaGF0TWVzc2FnZXNCsAEKE2NvbS52aWRtZXNoLmxpdmUudjFCEExpdmVTZXJ2aWNlUHJvdG9QAVopdmlkbWVzaC5kZXYvZ2VuL2dvL3ZpZG1lc2gvbGl2ZS92MTtsaXZldjGiAgNWTFiqAg9WaWRtZXNoLkxpdmUuVjHKAg9WaWRtZXNoXExpdmVcVjHiAhtWaWRtZXNoXExpdmVcVjFcR1BCTWV0YWRhdGHqAhFWaWRtZXNoOjpMaXZlOjpWMWIGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior, file_vidmesh_live_v1_resources]);
+  fileDesc("CiJ2aWRtZXNoL2xpdmUvdjEvbGl2ZV9zZXJ2aWNlLnByb3RvEg92aWRtZXNoLmxpdmUudjEiXAoTQ3JlYXRlU3RyZWFtUmVxdWVzdBIxCgZzdHJlYW0YASABKAsyGy52aWRtZXNoLmxpdmUudjEuTGl2ZVN0cmVhbUIE4kEBAhISCgpyZXF1ZXN0X2lkGAIgASgJIkMKFENyZWF0ZVN0cmVhbVJlc3BvbnNlEisKBnN0cmVhbRgBIAEoCzIbLnZpZG1lc2gubGl2ZS52MS5MaXZlU3RyZWFtIiYKEEdldFN0cmVhbVJlcXVlc3QSEgoEbmFtZRgBIAEoCUIE4kEBAiJAChFHZXRTdHJlYW1SZXNwb25zZRIrCgZzdHJlYW0YASABKAsyGy52aWRtZXNoLmxpdmUudjEuTGl2ZVN0cmVhbSJ7ChJMaXN0U3RyZWFtc1JlcXVlc3QSDQoFb3duZXIYASABKAkSLwoFc3RhdGUYAiABKA4yIC52aWRtZXNoLmxpdmUudjEuTGl2ZVN0cmVhbVN0YXRlEhEKCXBhZ2Vfc2l6ZRgDIAEoBRISCgpwYWdlX3Rva2VuGAQgASgJIlwKE0xpc3RTdHJlYW1zUmVzcG9uc2USLAoHc3RyZWFtcxgBIAMoCzIbLnZpZG1lc2gubGl2ZS52MS5MaXZlU3RyZWFtEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSImChBFbmRTdHJlYW1SZXF1ZXN0EhIKBG5hbWUYASABKAlCBOJBAQIiQAoRRW5kU3RyZWFtUmVzcG9uc2USKwoGc3RyZWFtGAEgASgLMhsudmlkbWVzaC5saXZlLnYxLkxpdmVTdHJlYW0iLAoWUm90YXRlU3RyZWFtS2V5UmVxdWVzdBISCgRuYW1lGAEgASgJQgTiQQECIkYKF1JvdGF0ZVN0cmVhbUtleVJlc3BvbnNlEisKBnN0cmVhbRgBIAEoCzIbLnZpZG1lc2gubGl2ZS52MS5MaXZlU3RyZWFtIikKE0RlbGV0ZVN0cmVhbVJlcXVlc3QSEgoEbmFtZRgBIAEoCUIE4kEBAiIWChREZWxldGVTdHJlYW1SZXNwb25zZSJVCgtDaGF0UmVxdWVzdBIOCgZwYXJlbnQYASABKAkSDAoEdGV4dBgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJEhQKDGhpc3Rvcnlfc2l6ZRgEIAEoBSLgAQoMQ2hhdFJlc3BvbnNlEi8KB21lc3NhZ2UYASABKAsyHC52aWRtZXNoLmxpdmUudjEuQ2hhdE1lc3NhZ2VIABI5CglyZWplY3Rpb24YAiABKA4yJC52aWRtZXNoLmxpdmUudjEuQ2hhdFJlamVjdGlvblJlYXNvbkgAEhkKD2RlbGV0ZWRfbWVzc2FnZRgEIAEoCUgAEhYKDHN0cmVhbV9lbmRlZBgFIAEoCEgAEhIKCnJlcXVlc3RfaWQYAyABKAkSFAoMdmlld2VyX2NvdW50GAYgASgDQgcKBWV2ZW50Ij4KEFdhdGNoQ2hhdFJlcXVlc3QSFAoGcGFyZW50GAEgASgJQgTiQQECEhQKDGhpc3Rvcnlfc2l6ZRgCIAEoBSKWAQoRV2F0Y2hDaGF0UmVzcG9uc2USLwoHbWVzc2FnZRgBIAEoCzIcLnZpZG1lc2gubGl2ZS52MS5DaGF0TWVzc2FnZUgAEhkKD2RlbGV0ZWRfbWVzc2FnZRgCIAEoCUgAEhYKDHN0cmVhbV9lbmRlZBgDIAEoCEgAEhQKDHZpZXdlcl9jb3VudBgEIAEoA0IHCgVldmVudCJcChZQb3N0Q2hhdE1lc3NhZ2VSZXF1ZXN0EhQKBnBhcmVudBgBIAEoCUIE4kEBAhISCgR0ZXh0GAIgASgJQgTiQQECEhgKCnJlcXVlc3RfaWQYAyABKAlCBOJBAQIiSAoXUG9zdENoYXRNZXNzYWdlUmVzcG9uc2USLQoHbWVzc2FnZRgBIAEoCzIcLnZpZG1lc2gubGl2ZS52MS5DaGF0TWVzc2FnZSIuChhEZWxldGVDaGF0TWVzc2FnZVJlcXVlc3QSEgoEbmFtZRgBIAEoCUIE4kEBAiIbChlEZWxldGVDaGF0TWVzc2FnZVJlc3BvbnNlInAKFU11dGVDaGF0QXV0aG9yUmVxdWVzdBIUCgZwYXJlbnQYASABKAlCBOJBAQISFAoGYXV0aG9yGAIgASgJQgTiQQECEisKCGR1cmF0aW9uGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIk4KFk11dGVDaGF0QXV0aG9yUmVzcG9uc2USNAoQbXV0ZV9leHBpcmVfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqgAIKE0NoYXRSZWplY3Rpb25SZWFzb24SJQohQ0hBVF9SRUpFQ1RJT05fUkVBU09OX1VOU1BFQ0lGSUVEEAASJgoiQ0hBVF9SRUpFQ1RJT05fUkVBU09OX0lOVkFMSURfVEVYVBABEiYKIkNIQVRfUkVKRUNUSU9OX1JFQVNPTl9SQVRFX0xJTUlURUQQAhIpCiVDSEFUX1JFSkVDVElPTl9SRUFTT05fVU5BVVRIRU5USUNBVEVEEAMSJgoiQ0hBVF9SRUpFQ1RJT05fUkVBU09OX1NUUkVBTV9FTkRFRBAEEh8KG0NIQVRfUkVKRUNUSU9OX1JFQVNPTl9NVVRFRBAFMo4LCgtMaXZlU2VydmljZRJ4CgxDcmVhdGVTdHJlYW0SJC52aWRtZXNoLmxpdmUudjEuQ3JlYXRlU3RyZWFtUmVxdWVzdBolLnZpZG1lc2gubGl2ZS52MS5DcmVhdGVTdHJlYW1SZXNwb25zZSIbgtPkkwIVOgZzdHJlYW0iCy92MS9zdHJlYW1zEnAKCUdldFN0cmVhbRIhLnZpZG1lc2gubGl2ZS52MS5HZXRTdHJlYW1SZXF1ZXN0GiIudmlkbWVzaC5saXZlLnYxLkdldFN0cmVhbVJlc3BvbnNlIhyC0+STAhYSFC92MS97bmFtZT1zdHJlYW1zLyp9Em0KC0xpc3RTdHJlYW1zEiMudmlkbWVzaC5saXZlLnYxLkxpc3RTdHJlYW1zUmVxdWVzdBokLnZpZG1lc2gubGl2ZS52MS5MaXN0U3RyZWFtc1Jlc3BvbnNlIhOC0+STAg0SCy92MS9zdHJlYW1zEncKCUVuZFN0cmVhbRIhLnZpZG1lc2gubGl2ZS52MS5FbmRTdHJlYW1SZXF1ZXN0GiIudmlkbWVzaC5saXZlLnYxLkVuZFN0cmVhbVJlc3BvbnNlIiOC0+STAh06ASoiGC92MS97bmFtZT1zdHJlYW1zLyp9OmVuZBKVAQoPUm90YXRlU3RyZWFtS2V5EicudmlkbWVzaC5saXZlLnYxLlJvdGF0ZVN0cmVhbUtleVJlcXVlc3QaKC52aWRtZXNoLmxpdmUudjEuUm90YXRlU3RyZWFtS2V5UmVzcG9uc2UiL4LT5JMCKToBKiIkL3YxL3tuYW1lPXN0cmVhbXMvKn06cm90YXRlU3RyZWFtS2V5EnkKDERlbGV0ZVN0cmVhbRIkLnZpZG1lc2gubGl2ZS52MS5EZWxldGVTdHJlYW1SZXF1ZXN0GiUudmlkbWVzaC5saXZlLnYxLkRlbGV0ZVN0cmVhbVJlc3BvbnNlIhyC0+STAhYqFC92MS97bmFtZT1zdHJlYW1zLyp9EkcKBENoYXQSHC52aWRtZXNoLmxpdmUudjEuQ2hhdFJlcXVlc3QaHS52aWRtZXNoLmxpdmUudjEuQ2hhdFJlc3BvbnNlKAEwARKHAQoJV2F0Y2hDaGF0EiEudmlkbWVzaC5saXZlLnYxLldhdGNoQ2hhdFJlcXVlc3QaIi52aWRtZXNoLmxpdmUudjEuV2F0Y2hDaGF0UmVzcG9uc2UiMYLT5JMCKxIpL3YxL3twYXJlbnQ9c3RyZWFtcy8qfS9jaGF0TWVzc2FnZXM6d2F0Y2gwARKUAQoPUG9zdENoYXRNZXNzYWdlEicudmlkbWVzaC5saXZlLnYxLlBvc3RDaGF0TWVzc2FnZVJlcXVlc3QaKC52aWRtZXNoLmxpdmUudjEuUG9zdENoYXRNZXNzYWdlUmVzcG9uc2UiLoLT5JMCKDoBKiIjL3YxL3twYXJlbnQ9c3RyZWFtcy8qfS9jaGF0TWVzc2FnZXMSlwEKEURlbGV0ZUNoYXRNZXNzYWdlEikudmlkbWVzaC5saXZlLnYxLkRlbGV0ZUNoYXRNZXNzYWdlUmVxdWVzdBoqLnZpZG1lc2gubGl2ZS52MS5EZWxldGVDaGF0TWVzc2FnZVJlc3BvbnNlIiuC0+STAiUqIy92MS97bmFtZT1zdHJlYW1zLyovY2hhdE1lc3NhZ2VzLyp9EpMBCg5NdXRlQ2hhdEF1dGhvchImLnZpZG1lc2gubGl2ZS52MS5NdXRlQ2hhdEF1dGhvclJlcXVlc3QaJy52aWRtZXNoLmxpdmUudjEuTXV0ZUNoYXRBdXRob3JSZXNwb25zZSIwgtPkkwIqOgEqIiUvdjEve3BhcmVudD1zdHJlYW1zLyp9Om11dGVDaGF0QXV0aG9yQrABChNjb20udmlkbWVzaC5saXZlLnYxQhBMaXZlU2VydmljZVByb3RvUAFaKXZpZG1lc2guZGV2L2dlbi9nby92aWRtZXNoL2xpdmUvdjE7bGl2ZXYxogIDVkxYqgIPVmlkbWVzaC5MaXZlLlYxygIPVmlkbWVzaFxMaXZlXFYx4gIbVmlkbWVzaFxMaXZlXFYxXEdQQk1ldGFkYXRh6gIRVmlkbWVzaDo6TGl2ZTo6VjFiBnByb3RvMw", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_timestamp, file_vidmesh_live_v1_resources]);
 
 /**
  * Request for CreateStream.
@@ -318,7 +320,8 @@ export type ChatRequest = Message<"vidmesh.live.v1.ChatRequest"> & {
 
   /**
    * Text to post, 1 to 500 characters. Empty posts nothing (a first request
-   * may just join).
+   * may just join). Needs an API key: without one, a rejection
+   * (UNAUTHENTICATED) comes back.
    *
    * @generated from field: string text = 2;
    */
@@ -361,7 +364,7 @@ export type ChatResponse = Message<"vidmesh.live.v1.ChatResponse"> & {
    */
   event: {
     /**
-     * A message posted to the chat.
+     * A message posted to the chat (history first, then live).
      *
      * @generated from field: vidmesh.live.v1.ChatMessage message = 1;
      */
@@ -375,6 +378,22 @@ export type ChatResponse = Message<"vidmesh.live.v1.ChatResponse"> & {
      */
     value: ChatRejectionReason;
     case: "rejection";
+  } | {
+    /**
+     * The name of a message the stream's owner deleted: stop showing it.
+     *
+     * @generated from field: string deleted_message = 4;
+     */
+    value: string;
+    case: "deletedMessage";
+  } | {
+    /**
+     * The stream has ended; the call ends with OK right after.
+     *
+     * @generated from field: bool stream_ended = 5;
+     */
+    value: boolean;
+    case: "streamEnded";
   } | { case: undefined; value?: undefined };
 
   /**
@@ -384,6 +403,13 @@ export type ChatResponse = Message<"vidmesh.live.v1.ChatResponse"> & {
    * @generated from field: string request_id = 3;
    */
   requestId: string;
+
+  /**
+   * In keep-alives: viewers watching now (LiveStream.viewer_count).
+   *
+   * @generated from field: int64 viewer_count = 6;
+   */
+  viewerCount: bigint;
 };
 
 /**
@@ -428,11 +454,42 @@ export const WatchChatRequestSchema: GenMessage<WatchChatRequest> = /*@__PURE__*
  */
 export type WatchChatResponse = Message<"vidmesh.live.v1.WatchChatResponse"> & {
   /**
-   * A message posted to the chat; unset in keep-alives.
+   * What happened; unset in keep-alives.
    *
-   * @generated from field: vidmesh.live.v1.ChatMessage message = 1;
+   * @generated from oneof vidmesh.live.v1.WatchChatResponse.event
    */
-  message?: ChatMessage | undefined;
+  event: {
+    /**
+     * A message posted to the chat (history first, then live).
+     *
+     * @generated from field: vidmesh.live.v1.ChatMessage message = 1;
+     */
+    value: ChatMessage;
+    case: "message";
+  } | {
+    /**
+     * The name of a message the stream's owner deleted: stop showing it.
+     *
+     * @generated from field: string deleted_message = 2;
+     */
+    value: string;
+    case: "deletedMessage";
+  } | {
+    /**
+     * The stream has ended; the call ends with OK right after.
+     *
+     * @generated from field: bool stream_ended = 3;
+     */
+    value: boolean;
+    case: "streamEnded";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * In keep-alives: viewers watching now (LiveStream.viewer_count).
+   *
+   * @generated from field: int64 viewer_count = 4;
+   */
+  viewerCount: bigint;
 };
 
 /**
@@ -500,6 +557,98 @@ export const PostChatMessageResponseSchema: GenMessage<PostChatMessageResponse> 
   messageDesc(file_vidmesh_live_v1_live_service, 17);
 
 /**
+ * Request for DeleteChatMessage.
+ *
+ * @generated from message vidmesh.live.v1.DeleteChatMessageRequest
+ */
+export type DeleteChatMessageRequest = Message<"vidmesh.live.v1.DeleteChatMessageRequest"> & {
+  /**
+   * Resource name, "streams/{stream}/chatMessages/{chat_message}".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message vidmesh.live.v1.DeleteChatMessageRequest.
+ * Use `create(DeleteChatMessageRequestSchema)` to create a new message.
+ */
+export const DeleteChatMessageRequestSchema: GenMessage<DeleteChatMessageRequest> = /*@__PURE__*/
+  messageDesc(file_vidmesh_live_v1_live_service, 18);
+
+/**
+ * Response of DeleteChatMessage.
+ *
+ * @generated from message vidmesh.live.v1.DeleteChatMessageResponse
+ */
+export type DeleteChatMessageResponse = Message<"vidmesh.live.v1.DeleteChatMessageResponse"> & {
+};
+
+/**
+ * Describes the message vidmesh.live.v1.DeleteChatMessageResponse.
+ * Use `create(DeleteChatMessageResponseSchema)` to create a new message.
+ */
+export const DeleteChatMessageResponseSchema: GenMessage<DeleteChatMessageResponse> = /*@__PURE__*/
+  messageDesc(file_vidmesh_live_v1_live_service, 19);
+
+/**
+ * Request for MuteChatAuthor.
+ *
+ * @generated from message vidmesh.live.v1.MuteChatAuthorRequest
+ */
+export type MuteChatAuthorRequest = Message<"vidmesh.live.v1.MuteChatAuthorRequest"> & {
+  /**
+   * The stream, "streams/{stream}".
+   *
+   * @generated from field: string parent = 1;
+   */
+  parent: string;
+
+  /**
+   * The author to mute, as ChatMessage.author names them.
+   *
+   * @generated from field: string author = 2;
+   */
+  author: string;
+
+  /**
+   * For how long, 0 (unmute) to 24 hours. Unset means 10 minutes.
+   *
+   * @generated from field: google.protobuf.Duration duration = 3;
+   */
+  duration?: Duration | undefined;
+};
+
+/**
+ * Describes the message vidmesh.live.v1.MuteChatAuthorRequest.
+ * Use `create(MuteChatAuthorRequestSchema)` to create a new message.
+ */
+export const MuteChatAuthorRequestSchema: GenMessage<MuteChatAuthorRequest> = /*@__PURE__*/
+  messageDesc(file_vidmesh_live_v1_live_service, 20);
+
+/**
+ * Response of MuteChatAuthor.
+ *
+ * @generated from message vidmesh.live.v1.MuteChatAuthorResponse
+ */
+export type MuteChatAuthorResponse = Message<"vidmesh.live.v1.MuteChatAuthorResponse"> & {
+  /**
+   * When the author may post again; unset after an unmute.
+   *
+   * @generated from field: google.protobuf.Timestamp mute_expire_time = 1;
+   */
+  muteExpireTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message vidmesh.live.v1.MuteChatAuthorResponse.
+ * Use `create(MuteChatAuthorResponseSchema)` to create a new message.
+ */
+export const MuteChatAuthorResponseSchema: GenMessage<MuteChatAuthorResponse> = /*@__PURE__*/
+  messageDesc(file_vidmesh_live_v1_live_service, 21);
+
+/**
  * Why a chat message was not posted.
  *
  * @generated from enum vidmesh.live.v1.ChatRejectionReason
@@ -539,6 +688,13 @@ export enum ChatRejectionReason {
    * @generated from enum value: CHAT_REJECTION_REASON_STREAM_ENDED = 4;
    */
   STREAM_ENDED = 4,
+
+  /**
+   * The stream's owner has muted the author for now.
+   *
+   * @generated from enum value: CHAT_REJECTION_REASON_MUTED = 5;
+   */
+  MUTED = 5,
 }
 
 /**
@@ -558,8 +714,11 @@ export const ChatRejectionReasonSchema: GenEnum<ChatRejectionReason> = /*@__PURE
  * anyone who may see the stream and written by callers with an API key;
  * the chat of a private stream is open to its owner only.
  *
- * The chat RPCs are not served yet: they answer UNIMPLEMENTED until live
- * chat lands.
+ * Chat: a message is 1 to 500 characters; an author posts at most 5 in a
+ * burst, then one every 2 seconds (live.chat_burst, live.chat_refill_seconds);
+ * the last 100 are kept as history. The stream's owner may delete messages
+ * and mute authors. Watch calls get an empty keep-alive carrying the viewer
+ * count every 10 seconds, so they survive proxies' idle timeouts.
  *
  * @generated from service vidmesh.live.v1.LiveService
  */
@@ -654,14 +813,16 @@ export const LiveService: GenService<{
   /**
    * Joins a stream's chat to read and write over one call. The first
    * request names the stream; every request with text posts a message. The
-   * server sends the requested history, then every message posted by
-   * anyone (the caller's own included), a rejection for each of the
-   * caller's messages that was not posted, and an empty keep-alive every 15
-   * seconds while the chat is quiet. The call ends with OK when the stream
-   * ends. Returns NOT_FOUND if the stream does not exist or the caller may
-   * not see it, and INVALID_ARGUMENT if the first request has no parent or
-   * a later one names another stream. Bidirectional streams cannot be
-   * transcoded: browsers use WatchChat and PostChatMessage.
+   * server sends the requested history, then every event of the chat (the
+   * caller's own messages included), a rejection for each of the caller's
+   * messages that was not posted, and a keep-alive every 10 seconds. When
+   * the stream ends it sends stream_ended and ends the call with OK.
+   * Returns NOT_FOUND if the stream does not exist or the caller may not see
+   * it, INVALID_ARGUMENT if the first request has no parent, a later one
+   * names another stream, or history_size is over 100, and
+   * RESOURCE_EXHAUSTED if the caller reads too slowly to keep up (over 1000
+   * events behind). Bidirectional streams cannot be transcoded: browsers use
+   * WatchChat and PostChatMessage.
    *
    * @generated from rpc vidmesh.live.v1.LiveService.Chat
    */
@@ -672,10 +833,11 @@ export const LiveService: GenService<{
   },
   /**
    * Follows a stream's chat read-only: the requested history, then every
-   * new message, and an empty keep-alive every 15 seconds while the chat is
-   * quiet. The call ends with OK when the stream ends. Returns NOT_FOUND if
-   * the stream does not exist or the caller may not see it, and
-   * INVALID_ARGUMENT for a history_size over 100.
+   * event, and a keep-alive every 10 seconds; stream_ended, then OK, when
+   * the stream ends (at once if it has ended). Each open call counts as a
+   * viewer (LiveStream.viewer_count). Returns NOT_FOUND if the stream does
+   * not exist or the caller may not see it, INVALID_ARGUMENT for a
+   * history_size over 100, and RESOURCE_EXHAUSTED as for Chat.
    *
    * @generated from rpc vidmesh.live.v1.LiveService.WatchChat
    */
@@ -686,11 +848,14 @@ export const LiveService: GenService<{
   },
   /**
    * Posts one message to a stream's chat. Idempotent on request_id: a
-   * retry returns the message already posted. Returns NOT_FOUND if the
-   * stream does not exist or the caller may not see it, UNAUTHENTICATED
-   * without an API key, INVALID_ARGUMENT for empty or too long text,
-   * FAILED_PRECONDITION if the stream has ENDED, and RESOURCE_EXHAUSTED
-   * when the author posts faster than the chat's rate limit.
+   * retry within 10 minutes returns the message already posted. Returns
+   * NOT_FOUND if the stream does not exist or the caller may not see it,
+   * UNAUTHENTICATED without an API key, INVALID_ARGUMENT for empty or too
+   * long text or a bad request_id, FAILED_PRECONDITION (STREAM_ENDED) if the
+   * stream has ended, PERMISSION_DENIED (CHAT_MUTED, metadata "until") while
+   * the stream's owner has muted the author, and RESOURCE_EXHAUSTED
+   * (CHAT_RATE_LIMITED, metadata "retry_after_ms") when the author posts
+   * faster than the rate limit.
    *
    * @generated from rpc vidmesh.live.v1.LiveService.PostChatMessage
    */
@@ -698,6 +863,35 @@ export const LiveService: GenService<{
     methodKind: "unary";
     input: typeof PostChatMessageRequestSchema;
     output: typeof PostChatMessageResponseSchema;
+  },
+  /**
+   * Deletes a message from a stream's chat: it leaves the history and every
+   * watcher gets deleted_message with its name. Owner of the stream only:
+   * NOT_FOUND if the stream does not exist or the caller may not see it,
+   * PERMISSION_DENIED (NOT_OWNER) for anyone else, INVALID_ARGUMENT for a
+   * malformed name. Idempotent: deleting a deleted or unknown message
+   * succeeds.
+   *
+   * @generated from rpc vidmesh.live.v1.LiveService.DeleteChatMessage
+   */
+  deleteChatMessage: {
+    methodKind: "unary";
+    input: typeof DeleteChatMessageRequestSchema;
+    output: typeof DeleteChatMessageResponseSchema;
+  },
+  /**
+   * Stops an author posting in a stream's chat for a while; their messages
+   * are refused with CHAT_MUTED until then. Muting again replaces the time
+   * (a duration of 0 unmutes). Owner of the stream only: NOT_FOUND and
+   * PERMISSION_DENIED as for DeleteChatMessage; INVALID_ARGUMENT for a
+   * missing author or a duration outside 0 to 24 hours.
+   *
+   * @generated from rpc vidmesh.live.v1.LiveService.MuteChatAuthor
+   */
+  muteChatAuthor: {
+    methodKind: "unary";
+    input: typeof MuteChatAuthorRequestSchema;
+    output: typeof MuteChatAuthorResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_vidmesh_live_v1_live_service, 0);
