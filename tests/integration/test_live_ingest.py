@@ -4,6 +4,7 @@ disconnects the encoder and closes the playlists."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -242,3 +243,30 @@ def test_a_killed_packager_ends_that_session_and_the_stream_resumes_on_reconnect
         after = wait_for_text(playlist, "#EXT-X-DISCONTINUITY\n")
         assert "#EXT-X-DISCONTINUITY" in after and last_msn(after) > seen, after
         live.EndStream(pb2.EndStreamRequest(name=stream.name), metadata=auth(alice_key))
+
+
+def test_the_cli_creates_a_stream_an_encoder_publishes_to_and_ends_it(mesh: Mesh, live: pb2_grpc.LiveServiceStub, alice_key: str) -> None:
+    """The README's path: `vidmesh streams create` prints the URL and key, ffmpeg publishes, `get`
+    shows it live with its health, `end` ends it."""
+    env = {"VIDMESH_API_KEY": alice_key, "VIDMESH_URL": mesh.gateway}
+    made = mesh.cli("streams", "create", "--title", "from the CLI", "--json", env=env)
+    assert made.returncode == 0, made.stderr
+    stream = json.loads(made.stdout)
+    assert stream["streamKey"].startswith("vsk_") and stream["ingestUrl"].startswith("rtmp://")
+    with encoding(f"{stream['ingestUrl']}/{stream['streamKey']}"):
+        wait_for_state(live, stream["name"], LIVE)
+        deadline = time.monotonic() + 10
+        while "fps" not in (shown := mesh.cli("streams", "get", stream["id"], env=env).stdout) or " 0 fps" in shown:
+            assert time.monotonic() < deadline, shown
+            time.sleep(0.5)
+        assert "state:       live" in shown and "h264/aac" in shown and "stream key" not in shown, shown
+        listed = mesh.cli("streams", "list", "--live", env=env).stdout
+        assert stream["id"] in listed and "from the CLI" in listed
+        ended = mesh.cli("streams", "end", stream["id"], env=env)
+        assert ended.returncode == 0 and "state:       ended" in ended.stdout and "end reason:  ended_by_owner" in ended.stdout, (
+            ended.stdout
+        )
+    rotated = mesh.cli("streams", "rotate-key", stream["id"], env=env)
+    assert rotated.returncode != 0 and "has ended" in rotated.stderr, rotated.stderr
+    nobody = mesh.cli("streams", "end", stream["id"], env={"VIDMESH_URL": mesh.gateway, "VIDMESH_API_KEY": ""})
+    assert nobody.returncode != 0 and "API key" in nobody.stderr

@@ -14,6 +14,9 @@ from vidmesh.analytics.v1 import analytics_service_pb2_grpc as analytics_grpc
 from vidmesh.catalog.v1 import catalog_service_pb2 as catalog_pb2
 from vidmesh.catalog.v1 import catalog_service_pb2_grpc as catalog_grpc
 from vidmesh.catalog.v1 import resources_pb2
+from vidmesh.live.v1 import live_service_pb2 as live_pb2
+from vidmesh.live.v1 import live_service_pb2_grpc as live_grpc
+from vidmesh.live.v1 import resources_pb2 as live_resources_pb2
 from vidmesh.playback.v1 import playback_service_pb2 as playback_pb2
 from vidmesh.playback.v1 import playback_service_pb2_grpc as playback_grpc
 from vidmesh.recs.v1 import recs_service_pb2 as recs_pb2
@@ -71,6 +74,7 @@ class VidmeshClient:
         self._analytics = analytics_grpc.AnalyticsServiceStub(self._channel)
         self._search = search_grpc.SearchServiceStub(self._channel)
         self._recs = recs_grpc.RecsServiceStub(self._channel)
+        self._live = live_grpc.LiveServiceStub(self._channel)
         self._uploader = Uploader(
             upload_grpc.UploadServiceStub(self._channel),
             self._metadata,
@@ -146,6 +150,47 @@ class VidmeshClient:
 
     def delete_video(self, video_id: str) -> None:
         self._call(self._catalog.DeleteVideo, catalog_pb2.DeleteVideoRequest(name=f"videos/{video_id}"))
+
+    # -- live streams -----------------------------------------------------------------------
+
+    def create_stream(
+        self, title: str, *, description: str = "", visibility: int = 0, record: bool = True, request_id: str = ""
+    ) -> live_resources_pb2.LiveStream:
+        """A new stream, with its stream key (returned this once) and the RTMP URL to publish to."""
+        stream = live_resources_pb2.LiveStream(title=title, description=description, visibility=visibility, record=record)  # type: ignore[arg-type]
+        response: live_pb2.CreateStreamResponse = self._call(
+            self._live.CreateStream, live_pb2.CreateStreamRequest(stream=stream, request_id=request_id)
+        )  # type: ignore[assignment]
+        return response.stream
+
+    def get_stream(self, stream_id: str) -> live_resources_pb2.LiveStream:
+        response: live_pb2.GetStreamResponse = self._call(self._live.GetStream, live_pb2.GetStreamRequest(name=f"streams/{stream_id}"))  # type: ignore[assignment]
+        return response.stream
+
+    def iter_streams(self, owner: str = "", *, on_air: bool = False, page_size: int = 50) -> Iterator[live_resources_pb2.LiveStream]:
+        """An owner's streams, newest first; or (on_air) the streams live now."""
+        state = live_resources_pb2.LIVE_STREAM_STATE_LIVE if on_air else live_resources_pb2.LIVE_STREAM_STATE_UNSPECIFIED
+        token = ""
+        while True:
+            request = live_pb2.ListStreamsRequest(owner=owner, state=state, page_size=page_size, page_token=token)
+            page: live_pb2.ListStreamsResponse = self._call(self._live.ListStreams, request)  # type: ignore[assignment]
+            yield from page.streams
+            if not page.next_page_token:
+                return
+            token = page.next_page_token
+
+    def end_stream(self, stream_id: str) -> live_resources_pb2.LiveStream:
+        response: live_pb2.EndStreamResponse = self._call(self._live.EndStream, live_pb2.EndStreamRequest(name=f"streams/{stream_id}"))  # type: ignore[assignment]
+        return response.stream
+
+    def rotate_stream_key(self, stream_id: str) -> live_resources_pb2.LiveStream:
+        """The stream with a new key (the old one is refused from now on)."""
+        request = live_pb2.RotateStreamKeyRequest(name=f"streams/{stream_id}")
+        response: live_pb2.RotateStreamKeyResponse = self._call(self._live.RotateStreamKey, request)  # type: ignore[assignment]
+        return response.stream
+
+    def delete_stream(self, stream_id: str) -> None:
+        self._call(self._live.DeleteStream, live_pb2.DeleteStreamRequest(name=f"streams/{stream_id}"))
 
     # -- playback ---------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from vidmesh.search.v1 import search_service_pb2 as search_pb2
 from vidmesh.transcode.v1 import resources_pb2 as transcode_resources_pb2
 from vidmesh.type.v1 import media_pb2
 
+from . import _streams
 from ._client import DEFAULT_URL, VidmeshClient
 from ._errors import VidmeshError
 from ._upload import UploadProgress
@@ -628,6 +629,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--limit", type=int, default=20, help="how many videos to show (default 20, at most 1000)")
     search.add_argument("--json", action="store_true", help="one JSON SearchHit per line")
     search.set_defaults(run=cmd_search)
+
+    _streams.register(commands, client_opts, _client)
 
     stats = commands.add_parser("stats", help="a video's views, watch time, retention and playback quality (owner only)")
     client_opts(stats)

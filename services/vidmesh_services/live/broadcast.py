@@ -198,6 +198,9 @@ class Broadcast:
 
     async def _report(self, meter: HealthMeter) -> None:
         while True:
+            if not meter.last_media:  # nothing measured yet: no figures rather than zeros
+                await asyncio.sleep(0.1)
+                continue
             figures = LiveStream(health=meter.health(self.dropped_frames), ingest=meter.media_info())
             with contextlib.suppress(Exception):  # Valkey briefly away: the next report catches up
                 await self._on_air.publish_status(self.stream_id, figures)
