@@ -13,6 +13,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from vidmesh.catalog.v1 import resources_pb2 as catalog_pb2
 from vidmesh.live.v1 import live_service_pb2 as pb2
 from vidmesh.live.v1 import live_service_pb2_grpc as pb2_grpc
 from vidmesh.live.v1 import resources_pb2
@@ -20,6 +21,7 @@ from vidmesh.live.v1 import resources_pb2
 from tests.support import http
 from tests.support.live import encoding, wait_for_state
 from tests.support.processes import Mesh, child_pids
+from vidmesh_client import VidmeshClient
 
 pytestmark = pytest.mark.slow
 LiveStream = resources_pb2.LiveStream
@@ -50,13 +52,16 @@ def wait_for(url: str, timeout: float = 20) -> http.Reply:
 
 def test_a_publish_with_the_key_goes_live_and_plays_as_ll_hls(mesh: Mesh, live: pb2_grpc.LiveServiceStub, alice_key: str) -> None:
     stream = new_stream(live, alice_key)
-    with encoding(f"{stream.ingest_url}/{stream.stream_key}") as encoder:
+    with encoding(f"{stream.ingest_url}/{stream.stream_key}", size="1280x720") as encoder:
         on_air = wait_for_state(live, stream.name, LIVE)
         assert on_air.HasField("start_time")
         base = f"http://{mesh.gateway}/live/{stream.id}"
         master = wait_for(f"{base}/master.m3u8")
         assert master.status == 200, master.text
-        rendition = next(line for line in master.text.splitlines() if line and not line.startswith("#"))
+        variants = [line for line in master.text.splitlines() if line and not line.startswith("#")]
+        assert variants == ["720p/index.m3u8", "360p/index.m3u8"], master.text  # the source passed through, then 360p encoded
+        assert "RESOLUTION=1280x720" in master.text and "RESOLUTION=640x360" in master.text and 'CODECS="avc1.' in master.text
+        rendition = variants[0]
         media = wait_for(f"{base}/{rendition}")
         assert media.status == 200 and "#EXT-X-PART:" in media.text, media.text
         assert "CAN-BLOCK-RELOAD=YES" in media.text and "#EXT-X-PRELOAD-HINT:TYPE=PART" in media.text
@@ -73,9 +78,16 @@ def test_a_publish_with_the_key_goes_live_and_plays_as_ll_hls(mesh: Mesh, live: 
         assert piece.status == 200 and piece.headers.get("content-type") == "video/mp4" and len(piece.body) > 1000
         init = re.search(r'#EXT-X-MAP:URI="([^"]+)"', blocked.text)
         assert init and http.get(f"{base}/{folder}/{init.group(1)}").body[4:8] == b"ftyp"
-        figures = live.GetStream(pb2.GetStreamRequest(name=stream.name)).stream
+        assert '#EXT-X-RENDITION-REPORT:URI="../360p/index.m3u8"' in blocked.text
+        low = wait_for(f"{base}/360p/index.m3u8")
+        assert low.status == 200 and "#EXT-X-PART:" in low.text
+        deadline = time.monotonic() + 5  # the ingest reports its figures every second
+        while not (figures := live.GetStream(pb2.GetStreamRequest(name=stream.name)).stream).renditions:
+            assert time.monotonic() < deadline, figures
+            time.sleep(0.2)
         assert figures.health.frame_rate > 20 and figures.health.video_bit_rate > 500_000, figures.health
-        assert figures.ingest.video_codec == "h264" and figures.ingest.width == 640
+        assert figures.ingest.video_codec == "h264" and figures.ingest.width == 1280
+        assert [r.name for r in figures.renditions] == ["720p", "360p"]
         ended = live.EndStream(pb2.EndStreamRequest(name=stream.name), metadata=auth(alice_key)).stream
         assert ended.state == ENDED
         assert encoder.wait(10) != 0, "the encoder is disconnected when its stream ends"
@@ -227,11 +239,14 @@ def test_malformed_blocking_requests_get_a_clear_400_at_once(mesh: Mesh, live: p
 def test_a_killed_packager_ends_that_session_and_the_stream_resumes_on_reconnect(
     mesh: Mesh, live: pb2_grpc.LiveServiceStub, alice_key: str
 ) -> None:
-    stream = new_stream(live, alice_key)
+    """SIGKILL of a stream's packager: that stream's encoder is let go, the recording keeps what
+    was written up to the last fragment, and a reconnect resumes the stream."""
+    stream = live.CreateStream(pb2.CreateStreamRequest(stream=LiveStream(title="crashy", record=True)), metadata=auth(alice_key)).stream
     url = f"{stream.ingest_url}/{stream.stream_key}"
     with encoding(url) as encoder:
         wait_for_state(live, stream.name, LIVE)
         playlist, _ = playlist_of(mesh, stream)
+        time.sleep(4)
         seen = last_msn(http.get(playlist).text)
         packager = next(pid for pid in child_pids(mesh.pids()["live-ingest-1"]) if stream.id in Path(f"/proc/{pid}/cmdline").read_text())
         os.kill(packager, signal.SIGKILL)
@@ -242,7 +257,16 @@ def test_a_killed_packager_ends_that_session_and_the_stream_resumes_on_reconnect
         wait_for_state(live, stream.name, LIVE)
         after = wait_for_text(playlist, "#EXT-X-DISCONTINUITY\n")
         assert "#EXT-X-DISCONTINUITY" in after and last_msn(after) > seen, after
+        time.sleep(2)
         live.EndStream(pb2.EndStreamRequest(name=stream.name), metadata=auth(alice_key))
+    deadline = time.monotonic() + 60
+    while not (ended := live.GetStream(pb2.GetStreamRequest(name=stream.name)).stream).recording_video:
+        assert time.monotonic() < deadline, "the recording is published"
+        time.sleep(0.5)
+    with VidmeshClient(mesh.gateway, alice_key) as client:
+        source = client.get_video(ended.recording_video.removeprefix("videos/")).source
+    seconds = source.duration.ToTimedelta().total_seconds()
+    assert seconds >= 4, f"the killed session's fragments (about 4 s, less at most a GOP) and the second one: {seconds} s"
 
 
 def test_the_cli_creates_a_stream_an_encoder_publishes_to_and_ends_it(mesh: Mesh, live: pb2_grpc.LiveServiceStub, alice_key: str) -> None:
@@ -270,3 +294,35 @@ def test_the_cli_creates_a_stream_an_encoder_publishes_to_and_ends_it(mesh: Mesh
     assert rotated.returncode != 0 and "has ended" in rotated.stderr, rotated.stderr
     nobody = mesh.cli("streams", "end", stream["id"], env={"VIDMESH_URL": mesh.gateway, "VIDMESH_API_KEY": ""})
     assert nobody.returncode != 0 and "API key" in nobody.stderr
+
+
+def test_a_recorded_stream_becomes_a_video_that_plays(mesh: Mesh, live: pb2_grpc.LiveServiceStub, alice_key: str) -> None:
+    made = live.CreateStream(
+        pb2.CreateStreamRequest(stream=LiveStream(title="recorded show", record=True)), metadata=auth(alice_key)
+    ).stream
+    url = f"{made.ingest_url}/{made.stream_key}"
+    with encoding(url) as first:
+        wait_for_state(live, made.name, LIVE)
+        time.sleep(4)
+        first.kill()  # a reconnect in the middle: both sessions are in the recording
+    wait_for_state(live, made.name, resources_pb2.LIVE_STREAM_STATE_RECONNECTING, timeout=10)
+    with encoding(url):
+        wait_for_state(live, made.name, LIVE)
+        time.sleep(4)
+        live.EndStream(pb2.EndStreamRequest(name=made.name), metadata=auth(alice_key))
+    deadline = time.monotonic() + 60
+    while not (ended := live.GetStream(pb2.GetStreamRequest(name=made.name)).stream).recording_video:
+        assert time.monotonic() < deadline, "the recording is published as a video"
+        time.sleep(0.5)
+    video_id = ended.recording_video.removeprefix("videos/")
+    with VidmeshClient(mesh.gateway, alice_key) as client:
+        deadline = time.monotonic() + 120
+        while (video := client.get_video(video_id)).status != catalog_pb2.VIDEO_STATUS_READY:
+            assert video.status != catalog_pb2.VIDEO_STATUS_FAILED, video.failure_reason
+            assert time.monotonic() < deadline, video
+            time.sleep(1)
+    assert (video.title, video.owner) == ("recorded show", "alice")
+    seconds = video.source.duration.ToTimedelta().total_seconds()
+    assert 5 <= seconds <= 14, f"two sessions of about 4-5 s each, not {seconds} s"
+    master = http.get(f"http://{mesh.gateway}{video.master_playlist_path}")
+    assert master.status == 200 and "#EXT-X-STREAM-INF" in master.text

@@ -9,14 +9,17 @@ media work happens in the packager, so nothing an encoder sends can stop this pr
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from vidmesh.live.v1 import resources_pb2
+from vidmesh.type.v1 import media_pb2
 
 from ..runtime.config import LiveSettings
 from .chat import Chat
@@ -26,6 +29,7 @@ from .rtmp import EndReason, RtmpSession, flv_header
 from .session import Frame, encode
 from .store import StaleStream, StoredStream, StreamStore
 from .streams import now
+from .vod import RecordingPublisher
 
 log = logging.getLogger("vidmesh.live.ingest")
 LiveStream = resources_pb2.LiveStream
@@ -35,9 +39,15 @@ LIVE, RECONNECTING, ENDED = (
     resources_pb2.LIVE_STREAM_STATE_ENDED,
 )
 IngestError = resources_pb2.IngestError
-PACKAGER_EXIT_SECONDS = 10.0
+# The packager joins the recording before it exits: minutes for hours of video.
+PACKAGER_EXIT_SECONDS = 600.0
 STATUS_EVERY_SECONDS = 1.0
 # How a session's RTMP end reads on the stream resource.
+# How the packager's refusals read on the stream resource.
+PACKAGER_ERRORS: dict[str, IngestError] = {
+    "NO_VIDEO": resources_pb2.INGEST_ERROR_NO_VIDEO,
+    "UNSUPPORTED_CODEC": resources_pb2.INGEST_ERROR_UNSUPPORTED_CODEC,
+}
 SESSION_ERRORS: dict[EndReason, IngestError] = {
     EndReason.UNPUBLISHED: resources_pb2.INGEST_ERROR_UNSPECIFIED,
     EndReason.DISCONNECTED: resources_pb2.INGEST_ERROR_DISCONNECTED,
@@ -74,6 +84,7 @@ class Broadcast:
         store: StreamStore,
         on_air: OnAir,
         chat: Chat,
+        recordings: RecordingPublisher | None,
         settings: LiveSettings,
         on_finished: Callable[[str], None],
     ):
@@ -81,6 +92,9 @@ class Broadcast:
         self._store = store
         self._on_air = on_air
         self._chat = chat
+        self._recordings = recordings
+        self._record = False
+        self._ladder: list[media_pb2.Rendition] = []
         self._settings = settings
         self._on_finished = on_finished
         self._packager: asyncio.subprocess.Process | None = None
@@ -106,11 +120,13 @@ class Broadcast:
 
     async def _start_packager(self) -> asyncio.subprocess.Process:
         if self._packager is None or self._packager.returncode is not None:
+            record = ["--record"] if self._record else []
             self._packager = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
                 "vidmesh_services.live.packager",
                 self.stream_id,
+                *record,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
             )
@@ -124,11 +140,30 @@ class Broadcast:
                 event = json.loads(line)
             except ValueError:
                 continue
-            if event.get("event") == "session_failed" and self._session is not None:
-                self._failure = (resources_pb2.INGEST_ERROR_PACKAGER_FAILED, str(event.get("detail", "")))
-                self._session.close("the packager failed")
-            elif event.get("event") == "health":
+            kind = event.get("event")
+            if kind == "session_failed" and self._session is not None:
+                error = PACKAGER_ERRORS.get(str(event.get("error")), resources_pb2.INGEST_ERROR_PACKAGER_FAILED)
+                self._failure = (error, str(event.get("detail", "")))
+                self._session.close("the packager refused the stream")
+            elif kind == "health":
                 self.dropped_frames = int(event.get("dropped_frames", 0))
+            elif kind == "ladder":
+                self._ladder = [
+                    media_pb2.Rendition(
+                        name=r["name"],
+                        width=r["width"],
+                        height=r["height"],
+                        bandwidth=r["bandwidth"],
+                        playlist_path=f"{r['name']}/index.m3u8",
+                    )
+                    for r in event.get("renditions", [])
+                ]
+            elif kind == "recording" and self._recordings is not None:
+                media = media_pb2.MediaInfo.FromString(base64.b64decode(str(event["media"])))
+                try:
+                    await self._recordings.publish(self.stream_id, Path(str(event["path"])), media)
+                except Exception:  # the file stays on disk; the log says why
+                    log.exception("stream %s: publishing the recording failed", self.stream_id)
         if self._session is not None and process.returncode not in (None, 0):
             self._failure = (resources_pb2.INGEST_ERROR_PACKAGER_FAILED, f"the packager exited ({process.returncode})")
             self._session.close("the packager failed")
@@ -145,6 +180,7 @@ class Broadcast:
         if self._deadline is not None:
             self._deadline.cancel()
         self._session, self._failure, self._reserved = session, None, False
+        self._record = stored.stream.record
         meter = HealthMeter()
         watchers: list[asyncio.Task[None]] = []
         try:
@@ -201,7 +237,7 @@ class Broadcast:
             if not meter.last_media:  # nothing measured yet: no figures rather than zeros
                 await asyncio.sleep(0.1)
                 continue
-            figures = LiveStream(health=meter.health(self.dropped_frames), ingest=meter.media_info())
+            figures = LiveStream(health=meter.health(self.dropped_frames), ingest=meter.media_info(), renditions=self._ladder)
             with contextlib.suppress(Exception):  # Valkey briefly away: the next report catches up
                 await self._on_air.publish_status(self.stream_id, figures)
             await asyncio.sleep(STATUS_EVERY_SECONDS)

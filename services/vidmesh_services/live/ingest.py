@@ -17,18 +17,22 @@ import signal
 from prometheus_client import Counter, Gauge
 from vidmesh.live.v1 import resources_pb2
 
+from ..catalog.client import CatalogClient
 from ..runtime.auth import hash_key
+from ..runtime.calls import ServiceChannels
 from ..runtime.config import Config, load_config
 from ..runtime.logs import setup_logging
 from ..runtime.metrics import serve_metrics
-from ..storage.open import open_stream_store
+from ..storage.open import open_blob_store, open_stream_store
 from ..storage.redis_client import open_redis
+from ..transcode.client import TranscodeClient
 from .broadcast import Broadcast, change_stream
 from .chat import Chat
 from .onair import OnAir
 from .rtmp import Accept, Decision, Refuse, RtmpSession
 from .store import StoredStream, StreamStore
 from .streams import now
+from .vod import RecordingPublisher
 
 log = logging.getLogger("vidmesh.live.ingest")
 APP = "live"
@@ -37,12 +41,13 @@ ON_AIR = Gauge("vidmesh_live_streams_on_air", "Streams this ingest packages now"
 
 
 class Ingest:
-    def __init__(self, config: Config, store: StreamStore, on_air: OnAir, chat: Chat):
+    def __init__(self, config: Config, store: StreamStore, on_air: OnAir, chat: Chat, recordings: RecordingPublisher):
         self._config = config
         self._settings = config.live
         self._store = store
         self._on_air = on_air
         self._chat = chat
+        self._recordings = recordings
         self._broadcasts: dict[str, Broadcast] = {}
         self._connections: set[asyncio.Task[None]] = set()
 
@@ -66,7 +71,7 @@ class Ingest:
         found = self._broadcasts.get(stream_id)
         if found is None or found.finished:
             found = self._broadcasts[stream_id] = Broadcast(
-                stream_id, self._store, self._on_air, self._chat, self._settings, self._finished
+                stream_id, self._store, self._on_air, self._chat, self._recordings, self._settings, self._finished
             )
             ON_AIR.set(len(self._broadcasts))
         return found
@@ -124,10 +129,13 @@ class Ingest:
 async def run(config: Config, stop: asyncio.Event) -> None:
     client = open_redis(config.effective_redis_url)
     store = open_stream_store(config)
+    channels = ServiceChannels(config)
     try:
         chat = Chat(client, config.live.chat_burst, config.live.chat_refill_seconds)
-        await Ingest(config, store, OnAir(client), chat).serve(stop)
+        recordings = RecordingPublisher(store, open_blob_store(config), CatalogClient(channels), TranscodeClient(channels))
+        await Ingest(config, store, OnAir(client), chat, recordings).serve(stop)
     finally:
+        await channels.close()
         await store.close()
         await client.aclose()
 

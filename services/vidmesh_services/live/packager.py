@@ -14,23 +14,37 @@ ending (the ingest went away: nothing is ended, a new packager may continue late
 
 from __future__ import annotations
 
+import argparse
+import base64
 import json
 import logging
 import sys
 import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 import redis
 
 from ..runtime.config import load_config
 from ..runtime.logs import setup_logging
-from . import llhls, remux
+from . import ladder, llhls, remux
+from .recording import join, media_info, recorded_sessions
+from .recording import session_path as recording_session_path
 from .segments import MediaWriter, PlaylistState
 from .session import Frame, SessionInput, read_frame
 
 log = logging.getLogger("vidmesh.live.packager")
 EXIT_ORPHANED = 3
+HEALTH_EVERY_SECONDS = 1.0
+# config live.ladder: the renditions encoded below the source (which is passed through).
+LADDERS: dict[str, tuple[ladder.RenditionSpec, ...]] = {
+    "none": (),
+    "360p": ladder.LADDER_360P,
+    "480p+360p": ladder.LADDER_480P_360P,
+}
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -46,8 +60,6 @@ class StreamPackager:
         self._writer = writer
         self._config = config
         self._playlists: dict[str, llhls.LivePlaylist] = {}
-        self._renditions: dict[str, llhls.Rendition] = {}
-        self._inits: dict[str, bytes] = {}
         self._lock = threading.Lock()  # encoded renditions deliver their parts from their own threads
 
     def resume(self) -> None:
@@ -62,7 +74,6 @@ class StreamPackager:
         with self._lock:
             playlist = self._playlists.setdefault(rendition, llhls.LivePlaylist(self._config))
             version = playlist.begin_session(init)
-            self._inits[rendition] = init
             self._writer.put({(rendition, llhls.init_uri(version)): init}, {})
 
     def part(self, rendition: str, live_part: remux.LivePart, data: bytes) -> None:
@@ -75,23 +86,15 @@ class StreamPackager:
             if part is None:
                 return  # before the session's first keyframe
             objects = {(rendition, part.uri): data}
-            master = None
             if live_part.ends_segment:
                 objects[(rendition, llhls.segment_uri(part.msn))] = playlist.segment(part.msn) or b""
-                master = self._master_once(rendition, playlist)
-            self._writer.put(objects, self._states(), master=master)
+            self._writer.put(objects, self._states())
 
-    def _master_once(self, rendition: str, playlist: llhls.LivePlaylist) -> str | None:
-        """The master playlist, once the first segment of a session tells the bit rate."""
-        if rendition in self._renditions:
-            return None
-        closed = [s for s in playlist.segments if s.closed and s.duration > 0]
-        rates = [len(s.data) * 8 / s.duration for s in closed]
-        width, height, codecs = init_info(self._inits[rendition])
-        self._renditions[rendition] = llhls.Rendition(
-            f"{rendition}/index.m3u8", int(max(rates)), int(sum(rates) / len(rates)), width, height, codecs, 30
-        )
-        return llhls.master_playlist(list(self._renditions.values()))
+    def set_ladder(self, renditions: Sequence[ladder.RenditionInfo]) -> None:
+        """The master playlist of a session's ladder (best first), written before its first part."""
+        entries = [r.playlist_entry(f"{r.name}/index.m3u8") for r in renditions]
+        with self._lock:
+            self._writer.put({}, {}, master=llhls.master_playlist(entries))
 
     def end(self) -> None:
         with self._lock:
@@ -109,59 +112,104 @@ class StreamPackager:
         return states
 
 
-def init_info(init: bytes) -> tuple[int, int, str]:
-    """Width, height and RFC 6381 codecs of an fMP4 init segment's avc1 (and mp4a) sample entries."""
-    entry = init.find(b"avc1", max(init.find(b"stsd"), 0))  # the sample entry: ftyp may name the brand avc1 too
-    config = init.find(b"avcC")
-    if entry < 0 or config < 0:
-        return 0, 0, "avc1.64001f,mp4a.40.2"
-    width = int.from_bytes(init[entry + 28 : entry + 30], "big")
-    height = int.from_bytes(init[entry + 30 : entry + 32], "big")
-    profile, compat, level = init[config + 5], init[config + 6], init[config + 7]
-    codecs = f"avc1.{profile:02x}{compat:02x}{level:02x}"
-    return width, height, codecs + (",mp4a.40.2" if b"mp4a" in init else "")
+@dataclass(frozen=True)
+class Settings:
+    ladder: tuple[ladder.RenditionSpec, ...]
+    recordings: Path | None  # the stream's recording folder; None: not recorded
 
 
-def run(stream_id: str, stdin: BinaryIO, packager: StreamPackager) -> int:
+def run(stream_id: str, stdin: BinaryIO, packager: StreamPackager, settings: Settings) -> int:
     """Packages sessions from stdin until the stream ends (0) or stdin closes first (3)."""
-    session = 0
+    # Numbered after the sessions an earlier packager of this stream recorded (if it crashed).
+    session = max(recorded_sessions(settings.recordings), default=0) if settings.recordings else 0
     while True:
         frame = read_frame(stdin)
         if frame is None:
             return EXIT_ORPHANED
         if frame.kind == Frame.STREAM_END:
-            packager.end()
-            emit("ended")
-            return 0
+            return _ended(packager, settings, session)
         if frame.kind != Frame.SESSION_START:
             continue  # the tail of a session that failed: skipped up to its end
         session += 1
         source = SessionInput(stdin)
-        try:
-            summary = remux.remux_flv(
-                cast(BinaryIO, source), lambda init: packager.begin("source", init), lambda p, d: packager.part("source", p, d)
-            )
-            emit("session_done", session=session, parts=summary.parts)
-        except Exception as exc:  # the stream's own bad media must not end the process
-            log.warning("stream %s session %d failed: %s", stream_id, session, exc)
-            emit("session_failed", session=session, error="PACKAGER_FAILED", detail=str(exc)[:500])
+        _package(stream_id, session, source, packager, settings)
         source.drain()
         if source.stream_ended:
-            packager.end()
-            emit("ended")
-            return 0
+            return _ended(packager, settings, session)
         if source.pipe_closed:
             return EXIT_ORPHANED
 
 
+def _package(stream_id: str, session: int, source: SessionInput, packager: StreamPackager, settings: Settings) -> None:
+    recording = recording_session_path(settings.recordings, session) if settings.recordings else None
+    reporter: threading.Thread | None = None
+    done = threading.Event()
+
+    def ready(running: ladder.LivePackager) -> None:
+        nonlocal reporter
+        packager.set_ladder(running.renditions)
+        emit(
+            "ladder",
+            renditions=[{"name": r.name, "width": r.width, "height": r.height, "bandwidth": r.bandwidth} for r in running.renditions],
+        )
+
+        def report() -> None:  # the ingest shows dropped frames in the stream's health
+            while not done.wait(HEALTH_EVERY_SECONDS):
+                emit("health", dropped_frames=running.dropped_frames)
+
+        reporter = threading.Thread(target=report, daemon=True)
+        reporter.start()
+
+    try:
+        ladder.package_flv(cast(BinaryIO, source), settings.ladder, packager.begin, packager.part, recording_path=recording, on_ready=ready)
+        emit("session_done", session=session)
+    except ladder.NoVideo as exc:
+        emit("session_failed", session=session, error="NO_VIDEO", detail=str(exc)[:500])
+    except ladder.UnsupportedCodec as exc:
+        emit("session_failed", session=session, error="UNSUPPORTED_CODEC", detail=str(exc)[:500])
+    except Exception as exc:  # the stream's own bad media must not end the process
+        log.warning("stream %s session %d failed: %s", stream_id, session, exc)
+        emit("session_failed", session=session, error="PACKAGER_FAILED", detail=str(exc)[:500])
+    finally:
+        done.set()
+        if reporter is not None:
+            reporter.join()
+
+
+def _ended(packager: StreamPackager, settings: Settings, sessions: int) -> int:
+    """The stream is over: ENDLIST for every playlist, then the recording joined into one file."""
+    packager.end()
+    if settings.recordings is not None and sessions:
+        recorded = [recording_session_path(settings.recordings, n) for n in sorted(recorded_sessions(settings.recordings))]
+        joined = join(recorded, settings.recordings / "recording.mp4")
+        for path in recorded:
+            path.unlink(missing_ok=True)
+        if joined is not None:
+            info = base64.b64encode(media_info(joined.path).SerializeToString()).decode()
+            emit("recording", path=str(joined.path), media=info, sessions=joined.sessions, left_out=len(joined.left_out))
+    emit("ended")
+    return 0
+
+
 def main() -> None:
-    stream_id = sys.argv[1]
+    parser = argparse.ArgumentParser(description="package one live stream (started by the ingest)")
+    parser.add_argument("stream")
+    parser.add_argument("--record", action="store_true", help="record the source and join it into a file at the end")
+    args = parser.parse_args()
     config = load_config()
     setup_logging("live-packager", config.log_level)
+    folder = config.data_dir / "live" / args.stream
+    if args.record:
+        folder.mkdir(parents=True, exist_ok=True)
+    if config.live.ladder not in LADDERS:
+        raise SystemExit(f"live.ladder must be one of {sorted(LADDERS)}, not {config.live.ladder!r}")
+    settings = Settings(LADDERS[config.live.ladder], folder if args.record else None)
     client = redis.Redis.from_url(config.effective_redis_url)
-    packager = StreamPackager(MediaWriter(client, stream_id), llhls.PlaylistConfig())
+    packager = StreamPackager(MediaWriter(client, args.stream), llhls.PlaylistConfig())
     packager.resume()
-    sys.exit(run(stream_id, sys.stdin.buffer, packager))
+    # Unbuffered: a buffered read would wait for whole blocks while the encoder's bytes trickle in.
+    with open(sys.stdin.fileno(), "rb", buffering=0, closefd=False) as stdin:
+        sys.exit(run(args.stream, stdin, packager, settings))
 
 
 if __name__ == "__main__":

@@ -325,6 +325,10 @@ class LiveSettings:
     # How often an ingest session re-reads its stream, so EndStream and RotateStreamKey
     # disconnect the encoder within about this long.
     control_poll_seconds: float = 0.5
+    # Renditions encoded below the source, which is passed through: "360p", "480p+360p" or
+    # "none". A 720p30 source costs about 0.03 CPU-s per second passed through, 0.26 with 360p,
+    # 0.5 with 480p+360p (docs/benchmarks.md).
+    ladder: str = "360p"
     # Chat: an author may post chat_burst messages at once, then one per chat_refill_seconds.
     chat_burst: int = 5
     chat_refill_seconds: float = 2.0
