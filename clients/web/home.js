@@ -119,6 +119,7 @@ let rowsShown = false;
 async function showRowsOnce() {
   if (rowsShown) return;
   rowsShown = true;
+  await showLiveNow(); // live-now.js: asked for as the page loaded, like the recommendations
   const { personal, hot, failed } = await recommendationsAsked;
   showRow(document.getElementById("recommended"), personal);
   showRow(document.getElementById("trending"), hot);

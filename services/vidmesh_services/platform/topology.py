@@ -166,9 +166,11 @@ def descriptor_set() -> Path:
 
 def web_pages() -> list[Page]:
     """The web client, served by Envoy itself: the home page, the watch page, search results,
-    the creators' analytics dashboard and their assets. Page routes come before the REST routes
-    at the edge, so no page path may start with /v1/ (an exact "/search" cannot shadow
-    "/v1/videos:search")."""
+    the creators' analytics dashboard, the live watch page and the creators' go-live page, and
+    their assets. Page routes come before the REST routes at the edge, so no page path may start
+    with /v1/ (an exact "/search" cannot shadow "/v1/videos:search"); they come after the player
+    prefixes (PLAYER_PREFIXES), so none may start with /hls/ or /live/ either: a live stream is
+    watched at /stream/{id}."""
     html, css, js = "text/html; charset=utf-8", "text/css; charset=utf-8", "text/javascript; charset=utf-8"
     return [
         Page("/", WEB_ROOT / "index.html", html),
@@ -187,6 +189,12 @@ def web_pages() -> list[Page]:
         Page("/static/search-box.js", WEB_ROOT / "search-box.js", js),
         Page("/studio/analytics", WEB_ROOT / "analytics.html", html),
         Page("/static/analytics.js", WEB_ROOT / "analytics.js", js),
+        Page("/stream/", WEB_ROOT / "live.html", html, prefix=True),
+        Page("/static/live.js", WEB_ROOT / "live.js", js),
+        Page("/static/live-player.js", WEB_ROOT / "live-player.js", js),
+        Page("/studio/live", WEB_ROOT / "studio-live.html", html),
+        Page("/static/studio-live.js", WEB_ROOT / "studio-live.js", js),
+        Page("/static/live-now.js", WEB_ROOT / "live-now.js", js),
         Page("/static/hls.min.js", HLS_JS, js),
         Page("/static/chart.umd.js", REPO_ROOT / "node_modules" / "chart.js" / "dist" / "chart.umd.js", js),
     ]
