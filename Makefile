@@ -168,6 +168,11 @@ bench-search: install
 bench-recs: install $(TOOLS)/ghz
 	$(PY) bench/recs.py $(ARGS)
 
+## bench-live: LL-HLS glass-to-glass in Chromium vs a standard-HLS baseline, the ingest floor, ladder CPU, viewers per machine
+.PHONY: bench-live
+bench-live: install browser ffmpeg
+	$(PY) bench/live.py $(ARGS)
+
 # One after the other, even under make -j: on a 2-core machine each benchmark needs the whole machine.
 bench:
 	$(MAKE) bench-upload
@@ -177,6 +182,7 @@ bench:
 	$(MAKE) bench-analytics
 	$(MAKE) bench-search
 	$(MAKE) bench-recs
+	$(MAKE) bench-live
 
 ci: test
 

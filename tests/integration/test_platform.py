@@ -13,7 +13,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.support.media import make_video
-from tests.support.processes import Mesh, child_pids, pid_alive, start_mesh
+from tests.support.processes import Mesh, child_pids, pid_alive, start_mesh, stop_mesh
 from vidmesh_client import VidmeshClient
 from vidmesh_client._ledger import UploadLedger
 
@@ -26,11 +26,16 @@ def test_up_starts_every_process_and_sigint_stops_them_all(tmp_path: Path) -> No
     # Two search index readers.
     services = {"catalog", "upload", "transcode", "playback", "analytics", "search", "search-2", "recs", "live"}
     # One analytics worker per event log shard; one search indexer (the index has one writer).
-    workers = {"transcode-worker-1", "analytics-worker-1", "analytics-worker-2", "search-indexer-1", "recs-worker-1"}
-    assert set(pids) == {"supervisor", "valkey", "envoy", *services, *workers}
-    assert all(pid_alive(pid) for pid in pids.values())
-    banner = "".join(mesh.output)
-    assert f"127.0.0.1:{mesh.ports['http']}" in banner
+    # The RTMP ingest starts a packager per stream on air (none here).
+    workers = {"transcode-worker-1", "analytics-worker-1", "analytics-worker-2", "search-indexer-1", "recs-worker-1", "live-ingest-1"}
+    try:
+        assert set(pids) == {"supervisor", "valkey", "envoy", *services, *workers}
+        assert all(pid_alive(pid) for pid in pids.values())
+        banner = "".join(mesh.output)
+        assert f"127.0.0.1:{mesh.ports['http']}" in banner
+    except AssertionError:
+        stop_mesh(mesh)  # a failed look must not leave a whole platform running
+        raise
     mesh.process.send_signal(signal.SIGINT)  # what Ctrl-C sends
     assert mesh.process.wait(60) == 0
     mesh.close_output()

@@ -8,6 +8,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -134,7 +135,17 @@ class StampedPublisher:
     by a thread; the stamp is the wall clock when each is made. A frame made late (the machine
     was busy) is still sent, stamped when it was made, so lateness shows as latency."""
 
-    def __init__(self, url: str, *, width: int = 640, height: int = 360, rate: int = 30, keyframes: int = 60, seconds: float = 60) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        width: int = 640,
+        height: int = 360,
+        rate: int = 30,
+        keyframes: int = 60,
+        seconds: float = 60,
+        hls_dir: Path | None = None,
+    ) -> None:
         self.url, self.rate, self.seconds = url, rate, seconds
         self.frames = StampedFrames(width, height)
         self.sent = 0
@@ -143,7 +154,11 @@ class StampedPublisher:
         args += ["-framerate", str(rate), "-i", "pipe:0", "-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
         args += ["-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency"]
         args += ["-g", str(keyframes), "-keyint_min", str(keyframes), "-bf", "0", "-b:v", "1500k", "-c:a", "aac", "-b:a", "128k"]
-        args += ["-f", "flv", url]
+        if hls_dir is None:
+            args += ["-f", "flv", url]
+        else:  # also standard HLS from ffmpeg's own muxer, from the same encode (the benchmark's baseline)
+            hls = f"[f=hls:hls_time=2:hls_list_size=6:hls_flags=delete_segments]{hls_dir / 'index.m3u8'}"
+            args += ["-flags", "+global_header", "-f", "tee", f"[f=flv:onfail=abort]{url}|{hls}"]
         # Started here, on the caller's thread: die_with_parent ties ffmpeg to the thread that
         # starts it, and the frame thread ends before ffmpeg does.
         self.process = subprocess.Popen(
