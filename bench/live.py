@@ -137,36 +137,40 @@ def _hint(playlist: str) -> tuple[int, int]:
     return int(found.group(1)), int(found.group(2))
 
 
-async def viewers(base: str, count: int, seconds: float) -> dict[str, float]:
+async def viewers(base: str, count: int, seconds: float) -> dict[str, Any]:
     """count LL-HLS players for seconds: blocking reload for the hinted part, then the part.
     Lateness of a part = when a player got it - when the first player got it."""
     import aiohttp
 
     first: dict[tuple[int, int], float] = {}
     late: list[float] = []
-    errors = 0
+    errors: dict[str, int] = {}
     parts = 0
     deadline = time.monotonic() + seconds
     connector = aiohttp.TCPConnector(limit=0)
 
     async def player(session: aiohttp.ClientSession) -> None:
-        nonlocal errors, parts
+        nonlocal parts
         async with session.get(f"{base}/index.m3u8") as reply:
             msn, part = _hint(await reply.text())
         while time.monotonic() < deadline:
+            failure = ""
             try:
                 async with session.get(f"{base}/index.m3u8?_HLS_msn={msn}&_HLS_part={part}") as reply:
                     text = await reply.text()
-                    ok = reply.status == 200
-                async with session.get(f"{base}/{msn}.{part}.m4s") as reply:
-                    await reply.read()
-                    ok = ok and reply.status == 200
-            except aiohttp.ClientError:
-                ok = False
+                    failure = "" if reply.status == 200 else f"playlist {reply.status}"
+                if not failure:
+                    async with session.get(f"{base}/{msn}.{part}.m4s") as reply:
+                        await reply.read()
+                        failure = "" if reply.status == 200 else f"part {reply.status}"
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                failure = type(exc).__name__
             now = time.monotonic()
-            if not ok:
-                errors += 1
+            if failure:
+                errors[failure] = errors.get(failure, 0) + 1
                 await asyncio.sleep(0.2)
+                async with session.get(f"{base}/index.m3u8") as reply:  # start again at the live edge
+                    msn, part = _hint(await reply.text())
                 continue
             parts += 1
             got = first.setdefault((msn, part), now)
@@ -175,7 +179,8 @@ async def viewers(base: str, count: int, seconds: float) -> dict[str, float]:
 
     async with aiohttp.ClientSession(connector=connector) as session:
         await asyncio.gather(*(player(session) for _ in range(count)))
-    return {"parts": parts, "errors": errors, "p50": percentile(late, 0.5), "p99": percentile(late, 0.99)}
+    kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(errors.items()))
+    return {"parts": parts, "error_kinds": kinds, "p50": percentile(late, 0.5), "p99": percentile(late, 0.99)}
 
 
 def main() -> None:
@@ -218,7 +223,13 @@ def main() -> None:
             for count in [int(c) for c in args.viewers.split(",")]:
                 say(f"{count} simulated LL-HLS viewers")
                 before = origin_calls(metrics)
-                served = asyncio.run(viewers(f"{gateway}/live/{stream.id}/720p", count, 20))
+                pids = mesh.pids()
+                cpu_before = {name: cpu_seconds(pids[name]) for name in ("envoy", "playback")}
+                started = time.monotonic()
+                served: dict[str, Any] = asyncio.run(viewers(f"{gateway}/live/{stream.id}/720p", count, 20))
+                spent = time.monotonic() - started
+                for name in ("envoy", "playback"):
+                    served[f"{name}_cpu"] = (cpu_seconds(pids[name]) - cpu_before[name]) / spent
                 served["origin_parts"] = origin_calls(metrics)["GetLiveSegment"] - before["GetLiveSegment"]
                 served["origin_playlists"] = origin_calls(metrics)["GetLiveMediaPlaylist"] - before["GetLiveMediaPlaylist"]
                 results["viewers"][count] = served
@@ -290,7 +301,18 @@ def report(results: dict[str, Any], info: dict[str, str]) -> str:
     )
     ll, std = (statistics.median(v) if v else float("nan") for v in results["latency"].values())
     served = [
-        [str(n), str(int(r["parts"])), str(int(r["errors"])), f"{r['p50']:.0f}", f"{r['p99']:.0f}"] for n, r in results["viewers"].items()
+        [
+            str(n),
+            str(int(r["parts"])),
+            r["error_kinds"] or "0",
+            f"{r['p50']:.0f}",
+            f"{r['p99']:.0f}",
+            f"{r['origin_parts'] / max(r['parts'], 1):.1%}",
+            str(int(r["origin_playlists"])),
+            f"{r['envoy_cpu']:.0%}",
+            f"{r['playback_cpu']:.0%}",
+        ]
+        for n, r in results["viewers"].items()
     ]
     lines = [
         "<!-- bench:live -->",
@@ -306,7 +328,20 @@ def report(results: dict[str, Any], info: dict[str, str]) -> str:
         "",
         "Simulated LL-HLS viewers through the edge (lateness: a part's arrival at a viewer after its first viewer):",
         "",
-        md_table(["viewers", "parts", "errors", "lateness p50 ms", "p99 ms", "parts from the origin", "playlists from the origin"], served),
+        md_table(
+            [
+                "viewers",
+                "parts",
+                "errors",
+                "lateness p50 ms",
+                "p99 ms",
+                "parts from the origin",
+                "playlists from the origin",
+                "Envoy CPU",
+                "Playback CPU",
+            ],
+            served,
+        ),
         "",
         "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()),
         "<!-- /bench:live -->",

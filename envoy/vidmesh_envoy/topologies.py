@@ -36,6 +36,11 @@ from .strict_body import LUA, lua_filter, route_metadata
 HCM = "envoy.filters.network.http_connection_manager"
 CORS = "envoy.filters.http.cors"
 CACHE = "envoy.filters.http.cache"
+# Live objects go through the v2 cache instead: it coalesces concurrent misses for one URL into
+# one upstream request and streams the answer to every waiter (v1 sends each miss upstream).
+# When a part appears, every viewer asks for it at once; v1 let each of them reach Python.
+LIVE_CACHE = "envoy.filters.http.cache_v2"
+CACHES = (CACHE, LIVE_CACHE)
 GRPC_WEB = "envoy.filters.http.grpc_web"
 TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
 ROUTER = {
@@ -57,6 +62,7 @@ STDOUT_LOG = {
     },
 }
 PLAYER_PREFIXES = ("/hls/", "/live/")
+VOD_PREFIX, LIVE_PREFIX = PLAYER_PREFIXES
 GRPC_RESPONSE_HEADERS = ("grpc-status", "grpc-message", "grpc-accept-encoding")
 # Largest playback object (a 4K segment at 25 Mb/s, 6 s, with the 1.5x peak is ~28 MB).
 MAX_OBJECT_BYTES = 64 * 1024 * 1024
@@ -157,7 +163,7 @@ def _grpc_route(route: Route) -> dict[str, Any]:
             ],
             "host_selection_retry_max_attempts": 3,
         }
-    return {"match": {"prefix": route.prefix}, "route": action, "typed_per_filter_config": _disabled(CACHE)}
+    return {"match": {"prefix": route.prefix}, "route": action, "typed_per_filter_config": _disabled(*CACHES)}
 
 
 def _page_route(page: Page) -> dict[str, Any]:
@@ -169,7 +175,7 @@ def _page_route(page: Page) -> dict[str, Any]:
             {"header": {"key": "content-type", "value": page.content_type}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"},
             {"header": {"key": "cache-control", "value": page.cache_control}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"},
         ],
-        "typed_per_filter_config": _disabled(CACHE, GRPC_WEB, TRANSCODER),
+        "typed_per_filter_config": _disabled(*CACHES, GRPC_WEB, TRANSCODER),
     }
 
 
@@ -191,6 +197,15 @@ def _transcoder(transcoding: Transcoding) -> dict[str, Any]:
             # limit) turned every segment above 1 MiB into a 500.
             "max_response_body_size": MAX_OBJECT_BYTES,
         },
+    }
+
+
+def _live_cache() -> dict[str, Any]:
+    """The v2 cache, in memory: live objects are small and live for seconds."""
+    store = {"@type": "type.googleapis.com/envoy.extensions.http.cache_v2.simple_http_cache.v3.SimpleHttpCacheV2Config"}
+    return {
+        "name": LIVE_CACHE,
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.cache_v2.v3.CacheV2Config", "typed_config": store},
     }
 
 
@@ -233,12 +248,12 @@ def _rest_routes(methods: list[RestMethod], lua_bodies: dict[str, str]) -> tuple
     """The edge's REST routes, each method's and the 405s (see rest.py), with their per-route settings."""
 
     def extras(method: RestMethod) -> dict[str, Any]:
-        found: dict[str, Any] = {"typed_per_filter_config": _disabled(CACHE)}
+        found: dict[str, Any] = {"typed_per_filter_config": _disabled(*CACHES)}
         if method.rpc in lua_bodies:
             found["metadata"] = route_metadata(method, lua_bodies[method.rpc])
         return found
 
-    return rest_routes(methods, extras, {"typed_per_filter_config": _disabled(CACHE, LUA, TRANSCODER)})
+    return rest_routes(methods, extras, {"typed_per_filter_config": _disabled(*CACHES, LUA, TRANSCODER)})
 
 
 def _listener(name: str, host: str, port: int, manager: dict[str, Any]) -> dict[str, Any]:
@@ -269,8 +284,11 @@ def single_gateway(
     rest = [m for m in rest_methods(descriptors, transcoding.services) if not m.template.startswith(PLAYER_PREFIXES)]
     strict_bodies, lua_bodies = lua_filter(descriptors, rest)
     method_routes, wrong_method_routes = _rest_routes(rest, lua_bodies)
-    to_origin = {"route": {"cluster": "origin", "timeout": "60s"}, "typed_per_filter_config": _disabled(GRPC_WEB, TRANSCODER)}
-    edge_routes = [{"match": {"prefix": prefix}, **to_origin} for prefix in PLAYER_PREFIXES]
+    to_origin = {"cluster": "origin", "timeout": "60s"}
+    edge_routes = [
+        {"match": {"prefix": VOD_PREFIX}, "route": to_origin, "typed_per_filter_config": _disabled(LIVE_CACHE, GRPC_WEB, TRANSCODER)},
+        {"match": {"prefix": LIVE_PREFIX}, "route": to_origin, "typed_per_filter_config": _disabled(CACHE, GRPC_WEB, TRANSCODER)},
+    ]
     edge_routes += [_page_route(page) for page in pages]
     edge_routes += [_grpc_route(route) for route in routes]
     edge_routes += method_routes
@@ -281,7 +299,7 @@ def single_gateway(
         {
             "match": {"prefix": "/", "headers": [{"name": ":method", "string_match": {"exact": "OPTIONS"}}]},
             "route": {"cluster": preflight_cluster},
-            "typed_per_filter_config": _disabled(CACHE, GRPC_WEB, TRANSCODER),
+            "typed_per_filter_config": _disabled(*CACHES, GRPC_WEB, TRANSCODER),
         }
     )
     # After the preflights: a path that exists, with a method it does not take.
@@ -293,7 +311,7 @@ def single_gateway(
         {
             "match": {"prefix": "/"},
             "direct_response": {"status": 404, "body": {"inline_string": "no such path"}},
-            "typed_per_filter_config": _disabled(CACHE),
+            "typed_per_filter_config": _disabled(*CACHES),
         }
     )
     edge = _manager(
@@ -302,6 +320,7 @@ def single_gateway(
         [
             {"name": CORS, "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"}},
             _cache(cache_dir, cache_max_bytes),
+            _live_cache(),
             {"name": GRPC_WEB, "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.grpc_web.v3.GrpcWeb"}},
             strict_bodies,
             _transcoder(transcoding),
@@ -354,12 +373,16 @@ def cdn_tier(
     cache_max_bytes: int = 1024**3,
 ) -> dict[str, Any]:
     """One caching tier of a CDN: answers what it holds, forwards everything else to upstream."""
+    forward = {"cluster": upstream.name, "timeout": "60s"}
     virtual_host = {
         "name": name,
         "domains": ["*"],
-        "routes": [{"match": {"prefix": "/"}, "route": {"cluster": upstream.name, "timeout": "60s"}}],
+        "routes": [
+            {"match": {"prefix": LIVE_PREFIX}, "route": forward, "typed_per_filter_config": _disabled(CACHE)},
+            {"match": {"prefix": "/"}, "route": forward, "typed_per_filter_config": _disabled(LIVE_CACHE)},
+        ],
     }
-    manager = _manager(name, virtual_host, [_cache(cache_dir, cache_max_bytes)])
+    manager = _manager(name, virtual_host, [_cache(cache_dir, cache_max_bytes), _live_cache()])
     return {
         "admin": {"address": _socket(host, admin_port)},
         "static_resources": {"listeners": [_listener(name, host, port, manager)], "clusters": [_cluster(upstream)]},

@@ -10,7 +10,7 @@ from vidmesh_envoy import cdn, validate
 from vidmesh_envoy.errors import STATUSES
 from vidmesh_envoy.rest import path_regex, read_descriptor_set, rest_methods
 from vidmesh_envoy.strict_body import LUA, WALKER
-from vidmesh_envoy.topologies import CACHE, GRPC_WEB, PLAYER_PREFIXES, TRANSCODER, render
+from vidmesh_envoy.topologies import CACHE, GRPC_WEB, LIVE_CACHE, PLAYER_PREFIXES, TRANSCODER, render
 from vidmesh_services.platform.supervisor import Supervisor
 from vidmesh_services.platform.topology import MESH, descriptor_set
 from vidmesh_services.runtime.config import load_config
@@ -44,15 +44,19 @@ def test_every_public_service_is_routed_and_no_internal_one(tmp_path: Path) -> N
     assert grpc_routes["/grpc.reflection."] == "catalog"
 
 
-def test_only_player_requests_meet_the_cache_and_they_skip_the_transcoder(tmp_path: Path) -> None:
+def test_only_player_requests_meet_the_caches_and_they_skip_the_transcoder(tmp_path: Path) -> None:
+    """On-demand objects go through the v1 cache, live ones through the v2 cache (which collapses
+    concurrent misses), and nothing else through either."""
     config = gateway_config(tmp_path)
     edge = listener(config, "edge")
-    assert [f["name"] for f in edge["http_filters"]][:5] == ["envoy.filters.http.cors", CACHE, GRPC_WEB, LUA, TRANSCODER]
+    assert [f["name"] for f in edge["http_filters"]][:6] == ["envoy.filters.http.cors", CACHE, LIVE_CACHE, GRPC_WEB, LUA, TRANSCODER]
     for route in routes(edge):
-        if route["match"].get("prefix") in ("/hls/", "/live/"):
-            assert route["route"]["cluster"] == "origin" and disabled(route) == {GRPC_WEB, TRANSCODER}
+        if route["match"].get("prefix") == "/hls/":
+            assert route["route"]["cluster"] == "origin" and disabled(route) == {LIVE_CACHE, GRPC_WEB, TRANSCODER}
+        elif route["match"].get("prefix") == "/live/":
+            assert route["route"]["cluster"] == "origin" and disabled(route) == {CACHE, GRPC_WEB, TRANSCODER}
         else:
-            assert CACHE in disabled(route), route["match"]
+            assert {CACHE, LIVE_CACHE} <= disabled(route), route["match"]
     origin = listener(config, "origin")
     assert [r["route"]["cluster"] for r in routes(origin) if "route" in r] == ["playback"]
     filters = {f["name"]: f["typed_config"] for f in origin["http_filters"]}
