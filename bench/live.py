@@ -183,10 +183,72 @@ async def viewers(base: str, count: int, seconds: float) -> dict[str, Any]:
     return {"parts": parts, "error_kinds": kinds, "p50": percentile(late, 0.5), "p99": percentile(late, 0.99)}
 
 
+def make_source(path: Path) -> None:
+    """A 20 s 720p30 H.264/AAC file, 2 s keyframes: published with -c copy, the publishers cost
+    next to nothing, so the packagers alone load the machine (as with encoders elsewhere)."""
+    import subprocess
+
+    if path.exists():
+        return
+    args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-f", "lavfi"]
+    args += ["-i", "sine=frequency=440:sample_rate=48000", "-t", "20", "-c:v", "libx264", "-preset", "veryfast", "-g", "60"]
+    args += ["-keyint_min", "60", "-bf", "0", "-b:v", "3000k", "-c:a", "aac", "-b:a", "128k", str(path)]
+    subprocess.run(args, check=True)
+
+
+def concurrent_streams(mesh: Any, key: str, source: Path, count: int, seconds: float) -> dict[str, float]:
+    """count streams published at once from source (copied, looped); their packagers' CPU per
+    stream, frames the 360p rungs dropped, and how far the slowest playlist fell behind real time."""
+    import subprocess
+    import urllib.request
+
+    from vidmesh_client import VidmeshClient
+
+    publishers = []
+    with VidmeshClient(mesh.gateway, key) as client:
+        streams = [client.create_stream(f"load {i}", record=False) for i in range(count)]
+        for stream in streams:
+            args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", str(source)]
+            publishers.append(subprocess.Popen([*args, "-c", "copy", "-f", "flv", f"{stream.ingest_url}/{stream.stream_key}"]))
+        try:
+            deadline = time.monotonic() + 30
+            while not all(_live(f"http://{mesh.gateway}", s.id) for s in streams):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the streams did not start")
+                time.sleep(0.5)
+            time.sleep(4)
+            packagers = _packager_pids(mesh)
+
+            def edges() -> list[int]:
+                found = []
+                for stream in streams:
+                    url = f"http://{mesh.gateway}/live/{stream.id}/360p/index.m3u8"
+                    with urllib.request.urlopen(url, timeout=10) as reply:
+                        parts = re.findall(r'#EXT-X-PART:.*URI="(\d+)\.(\d+)\.m4s"', reply.read().decode())
+                    found.append(int(parts[-1][0]) * 6 + int(parts[-1][1]) if parts else 0)
+                return found
+
+            cpu_start, edge_start, started = sum(cpu_seconds(p) for p in packagers), edges(), time.monotonic()
+            dropped_start = sum(client.get_stream(s.id).health.dropped_frames for s in streams)
+            time.sleep(seconds)
+            spent = time.monotonic() - started
+            cpu = (sum(cpu_seconds(p) for p in packagers) - cpu_start) / spent / count
+            advanced = [(b - a) / 3 for a, b in zip(edge_start, edges(), strict=True)]  # parts -> seconds (1/3 s each)
+            dropped = sum(client.get_stream(s.id).health.dropped_frames for s in streams) - dropped_start
+        finally:
+            for publisher in publishers:
+                publisher.kill()
+                publisher.wait()
+            for stream in streams:
+                client.end_stream(stream.id)
+    return {"cpu": cpu, "dropped": dropped, "slowest": min(advanced) / spent}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=30, help="measured playback per latency figure")
-    parser.add_argument("--viewers", default="25,50,100,200", help="viewer counts to try")
+    parser.add_argument("--viewers", default="50,100,200,400", help="viewer counts to try")
+    parser.add_argument("--streams", default="1,2,4,6", help="concurrent stream counts to try")
     args = parser.parse_args()
     stop_on_sigterm()
     work = OUT / "live"
@@ -196,7 +258,8 @@ def main() -> None:
     shutil.copy(HLS_JS, baseline / "hls.min.js")
     (baseline / "index.html").write_text(BASELINE_PAGE)
     results: dict[str, Any] = {}
-    with running_vidmesh(work / "home", {"VIDMESH_LIVE_RECONNECT_WINDOW_SECONDS": "5"}) as mesh:
+    overrides = {"VIDMESH_LIVE_RECONNECT_WINDOW_SECONDS": "5", "VIDMESH_LIVE_MAX_STREAMS": "16"}
+    with running_vidmesh(work / "home", overrides) as mesh:
         from vidmesh_client import VidmeshClient
 
         key = mesh.create_key("bench")
@@ -211,7 +274,7 @@ def main() -> None:
                 if time.monotonic() > deadline:
                     raise RuntimeError("the stream did not start")
                 time.sleep(0.5)
-            packager = _packager_pid(mesh)
+            (packager,) = _packager_pids(mesh)
             cpu_start, wall_start = cpu_seconds(packager), time.monotonic()
             say("glass-to-glass in Chromium (LL-HLS and the baseline, at once)")
             results["latency"] = glass_to_glass(f"{gateway}/stream/{stream.id}", f"{static}/index.html", args.seconds)
@@ -236,6 +299,12 @@ def main() -> None:
         finally:
             publisher.stop()
             server.shutdown()
+        source = OUT / "live-source-720p.mp4"
+        make_source(source)
+        results["streams"] = {}
+        for count in [int(c) for c in args.streams.split(",")]:
+            say(f"{count} concurrent streams (720p passed through + 360p encoded)")
+            results["streams"][count] = concurrent_streams(mesh, key, source, count, 20)
     section = report(results, machine(ffmpeg=_ffmpeg_version(), chromium=_chromium_version()))
     print(section)
     write_section(DOCS, "live", section)
@@ -268,14 +337,17 @@ def _live(gateway: str, stream_id: str) -> bool:
     return False
 
 
-def _packager_pid(mesh: Any) -> int:
+def _packager_pids(mesh: Any) -> list[int]:
     from harness import descendants
 
+    found = []
     for pid in descendants(mesh.pids()["live-ingest-1"]):
         with contextlib.suppress(OSError):
             if "vidmesh_services.live.packager" in Path(f"/proc/{pid}/cmdline").read_text():
-                return pid
-    raise RuntimeError("no packager process")
+                found.append(pid)
+    if not found:
+        raise RuntimeError("no packager process")
+    return found
 
 
 def _ffmpeg_version() -> str:
@@ -341,6 +413,14 @@ def report(results: dict[str, Any], info: dict[str, str]) -> str:
                 "Playback CPU",
             ],
             served,
+        ),
+        "",
+        "Concurrent streams on this machine (720p30 published with -c copy, so only vidmesh's work loads it; the",
+        "slowest playlist's advance per wall-clock second: 1.00 keeps up):",
+        "",
+        md_table(
+            ["streams", "packager CPU-s per second, per stream", "360p frames dropped", "slowest playlist, s per s"],
+            [[str(n), f"{r['cpu']:.2f}", str(int(r["dropped"])), f"{r['slowest']:.2f}"] for n, r in results["streams"].items()],
         ),
         "",
         "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()),
