@@ -79,6 +79,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         # Live: an encoder that drops has 5 s to come back (30 s by default), a silent one 3 s.
         VIDMESH_LIVE_RECONNECT_WINDOW_SECONDS=str(RECONNECT_WINDOW_SECONDS),
         VIDMESH_LIVE_STALL_TIMEOUT_SECONDS="3",
+        VIDMESH_LIVE_MAX_STREAMS="8",  # streams of earlier tests may still be in their window
     )
     yield running
     assert stop_mesh(running) == 0, "".join(running.output)

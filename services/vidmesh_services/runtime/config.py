@@ -314,8 +314,9 @@ class LiveSettings:
 
     # Streams one owner may have, in any state (CreateStream: RESOURCE_EXHAUSTED beyond).
     max_streams_per_owner: int = 100
-    # Streams one ingest server takes at once; more publishers are refused (AT_CAPACITY).
-    max_streams: int = 4
+    # Streams one ingest server takes at once; more publishers are refused (AT_CAPACITY). Two
+    # 720p ladders keep up on 2 cores, four did not (docs/live.md, "Capacity").
+    max_streams: int = 2
     # Host in the RTMP URL streams show encoders (empty: host). The ingest listens on host.
     ingest_host: str = ""
     # An encoder that drops may publish again this long and continue the same stream.
