@@ -4,7 +4,7 @@
 // the frozen picture with a note while the broadcaster reconnects, or the end, with a link to the
 // recording once it is published. A stream that does not exist, or that the viewer may not see,
 // gets a message instead of a player. The owner watching their own private stream is known by
-// the API key the studio keeps for this tab.
+// the API key the studio keeps for this tab. The chat beside the player is live-chat.js's.
 "use strict";
 
 const KEY_STORAGE = "vidmesh.apiKey";
@@ -59,6 +59,7 @@ function say(text, { detail = "", problem = false } = {}) {
   notice.hidden = !text;
   if (problem) {
     stopPlayer();
+    stopChat();
     stage.hidden = true;
     $("stream-line").hidden = true;
     notice.prepend($("title")); // the stream's title, if known, heads the message
@@ -97,6 +98,9 @@ function showDetails(stream) {
 function show(stream) {
   page.stream = stream;
   showDetails(stream);
+  // live-chat.js: started at the first look, told the stream's state at every one; the chat hears
+  // of the end first (stream_ended), and has the page look at once.
+  followChat(stream, { onEnded: refresh });
   stage.classList.toggle("is-reconnecting", stream.state === RECONNECTING);
   stage.hidden = false;
   say("");

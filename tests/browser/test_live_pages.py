@@ -180,7 +180,10 @@ def test_a_stamped_stream_plays_on_the_live_page_in_low_latency_mode_within_the_
             f"now − PROGRAM-DATE-TIME {program_date:.0f} ms; publisher: {encoder.late} of {encoder.sent} frames late"
         )
         assert median < LATENCY_BOUND_MS, f"glass-to-glass median {median:.0f} ms"
-        assert shown and abs(float(shown) * 1000 - hls_latency) < 500, "the page shows hls.js's latency"
+        # The page shows a median of hls.latency over its last 4 s: within what hls.js reported
+        # during the window (which moves when a stall raises its target).
+        low, high = min(readings["latency"]), max(readings["latency"])
+        assert shown and low - 250 <= float(shown) * 1000 <= high + 250, f"the page shows {shown} s, hls.js said {low:.0f}-{high:.0f} ms"
 
         encoder.process.kill()  # the broadcaster's connection drops
         wait_for_state(live, stream.name, RECONNECTING)

@@ -192,6 +192,7 @@ def web_pages() -> list[Page]:
         Page("/stream/", WEB_ROOT / "live.html", html, prefix=True),
         Page("/static/live.js", WEB_ROOT / "live.js", js),
         Page("/static/live-player.js", WEB_ROOT / "live-player.js", js),
+        Page("/static/live-chat.js", WEB_ROOT / "live-chat.js", js),
         Page("/studio/live", WEB_ROOT / "studio-live.html", html),
         Page("/static/studio-live.js", WEB_ROOT / "studio-live.js", js),
         Page("/static/live-now.js", WEB_ROOT / "live-now.js", js),
