@@ -79,10 +79,6 @@ class RateLimited(Exception):
         self.retry_after_ms = retry_after_ms
 
 
-class TooFarBehind(Exception):
-    """A watcher did not read its events fast enough."""
-
-
 @dataclass(frozen=True)
 class Watch:
     """One open watch call: its events arrive in queue (None: it fell too far behind)."""

@@ -20,12 +20,11 @@ from ..runtime.auth import Identity
 from ..runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied, ResourceExhausted
 from ..runtime.validation import parse_name
 from .chat import KEEPALIVE_SECONDS, MAX_HISTORY, MAX_TEXT, Chat, ChatEvent, Muted, RateLimited
-from .streams import Streams
+from .streams import Streams, request_id_violations
 
 ENDED = resources_pb2.LIVE_STREAM_STATE_ENDED
 MAX_MUTE_SECONDS = 86_400
 DEFAULT_MUTE_SECONDS = 600
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _MESSAGE_NAME = re.compile(r"^streams/([A-Za-z0-9_-]{1,64})/chatMessages/(\d{1,20}-\d{1,20})$")
 
 
@@ -53,9 +52,7 @@ class ChatRoom:
         self._chat = chat
 
     async def post(self, parent: str, text: str, request_id: str, caller: Identity) -> resources_pb2.ChatMessage:
-        violations = text_violations(text)
-        if request_id and not _REQUEST_ID.match(request_id):
-            violations.append(FieldViolation("request_id", "1 to 128 characters of A-Z, a-z, 0-9, '-' and '_'"))
+        violations = text_violations(text) + request_id_violations(request_id)
         if violations:
             raise InvalidArgument(violations)
         stored = await self._streams.visible(parent, caller)

@@ -44,6 +44,13 @@ def now() -> timestamp_pb2.Timestamp:
     return stamp
 
 
+def request_id_violations(request_id: str) -> list[FieldViolation]:
+    """Client-generated retry ids of CreateStream and PostChatMessage: empty, or URL-safe."""
+    if request_id and not _REQUEST_ID.match(request_id):
+        return [FieldViolation("request_id", "1 to 128 characters of A-Z, a-z, 0-9, '-' and '_'")]
+    return []
+
+
 def new_stream_key() -> str:
     return STREAM_KEY_PREFIX + secrets.token_urlsafe(32)
 
@@ -143,8 +150,7 @@ class Streams:
         violations = metadata_violations(given.title, given.description, [], prefix="stream.")
         if given.visibility not in media_pb2.Visibility.values():
             violations.append(FieldViolation("stream.visibility", "must be VISIBILITY_PUBLIC, VISIBILITY_UNLISTED or VISIBILITY_PRIVATE"))
-        if request_id and not _REQUEST_ID.match(request_id):
-            violations.append(FieldViolation("request_id", "1 to 128 characters of A-Z, a-z, 0-9, '-' and '_'"))
+        violations += request_id_violations(request_id)
         if violations:
             raise InvalidArgument(violations)
         stream_id = _requested_id(caller.owner, request_id) if request_id else new_id()
